@@ -1,0 +1,26 @@
+# The two commands of the README: `make up` and `make test`.
+.PHONY: up down test test-unit images lint bench clean-test
+
+up:            ## set up what is missing and start the platform on http://127.0.0.1:8000
+	@scripts/up.sh
+
+down:          ## stop the hub and user containers (user volumes are kept)
+	@scripts/down.sh
+
+images:        ## build (or reuse) the lab image
+	@scripts/engine.sh && scripts/images.sh
+
+test:          ## everything: unit, then integration against the real engine, hub and labs
+	@scripts/test.sh
+
+test-unit:     ## fast tests, no engine
+	@scripts/install.sh && .venv/bin/pytest tests/unit -q
+
+lint:
+	@scripts/install.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench:         ## spawn benchmark (prints figures)
+	@scripts/test.sh --bench
+
+clean-test:    ## remove containers and volumes left by an interrupted test run
+	@scripts/clean-test.sh

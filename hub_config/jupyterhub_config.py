@@ -1,0 +1,115 @@
+"""JupyterHub configuration, built from `hub_config.settings` (start with `jupyterhub -f <this file>`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from hub_config import gpu, naming
+from hub_config.settings import Settings, SettingsError, get_settings
+
+# The platform's own API scopes (JupyterHub convention: custom:<project>:<action>:<resource>).
+RESOURCE_SCOPES = {
+    "custom:jupyterhub-ds:read:resources": {
+        "description": "Read the platform's desired-state resources, their status and events.",
+    },
+    "custom:jupyterhub-ds:write:resources": {
+        "description": "Create, change and delete the platform's desired-state resources.",
+        "subscopes": ["custom:jupyterhub-ds:read:resources"],
+    },
+}
+
+AUTOMATION_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "admin:groups",
+    "custom:jupyterhub-ds:write:resources",
+]
+
+
+def apply_settings(c: Any, s: Settings) -> None:
+    """Fill JupyterHub's config object `c` from the settings."""
+    state = s.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+
+    # --- the hub ---
+    c.JupyterHub.bind_url = s.public_url
+    c.JupyterHub.hub_ip = s.hub_ip
+    c.JupyterHub.hub_port = s.hub_port
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{s.proxy_api_port}"
+    if s.hub_connect_ip:
+        c.JupyterHub.hub_connect_ip = s.hub_connect_ip
+    c.JupyterHub.db_url = s.database_url
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
+    # User servers outlive a hub restart (upgrades, Watchtower); `make down` stops them.
+    c.JupyterHub.cleanup_servers = s.cleanup_servers
+    c.JupyterHub.allow_named_servers = s.named_server_limit > 0
+    c.JupyterHub.named_server_limit_per_user = s.named_server_limit
+    c.JupyterHub.custom_scopes = RESOURCE_SCOPES
+    # Created at start-up, members untouched; the spawner recreates it if deleted.
+    c.JupyterHub.load_groups = {
+        naming.PRIVILEGED_GROUP: {"properties": {"description": "Members get the Docker socket in their server"}}
+    }
+
+    # --- NativeAuthenticator ---
+    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.Authenticator.admin_users = {s.admin}
+    # NativeAuthenticator decides who may log in (approved users); nothing else gates it.
+    c.Authenticator.allow_all = True
+    c.NativeAuthenticator.enable_signup = True
+    c.NativeAuthenticator.open_signup = False
+    c.NativeAuthenticator.minimum_password_length = s.min_password_length
+    c.NativeAuthenticator.allowed_failed_logins = s.allowed_failed_logins
+    c.NativeAuthenticator.seconds_before_next_try = s.lockout_seconds
+    c.NativeAuthenticator.check_common_password = True
+
+    # --- DockerSpawner ---
+    c.JupyterHub.spawner_class = "hub_config.spawner.PlatformSpawner"
+    c.DockerSpawner.image = s.notebook_image
+    c.DockerSpawner.pull_policy = s.pull_policy
+    c.DockerSpawner.notebook_dir = s.notebook_dir
+    c.DockerSpawner.prefix = s.container_prefix
+    c.DockerSpawner.remove = True  # containers are cattle; volumes keep the data
+    c.DockerSpawner.network_name = s.network_name
+    c.DockerSpawner.use_internal_ip = True  # named network: container IP; host: see spawner
+    if s.mem_limit:
+        c.DockerSpawner.mem_limit = s.mem_limit
+    if s.cpu_limit:
+        c.DockerSpawner.cpu_limit = s.cpu_limit
+    c.Spawner.default_url = "/lab"
+    c.Spawner.start_timeout = s.spawn_timeout
+    c.Spawner.http_timeout = s.spawn_timeout
+    if not s.host_network:
+        c.Spawner.ip = "0.0.0.0"
+
+    # --- automation service (GitOps pipelines, scripts) ---
+    if s.automation_token is not None:
+        c.JupyterHub.services = [{"name": "automation", "api_token": s.automation_token.get_secret_value()}]
+        c.JupyterHub.load_roles = [
+            {"name": "automation", "description": "GitOps pipelines and scripts", "scopes": AUTOMATION_SCOPES,
+             "services": ["automation"]},
+        ]
+
+
+def _load(c: Any) -> None:
+    try:
+        settings = get_settings()
+    except SettingsError as e:
+        print(f"jupyterhub: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    apply_settings(c, settings)
+    # Start GPU detection now so its one log line comes at start-up, not at first spawn.
+    import asyncio
+
+    import docker
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    gpu.decision(settings.gpu_mode, lambda: docker.from_env().info(), settings.gpu_detect_timeout)
+
+
+if "c" in globals():
+    _load(c)  # noqa: F821  (JupyterHub injects `c`)

@@ -1,0 +1,302 @@
+"""Every environment variable the platform reads, in one typed model.
+
+This module is a leaf: it imports nothing from the project, so the hub configuration, the
+spawner and the reconciler can all read the same settings. A bad value raises
+`SettingsError`, whose message names the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import IntEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+VOLUME_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]*$")
+
+DEFAULT_USER_VOLUMES = {
+    "home": "/home",
+    "workspace": "/home/lab/workspace",
+    "cache": "/home/lab/.cache",
+}
+DEFAULT_VOLUME_DESCRIPTIONS = {
+    "home": "Home directory: settings and conda environments",
+    "workspace": "Workspace: notebooks and project files",
+    "cache": "Cache: downloaded packages and other caches",
+}
+
+
+class GpuMode(IntEnum):
+    OFF = 0
+    ON = 1
+    AUTO = 2
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is meant for the person starting the hub."""
+
+
+def _parse_mapping(value: object) -> object:
+    """Accept `key=value,key=value` as well as JSON for map-valued variables."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        import json
+
+        return json.loads(text)
+    pairs = {}
+    for item in text.split(","):
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise ValueError(f"expected key=value, got {item!r}")
+        pairs[key.strip()] = val.strip()
+    return pairs
+
+
+class Settings(BaseSettings):
+    """The platform's settings; the field's alias is its environment variable."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    # --- the hub ---------------------------------------------------------------------
+    admin: str = Field("admin", alias="JUPYTERHUB_ADMIN", description="User that is admin and approved at sign-up")
+    base_url: str = Field("/", alias="JUPYTERHUB_BASE_URL", description="URL prefix of the hub")
+    bind_ip: str = Field("127.0.0.1", alias="JUPYTERHUB_BIND_IP", description="Address the public proxy listens on")
+    port: int = Field(8000, ge=1, le=65535, alias="JUPYTERHUB_PORT", description="Port the public proxy listens on")
+    hub_ip: str = Field("127.0.0.1", alias="JUPYTERHUB_HUB_IP", description="Address the hub's internal API listens on")
+    hub_port: int = Field(8081, ge=1, le=65535, alias="JUPYTERHUB_HUB_PORT", description="Port of the hub's internal API")
+    proxy_api_port: int = Field(
+        8001, ge=1, le=65535, alias="JUPYTERHUB_PROXY_API_PORT", description="Port of the proxy's REST API (localhost)"
+    )
+    hub_connect_ip: str = Field(
+        "", alias="JUPYTERHUB_HUB_CONNECT_IP", description="Address user servers use to reach the hub (named network)"
+    )
+    state_dir: Path = Field(Path(".state"), alias="JUPYTERHUB_STATE_DIR", description="Folder of the hub's database, secrets and logs")
+    db_url: str = Field("", alias="JUPYTERHUB_DB_URL", description="Database URL; empty means SQLite in the state folder")
+    cleanup_servers: bool = Field(
+        False, alias="JUPYTERHUB_CLEANUP_SERVERS", description="Stop user servers when the hub stops"
+    )
+    named_server_limit: int = Field(
+        0, ge=0, alias="JUPYTERHUB_NAMED_SERVER_LIMIT", description="Named servers per user; 0 disables them"
+    )
+    platform_id: str = Field(
+        "jupyterhub-ds", alias="PLATFORM_ID", description="Label value marking this platform's containers and volumes"
+    )
+
+    # --- NativeAuthenticator ----------------------------------------------------------
+    min_password_length: int = Field(8, ge=1, alias="NATIVE_AUTH_MIN_PASSWORD_LENGTH", description="Shortest password accepted at sign-up")
+    allowed_failed_logins: int = Field(
+        5, ge=0, alias="NATIVE_AUTH_ALLOWED_FAILED_LOGINS", description="Failed logins before a lockout; 0 disables lockout"
+    )
+    lockout_seconds: int = Field(600, ge=1, alias="NATIVE_AUTH_LOCKOUT_SECONDS", description="How long a lockout lasts")
+
+    # --- DockerSpawner ----------------------------------------------------------------
+    notebook_image: str = Field("jupyterhub-ds/lab:latest", alias="DOCKER_NOTEBOOK_IMAGE", description="Image of user servers")
+    notebook_dir: str = Field("/home/lab/workspace", alias="DOCKER_NOTEBOOK_DIR", description="Folder JupyterLab opens in")
+    network_name: str = Field("host", alias="DOCKER_NETWORK_NAME", description="`host`, or a Docker network shared with the hub")
+    pull_policy: Literal["ifnotpresent", "never", "always"] = Field(
+        "ifnotpresent", alias="DOCKER_PULL_POLICY", description="When the spawner pulls the image"
+    )
+    container_prefix: str = Field("jupyterlab", alias="DOCKER_CONTAINER_PREFIX", description="Prefix of user container names")
+    spawn_timeout: int = Field(120, ge=10, alias="DOCKER_SPAWN_TIMEOUT", description="Seconds a server may take to start")
+    mem_limit: str = Field("", alias="DOCKER_MEM_LIMIT", description="Memory limit per user container, e.g. 4G; empty: none")
+    cpu_limit: float = Field(0, ge=0, alias="DOCKER_CPU_LIMIT", description="CPUs per user container; 0: no limit")
+    user_volumes: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_USER_VOLUMES),
+        alias="USER_VOLUMES",
+        description="Per-user volumes, `key=mount,...` or JSON",
+    )
+    volume_descriptions: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_VOLUME_DESCRIPTIONS),
+        alias="USER_VOLUME_DESCRIPTIONS",
+        description="What each per-user volume holds, `key=text,...` or JSON",
+    )
+    volume_name_template: str = Field(
+        "jupyterlab-{username}_{volume}",
+        alias="USER_VOLUME_NAME_TEMPLATE",
+        description="Name of a per-user volume; `{username}` is escaped",
+    )
+    shared_volume: str = Field("", alias="SHARED_VOLUME_NAME", description="Volume mounted in every server (e.g. CIFS); empty: none")
+    shared_volume_mount: str = Field("/mnt/shared", alias="SHARED_VOLUME_MOUNT", description="Where the shared volume is mounted")
+    docker_socket: str = Field(
+        "/var/run/docker.sock", alias="DOCKER_SOCKET_PATH", description="Engine socket given to `docker-privileged` members"
+    )
+
+    # --- GPU --------------------------------------------------------------------------
+    gpu_mode: GpuMode = Field(GpuMode.AUTO, alias="ENABLE_GPU_SUPPORT", description="0 off, 1 on, 2 auto-detect")
+    gpu_detect_timeout: float = Field(10.0, gt=0, le=120, alias="GPU_DETECT_TIMEOUT", description="Seconds auto-detection may take")
+
+    # --- automation -------------------------------------------------------------------
+    automation_token: SecretStr | None = Field(
+        None, alias="HUB_AUTOMATION_TOKEN", description="Token of the `automation` service; unset: no such service"
+    )
+
+    @field_validator("user_volumes", "volume_descriptions", mode="before")
+    @classmethod
+    def _mapping(cls, value: object) -> object:
+        return _parse_mapping(value)
+
+    @field_validator("gpu_mode", mode="before")
+    @classmethod
+    def _gpu_mode(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/', e.g. / or /jupyterhub/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("admin")
+    @classmethod
+    def _admin(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not USERNAME.match(value):
+            raise ValueError("must be a username: lowercase letters, digits and . _ @ + -")
+        return value
+
+    @field_validator("network_name")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        if value in ("bridge", "none"):
+            raise ValueError(
+                "allowed values: `host`, or the name of a user-defined Docker network "
+                f"(the default `{value}` network gives containers no route to the hub by name)"
+            )
+        if not DOCKER_NAME.match(value):
+            raise ValueError("allowed values: `host`, or a Docker network name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+        return value
+
+    @field_validator("platform_id", "container_prefix")
+    @classmethod
+    def _docker_name(cls, value: str) -> str:
+        if not DOCKER_NAME.match(value):
+            raise ValueError("must be usable in Docker names: [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        return value
+
+    @field_validator("shared_volume")
+    @classmethod
+    def _shared(cls, value: str) -> str:
+        if value and not DOCKER_NAME.match(value):
+            raise ValueError("must be a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*) or empty")
+        return value
+
+    @field_validator("user_volumes")
+    @classmethod
+    def _volumes(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("at least one per-user volume is needed, e.g. home=/home")
+        for key, mount in value.items():
+            if not VOLUME_KEY.match(key):
+                raise ValueError(f"volume key {key!r} must match [a-z0-9][a-z0-9_-]*")
+            if not mount.startswith("/"):
+                raise ValueError(f"mount point of {key!r} must be an absolute path, got {mount!r}")
+        return value
+
+    @field_validator("volume_name_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            sample = value.format(username="u", volume="v")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"only {{username}} and {{volume}} may be used ({e})") from None
+        if "{username}" not in value or "{volume}" not in value:
+            raise ValueError("must contain both {username} and {volume}")
+        if not DOCKER_NAME.match(sample):
+            raise ValueError("must give a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+        return value
+
+    @field_validator("mem_limit")
+    @classmethod
+    def _mem(cls, value: str) -> str:
+        if value and not re.fullmatch(r"\d+[KMGT]?", value.upper()):
+            raise ValueError("must be a size such as 512M or 4G, or empty")
+        return value.upper()
+
+    @field_validator("automation_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @model_validator(mode="after")
+    def _shared_not_user_volume(self) -> Settings:
+        if self.shared_volume and self.shared_volume_mount in self.user_volumes.values():
+            raise ValueError("SHARED_VOLUME_MOUNT must differ from every per-user mount point")
+        return self
+
+    # --- derived ----------------------------------------------------------------------
+    @property
+    def host_network(self) -> bool:
+        return self.network_name == "host"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.state_dir.resolve() / 'jupyterhub.sqlite'}"
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.bind_ip}:{self.port}{self.base_url}"
+
+
+def _explain(error: ValidationError) -> str:
+    """One line per bad variable, naming it and the value it had."""
+    lines = []
+    for err in error.errors():
+        loc = err["loc"][0] if err["loc"] else ""
+        field = Settings.model_fields.get(str(loc))
+        name = (field.alias if field else None) or str(loc) or "settings"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "enum":
+            message = "allowed values: 0 (off), 1 (on), 2 (auto-detect)"
+        value = err.get("input")
+        shown = "" if name == "HUB_AUTOMATION_TOKEN" or isinstance(value, dict) else f"={value!r}"
+        lines.append(f"invalid setting {name}{shown}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from `environ` (default: the process environment)."""
+    try:
+        if environ is None:
+            return Settings()
+        fields = {f.alias for f in Settings.model_fields.values()}
+        return Settings.model_validate({k: v for k, v in environ.items() if k in fields})
+    except ValidationError as e:
+        raise SettingsError(_explain(e)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) rows, for the README and `hubctl settings`."""
+    rows = []
+    for field in Settings.model_fields.values():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, dict):
+            default = ",".join(f"{k}={v}" for k, v in default.items())
+        elif isinstance(default, GpuMode):
+            default = int(default)
+        elif default is None:
+            default = ""
+        rows.append((field.alias or "", str(default), field.description or ""))
+    return rows

@@ -1,0 +1,133 @@
+"""DockerSpawner for the platform: templated names and volumes, labels, socket, GPU, host network."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+import docker.errors
+from dockerspawner import DockerSpawner
+from jupyterhub import orm
+from jupyterhub.utils import random_port
+from traitlets import default
+
+from . import gpu, naming
+from .settings import Settings, get_settings
+
+
+class SpawnError(RuntimeError):
+    """A spawn cannot go ahead; the message is shown to the user on the spawn page."""
+
+
+def ensure_privileged_group(db: Any, log: Any) -> orm.Group:
+    """Get or create the built-in `docker-privileged` group (an admin may have deleted it)."""
+    group = orm.Group.find(db, naming.PRIVILEGED_GROUP)
+    if group is None:
+        group = orm.Group(name=naming.PRIVILEGED_GROUP)
+        db.add(group)
+        db.commit()
+        log.warning("Recreated group %s: it had been deleted", naming.PRIVILEGED_GROUP)
+    return group
+
+
+def socket_group_id(path: str) -> int | None:
+    """Group owning the engine socket, so the lab's non-root user may use it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_gid if stat.S_ISSOCK(st.st_mode) else None
+
+
+class PlatformSpawner(DockerSpawner):
+    """One container per user server, named and labelled through `hub_config.naming`."""
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    @default("object_name")
+    def _object_name_default(self) -> str:
+        return naming.container_name(self.settings.container_prefix, self.user.name, self.name or "")
+
+    def user_volume_names(self) -> dict[str, str]:
+        s = self.settings
+        return naming.user_volume_names(s.volume_name_template, self.user.name, list(s.user_volumes))
+
+    def is_privileged(self) -> bool:
+        return any(g.name == naming.PRIVILEGED_GROUP for g in self.user.groups)
+
+    async def ensure_user_volumes(self) -> None:
+        """Create missing per-user volumes with labels, so they can be found by label."""
+        s = self.settings
+        for key, name in self.user_volume_names().items():
+            try:
+                await self.docker("inspect_volume", name)
+            except docker.errors.NotFound:
+                labels = naming.object_labels(s.platform_id, self.user.name) | {naming.LABEL_VOLUME: key}
+                await self.docker("create_volume", name=name, labels=labels)
+                self.log.info("Created volume %s for %s", name, self.user.name)
+
+    async def pull_image(self, image: str) -> None:
+        try:
+            await super().pull_image(image)
+        except docker.errors.APIError as e:
+            raise SpawnError(
+                f"The server image {image} is not on the Docker engine and could not be pulled "
+                f"({e.explanation or e}). An admin must build it (make images) or set DOCKER_NOTEBOOK_IMAGE."
+            ) from None
+
+    async def start(self) -> tuple[str, int]:
+        s = self.settings
+        ensure_privileged_group(self.user.db, self.log)
+        privileged = self.is_privileged()
+        decision = await gpu.decision(s.gpu_mode, self.client.info, s.gpu_detect_timeout)
+
+        volumes: dict[str, Any] = {name: s.user_volumes[key] for key, name in self.user_volume_names().items()}
+        if s.shared_volume:
+            volumes[s.shared_volume] = s.shared_volume_mount
+        host_config: dict[str, Any] = {}
+        if privileged:
+            volumes[s.docker_socket] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+            gid = socket_group_id(s.docker_socket)
+            if gid is not None:
+                host_config["group_add"] = [str(gid)]
+        if decision.enabled:
+            host_config["device_requests"] = [{"count": -1, "capabilities": [["gpu"]]}]
+        self.volumes = volumes
+        await self.ensure_user_volumes()
+
+        if s.host_network:
+            # No bridge: the server shares the host's network and needs a port of its own.
+            self.ip = "127.0.0.1"
+            self.port = random_port()
+
+        spawn_config = {
+            "image": self.image,
+            "volumes": volumes,
+            "network": s.network_name,
+            "gpu": decision.enabled,
+            "mem_limit": s.mem_limit,
+            "cpu_limit": s.cpu_limit,
+            "notebook_dir": s.notebook_dir,
+        }
+        labels = naming.object_labels(s.platform_id, self.user.name, self.name or "") | {
+            naming.LABEL_SOCKET: "true" if privileged else "false",
+            naming.LABEL_SPAWN_HASH: naming.spawn_hash(spawn_config),
+        }
+        self.extra_create_kwargs = {"labels": labels}
+        self.extra_host_config = host_config
+        self.log.info(
+            "Starting server %s of %s (socket: %s, %s)",
+            self.object_name,
+            self.user.name,
+            "yes" if privileged else "no",
+            decision,
+        )
+        return await super().start()
+
+    async def get_ip_and_port(self) -> tuple[str, int]:
+        if self.settings.host_network:
+            return self.ip, self.port
+        return await super().get_ip_and_port()

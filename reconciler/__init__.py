@@ -1,0 +1,1 @@
+"""The platform's operator: desired-state resources and the loop that makes them true."""

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine answers. If none does and we are root on Debian, install
+# docker.io and start dockerd without a bridge (DESIGN §6); otherwise say what is missing.
+source "$(dirname "$0")/lib.sh"
+
+if docker info >/dev/null 2>&1; then
+  exit 0
+fi
+
+if [ -n "${DOCKER_HOST:-}" ]; then
+  fail "no Docker engine answers at DOCKER_HOST=$DOCKER_HOST (docker info failed); start it or unset DOCKER_HOST"
+fi
+if [ "$(id -u)" != 0 ] || [ ! -f /etc/debian_version ]; then
+  fail "no Docker engine answers (docker info failed). Start Docker yourself (or set DOCKER_HOST); this script only installs and starts one as root on Debian."
+fi
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  say "installing docker.io (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  with_progress "$STATE_DIR/apt-docker.log" bash -c 'apt-get update -q && apt-get install -y -q docker.io'
+fi
+
+# A session that was killed leaves a pid file behind that makes dockerd refuse to start.
+if [ -f /var/run/docker.pid ] && ! pgrep -x dockerd >/dev/null; then
+  rm -f /var/run/docker.pid
+fi
+if ! pgrep -x dockerd >/dev/null; then
+  say "starting dockerd (no bridge, no iptables; log: $STATE_DIR/dockerd.log)"
+  setsid nohup dockerd --bridge=none --iptables=false >"$STATE_DIR/dockerd.log" 2>&1 < /dev/null &
+fi
+for _ in $(seq 1 60); do
+  docker info >/dev/null 2>&1 && exit 0
+  sleep 1
+done
+tail -n 20 "$STATE_DIR/dockerd.log" >&2 || true
+fail "dockerd did not answer within 60 s; see $STATE_DIR/dockerd.log"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make up`: set up whatever is missing, then start JupyterHub in the background.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/env.sh"
+
+"$ROOT/scripts/engine.sh"
+"$ROOT/scripts/install.sh"
+"$ROOT/scripts/images.sh"
+
+# Bad settings stop here with one line per variable, before anything starts.
+hubctl settings --check >/dev/null || exit 2
+
+url=$(hubctl settings --get public_url)
+admin=$(hubctl settings --get admin)
+pidfile="$STATE_DIR/jupyterhub.pid"
+log="$STATE_DIR/jupyterhub.log"
+
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  say "JupyterHub is already running (pid $(cat "$pidfile"))"
+else
+  say "starting JupyterHub (log: $log)"
+  cd "$STATE_DIR"
+  setsid nohup jupyterhub -f "$ROOT/hub_config/jupyterhub_config.py" >"$log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  cd "$ROOT"
+fi
+
+for _ in $(seq 1 60); do
+  if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "${url}hub/health" 2>/dev/null; then
+    cat <<MSG
+
+JupyterHub is ready at ${url}
+Sign in as the admin: open ${url}hub/signup, sign up as '${admin}' (approved at once),
+then log in. Others sign up the same way and wait for approval at ${url}hub/authorize.
+Stop with: make down (user volumes are kept)
+MSG
+    exit 0
+  fi
+  if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    tail -n 20 "$log" >&2
+    rm -f "$pidfile"
+    fail "JupyterHub exited during start-up; full log: $log"
+  fi
+  sleep 1
+done
+fail "JupyterHub did not answer at ${url}hub/health within 60 s; log: $log"
