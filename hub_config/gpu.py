@@ -8,13 +8,14 @@ in a container: an engine that can hand GPUs to containers reports the `nvidia` 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from traitlets.log import get_logger
 
 from .settings import GpuMode
+
 
 @dataclass(frozen=True)
 class GpuDecision:
@@ -58,7 +59,7 @@ async def detect(mode: GpuMode, engine_info: Callable[[], dict[str, Any]], timeo
     if mode == GpuMode.AUTO:
         try:
             info = await asyncio.wait_for(asyncio.to_thread(engine_info), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = f"no answer within {timeout:g} s"
         except Exception as e:  # any engine failure means "no GPU", never a failed start
             error = f"{type(e).__name__}: {e}"

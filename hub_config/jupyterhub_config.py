@@ -87,8 +87,12 @@ def apply_settings(c: Any, s: Settings) -> None:
     if s.automation_token is not None:
         c.JupyterHub.services = [{"name": "automation", "api_token": s.automation_token.get_secret_value()}]
         c.JupyterHub.load_roles = [
-            {"name": "automation", "description": "GitOps pipelines and scripts", "scopes": AUTOMATION_SCOPES,
-             "services": ["automation"]},
+            {
+                "name": "automation",
+                "description": "GitOps pipelines and scripts",
+                "scopes": AUTOMATION_SCOPES,
+                "services": ["automation"],
+            },
         ]
 
 

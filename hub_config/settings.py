@@ -25,11 +25,6 @@ DEFAULT_USER_VOLUMES = {
     "workspace": "/home/lab/workspace",
     "cache": "/home/lab/.cache",
 }
-DEFAULT_VOLUME_DESCRIPTIONS = {
-    "home": "Home directory: settings and conda environments",
-    "workspace": "Workspace: notebooks and project files",
-    "cache": "Cache: downloaded packages and other caches",
-}
 
 
 class GpuMode(IntEnum):
@@ -73,15 +68,21 @@ class Settings(BaseSettings):
     bind_ip: str = Field("127.0.0.1", alias="JUPYTERHUB_BIND_IP", description="Address the public proxy listens on")
     port: int = Field(8000, ge=1, le=65535, alias="JUPYTERHUB_PORT", description="Port the public proxy listens on")
     hub_ip: str = Field("127.0.0.1", alias="JUPYTERHUB_HUB_IP", description="Address the hub's internal API listens on")
-    hub_port: int = Field(8081, ge=1, le=65535, alias="JUPYTERHUB_HUB_PORT", description="Port of the hub's internal API")
+    hub_port: int = Field(
+        8081, ge=1, le=65535, alias="JUPYTERHUB_HUB_PORT", description="Port of the hub's internal API"
+    )
     proxy_api_port: int = Field(
         8001, ge=1, le=65535, alias="JUPYTERHUB_PROXY_API_PORT", description="Port of the proxy's REST API (localhost)"
     )
     hub_connect_ip: str = Field(
         "", alias="JUPYTERHUB_HUB_CONNECT_IP", description="Address user servers use to reach the hub (named network)"
     )
-    state_dir: Path = Field(Path(".state"), alias="JUPYTERHUB_STATE_DIR", description="Folder of the hub's database, secrets and logs")
-    db_url: str = Field("", alias="JUPYTERHUB_DB_URL", description="Database URL; empty means SQLite in the state folder")
+    state_dir: Path = Field(
+        Path(".state"), alias="JUPYTERHUB_STATE_DIR", description="Folder of the hub's database, secrets and logs"
+    )
+    db_url: str = Field(
+        "", alias="JUPYTERHUB_DB_URL", description="Database URL; empty means SQLite in the state folder"
+    )
     cleanup_servers: bool = Field(
         False, alias="JUPYTERHUB_CLEANUP_SERVERS", description="Stop user servers when the hub stops"
     )
@@ -93,54 +94,74 @@ class Settings(BaseSettings):
     )
 
     # --- NativeAuthenticator ----------------------------------------------------------
-    min_password_length: int = Field(8, ge=1, alias="NATIVE_AUTH_MIN_PASSWORD_LENGTH", description="Shortest password accepted at sign-up")
+    min_password_length: int = Field(
+        8, ge=1, alias="NATIVE_AUTH_MIN_PASSWORD_LENGTH", description="Shortest password accepted at sign-up"
+    )
     allowed_failed_logins: int = Field(
-        5, ge=0, alias="NATIVE_AUTH_ALLOWED_FAILED_LOGINS", description="Failed logins before a lockout; 0 disables lockout"
+        5,
+        ge=0,
+        alias="NATIVE_AUTH_ALLOWED_FAILED_LOGINS",
+        description="Failed logins before a lockout; 0 disables lockout",
     )
     lockout_seconds: int = Field(600, ge=1, alias="NATIVE_AUTH_LOCKOUT_SECONDS", description="How long a lockout lasts")
 
     # --- DockerSpawner ----------------------------------------------------------------
-    notebook_image: str = Field("jupyterhub-ds/lab:latest", alias="DOCKER_NOTEBOOK_IMAGE", description="Image of user servers")
-    notebook_dir: str = Field("/home/lab/workspace", alias="DOCKER_NOTEBOOK_DIR", description="Folder JupyterLab opens in")
-    network_name: str = Field("host", alias="DOCKER_NETWORK_NAME", description="`host`, or a Docker network shared with the hub")
+    notebook_image: str = Field(
+        "jupyterhub-ds/lab:latest", alias="DOCKER_NOTEBOOK_IMAGE", description="Image of user servers"
+    )
+    notebook_dir: str = Field(
+        "/home/lab/workspace", alias="DOCKER_NOTEBOOK_DIR", description="Folder JupyterLab opens in"
+    )
+    network_name: str = Field(
+        "host", alias="DOCKER_NETWORK_NAME", description="`host`, or a Docker network shared with the hub"
+    )
     pull_policy: Literal["ifnotpresent", "never", "always"] = Field(
         "ifnotpresent", alias="DOCKER_PULL_POLICY", description="When the spawner pulls the image"
     )
-    container_prefix: str = Field("jupyterlab", alias="DOCKER_CONTAINER_PREFIX", description="Prefix of user container names")
-    spawn_timeout: int = Field(120, ge=10, alias="DOCKER_SPAWN_TIMEOUT", description="Seconds a server may take to start")
-    mem_limit: str = Field("", alias="DOCKER_MEM_LIMIT", description="Memory limit per user container, e.g. 4G; empty: none")
+    container_prefix: str = Field(
+        "jupyterlab", alias="DOCKER_CONTAINER_PREFIX", description="Prefix of user container names"
+    )
+    spawn_timeout: int = Field(
+        120, ge=10, alias="DOCKER_SPAWN_TIMEOUT", description="Seconds a server may take to start"
+    )
+    mem_limit: str = Field(
+        "", alias="DOCKER_MEM_LIMIT", description="Memory limit per user container, e.g. 4G; empty: none"
+    )
     cpu_limit: float = Field(0, ge=0, alias="DOCKER_CPU_LIMIT", description="CPUs per user container; 0: no limit")
     user_volumes: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_USER_VOLUMES),
         alias="USER_VOLUMES",
         description="Per-user volumes, `key=mount,...` or JSON",
     )
-    volume_descriptions: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=lambda: dict(DEFAULT_VOLUME_DESCRIPTIONS),
-        alias="USER_VOLUME_DESCRIPTIONS",
-        description="What each per-user volume holds, `key=text,...` or JSON",
-    )
     volume_name_template: str = Field(
         "jupyterlab-{username}_{volume}",
         alias="USER_VOLUME_NAME_TEMPLATE",
         description="Name of a per-user volume; `{username}` is escaped",
     )
-    shared_volume: str = Field("", alias="SHARED_VOLUME_NAME", description="Volume mounted in every server (e.g. CIFS); empty: none")
-    shared_volume_mount: str = Field("/mnt/shared", alias="SHARED_VOLUME_MOUNT", description="Where the shared volume is mounted")
+    shared_volume: str = Field(
+        "", alias="SHARED_VOLUME_NAME", description="Volume mounted in every server (e.g. CIFS); empty: none"
+    )
+    shared_volume_mount: str = Field(
+        "/mnt/shared", alias="SHARED_VOLUME_MOUNT", description="Where the shared volume is mounted"
+    )
     docker_socket: str = Field(
-        "/var/run/docker.sock", alias="DOCKER_SOCKET_PATH", description="Engine socket given to `docker-privileged` members"
+        "/var/run/docker.sock",
+        alias="DOCKER_SOCKET_PATH",
+        description="Engine socket given to `docker-privileged` members",
     )
 
     # --- GPU --------------------------------------------------------------------------
     gpu_mode: GpuMode = Field(GpuMode.AUTO, alias="ENABLE_GPU_SUPPORT", description="0 off, 1 on, 2 auto-detect")
-    gpu_detect_timeout: float = Field(10.0, gt=0, le=120, alias="GPU_DETECT_TIMEOUT", description="Seconds auto-detection may take")
+    gpu_detect_timeout: float = Field(
+        10.0, gt=0, le=120, alias="GPU_DETECT_TIMEOUT", description="Seconds auto-detection may take"
+    )
 
     # --- automation -------------------------------------------------------------------
     automation_token: SecretStr | None = Field(
         None, alias="HUB_AUTOMATION_TOKEN", description="Token of the `automation` service; unset: no such service"
     )
 
-    @field_validator("user_volumes", "volume_descriptions", mode="before")
+    @field_validator("user_volumes", mode="before")
     @classmethod
     def _mapping(cls, value: object) -> object:
         return _parse_mapping(value)
@@ -265,7 +286,7 @@ def _explain(error: ValidationError) -> str:
         if err["type"] == "enum":
             message = "allowed values: 0 (off), 1 (on), 2 (auto-detect)"
         value = err.get("input")
-        shown = "" if name == "HUB_AUTOMATION_TOKEN" or isinstance(value, dict) else f"={value!r}"
+        shown = "" if name == "HUB_AUTOMATION_TOKEN" or isinstance(value, dict) else f"='{value}'"
         lines.append(f"invalid setting {name}{shown}: {message}")
     return "\n".join(lines)
 

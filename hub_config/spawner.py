@@ -119,11 +119,11 @@ class PlatformSpawner(DockerSpawner):
         self.extra_create_kwargs = {"labels": labels}
         self.extra_host_config = host_config
         self.log.info(
-            "Starting server %s of %s (socket: %s, %s)",
+            "Starting server %s of %s (socket: %s, gpu: %s)",
             self.object_name,
             self.user.name,
             "yes" if privileged else "no",
-            decision,
+            "yes" if decision.enabled else "no",
         )
         return await super().start()
 

@@ -11,6 +11,15 @@ from hub_config.settings import SettingsError, load_settings, settings_table
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
+def settings_markdown() -> str:
+    """The README's configuration table (defaults, not the current values)."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, default, description in settings_table():
+        default = f"`{default}`" if default else ""
+        rows.append(f"| `{name}` | {default} | {description.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
@@ -27,12 +36,15 @@ def cmd_settings(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         print(value)
         return EXIT_OK
+    if args.output == "markdown":
+        print(settings_markdown())
+        return EXIT_OK
     if args.output == "json":
         print(json.dumps(settings.model_dump(mode="json", by_alias=True, exclude={"automation_token"}), indent=2))
         return EXIT_OK
     width = max(len(name) for name, _, _ in settings_table())
     current = settings.model_dump(mode="json", by_alias=True)
-    for name, default, description in settings_table():
+    for name, _default, description in settings_table():
         value = current.get(name)
         if name == "HUB_AUTOMATION_TOKEN":
             value = "(set)" if value else ""
@@ -53,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--check", action="store_true", help="only validate; print 'settings OK'")
     p.add_argument("--get", metavar="FIELD", help="print one field or derived value (e.g. public_url)")
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.add_argument("-o", "--output", choices=["table", "json", "markdown"], default="table")
     p.set_defaults(func=cmd_settings)
     return parser
 

@@ -19,8 +19,8 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-* && touch "$stamp"
 fi
 
-if ! command -v configurable-http-proxy >/dev/null 2>&1 && [ ! -x "$STATE_DIR/node/bin/configurable-http-proxy" ]; then
+if ! command -v configurable-http-proxy >/dev/null 2>&1 && [ ! -x "$ROOT/.venv/node/bin/configurable-http-proxy" ]; then
   command -v npm >/dev/null 2>&1 || fail "npm is needed to install configurable-http-proxy (apt-get install npm)"
-  say "installing configurable-http-proxy (npm) into $STATE_DIR/node"
-  with_progress "$STATE_DIR/npm.log" npm install --global --prefix "$STATE_DIR/node" configurable-http-proxy
+  say "installing configurable-http-proxy (npm) into $ROOT/.venv/node"
+  with_progress "$STATE_DIR/npm.log" npm install --global --prefix "$ROOT/.venv/node" configurable-http-proxy
 fi

@@ -1,0 +1,176 @@
+"""A real platform for tests and benchmarks: `scripts/up.sh` on free ports, torn down by label.
+
+Everything it creates carries the platform label `PLATFORM_ID` (default `jhds-test`), so a
+run that was interrupted is cleaned up by the next one (`cleanup_docker`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import docker
+import requests
+
+from hub_config import naming
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_PLATFORM = "jhds-test"
+PASSWORD = "correct-horse-battery-staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cleanup_docker(client: docker.DockerClient, platform: str, volumes: bool = True) -> None:
+    """Remove every container (and volume) labelled with this platform id."""
+    label = f"{naming.LABEL_PLATFORM}={platform}"
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    if volumes:
+        for volume in client.volumes.list(filters={"label": label}):
+            volume.remove(force=True)
+
+
+@dataclass
+class Hub:
+    """One JupyterHub started by `scripts/up.sh`, with an automation token for its API."""
+
+    state_dir: Path
+    platform: str = TEST_PLATFORM
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(32))
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "DOCKER_"))}
+        env.update(
+            {
+                "JUPYTERHUB_STATE_DIR": str(self.state_dir),
+                "JUPYTERHUB_PORT": str(self.port),
+                "JUPYTERHUB_HUB_PORT": str(free_port()),
+                "JUPYTERHUB_PROXY_API_PORT": str(free_port()),
+                "JUPYTERHUB_ADMIN": "admin",
+                "PLATFORM_ID": self.platform,
+                "DOCKER_CONTAINER_PREFIX": self.platform,
+                "USER_VOLUME_NAME_TEMPLATE": f"{self.platform}-{{username}}_{{volume}}",
+                "HUB_AUTOMATION_TOKEN": self.token,
+                "NATIVE_AUTH_ALLOWED_FAILED_LOGINS": "3",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "jupyterhub.log"
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return subprocess.run(
+            [str(ROOT / "scripts/up.sh")], env=self.env, capture_output=True, text=True, timeout=900, check=False
+        )
+
+    def down(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ROOT / "scripts/down.sh")], env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    # --- REST API with the automation service's token ---
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(method, f"{self.url}hub/api/{path}", headers=headers, timeout=30, **kwargs)
+
+    def create_user(self, name: str) -> None:
+        r = self.api("POST", f"users/{quote(name)}")
+        assert r.status_code in (201, 409), r.text
+
+    def start_server(self, name: str, timeout: float = 120) -> float:
+        """Start a user's default server and wait until the hub reports it ready; seconds taken."""
+        t0 = time.perf_counter()
+        r = self.api("POST", f"users/{quote(name)}/server")
+        assert r.status_code in (201, 202), r.text
+        self.wait_ready(name, timeout)
+        return time.perf_counter() - t0
+
+    def wait_ready(self, name: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            server = self.api("GET", f"users/{quote(name)}").json()["servers"].get("")
+            if server is None:
+                raise AssertionError(f"server of {name} failed to start; see {self.log_path}")
+            if server["ready"]:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"server of {name} not ready within {timeout} s; see {self.log_path}")
+
+    def stop_server(self, name: str, timeout: float = 60) -> None:
+        r = self.api("DELETE", f"users/{quote(name)}/server")
+        assert r.status_code in (202, 204, 400), r.text
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "" not in self.api("GET", f"users/{quote(name)}").json()["servers"]:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"server of {name} did not stop within {timeout} s")
+
+    def container_name(self, user: str, server: str = "") -> str:
+        return naming.container_name(self.platform, user, server)
+
+    def volume_name(self, user: str, key: str) -> str:
+        return naming.volume_name(f"{self.platform}-{{username}}_{{volume}}", user, key)
+
+    # --- the browser's way in: NativeAuthenticator's forms, with XSRF ---
+    def _form(self, session: requests.Session, path: str, data: dict[str, str]) -> requests.Response:
+        session.get(f"{self.url}hub/{path}", timeout=30)
+        xsrf = session.cookies.get("_xsrf", path="/hub/") or session.cookies.get("_xsrf") or ""
+        return session.post(f"{self.url}hub/{path}", data={**data, "_xsrf": xsrf}, timeout=30, allow_redirects=False)
+
+    def signup(self, username: str, password: str = PASSWORD) -> str:
+        """Sign up; returns the page's result message text."""
+        with requests.Session() as s:
+            r = self._form(
+                s,
+                "signup",
+                {"username": username, "signup_password": password, "signup_password_confirmation": password},
+            )
+        assert r.status_code == 200, r.text
+        match = re.search(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', r.text, re.S)
+        return re.sub(r"<[^>]+>|\s+", " ", match.group(1)).strip() if match else r.text
+
+    def login(self, username: str, password: str = PASSWORD) -> tuple[requests.Session | None, str]:
+        """Log in; returns (session, "") on success, (None, the page's error) on failure."""
+        s = requests.Session()
+        r = self._form(s, "login", {"username": username, "password": password})
+        if r.status_code == 302:
+            return s, ""
+        s.close()
+        match = re.search(r'<p class="login_error">\s*(.*?)\s*</p>', r.text, re.S)
+        return None, match.group(1).strip() if match else r.text[:500]
+
+    def approve(self, admin: requests.Session, username: str) -> None:
+        r = admin.get(f"{self.url}hub/authorize/{quote(username)}", timeout=30)
+        assert r.status_code == 200, r.status_code
+
+    def approved_user(self, admin: requests.Session, username: str) -> requests.Session:
+        """Sign up, get approved and log in (the hub knows a user from the first login)."""
+        self.signup(username)
+        self.approve(admin, username)
+        session, error = self.login(username)
+        assert session is not None, error
+        return session

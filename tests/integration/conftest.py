@@ -1,0 +1,45 @@
+"""Fixtures on real parts: the Docker engine, a JupyterHub started by `scripts/up.sh`, labs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from tests.harness import TEST_PLATFORM, Hub, cleanup_docker
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    client.ping()  # no engine is a failure here, never a skip: `make test` starts one
+    cleanup_docker(client, TEST_PLATFORM)  # what an interrupted run left behind
+    yield client
+    cleanup_docker(client, TEST_PLATFORM)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def hub(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """One platform for the session, started exactly as `make up` starts it."""
+    h = Hub(state_dir=tmp_path_factory.mktemp("hub-state"))
+    result = h.up()
+    assert result.returncode == 0, f"make up failed:\n{result.stdout}\n{result.stderr}"
+    yield h
+    h.down()
+
+
+@pytest.fixture(scope="session")
+def admin_session(hub: Hub):
+    """The admin, signed up through the form and logged in."""
+    hub.signup("admin")
+    session, error = hub.login("admin")
+    assert session is not None, error
+    yield session
+    session.close()

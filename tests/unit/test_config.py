@@ -1,0 +1,58 @@
+"""The hub configuration built from settings."""
+
+from __future__ import annotations
+
+from traitlets.config import Config
+
+from hub_config.jupyterhub_config import AUTOMATION_SCOPES, apply_settings
+from hub_config.settings import load_settings
+
+
+def build(env: dict[str, str], tmp_path) -> Config:
+    c = Config()
+    apply_settings(c, load_settings({"JUPYTERHUB_STATE_DIR": str(tmp_path), **env}))
+    return c
+
+
+def test_no_automation_service_without_token(tmp_path) -> None:
+    c = build({}, tmp_path)
+    assert "services" not in c.JupyterHub
+    assert "load_roles" not in c.JupyterHub
+
+
+def test_automation_service_with_token(tmp_path) -> None:
+    token = "a" * 64
+    c = build({"HUB_AUTOMATION_TOKEN": token}, tmp_path)
+    assert c.JupyterHub.services == [{"name": "automation", "api_token": token}]
+    (role,) = c.JupyterHub.load_roles
+    assert role["services"] == ["automation"]
+    assert set(role["scopes"]) == set(AUTOMATION_SCOPES)
+    assert "admin:users" in role["scopes"] and "admin:groups" in role["scopes"]
+
+
+def test_native_authenticator(tmp_path) -> None:
+    c = build({"JUPYTERHUB_ADMIN": "boss", "NATIVE_AUTH_ALLOWED_FAILED_LOGINS": "4"}, tmp_path)
+    assert c.Authenticator.admin_users == {"boss"}
+    assert c.NativeAuthenticator.open_signup is False
+    assert c.NativeAuthenticator.enable_signup is True
+    assert c.NativeAuthenticator.allowed_failed_logins == 4
+    assert c.NativeAuthenticator.minimum_password_length == 8
+
+
+def test_state_lives_in_one_folder(tmp_path) -> None:
+    c = build({}, tmp_path)
+    assert c.JupyterHub.db_url == f"sqlite:///{tmp_path}/jupyterhub.sqlite"
+    assert c.JupyterHub.cookie_secret_file.startswith(str(tmp_path))
+    assert c.ConfigurableHTTPProxy.pid_file.startswith(str(tmp_path))
+
+
+def test_privileged_group_is_loaded_without_members(tmp_path) -> None:
+    c = build({}, tmp_path)
+    assert "users" not in c.JupyterHub.load_groups["docker-privileged"]
+
+
+def test_named_network(tmp_path) -> None:
+    c = build({"DOCKER_NETWORK_NAME": "jupyterhub_network", "JUPYTERHUB_HUB_CONNECT_IP": "jupyterhub"}, tmp_path)
+    assert c.DockerSpawner.network_name == "jupyterhub_network"
+    assert c.JupyterHub.hub_connect_ip == "jupyterhub"
+    assert c.Spawner.ip == "0.0.0.0"
