@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from hub_config import gpu, naming
+from hub_config.handlers import HANDLERS
 from hub_config.settings import Settings, SettingsError, get_settings
 
 # The platform's own API scopes (JupyterHub convention: custom:<project>:<action>:<resource>).
@@ -18,6 +21,16 @@ RESOURCE_SCOPES = {
         "subscopes": ["custom:jupyterhub-ds:read:resources"],
     },
 }
+
+# The reconciler service: only what its controllers need.
+RECONCILER_SCOPES = [
+    "list:users",
+    "read:users:name",
+    "admin:groups",
+]
+
+# Users who operate the platform (the configured admin, and members of this group).
+OPERATORS_GROUP = "platform-operators"
 
 AUTOMATION_SCOPES = [
     "admin:users",
@@ -83,17 +96,58 @@ def apply_settings(c: Any, s: Settings) -> None:
     if not s.host_network:
         c.Spawner.ip = "0.0.0.0"
 
+    # --- the platform's REST API and the reconciler service ---
+    c.JupyterHub.extra_handlers = HANDLERS
+    c.JupyterHub.services = [
+        {
+            "name": "reconciler",
+            "command": [sys.executable, "-m", "reconciler.service"],
+            "url": f"http://127.0.0.1:{s.reconciler_port}",
+            "environment": service_environment(s),
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {
+            "name": "reconciler",
+            "description": "The platform's reconciler",
+            "scopes": RECONCILER_SCOPES,
+            "services": ["reconciler"],
+        },
+        {
+            "name": "platform-operator",
+            "description": "Operate the platform's desired state",
+            "scopes": ["custom:jupyterhub-ds:write:resources"],
+            "users": [s.admin],
+            "groups": [OPERATORS_GROUP],
+        },
+    ]
+    c.JupyterHub.load_groups[OPERATORS_GROUP] = {
+        "properties": {"description": "Members may read and write the platform's resources (hubctl)"}
+    }
+
     # --- automation service (GitOps pipelines, scripts) ---
     if s.automation_token is not None:
-        c.JupyterHub.services = [{"name": "automation", "api_token": s.automation_token.get_secret_value()}]
-        c.JupyterHub.load_roles = [
+        c.JupyterHub.services.append({"name": "automation", "api_token": s.automation_token.get_secret_value()})
+        c.JupyterHub.load_roles.append(
             {
                 "name": "automation",
                 "description": "GitOps pipelines and scripts",
                 "scopes": AUTOMATION_SCOPES,
                 "services": ["automation"],
-            },
-        ]
+            }
+        )
+
+
+def service_environment(s: Settings) -> dict[str, str]:
+    """The reconciler reads the same settings as the hub: pass every variable that is set."""
+    names = {f.alias for f in Settings.model_fields.values()} | {"PATH", "DOCKER_HOST", "PYTHONPATH"}
+    names.discard("HUB_AUTOMATION_TOKEN")  # the service has its own token
+    env = {k: v for k, v in os.environ.items() if k in names}
+    env["JUPYTERHUB_DB_URL"] = s.database_url
+    env["JUPYTERHUB_STATE_DIR"] = str(s.state_dir.resolve())
+    if s.manifests_dir:
+        env["MANIFESTS_DIR"] = str(Path(s.manifests_dir).resolve())
+    return env
 
 
 def _load(c: Any) -> None:

@@ -156,6 +156,23 @@ class Settings(BaseSettings):
         10.0, gt=0, le=120, alias="GPU_DETECT_TIMEOUT", description="Seconds auto-detection may take"
     )
 
+    # --- the reconciler ---------------------------------------------------------------
+    manifests_dir: str = Field(
+        "", alias="MANIFESTS_DIR", description="Folder of desired-state manifests, watched (GitOps); empty: none"
+    )
+    gitops_prune: bool = Field(
+        False, alias="GITOPS_PRUNE", description="Delete resources whose manifest left MANIFESTS_DIR"
+    )
+    resync_seconds: float = Field(
+        30, ge=1, le=3600, alias="RESYNC_SECONDS", description="Interval of the reconciler's full resync"
+    )
+    reconciler_port: int = Field(
+        8090, ge=1, le=65535, alias="RECONCILER_PORT", description="Port of the reconciler's /health and /metrics"
+    )
+    reconciler_workers: int = Field(
+        4, ge=1, le=64, alias="RECONCILER_WORKERS", description="Resources reconciled at the same time"
+    )
+
     # --- automation -------------------------------------------------------------------
     automation_token: SecretStr | None = Field(
         None, alias="HUB_AUTOMATION_TOKEN", description="Token of the `automation` service; unset: no such service"

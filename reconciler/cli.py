@@ -1,14 +1,284 @@
-"""`hubctl`: the platform's command line (kubectl-like verbs)."""
+"""`hubctl`: the platform's command line, with kubectl's verbs and manners.
+
+Talks to the hub's REST API (`JUPYTERHUB_URL`, `JUPYTERHUB_API_TOKEN`, or `--url`,
+`--token`). Exit codes: 0 success, 1 validation or apply errors (and, for `diff`,
+differences found), 2 usage or connection errors.
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
 import sys
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import requests
+import yaml
 
 from hub_config.settings import SettingsError, load_settings, settings_table
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+# --- talking to the hub -------------------------------------------------------------
+class Api:
+    def __init__(self, url: str | None, token: str | None):
+        url = url or os.environ.get("JUPYTERHUB_URL") or "http://127.0.0.1:8000"
+        self.base = url.rstrip("/") + "/hub/api/"
+        self.token = token or os.environ.get("JUPYTERHUB_API_TOKEN") or ""
+        if not self.token:
+            raise CliError("no API token: set JUPYTERHUB_API_TOKEN or pass --token")
+
+    def call(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> requests.Response:
+        try:
+            r = requests.request(
+                method, self.base + path, headers={"Authorization": f"token {self.token}"}, timeout=60, **kwargs
+            )
+        except requests.RequestException as e:
+            raise CliError(f"cannot reach the hub at {self.base}: {e}") from None
+        if r.status_code in ok:
+            return r
+        try:
+            body = r.json()
+        except ValueError:
+            body = {"message": r.text[:300]}
+        message = body.get("message") or r.reason
+        if r.status_code in (401, 403):
+            raise CliError(f"the hub refused the token: {message}")
+        if r.status_code in (409, 422):
+            lines = [message] + [_issue(e) for e in body.get("errors", [])]
+            raise CliError("\n".join(lines), EXIT_INVALID)
+        raise CliError(
+            f"{method} {path}: {r.status_code} {message}", EXIT_INVALID if r.status_code < 500 else EXIT_USAGE
+        )
+
+
+def _issue(e: dict[str, Any]) -> str:
+    where = f"{e['source']}:{e['line']}: " if e.get("source") and e.get("line") else ""
+    path = f"{e['path']}: " if e.get("path") else ""
+    return f"  {where}{path}{e['message']}"
+
+
+def _ref(kind: str, name: str) -> str:
+    return f"{kind.lower()}/{name}"
+
+
+def _load(paths: list[str]) -> list[tuple[Any, str]]:
+    from .manifests import ManifestError, load_paths
+
+    try:
+        return load_paths(paths)
+    except ManifestError as e:
+        raise CliError(str(e), EXIT_INVALID) from None
+    except FileNotFoundError as e:
+        raise CliError(f"no such file or folder: {e.filename}") from None
+
+
+def _doc(resource: Any) -> dict[str, Any]:
+    return resource.model_dump(mode="json", by_alias=True, exclude={"status"}, exclude_none=True)
+
+
+def _age(iso: str | None) -> str:
+    if not iso:
+        return ""
+    seconds = int((datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _ready(status: dict[str, Any]) -> str:
+    for c in status.get("conditions", []):
+        if c.get("type") == "Ready":
+            return c.get("status", "")
+    return ""
+
+
+def _print(data: Any, output: str) -> None:
+    if output == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
+
+
+# --- verbs ----------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    for resource, source in _load(args.paths):
+        print(f"{source}: {_ref(resource.kind, resource.metadata.name)} valid")
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    if args.prune and len(args.filename) != 1:
+        raise CliError("--prune takes exactly one -f PATH: what was applied from there and is gone is deleted")
+    docs = [_doc(r) for r, _ in _load(args.filename)]
+    params = {"owner": "cli", "dryRun": str(args.dry_run).lower(), "prune": str(args.prune).lower()}
+    if len(args.filename) == 1:
+        params["source"] = os.path.abspath(args.filename[0])
+    r = args.api().call("POST", "manifests", params=params, data=json.dumps(docs))
+    suffix = " (dry run)" if args.dry_run else ""
+    for result in r.json()["results"]:
+        print(f"{_ref(result['kind'], result['name'])} {result['action']}{suffix}")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    api = args.api()
+    differences = 0
+    for resource, source in _load(args.filename):
+        r = api.call("GET", f"resources/{resource.kind}/{resource.metadata.name}", ok=(200, 404))
+        live = r.json() if r.status_code == 200 else None
+        want = _doc(resource)
+        have = (
+            {
+                "apiVersion": live["apiVersion"],
+                "kind": live["kind"],
+                "metadata": {
+                    "name": live["metadata"]["name"],
+                    **({"labels": live["metadata"]["labels"]} if live["metadata"].get("labels") else {}),
+                },
+                "spec": live["spec"],
+            }
+            if live
+            else None
+        )
+        want["metadata"] = {k: v for k, v in want["metadata"].items() if v}
+        if have == want:
+            continue
+        differences += 1
+        ref = _ref(resource.kind, resource.metadata.name)
+        before = yaml.safe_dump(have, sort_keys=False).splitlines() if have else []
+        after = yaml.safe_dump(want, sort_keys=False).splitlines()
+        live_name = f"live/{ref}" if have else "/dev/null"
+        for line in difflib.unified_diff(before, after, live_name, f"{source}/{ref}", lineterm=""):
+            print(line)
+    return EXIT_INVALID if differences else EXIT_OK
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    api = args.api()
+    if args.name:
+        item = api.call("GET", f"resources/{args.kind}/{args.name}", ok=(200,)).json()
+        items = [item]
+    else:
+        items = api.call("GET", f"resources/{args.kind}").json()["items"]
+    if args.output in ("yaml", "json"):
+        data = items[0] if args.name else {"apiVersion": "v1", "kind": "List", "items": items}
+        _print(data, args.output)
+        return EXIT_OK
+    if not items:
+        print(f"No resources of kind {args.kind} found.", file=sys.stderr)
+        return EXIT_OK
+    rows = [["NAME", "OWNER", "GENERATION", "OBSERVED", "PHASE", "READY", "AGE"]]
+    for it in items:
+        st = it.get("status") or {}
+        meta = it["metadata"]
+        rows.append(
+            [
+                meta["name"],
+                meta["annotations"]["jupyterhub-ds/owner"],
+                str(meta["generation"]),
+                str(st.get("observedGeneration", "")),
+                st.get("phase") or "",
+                _ready(st),
+                _age(meta.get("creationTimestamp")),
+            ]
+        )
+    print(_table(rows))
+    return EXIT_OK
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    api = args.api()
+    item = api.call("GET", f"resources/{args.kind}/{args.name}").json()
+    events = api.call("GET", f"resources/{args.kind}/{args.name}/events", params={"limit": 20}).json()["items"]
+    meta, status = item["metadata"], item.get("status") or {}
+    print(f"Name:          {meta['name']}")
+    print(f"Kind:          {item['kind']}")
+    print(f"Owner:         {meta['annotations']['jupyterhub-ds/owner']}")
+    if "jupyterhub-ds/source" in meta["annotations"]:
+        print(f"Source:        {meta['annotations']['jupyterhub-ds/source']}")
+    print(f"Labels:        {', '.join(f'{k}={v}' for k, v in (meta.get('labels') or {}).items()) or '<none>'}")
+    print(f"Generation:    {meta['generation']} (observed: {status.get('observedGeneration', '<none>')})")
+    print(f"Phase:         {status.get('phase') or '<none>'}")
+    print("Spec:")
+    print("  " + yaml.safe_dump(item["spec"], sort_keys=False).rstrip().replace("\n", "\n  "))
+    extra = {k: v for k, v in status.items() if k not in ("conditions", "phase", "observedGeneration")}
+    if extra:
+        print("Status:")
+        print("  " + yaml.safe_dump(extra, sort_keys=False).rstrip().replace("\n", "\n  "))
+    print("Conditions:")
+    conditions = status.get("conditions") or []
+    if conditions:
+        rows = [["  TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"]]
+        rows += [
+            ["  " + c["type"], c["status"], c["reason"], _age(c.get("lastTransitionTime")), c.get("message", "")]
+            for c in conditions
+        ]
+        print(_table(rows))
+    else:
+        print("  <none>")
+    print("Events:")
+    print(_events_table(events, with_object=False) if events else "  <none>")
+    return EXIT_OK
+
+
+def _events_table(events: list[dict[str, Any]], with_object: bool = True) -> str:
+    head = ["  AGE", "TYPE", "REASON", *(["OBJECT"] if with_object else []), "BY", "MESSAGE"]
+    rows = [head]
+    for e in events:
+        obj = [_ref(e["kind"], e["name"])] if with_object else []
+        rows.append(["  " + _age(e["time"]), e["type"], e["reason"], *obj, e.get("actor") or "", e["message"]])
+    return _table(rows)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    args.api().call("DELETE", f"resources/{args.kind}/{args.name}", ok=(204,))
+    print(f"{args.kind.lower()}/{args.name} deleted")
+    return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    api = args.api()
+    if args.kind and not args.name:
+        raise CliError("events takes KIND and NAME together, or neither")
+    path = f"resources/{args.kind}/{args.name}/events" if args.kind else "events"
+    events = api.call("GET", path, params={"limit": args.limit}).json()["items"]
+    if args.output in ("yaml", "json"):
+        _print(events, args.output)
+    elif events:
+        print(_events_table(events))
+    else:
+        print("No events.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_schema(_args: argparse.Namespace) -> int:
+    from .resources import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    from .service import main as service_main
+
+    return service_main()
 
 
 def settings_markdown() -> str:
@@ -24,55 +294,127 @@ def cmd_settings(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except SettingsError as e:
-        print(e, file=sys.stderr)
-        return EXIT_USAGE
+        raise CliError(str(e)) from None
     if args.check:
         print("settings OK")
-        return EXIT_OK
-    if args.get:
-        value = getattr(settings, args.get, None)
-        if value is None and args.get not in type(settings).model_fields:
-            print(f"unknown setting {args.get!r}", file=sys.stderr)
-            return EXIT_USAGE
-        print(value)
-        return EXIT_OK
-    if args.output == "markdown":
+    elif args.get:
+        if args.get not in type(settings).model_fields and not hasattr(settings, args.get):
+            raise CliError(f"unknown setting {args.get!r}")
+        print(getattr(settings, args.get))
+    elif args.output == "markdown":
         print(settings_markdown())
-        return EXIT_OK
-    if args.output == "json":
+    elif args.output == "json":
         print(json.dumps(settings.model_dump(mode="json", by_alias=True, exclude={"automation_token"}), indent=2))
-        return EXIT_OK
-    width = max(len(name) for name, _, _ in settings_table())
-    current = settings.model_dump(mode="json", by_alias=True)
-    for name, _default, description in settings_table():
-        value = current.get(name)
-        if name == "HUB_AUTOMATION_TOKEN":
-            value = "(set)" if value else ""
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        print(f"{name:<{width}}  {value!s:<30}  {description}")
+    else:
+        width = max(len(name) for name, _, _ in settings_table())
+        current = settings.model_dump(mode="json", by_alias=True)
+        for name, _default, description in settings_table():
+            value = current.get(name)
+            if name == "HUB_AUTOMATION_TOKEN":
+                value = "(set)" if value else ""
+            elif isinstance(value, dict):
+                value = json.dumps(value)
+            print(f"{name:<{width}}  {value!s:<30}  {description}")
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hubctl", description="Operate the JupyterHub data-science platform.")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+# --- the parser -------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
-    p = verbs.add_parser(
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="hubctl",
+        description="Operate the JupyterHub data-science platform: desired-state resources, like kubectl.",
+        epilog="Exit codes: 0 success; 1 invalid manifests, refused apply, (diff) differences; 2 usage, connection.",
+    )
+    parser.add_argument("--url", help="hub URL (default: $JUPYTERHUB_URL or http://127.0.0.1:8000)")
+    parser.add_argument("--token", help="API token (default: $JUPYTERHUB_API_TOKEN)")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=Parser)
+
+    def verb(name: str, func: Any, help: str, description: str) -> argparse.ArgumentParser:
+        p = verbs.add_parser(name, help=help, description=description)
+        p.set_defaults(func=func)
+        return p
+
+    p = verb("validate", cmd_validate, "check manifests offline", "Validate manifest files or folders; no hub needed.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = verb(
+        "apply",
+        cmd_apply,
+        "create or update resources from manifests",
+        "Apply every document of the files or folders, atomically: all of them, or none.",
+    )
+    p.add_argument("-f", "--filename", action="append", required=True, metavar="PATH")
+    p.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete what was applied earlier from this PATH and is gone from it",
+    )
+
+    p = verb("diff", cmd_diff, "show what apply would change", "Unified diff of live resources against manifests.")
+    p.add_argument("-f", "--filename", action="append", required=True, metavar="PATH")
+
+    for name, func, help in (
+        ("get", cmd_get, "list resources of a kind, or show one"),
+        ("describe", cmd_describe, "show a resource's spec, status, conditions and recent events"),
+        ("delete", cmd_delete, "delete a resource (the world is left as it is)"),
+    ):
+        p = verb(name, func, help, help[0].upper() + help[1:] + ".")
+        p.add_argument("kind", metavar="KIND", help="e.g. groupmembership, broadcast, volumereset, serverrestart")
+        p.add_argument("name", metavar="NAME", nargs="?" if name == "get" else None)
+        if name == "get":
+            p.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+
+    p = verb("events", cmd_events, "the audit trail", "Recent events, of one resource or of all.")
+    p.add_argument("kind", metavar="KIND", nargs="?")
+    p.add_argument("name", metavar="NAME", nargs="?")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+
+    verb("schema", cmd_schema, "print the JSON Schema of manifests", "JSON Schema of every kind, for editors and CI.")
+    verb(
+        "run",
+        cmd_run,
+        "run the reconciler in the foreground",
+        "Run the reconciler loop here (normally the hub runs it).",
+    )
+
+    p = verb(
         "settings",
-        help="show the effective settings, or check them",
-        description="Read every setting from the environment, as the hub does; exit 2 naming any bad variable.",
+        cmd_settings,
+        "show the effective settings, or check them",
+        "Read every setting from the environment, as the hub does; exit 2 naming any bad variable.",
     )
     p.add_argument("--check", action="store_true", help="only validate; print 'settings OK'")
     p.add_argument("--get", metavar="FIELD", help="print one field or derived value (e.g. public_url)")
     p.add_argument("-o", "--output", choices=["table", "json", "markdown"], default="table")
-    p.set_defaults(func=cmd_settings)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    args.api = lambda: Api(args.url, args.token)
+    if hasattr(args, "kind") and args.kind and args.verb not in ("validate",):
+        from .resources import kind_from_name
+
+        try:
+            args.kind = kind_from_name(args.kind)
+        except ValueError as e:
+            print(f"hubctl: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        return args.func(args)
+    except CliError as e:
+        print(f"hubctl: {e}" if e.code == EXIT_USAGE else str(e), file=sys.stderr)
+        return e.code
+    except BrokenPipeError:
+        return EXIT_OK
 
 
 if __name__ == "__main__":

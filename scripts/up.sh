@@ -7,6 +7,9 @@ source "$(dirname "$0")/env.sh"
 "$ROOT/scripts/install.sh"
 "$ROOT/scripts/images.sh"
 
+# The folder of desired state that the reconciler watches (GitOps).
+export MANIFESTS_DIR="${MANIFESTS_DIR-$ROOT/manifests}"
+
 # Bad settings stop here with one line per variable, before anything starts.
 hubctl settings --check >/dev/null || exit 2
 

@@ -51,6 +51,7 @@ class Hub:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(32))
+    reconciler_port: int = field(default_factory=free_port)
 
     @property
     def env(self) -> dict[str, str]:
@@ -67,6 +68,8 @@ class Hub:
                 "USER_VOLUME_NAME_TEMPLATE": f"{self.platform}-{{username}}_{{volume}}",
                 "HUB_AUTOMATION_TOKEN": self.token,
                 "NATIVE_AUTH_ALLOWED_FAILED_LOGINS": "3",
+                "MANIFESTS_DIR": str(self.manifests_dir),
+                "RECONCILER_PORT": str(self.reconciler_port),
             }
         )
         env.update(self.extra_env)
@@ -77,11 +80,19 @@ class Hub:
         return f"http://127.0.0.1:{self.port}/"
 
     @property
+    def manifests_dir(self) -> Path:
+        return self.state_dir / "manifests"
+
+    @property
+    def reconciler_url(self) -> str:
+        return f"http://127.0.0.1:{self.reconciler_port}/"
+
+    @property
     def log_path(self) -> Path:
         return self.state_dir / "jupyterhub.log"
 
     def up(self) -> subprocess.CompletedProcess[str]:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.manifests_dir.mkdir(parents=True, exist_ok=True)
         return subprocess.run(
             [str(ROOT / "scripts/up.sh")], env=self.env, capture_output=True, text=True, timeout=900, check=False
         )
@@ -89,6 +100,18 @@ class Hub:
     def down(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(ROOT / "scripts/down.sh")], env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    def hubctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run `hubctl` against this hub with the automation token."""
+        env = {**self.env, "JUPYTERHUB_URL": self.url, "JUPYTERHUB_API_TOKEN": self.token}
+        return subprocess.run(
+            [str(ROOT / ".venv/bin/hubctl"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     # --- REST API with the automation service's token ---

@@ -16,15 +16,15 @@ def build(env: dict[str, str], tmp_path) -> Config:
 
 def test_no_automation_service_without_token(tmp_path) -> None:
     c = build({}, tmp_path)
-    assert "services" not in c.JupyterHub
-    assert "load_roles" not in c.JupyterHub
+    assert [s["name"] for s in c.JupyterHub.services] == ["reconciler"]
+    assert "automation" not in {r["name"] for r in c.JupyterHub.load_roles}
 
 
 def test_automation_service_with_token(tmp_path) -> None:
     token = "a" * 64
     c = build({"HUB_AUTOMATION_TOKEN": token}, tmp_path)
-    assert c.JupyterHub.services == [{"name": "automation", "api_token": token}]
-    (role,) = c.JupyterHub.load_roles
+    assert {"name": "automation", "api_token": token} in c.JupyterHub.services
+    (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "automation"]
     assert role["services"] == ["automation"]
     assert set(role["scopes"]) == set(AUTOMATION_SCOPES)
     assert "admin:users" in role["scopes"] and "admin:groups" in role["scopes"]
@@ -56,3 +56,16 @@ def test_named_network(tmp_path) -> None:
     assert c.DockerSpawner.network_name == "jupyterhub_network"
     assert c.JupyterHub.hub_connect_ip == "jupyterhub"
     assert c.Spawner.ip == "0.0.0.0"
+
+
+def test_reconciler_service_has_only_the_scopes_it_needs(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HUB_AUTOMATION_TOKEN", "b" * 40)
+    monkeypatch.setenv("RESYNC_SECONDS", "5")
+    c = build({"HUB_AUTOMATION_TOKEN": "b" * 40}, tmp_path)
+    (service,) = [s for s in c.JupyterHub.services if s["name"] == "reconciler"]
+    assert service["command"][-2:] == ["-m", "reconciler.service"]
+    assert service["environment"]["RESYNC_SECONDS"] == "5"
+    assert "HUB_AUTOMATION_TOKEN" not in service["environment"]  # it has a token of its own
+    (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "reconciler"]
+    assert role["services"] == ["reconciler"]
+    assert not any(scope.startswith("admin:users") or scope == "admin:servers" for scope in role["scopes"])

@@ -1,0 +1,105 @@
+"""The JupyterHub REST API, as the reconciler uses it (aiohttp; errors mapped to our kinds)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from ..errors import PermanentError, TemporaryError
+
+PAGINATION = "application/jupyterhub-pagination+json"
+
+
+class NotFound(Exception):
+    pass
+
+
+class HubClient:
+    """One session for the process; every call counted (benchmarks read `requests`)."""
+
+    def __init__(self, api_url: str, token: str, timeout: float = 10):
+        self.api_url = api_url.rstrip("/") + "/"
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self.requests = 0
+
+    async def __aenter__(self) -> HubClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers={"Authorization": f"token {self._token}"}, timeout=self._timeout
+            )
+        return self._session
+
+    async def request(self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        self.requests += 1
+        url = self.api_url + path
+        try:
+            async with self._http().request(method, url, json=json, headers=headers) as r:
+                if r.status == 404:
+                    raise NotFound(path)
+                body = await r.json(content_type=None) if r.content_length != 0 else None
+                if r.status >= 500:
+                    raise TemporaryError(f"hub answered {r.status} to {method} {path}")
+                if r.status >= 400:
+                    message = body.get("message") if isinstance(body, dict) else body
+                    raise PermanentError(f"hub refused {method} {path}: {r.status} {message}", reason="HubRefused")
+                return body
+        except (aiohttp.ClientConnectionError, TimeoutError) as e:
+            raise TemporaryError(f"hub unreachable: {type(e).__name__}: {e}") from e
+
+    async def paginated(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list, page by page (JupyterHub's pagination protocol)."""
+        items: list[dict[str, Any]] = []
+        offset = 0
+        sep = "&" if "?" in path else "?"
+        while True:
+            page = await self.request("GET", f"{path}{sep}offset={offset}&limit=200", headers={"Accept": PAGINATION})
+            items.extend(page["items"])
+            nxt = (page.get("_pagination") or {}).get("next")
+            if not nxt:
+                return items
+            offset = nxt["offset"]
+
+    # --- groups and users ---
+    async def list_groups(self) -> dict[str, dict[str, Any]]:
+        return {g["name"]: g for g in await self.paginated("groups")}
+
+    async def list_usernames(self) -> set[str]:
+        # ?include_stopped_servers is not needed: names only, so the model stays small.
+        return {u["name"] for u in await self.paginated("users")}
+
+    async def get_group(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", f"groups/{quote(name, safe='')}")
+        except NotFound:
+            return None
+
+    async def user_exists(self, name: str) -> bool:
+        try:
+            await self.request("GET", f"users/{quote(name, safe='')}")
+            return True
+        except NotFound:
+            return False
+
+    async def create_group(self, name: str) -> dict[str, Any]:
+        return await self.request("POST", f"groups/{quote(name, safe='')}")
+
+    async def add_group_members(self, group: str, users: list[str]) -> dict[str, Any]:
+        return await self.request("POST", f"groups/{quote(group, safe='')}/users", json={"users": users})
+
+    async def remove_group_members(self, group: str, users: list[str]) -> dict[str, Any]:
+        return await self.request("DELETE", f"groups/{quote(group, safe='')}/users", json={"users": users})

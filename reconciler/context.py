@@ -1,0 +1,82 @@
+"""What a controller gets besides its resource: clients, settings, a cached view of the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub_config.settings import Settings
+
+from .clients.hub import HubClient
+from .store import Store
+
+log = logging.getLogger("reconciler")
+
+# True while a controller runs for a resync pass: it may read the pass's snapshot. A
+# reconcile woken by a change reads the hub live, so a recent hand edit is never missed.
+SNAPSHOT_OK: contextvars.ContextVar[bool] = contextvars.ContextVar("snapshot_ok", default=False)
+
+
+@dataclass
+class HubSnapshot:
+    """Groups and usernames listed once per resync pass, so a pass over many resources
+    costs the hub a constant number of requests (diffs happen in memory)."""
+
+    groups: dict[str, dict[str, Any]]
+    usernames: set[str]
+    taken: float
+
+
+@dataclass
+class Context:
+    store: Store
+    hub: HubClient
+    settings: Settings
+    snapshot_ttl: float = 10.0
+    _snapshot: HubSnapshot | None = field(default=None, repr=False)
+    _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    # --- the hub, through a short-lived snapshot ---
+    async def refresh_snapshot(self) -> HubSnapshot:
+        async with self._snapshot_lock:
+            groups = await self.hub.list_groups()
+            usernames = await self.hub.list_usernames()
+            self._snapshot = HubSnapshot(groups, usernames, time.monotonic())
+            return self._snapshot
+
+    def fresh_snapshot(self) -> HubSnapshot | None:
+        s = self._snapshot
+        if s is None or not SNAPSHOT_OK.get() or time.monotonic() - s.taken >= self.snapshot_ttl:
+            return None
+        return s
+
+    async def group(self, name: str) -> dict[str, Any] | None:
+        snap = self.fresh_snapshot()
+        if snap is not None:
+            return snap.groups.get(name)
+        return await self.hub.get_group(name)
+
+    def remember_group(self, name: str, users: list[str]) -> None:
+        """Keep the snapshot true after we changed a group ourselves."""
+        if self._snapshot is not None:
+            self._snapshot.groups[name] = {"name": name, "users": sorted(users)}
+
+    async def existing_users(self, names: set[str]) -> set[str]:
+        """Which of `names` are hub users: from the snapshot, asking only about the rest."""
+        snap = self.fresh_snapshot()
+        known = names & snap.usernames if snap else set()
+        for name in sorted(names - known):
+            if await self.hub.user_exists(name):
+                known.add(name)
+        return known
+
+    # --- the audit trail: one log line and one event row per action ---
+    async def event(
+        self, kind: str, name: str, reason: str, message: str, type: str = "Normal", actor: str | None = None
+    ) -> None:
+        (log.warning if type == "Warning" else log.info)("%s/%s %s: %s", kind.lower(), name, reason, message)
+        await asyncio.to_thread(self.store.add_event, kind, name, reason, message, type, actor)

@@ -1,0 +1,10 @@
+"""One module per kind, each exposing `async def reconcile(obj, ctx) -> status`."""
+
+from __future__ import annotations
+
+from ..loop import Controller
+from . import groupmembership
+
+CONTROLLERS: dict[str, Controller] = {
+    "GroupMembership": groupmembership.reconcile,
+}

@@ -1,0 +1,1 @@
+"""Writers of desired state other than the hub: the watched manifests folder."""

@@ -1,0 +1,442 @@
+"""Desired state, status and events: tables in the hub database.
+
+The hub (REST API, panel) and the reconciler both write here, so on SQLite the store
+turns on WAL and a generous busy timeout. Every write is one short transaction; `apply`
+of many documents is one transaction: all of them, or none.
+
+Tables are prefixed `jhds_` so they sit beside JupyterHub's own without clashing;
+`jhds_meta` holds the schema version (for migrations) and the change counter that lets
+the reconciler see a write within its poll interval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from .resources import API_VERSION, ONE_SHOT_KINDS, Resource, spec_hash
+
+SCHEMA_VERSION = 1
+OWNERS = ("gitops", "panel", "cli", "api")
+Owner = Literal["gitops", "panel", "cli", "api"]
+Action = Literal["created", "configured", "unchanged", "pruned"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    __tablename__ = "jhds_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class ResourceRow(Base):
+    __tablename__ = "jhds_resources"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)  # manifest file, for gitops
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    spec: Mapped[dict] = mapped_column(JSON)
+    spec_hash: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    resource_version: Mapped[int] = mapped_column(Integer, index=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatusRow(Base):
+    __tablename__ = "jhds_status"
+    __table_args__ = (
+        ForeignKeyConstraint(["kind", "name"], ["jhds_resources.kind", "jhds_resources.name"], ondelete="CASCADE"),
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    body: Mapped[dict] = mapped_column(JSON)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EventRow(Base):
+    __tablename__ = "jhds_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # Normal | Warning
+    reason: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """A resource as stored: the envelope, its bookkeeping and its last status."""
+
+    kind: str
+    name: str
+    owner: str
+    source: str | None
+    labels: dict[str, str]
+    spec: dict[str, Any]
+    generation: int
+    resource_version: int
+    created: datetime
+    updated: datetime
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.name)
+
+    @property
+    def started(self) -> bool:
+        """A one-shot resource has started once the reconciler has observed it."""
+        return self.status.get("observedGeneration") is not None
+
+    def manifest(self, with_status: bool = True) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": self.kind,
+            "metadata": {
+                "name": self.name,
+                **({"labels": self.labels} if self.labels else {}),
+                "generation": self.generation,
+                "resourceVersion": str(self.resource_version),
+                "creationTimestamp": _iso(self.created),
+                "annotations": {"jupyterhub-ds/owner": self.owner}
+                | ({"jupyterhub-ds/source": self.source} if self.source else {}),
+            },
+            "spec": self.spec,
+        }
+        if with_status:
+            doc["status"] = self.status
+        return doc
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    time: datetime
+    kind: str
+    name: str
+    type: str
+    reason: str
+    message: str
+    actor: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "time": _iso(self.time),
+            "kind": self.kind,
+            "name": self.name,
+            "type": self.type,
+            "reason": self.reason,
+            "message": self.message,
+            "actor": self.actor,
+        }
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    kind: str
+    name: str
+    action: Action
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "action": self.action}
+
+
+class ConflictError(ValueError):
+    """An apply that the store refuses as a whole (e.g. changing a started one-shot)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _iso(t: datetime) -> str:
+    if t.tzinfo is None:  # SQLite gives naive datetimes back
+        t = t.replace(tzinfo=UTC)
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the one writer
+    cursor.execute("PRAGMA busy_timeout=30000")  # a writer waits for the other instead of failing
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Synchronous and short: call it from a worker thread in async code."""
+
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self.create_schema()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+        with self.session() as s:
+            version = s.get(MetaRow, "schema_version")
+            if version is None:
+                s.add(MetaRow(key="schema_version", value=SCHEMA_VERSION))
+                s.add(MetaRow(key="resource_version", value=0))
+            elif version.value > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"the database has store schema {version.value}, newer than this code ({SCHEMA_VERSION})"
+                )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._session.begin() as s:
+            yield s
+
+    # --- writes ---------------------------------------------------------------------
+    def _next_version(self, s: Session) -> int:
+        s.execute(update(MetaRow).where(MetaRow.key == "resource_version").values(value=MetaRow.value + 1))
+        return s.get(MetaRow, "resource_version", populate_existing=True).value
+
+    def apply(
+        self,
+        resources: Iterable[Resource],
+        owner: Owner,
+        *,
+        sources: dict[tuple[str, str], str] | None = None,
+        dry_run: bool = False,
+        prune: bool = False,
+        prune_scope: str | None = None,
+        actor: str | None = None,
+    ) -> list[ApplyResult]:
+        """Create or update every resource, atomically. With `prune`, delete resources of
+        this owner (and, if given, this `prune_scope` source prefix) that are not listed."""
+        if owner not in OWNERS:
+            raise ValueError(f"unknown owner {owner!r}")
+        resources = list(resources)
+        sources = sources or {}
+        results: list[ApplyResult] = []
+        problems: list[str] = []
+        with self.session() as s:
+            now = utcnow()
+            version: int | None = None
+            for res in resources:
+                key = (res.kind, res.metadata.name)
+                spec = res.spec.model_dump(mode="json", by_alias=True)
+                digest = spec_hash(res)
+                labels = dict(res.metadata.labels)
+                row = s.get(ResourceRow, key)
+                if row is None:
+                    action: Action = "created"
+                elif row.spec_hash != digest:
+                    action = "configured"
+                    if res.kind in ONE_SHOT_KINDS and _started(s, key):
+                        ref = f"{res.kind.lower()}/{res.metadata.name}"
+                        problems.append(f"{ref}: spec is immutable once started; apply it under a new name")
+                        continue
+                elif row.labels != labels or row.owner != owner or row.source != sources.get(key):
+                    action = "configured"
+                else:
+                    action = "unchanged"
+                results.append(ApplyResult(res.kind, res.metadata.name, action))
+                if dry_run or action == "unchanged":
+                    continue
+                version = version or self._next_version(s)
+                if row is None:
+                    s.add(
+                        ResourceRow(
+                            kind=res.kind,
+                            name=res.metadata.name,
+                            owner=owner,
+                            source=sources.get(key),
+                            labels=labels,
+                            spec=spec,
+                            spec_hash=digest,
+                            generation=1,
+                            resource_version=version,
+                            created=now,
+                            updated=now,
+                        )
+                    )
+                else:
+                    if row.spec_hash != digest:
+                        row.generation += 1
+                    row.spec, row.spec_hash, row.labels = spec, digest, labels
+                    row.owner, row.source = owner, sources.get(key)
+                    row.resource_version, row.updated = version, now
+            if prune:
+                listed = {(r.kind, r.metadata.name) for r in resources}
+                query = select(ResourceRow).where(ResourceRow.owner == owner)
+                for row in s.scalars(query):
+                    if (row.kind, row.name) in listed:
+                        continue
+                    if prune_scope is not None and not _within(row.source, prune_scope):
+                        continue
+                    results.append(ApplyResult(row.kind, row.name, "pruned"))
+                    if not dry_run:
+                        s.delete(row)
+            if problems:
+                raise ConflictError(problems)  # leaving the block rolls everything back
+            if not dry_run:
+                for r in results:
+                    if r.action != "unchanged":
+                        s.add(
+                            _event_row(r.kind, r.name, "Normal", r.action.capitalize(), f"{r.action} by {owner}", actor)
+                        )
+        return results
+
+    def prune(
+        self, owner: Owner, keep: set[tuple[str, str]], protect_sources: set[str], actor: str | None = None
+    ) -> list[ApplyResult]:
+        """Delete this owner's resources that are not in `keep`, except those recorded from a
+        source in `protect_sources` (e.g. a manifest file that failed to load this time)."""
+        results = []
+        with self.session() as s:
+            for row in s.scalars(select(ResourceRow).where(ResourceRow.owner == owner)):
+                if (row.kind, row.name) in keep or row.source in protect_sources:
+                    continue
+                results.append(ApplyResult(row.kind, row.name, "pruned"))
+                s.delete(row)
+                s.add(_event_row(row.kind, row.name, "Normal", "Pruned", f"pruned: no longer in {row.source}", actor))
+            if results:
+                self._next_version(s)
+        return results
+
+    def delete(self, kind: str, name: str, actor: str | None = None) -> bool:
+        with self.session() as s:
+            row = s.get(ResourceRow, (kind, name))
+            if row is None:
+                return False
+            s.delete(row)
+            s.execute(delete(StatusRow).where(StatusRow.kind == kind, StatusRow.name == name))
+            self._next_version(s)
+            s.add(_event_row(kind, name, "Normal", "Deleted", "deleted", actor))
+            return True
+
+    def write_status(self, kind: str, name: str, body: dict[str, Any]) -> bool:
+        """Replace the status of a resource; False if the resource is gone."""
+        with self.session() as s:
+            if s.get(ResourceRow, (kind, name)) is None:
+                return False
+            row = s.get(StatusRow, (kind, name))
+            if row is None:
+                s.add(StatusRow(kind=kind, name=name, body=body, updated=utcnow()))
+            else:
+                row.body, row.updated = body, utcnow()
+            return True
+
+    def add_event(
+        self, kind: str, name: str, reason: str, message: str, type: str = "Normal", actor: str | None = None
+    ) -> None:
+        with self.session() as s:
+            s.add(_event_row(kind, name, type, reason, message, actor))
+
+    # --- reads ----------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> StoredResource | None:
+        with self.session() as s:
+            row = s.get(ResourceRow, (kind, name))
+            if row is None:
+                return None
+            status = s.get(StatusRow, (kind, name))
+            return _stored(row, status.body if status else {})
+
+    def list(self, kind: str | None = None) -> list[StoredResource]:
+        with self.session() as s:
+            query = select(ResourceRow).order_by(ResourceRow.kind, ResourceRow.name)
+            if kind:
+                query = query.where(ResourceRow.kind == kind)
+            statuses = {(r.kind, r.name): r.body for r in s.scalars(select(StatusRow))}
+            return [_stored(row, statuses.get((row.kind, row.name), {})) for row in s.scalars(query)]
+
+    def keys(self) -> set[tuple[str, str]]:
+        with self.session() as s:
+            return {(k, n) for k, n in s.execute(select(ResourceRow.kind, ResourceRow.name))}
+
+    def changed_since(self, version: int) -> tuple[list[tuple[str, str]], int]:
+        """Keys written after `version`, and the newest version (for the next call)."""
+        with self.session() as s:
+            current = s.get(MetaRow, "resource_version").value
+            if current == version:
+                return [], current
+            rows = s.execute(
+                select(ResourceRow.kind, ResourceRow.name).where(ResourceRow.resource_version > version)
+            ).all()
+            return [(k, n) for k, n in rows], current
+
+    def events(self, kind: str | None = None, name: str | None = None, limit: int = 100) -> list[Event]:
+        with self.session() as s:
+            query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+            if kind:
+                query = query.where(EventRow.kind == kind)
+            if name:
+                query = query.where(EventRow.name == name)
+            rows = list(s.scalars(query))
+        return [Event(r.id, r.time, r.kind, r.name, r.type, r.reason, r.message, r.actor) for r in reversed(rows)]
+
+
+def _within(source: str | None, scope: str) -> bool:
+    """`source` is `scope` itself or lies under it (a file in a folder)."""
+    return source is not None and (source == scope or source.startswith(scope.rstrip("/") + "/"))
+
+
+def _started(s: Session, key: tuple[str, str]) -> bool:
+    status = s.get(StatusRow, key)
+    return bool(status and status.body.get("observedGeneration") is not None)
+
+
+def _event_row(kind: str, name: str, type: str, reason: str, message: str, actor: str | None) -> EventRow:
+    return EventRow(time=utcnow(), kind=kind, name=name, type=type, reason=reason, message=message, actor=actor)
+
+
+def _stored(row: ResourceRow, status: dict[str, Any]) -> StoredResource:
+    return StoredResource(
+        kind=row.kind,
+        name=row.name,
+        owner=row.owner,
+        source=row.source,
+        labels=dict(row.labels or {}),
+        spec=json.loads(json.dumps(row.spec)),
+        generation=row.generation,
+        resource_version=row.resource_version,
+        created=row.created,
+        updated=row.updated,
+        status=status,
+    )
