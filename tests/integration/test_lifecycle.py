@@ -48,6 +48,9 @@ def test_down_stops_everything_and_keeps_volumes(life_hub: Hub, engine: docker.D
     assert result.returncode == 0, result.stderr
     assert not (life_hub.state_dir / "jupyterhub.pid").exists()
     assert not port_open(life_hub.port)
+    assert not port_open(life_hub.reconciler_port)
+    log = life_hub.log_path.read_text()
+    assert "reconciler: stopping (signal)" in log and "reconciler stopped" in log  # a clean shutdown
     label = f"{naming.LABEL_PLATFORM}={PLATFORM}"
     assert engine.containers.list(all=True, filters={"label": label}) == []
     names = {v.name for v in engine.volumes.list(filters={"label": label})}

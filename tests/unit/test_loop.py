@@ -1,0 +1,158 @@
+"""The loop with fake controllers over a real SQLite store: status, retries, stalls, wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hub_config.settings import load_settings
+from reconciler.clients.hub import HubClient
+from reconciler.context import Context
+from reconciler.errors import PermanentError, TemporaryError
+from reconciler.loop import Reconciler
+from reconciler.manifests import parse_manifests
+from reconciler.store import Store
+
+GM = (
+    "apiVersion: jupyterhub-ds/v1\nkind: GroupMembership\n"
+    "metadata: {{name: {name}}}\nspec: {{group: g, members: [{m}]}}\n"
+)
+SR = "apiVersion: jupyterhub-ds/v1\nkind: ServerRestart\nmetadata: {name: r}\nspec: {user: alice}\n"
+KEY = ("GroupMembership", "a")
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    s = Store(f"sqlite:///{tmp_path}/hub.sqlite")
+    yield s
+    s.close()
+
+
+def make(store: Store, controllers: dict) -> Reconciler:
+    ctx = Context(store=store, hub=HubClient("http://127.0.0.1:9/hub/api", "unused"), settings=load_settings({}))
+    return Reconciler(ctx, controllers, poll_interval=0.05, resync_seconds=3600)
+
+
+def apply(store: Store, name: str = "a", members: str = "alice") -> None:
+    store.apply(parse_manifests(GM.format(name=name, m=members), "t.yaml"), "cli")
+
+
+def test_success_writes_status_with_observed_generation(store: Store) -> None:
+    calls = []
+
+    async def ok(obj, ctx):
+        calls.append(obj.generation)
+        return {"phase": "Ready", "members": obj.spec["members"]}
+
+    apply(store)
+    r = make(store, {"GroupMembership": ok})
+    assert asyncio.run(r.process(KEY)) == "success"
+    status = store.get(*KEY).status
+    assert status == {"phase": "Ready", "members": ["alice"], "observedGeneration": 1}
+    apply(store, members="alice, bob")
+    asyncio.run(r.process(KEY))
+    assert store.get(*KEY).status["observedGeneration"] == 2
+    assert calls == [1, 2]
+
+
+def test_unchanged_status_is_not_rewritten(store: Store) -> None:
+    async def ok(obj, ctx):
+        return {"phase": "Ready"}
+
+    apply(store)
+    r = make(store, {"GroupMembership": ok})
+    asyncio.run(r.process(KEY))
+    with store.session() as s:
+        from reconciler.store import StatusRow
+
+        first = s.get(StatusRow, KEY).updated
+    asyncio.run(r.process(KEY))
+    with store.session() as s:
+        assert s.get(StatusRow, KEY).updated == first
+
+
+def test_temporary_error_retries_with_backoff_and_says_why(store: Store) -> None:
+    async def flaky(obj, ctx):
+        raise TemporaryError("hub unreachable: connection refused")
+
+    apply(store)
+    r = make(store, {"GroupMembership": flaky})
+    assert asyncio.run(r.process(KEY)) == "retry"
+    assert r.backoff.attempts(KEY) == 1
+    assert r.queue.next_due_in() is not None  # a retry is planned
+    status = store.get(*KEY).status
+    ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "Retrying")
+    assert "connection refused (attempt 1)" in ready["message"]
+    assert status.get("observedGeneration") is None  # not observed: it did not get through
+
+
+def test_permanent_error_stalls_until_the_spec_changes(store: Store) -> None:
+    calls = 0
+
+    async def broken(obj, ctx):
+        nonlocal calls
+        calls += 1
+        raise PermanentError("group name refused by the hub", reason="HubRefused")
+
+    apply(store)
+    r = make(store, {"GroupMembership": broken})
+    assert asyncio.run(r.process(KEY)) == "failed"
+    assert asyncio.run(r.process(KEY)) == "settled"  # no retry loop
+    assert calls == 1
+    obj = store.get(*KEY)
+    assert obj.status["phase"] == "Stalled"
+    assert {c["type"]: c["status"] for c in obj.status["conditions"]} == {"Ready": "False", "Stalled": "True"}
+    assert [e.reason for e in store.events(*KEY)][-1] == "HubRefused"
+    apply(store, members="bob")  # a new generation is tried again
+    assert asyncio.run(r.process(KEY)) == "failed"
+    assert calls == 2
+
+
+def test_finished_one_shot_is_not_run_again(store: Store) -> None:
+    runs = 0
+
+    async def restart(obj, ctx):
+        nonlocal runs
+        runs += 1
+        return {"phase": "Succeeded"}
+
+    store.apply(parse_manifests(SR, "t.yaml"), "cli")
+    r = make(store, {"ServerRestart": restart})
+    assert asyncio.run(r.process(("ServerRestart", "r"))) == "success"
+    assert asyncio.run(r.process(("ServerRestart", "r"))) == "settled"
+    assert runs == 1
+
+
+def test_deleted_resource_is_forgotten(store: Store) -> None:
+    async def never(obj, ctx):
+        raise AssertionError("called")
+
+    r = make(store, {"GroupMembership": never})
+    assert asyncio.run(r.process(("GroupMembership", "nope"))) == "gone"
+
+
+def test_run_sees_a_store_change_and_stops_cleanly(store: Store) -> None:
+    seen: list[tuple[str, int]] = []
+
+    async def ok(obj, ctx):
+        seen.append((obj.name, obj.generation))
+        return {"phase": "Ready"}
+
+    async def main() -> None:
+        r = make(store, {"GroupMembership": ok})
+        task = asyncio.create_task(r.run())
+        await asyncio.sleep(0.1)
+        apply(store, "late")  # another process (the hub) writes the store
+        for _ in range(100):
+            if ("late", 1) in seen:
+                break
+            await asyncio.sleep(0.02)
+        r.stop()
+        await asyncio.wait_for(task, 5)
+        await r.ctx.hub.close()
+
+    apply(store, "early")
+    asyncio.run(main())
+    assert ("early", 1) in seen and ("late", 1) in seen
