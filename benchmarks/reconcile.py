@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,19 @@ class NoSnapshotContext(Context):
         return None
 
 
+class CountingHubClient(HubClient):
+    """HubClient that also tallies its requests by method and path (`groups/<name>` as one)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.by_path: Counter[str] = Counter()
+
+    async def request(self, method: str, path: str, *args, **kwargs):
+        base = path.split("?")[0]
+        self.by_path[f"{method} {base.split('/')[0] + '/<name>' if '/' in base else base}"] += 1
+        return await super().request(method, path, *args, **kwargs)
+
+
 @dataclass
 class Pass:
     seconds: float
@@ -161,6 +175,7 @@ class Pass:
     results: dict[str, int]
     status_writes: int
     new_events: int
+    by_path: dict[str, int]
 
 
 async def one_pass(hub: Hub, db_url: str, snapshot: bool) -> Pass:
@@ -174,13 +189,14 @@ async def one_pass(hub: Hub, db_url: str, snapshot: bool) -> Pass:
         return write_status(*args, **kwargs)
 
     store.write_status = counting_write_status  # type: ignore[method-assign]
-    async with HubClient(hub.url + "hub/api", hub.token) as client:
+    async with CountingHubClient(hub.url + "hub/api", hub.token) as client:
         await client.request("GET", "")  # open the connection outside the timing, like a warm service
         cls = Context if snapshot else NoSnapshotContext
         ctx = cls(store=store, hub=client, settings=load_settings(hub.env))
         reconciler = Reconciler(ctx, CONTROLLERS, resync_seconds=3600, workers=1)
         events_before = len(store.events(limit=10**9))
         requests_before = client.requests
+        warm_up = Counter(client.by_path)
         results: dict[str, int] = {}
         t0 = time.perf_counter()
         await reconciler.resync()
@@ -191,9 +207,10 @@ async def one_pass(hub: Hub, db_url: str, snapshot: bool) -> Pass:
             results[result] = results.get(result, 0) + 1
         seconds = time.perf_counter() - t0
         n_requests = client.requests - requests_before
+        by_path = client.by_path - warm_up
         new_events = len(store.events(limit=10**9)) - events_before
     store.close()
-    return Pass(seconds, t_resync, n_requests, sum(results.values()), results, writes, new_events)
+    return Pass(seconds, t_resync, n_requests, sum(results.values()), results, writes, new_events, dict(by_path))
 
 
 def passes(hub: Hub, db_url: str, snapshot: bool, repeat: int) -> Pass:
@@ -260,8 +277,8 @@ def main() -> int:
     print(f"  via POST /hub/api/manifests + reconciler: p50 {p50:6.3f} s  p99 {p99:6.3f} s  (target p50 < 1 s)")
     print(f"  direct hub REST API (baseline):          p50 {b50:6.3f} s  p99 {b99:6.3f} s")
     print(f"  ratio reconciler / direct:               p50 {p50 / b50:6.1f}x   p99 {p99 / b99:6.1f}x")
-    print(f"set-up: {args.users} users in {t_users:.2f} s (batch API; {hub_users} on the hub); {half} + {args.resources - half} resources")
-    print(f"  converged in {converge_small:.2f} s + {converge_big:.2f} s")
+    print(f"set-up: {args.users} users created in {t_users:.2f} s (batch API; {hub_users} users on the hub)")
+    print(f"  {half} + {args.resources - half} resources converged in {converge_small:.2f} + {converge_big:.2f} s")
     print(f"resync pass with nothing to do ({hub_users} hub users; median of {args.repeat}):")
     print("  resources  snapshot  pass (s)  of which resync (s)  hub requests  status writes  new events")
     for n, run, label in ((half, small, "on"), (args.resources, big, "on"), (args.resources, live, "off")):
@@ -271,6 +288,9 @@ def main() -> int:
         )
     print(f"  reconciles per pass: {small.reconciles} / {big.reconciles} / {live.reconciles}, results: {big.results}")
     print(f"  requests, {half} -> {args.resources} resources (snapshot on): {small.requests} -> {big.requests}")
+    for n, run, label in ((half, small, "on"), (args.resources, big, "on"), (args.resources, live, "off")):
+        tally = ", ".join(f"{count} x {what}" for what, count in sorted(run.by_path.items()))
+        print(f"    {n} resources, snapshot {label}: {tally}")
     print(
         f"  ratio snapshot / live ({args.resources} resources): time {big.seconds / live.seconds:5.2f}x, "
         f"requests {big.requests / live.requests:5.2f}x  (target: pass < 1 s)"

@@ -26,6 +26,8 @@ RESOURCE_SCOPES = {
 RECONCILER_SCOPES = [
     "list:users",
     "read:users:name",
+    "read:servers",  # is a server running? (restarts, resets)
+    "servers",  # stop and start servers (ServerRestart)
     "admin:groups",
 ]
 
@@ -98,6 +100,7 @@ def apply_settings(c: Any, s: Settings) -> None:
 
     # --- the platform's REST API and the reconciler service ---
     c.JupyterHub.extra_handlers = HANDLERS
+    c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
     c.JupyterHub.services = [
         {
             "name": "reconciler",

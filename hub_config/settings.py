@@ -26,6 +26,12 @@ DEFAULT_USER_VOLUMES = {
     "cache": "/home/lab/.cache",
 }
 
+DEFAULT_VOLUME_DESCRIPTIONS = {
+    "home": "Home directory: settings and conda environments",
+    "workspace": "Workspace: notebooks and project files",
+    "cache": "Cache: downloaded packages and other caches",
+}
+
 
 class GpuMode(IntEnum):
     OFF = 0
@@ -133,6 +139,11 @@ class Settings(BaseSettings):
         alias="USER_VOLUMES",
         description="Per-user volumes, `key=mount,...` or JSON",
     )
+    volume_descriptions: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_VOLUME_DESCRIPTIONS),
+        alias="USER_VOLUME_DESCRIPTIONS",
+        description="What each per-user volume holds (shown before a reset), JSON or `key=text,...`",
+    )
     volume_name_template: str = Field(
         "jupyterlab-{username}_{volume}",
         alias="USER_VOLUME_NAME_TEMPLATE",
@@ -178,7 +189,7 @@ class Settings(BaseSettings):
         None, alias="HUB_AUTOMATION_TOKEN", description="Token of the `automation` service; unset: no such service"
     )
 
-    @field_validator("user_volumes", mode="before")
+    @field_validator("user_volumes", "volume_descriptions", mode="before")
     @classmethod
     def _mapping(cls, value: object) -> object:
         return _parse_mapping(value)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+import time
 from typing import Any
 
 import docker.errors
@@ -14,6 +16,18 @@ from traitlets import default
 
 from . import gpu, naming
 from .settings import Settings, get_settings
+from .store import get_store
+
+RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
+
+
+def resets_in_progress(username: str) -> list[str]:
+    """Names of VolumeResets of this user that have not finished (or not begun)."""
+    return [
+        r.name
+        for r in get_store().list("VolumeReset")
+        if r.spec.get("user") == username and r.status.get("phase") not in ("Succeeded", "Failed")
+    ]
 
 
 class SpawnError(RuntimeError):
@@ -78,8 +92,24 @@ class PlatformSpawner(DockerSpawner):
                 f"({e.explanation or e}). An admin must build it (make images) or set DOCKER_NOTEBOOK_IMAGE."
             ) from None
 
+    async def wait_for_volume_resets(self) -> None:
+        """A start must never overlap a reset of the same user's volumes: wait, bounded."""
+        deadline = time.monotonic() + RESET_WAIT_SECONDS
+        logged = False
+        while pending := await asyncio.to_thread(resets_in_progress, self.user.name):
+            if not logged:
+                self.log.info("Start of %s waits for volume reset %s", self.user.name, ", ".join(pending))
+                logged = True
+            if time.monotonic() > deadline:
+                raise SpawnError(
+                    f"A reset of your volumes ({', '.join(pending)}) is still in progress. "
+                    "Try again in a minute; ask an admin if this persists."
+                )
+            await asyncio.sleep(0.5)
+
     async def start(self) -> tuple[str, int]:
         s = self.settings
+        await self.wait_for_volume_resets()
         ensure_privileged_group(self.user.db, self.log)
         privileged = self.is_privileged()
         decision = await gpu.decision(s.gpu_mode, self.client.info, s.gpu_detect_timeout)

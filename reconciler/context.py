@@ -11,6 +11,7 @@ from typing import Any
 
 from hub_config.settings import Settings
 
+from .clients.docker import Engine
 from .clients.hub import HubClient
 from .store import Store
 
@@ -36,6 +37,7 @@ class Context:
     store: Store
     hub: HubClient
     settings: Settings
+    engine: Engine = field(default_factory=Engine)
     snapshot_ttl: float = 10.0
     _snapshot: HubSnapshot | None = field(default=None, repr=False)
     _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -74,9 +76,26 @@ class Context:
                 known.add(name)
         return known
 
+    async def progress(self, kind: str, name: str, status: dict[str, Any]) -> None:
+        """Record how far a long reconcile got, so a restart resumes from there."""
+        await asyncio.to_thread(self.store.write_status, kind, name, jsonable(status))
+
     # --- the audit trail: one log line and one event row per action ---
     async def event(
         self, kind: str, name: str, reason: str, message: str, type: str = "Normal", actor: str | None = None
     ) -> None:
         (log.warning if type == "Warning" else log.info)("%s/%s %s: %s", kind.lower(), name, reason, message)
         await asyncio.to_thread(self.store.add_event, kind, name, reason, message, type, actor)
+
+
+def jsonable(body: dict[str, Any]) -> dict[str, Any]:
+    """Status as plain JSON (conditions and other models dumped)."""
+    out: dict[str, Any] = {}
+    for k, v in body.items():
+        if isinstance(v, list):
+            out[k] = [x.model_dump(mode="json") if hasattr(x, "model_dump") else x for x in v]
+        elif hasattr(v, "model_dump"):
+            out[k] = v.model_dump(mode="json")
+        else:
+            out[k] = v
+    return out

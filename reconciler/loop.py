@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from .context import SNAPSHOT_OK, Context
+from .context import SNAPSHOT_OK, Context, jsonable
 from .errors import PermanentError, TemporaryError
 from .queue import Backoff, WorkQueue
 from .resources import ONE_SHOT_KINDS, Condition, set_condition
@@ -170,7 +170,7 @@ class Reconciler:
         body["observedGeneration"] = (
             obj.generation if result in ("success", "failed") else obj.status.get("observedGeneration")
         )
-        body = _jsonable(body)
+        body = jsonable(body)
         if body != obj.status:  # an unchanged status is not rewritten (resyncs stay cheap)
             await asyncio.to_thread(self.store.write_status, kind, name, body)
         RECONCILES.labels(kind, result).inc()
@@ -224,15 +224,3 @@ class Reconciler:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-
-
-def _jsonable(body: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in body.items():
-        if isinstance(v, list):
-            out[k] = [x.model_dump(mode="json") if hasattr(x, "model_dump") else x for x in v]
-        elif hasattr(v, "model_dump"):
-            out[k] = v.model_dump(mode="json")
-        else:
-            out[k] = v
-    return out

@@ -197,3 +197,16 @@ class Hub:
         session, error = self.login(username)
         assert session is not None, error
         return session
+
+    def as_user(self, session: requests.Session, method: str, path: str, **kwargs) -> requests.Response:
+        """A REST call the way the browser makes it: the login cookie plus the XSRF header."""
+        xsrf = session.cookies.get("_xsrf", path="/hub/") or session.cookies.get("_xsrf") or ""
+        headers = {"X-XSRFToken": xsrf, **kwargs.pop("headers", {})}
+        return session.request(method, f"{self.url}hub/api/{path}", headers=headers, timeout=180, **kwargs)
+
+    def exec(self, engine: docker.DockerClient, user: str, command: str) -> str:
+        """Run a shell command as the lab user in the user's container; its output."""
+        container = engine.containers.get(self.container_name(user))
+        code, output = container.exec_run(["sh", "-c", command], user="lab")
+        assert code == 0, output.decode()
+        return output.decode()

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .resources import handlers as resource_handlers
+from .selfservice import handlers as selfservice_handlers
 
-HANDLERS = [*resource_handlers]
+HANDLERS = [*resource_handlers, *selfservice_handlers]

@@ -7,7 +7,6 @@ The hub only records intent here; the reconciler service does the work.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from jupyterhub.apihandlers.base import APIHandler
@@ -15,18 +14,13 @@ from tornado import web
 
 from reconciler.manifests import ManifestError, parse_manifests
 from reconciler.resources import kind_from_name
-from reconciler.store import ConflictError, Store
+from reconciler.store import ConflictError
 
-from ..settings import get_settings
+from ..store import get_store
 
 READ = "custom:jupyterhub-ds:read:resources"
 WRITE = "custom:jupyterhub-ds:write:resources"
 API_OWNERS = ("api", "cli")  # gitops and panel write through their own paths
-
-
-@lru_cache(maxsize=1)
-def get_store() -> Store:
-    return Store(get_settings().database_url)
 
 
 class ResourceAPIHandler(APIHandler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 from typing import Any
 from urllib.parse import quote
 
@@ -51,7 +52,8 @@ class HubClient:
             async with self._http().request(method, url, json=json, headers=headers) as r:
                 if r.status == 404:
                     raise NotFound(path)
-                body = await r.json(content_type=None) if r.content_length != 0 else None
+                text = await r.text()
+                body = jsonlib.loads(text) if text.strip() else None
                 if r.status >= 500:
                     raise TemporaryError(f"hub answered {r.status} to {method} {path}")
                 if r.status >= 400:
@@ -103,3 +105,21 @@ class HubClient:
 
     async def remove_group_members(self, group: str, users: list[str]) -> dict[str, Any]:
         return await self.request("DELETE", f"groups/{quote(group, safe='')}/users", json={"users": users})
+
+    # --- users and servers ---
+    @staticmethod
+    def _server_path(user: str, server: str) -> str:
+        base = f"users/{quote(user, safe='')}"
+        return f"{base}/servers/{quote(server, safe='')}" if server else f"{base}/server"
+
+    async def get_user(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", f"users/{quote(name, safe='')}")
+        except NotFound:
+            return None
+
+    async def stop_server(self, user: str, server: str = "") -> None:
+        await self.request("DELETE", self._server_path(user, server))
+
+    async def start_server(self, user: str, server: str = "") -> None:
+        await self.request("POST", self._server_path(user, server))

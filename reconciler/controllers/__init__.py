@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ..loop import Controller
-from . import groupmembership
+from . import groupmembership, serverrestart, volumereset
 
 CONTROLLERS: dict[str, Controller] = {
     "GroupMembership": groupmembership.reconcile,
+    "ServerRestart": serverrestart.reconcile,
+    "VolumeReset": volumereset.reconcile,
 }

@@ -1,0 +1,96 @@
+"""The Docker engine, as the platform uses it: async (worker threads), errors mapped.
+
+"Already gone" counts as done (DockerSpawner's manners); an unreachable engine or a 5xx is
+a TemporaryError, so the loop retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+import docker
+import docker.errors
+import requests
+
+from hub_config import naming
+
+from ..errors import TemporaryError
+
+T = TypeVar("T")
+RemoveResult = Literal["removed", "absent"]
+
+
+class VolumeInUse(Exception):
+    """The engine refuses to remove a volume a container still uses."""
+
+
+class Engine:
+    def __init__(self, factory: Callable[[], docker.DockerClient] = docker.from_env):
+        self._factory = factory
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = self._factory()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as e:
+            if e.status_code is not None and e.status_code >= 500:
+                raise TemporaryError(f"engine error: {e.explanation or e}") from e
+            raise
+        except (requests.ConnectionError, requests.Timeout, docker.errors.DockerException) as e:
+            raise TemporaryError(f"engine unreachable: {e}") from e
+
+    async def remove_volume(self, name: str) -> RemoveResult:
+        def remove() -> RemoveResult:
+            try:
+                self.client.api.remove_volume(name)
+            except docker.errors.NotFound:
+                return "absent"
+            return "removed"
+
+        try:
+            return await self.call(remove)
+        except docker.errors.APIError as e:
+            if e.status_code == 409:
+                raise VolumeInUse(str(e.explanation or e)) from None
+            raise
+
+    async def existing_volumes(self, names: list[str], sizes: bool = False) -> dict[str, dict[str, Any]]:
+        """{name: {"size": bytes | None, "labels": {...}}} for the names that exist."""
+
+        def look() -> dict[str, dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            for name in names:
+                try:
+                    info = self.client.api.inspect_volume(name)
+                except docker.errors.NotFound:
+                    continue
+                found[name] = {"size": None, "labels": info.get("Labels") or {}}
+            if sizes and found:
+                # The engine computes sizes only in its disk-usage report (can take a moment).
+                for vol in self.client.api.df().get("Volumes") or []:
+                    if vol["Name"] in found:
+                        size = (vol.get("UsageData") or {}).get("Size", -1)
+                        found[vol["Name"]]["size"] = size if size >= 0 else None
+            return found
+
+        return await self.call(look)
+
+    async def user_containers(self, platform: str, user: str) -> list[dict[str, Any]]:
+        """Containers of this platform labelled with this user, running or not."""
+        filters = {"label": [f"{naming.LABEL_PLATFORM}={platform}", f"{naming.LABEL_USER}={user}"]}
+        return await self.call(self.client.api.containers, all=True, filters=filters)
