@@ -10,6 +10,7 @@ from typing import Any
 from hub_config import gpu, naming
 from hub_config.handlers import HANDLERS
 from hub_config.settings import Settings, SettingsError, get_settings
+from reconciler.clients.hub import PAGE_LIMIT
 
 # The platform's own API scopes (JupyterHub convention: custom:<project>:<action>:<resource>).
 RESOURCE_SCOPES = {
@@ -62,6 +63,8 @@ def apply_settings(c: Any, s: Settings) -> None:
     c.JupyterHub.allow_named_servers = s.named_server_limit > 0
     c.JupyterHub.named_server_limit_per_user = s.named_server_limit
     c.JupyterHub.custom_scopes = RESOURCE_SCOPES
+    # Lists of users and groups in one request: a resync costs the hub O(1) requests.
+    c.JupyterHub.api_page_max_limit = PAGE_LIMIT
     # Created at start-up, members untouched; the spawner recreates it if deleted.
     c.JupyterHub.load_groups = {
         naming.PRIVILEGED_GROUP: {"properties": {"description": "Members get the Docker socket in their server"}}

@@ -184,6 +184,17 @@ class Settings(BaseSettings):
         4, ge=1, le=64, alias="RECONCILER_WORKERS", description="Resources reconciled at the same time"
     )
 
+    # --- broadcasts -------------------------------------------------------------------
+    broadcast_concurrency: int = Field(
+        50, ge=1, le=1000, alias="BROADCAST_CONCURRENCY", description="Notifications sent at the same time"
+    )
+    broadcast_attempt_timeout: float = Field(
+        5, gt=0, le=60, alias="BROADCAST_ATTEMPT_TIMEOUT", description="Seconds one delivery attempt may take"
+    )
+    broadcast_deadline: float = Field(
+        60, gt=0, le=3600, alias="BROADCAST_DEADLINE", description="Seconds a broadcast keeps retrying a server"
+    )
+
     # --- automation -------------------------------------------------------------------
     automation_token: SecretStr | None = Field(
         None, alias="HUB_AUTOMATION_TOKEN", description="Token of the `automation` service; unset: no such service"
@@ -297,6 +308,12 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.state_dir.resolve() / 'jupyterhub.sqlite'}"
+
+    @property
+    def proxy_url(self) -> str:
+        """The proxy as seen from this host (the reconciler runs beside the hub)."""
+        host = "127.0.0.1" if self.bind_ip in ("0.0.0.0", "", "::") else self.bind_ip
+        return f"http://{host}:{self.port}"
 
     @property
     def public_url(self) -> str:

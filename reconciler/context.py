@@ -13,6 +13,7 @@ from hub_config.settings import Settings
 
 from .clients.docker import Engine
 from .clients.hub import HubClient
+from .deliveries import Deliveries
 from .store import Store
 
 log = logging.getLogger("reconciler")
@@ -28,8 +29,8 @@ class HubSnapshot:
     costs the hub a constant number of requests (diffs happen in memory)."""
 
     groups: dict[str, dict[str, Any]]
-    usernames: set[str]
     taken: float
+    usernames: set[str] | None = None  # listed on first need: a pass with nothing to add skips it
 
 
 @dataclass
@@ -40,14 +41,19 @@ class Context:
     engine: Engine = field(default_factory=Engine)
     snapshot_ttl: float = 10.0
     _snapshot: HubSnapshot | None = field(default=None, repr=False)
+    _deliveries: Deliveries | None = field(default=None, repr=False)
     _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    @property
+    def deliveries(self) -> Deliveries:
+        if self._deliveries is None:
+            self._deliveries = Deliveries(self.store)
+        return self._deliveries
 
     # --- the hub, through a short-lived snapshot ---
     async def refresh_snapshot(self) -> HubSnapshot:
         async with self._snapshot_lock:
-            groups = await self.hub.list_groups()
-            usernames = await self.hub.list_usernames()
-            self._snapshot = HubSnapshot(groups, usernames, time.monotonic())
+            self._snapshot = HubSnapshot(await self.hub.list_groups(), time.monotonic())
             return self._snapshot
 
     def fresh_snapshot(self) -> HubSnapshot | None:
@@ -70,7 +76,11 @@ class Context:
     async def existing_users(self, names: set[str]) -> set[str]:
         """Which of `names` are hub users: from the snapshot, asking only about the rest."""
         snap = self.fresh_snapshot()
-        known = names & snap.usernames if snap else set()
+        if snap is not None and snap.usernames is None:
+            async with self._snapshot_lock:
+                if snap.usernames is None:
+                    snap.usernames = await self.hub.list_usernames()
+        known = names & snap.usernames if snap and snap.usernames is not None else set()
         for name in sorted(names - known):
             if await self.hub.user_exists(name):
                 known.add(name)

@@ -26,7 +26,7 @@ log = logging.getLogger("reconciler")
 
 Controller = Callable[[StoredResource, Context], Awaitable[dict[str, Any]]]
 Key = tuple[str, str]
-TERMINAL_PHASES = ("Succeeded", "Failed")
+TERMINAL_PHASES = ("Succeeded", "Failed", "Completed")
 
 QUEUE_DEPTH = Gauge("jhds_reconciler_queue_depth", "Keys waiting to be reconciled")
 RECONCILES = Counter("jhds_reconciles_total", "Reconciles by kind and result", ["kind", "result"])
@@ -70,7 +70,7 @@ class Reconciler:
         *,
         resync_seconds: float = 30,
         workers: int = 4,
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.2,
         backoff: Backoff | None = None,
     ):
         self.ctx = ctx
@@ -110,7 +110,7 @@ class Reconciler:
             log.warning("resync: hub snapshot failed (%s); reconciling without it", e)
         keys = await asyncio.to_thread(self.store.keys)
         for key in keys:
-            if key not in self.queue.active:
+            if key not in self.queue:  # a key already woken by a change keeps its live read
                 self._from_resync.add(key)
             self.enqueue(key)
         RESYNCS.inc()

@@ -52,6 +52,10 @@ class WorkQueue:
         """Depth: keys waiting now or later (not the ones being processed)."""
         return len(self._queued) + len(self._due.keys() - self._queued)
 
+    def __contains__(self, key: Key) -> bool:
+        """Waiting to run now, or running."""
+        return key in self._queued or key in self._active
+
     def add(self, key: Key) -> None:
         if key in self._active:
             self._dirty.add(key)

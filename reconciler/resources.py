@@ -10,13 +10,13 @@ This module is a leaf: it imports nothing from the project.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
+from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -147,76 +147,29 @@ ServerName = Annotated[str, AfterValidator(_check_server_name), Field(json_schem
 
 # --- cron -----------------------------------------------------------------------------------
 
-_MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
-_DAYS = {name: i for i, name in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
-_CRON_FIELDS = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 7, _DAYS),
-)
-_DAYS_IN_MONTH = {m: 29 if m == 2 else calendar.monthrange(2001, m)[1] for m in range(1, 13)}
 
-
-def parse_cron(expr: str) -> tuple[frozenset[int], ...]:
-    """Parse a standard 5-field cron expression into the set of values of each field.
-
-    Fields: minute, hour, day of month, month (1-12 or jan-dec), day of week (0-7 or sun-sat,
-    7 = Sunday = 0). Items: `*`, `N`, `A-B`, with an optional `/STEP`, comma-separated.
-    Raises ValueError with a message naming the bad field.
-    """
+def validate_cron(expr: str) -> str:
+    """A standard 5-field cron expression, whitespace normalized; ValueError if it is not
+    one or can never fire. Parsing and next-time arithmetic are croniter's."""
     fields = expr.split()
     if len(fields) != 5:
         raise ValueError(
             "must be a 5-field cron expression 'minute hour day-of-month month day-of-week', "
             f"e.g. '0 9 * * mon-fri' (got {len(fields)} field{'s' if len(fields) != 1 else ''})"
         )
-    result: list[frozenset[int]] = []
-    for text, (label, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
-
-        def value(token: str, label: str = label, low: int = low, high: int = high, names: dict = names) -> int:
-            if token.lower() in names:
-                return names[token.lower()]
-            if not token.isdigit():
-                raise ValueError(f"invalid cron {label} {token!r} in {expr!r}")
-            number = int(token)
-            if not low <= number <= high:
-                raise ValueError(f"cron {label} {number} out of range {low}-{high} in {expr!r}")
-            return number
-
-        values: set[int] = set()
-        for item in text.split(","):
-            base, slash, step_text = item.partition("/")
-            step = 1
-            if slash:
-                if not step_text.isdigit() or int(step_text) < 1:
-                    raise ValueError(f"invalid cron step {step_text!r} in {label} field of {expr!r}")
-                step = int(step_text)
-            if base == "*":
-                start, end = low, high
-            elif "-" in base:
-                first, _, last = base.partition("-")
-                start, end = value(first), value(last)
-                if start > end:
-                    raise ValueError(f"invalid cron {label} range {base!r} in {expr!r} (start after end)")
-            else:
-                start = value(base)
-                end = high if slash else start
-            values.update(range(start, end + 1, step))
-        if label == "day of week" and 7 in values:
-            values = (values - {7}) | {0}
-        result.append(frozenset(values))
-    days, months = result[2], result[3]
-    if fields[4] == "*" and not any(d <= _DAYS_IN_MONTH[m] for m in months for d in days):
-        raise ValueError(f"cron expression {expr!r} never fires (no such day in those months)")
-    return tuple(result)
+    normalized = " ".join(fields)
+    try:
+        croniter(normalized, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"cron expression {normalized!r} never fires (no such day in those months)") from None
+    except (CroniterError, ValueError) as e:
+        raise ValueError(f"invalid cron expression {normalized!r}: {e}") from None
+    return normalized
 
 
-def validate_cron(expr: str) -> str:
-    """The expression with its whitespace normalized, or ValueError."""
-    parse_cron(expr)
-    return " ".join(expr.split())
+def next_cron_time(expr: str, after: datetime) -> datetime:
+    """The first time strictly after `after` that `expr` matches (UTC)."""
+    return croniter(expr, after.astimezone(UTC)).get_next(datetime)
 
 
 # --- base -----------------------------------------------------------------------------------

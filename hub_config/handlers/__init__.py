@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from .notifications import handlers as notification_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
 
-HANDLERS = [*resource_handlers, *selfservice_handlers]
+HANDLERS = [*resource_handlers, *selfservice_handlers, *notification_handlers]

@@ -30,6 +30,7 @@ class Engine:
     def __init__(self, factory: Callable[[], docker.DockerClient] = docker.from_env):
         self._factory = factory
         self._client: docker.DockerClient | None = None
+        self._tokens: dict[str, str | None] = {}  # container id -> its server's API token
 
     @property
     def client(self) -> docker.DockerClient:
@@ -94,3 +95,34 @@ class Engine:
         """Containers of this platform labelled with this user, running or not."""
         filters = {"label": [f"{naming.LABEL_PLATFORM}={platform}", f"{naming.LABEL_USER}={user}"]}
         return await self.call(self.client.api.containers, all=True, filters=filters)
+
+    async def server_tokens(self, platform: str) -> dict[tuple[str, str], str]:
+        """{(user, server): the server's own JUPYTERHUB_API_TOKEN} of running containers.
+
+        The token opens only that one server; reading it costs the hub nothing. Inspections
+        are cached by container id (a restarted server is a new container, a new token).
+        """
+
+        def look() -> dict[tuple[str, str], str]:
+            found: dict[tuple[str, str], str] = {}
+            listed = self.client.api.containers(filters={"label": f"{naming.LABEL_PLATFORM}={platform}"})
+            live = set()
+            for c in listed:
+                cid = c["Id"]
+                live.add(cid)
+                if cid not in self._tokens:
+                    try:
+                        env = self.client.api.inspect_container(cid)["Config"]["Env"] or []
+                    except docker.errors.NotFound:
+                        continue
+                    token = next((e.split("=", 1)[1] for e in env if e.startswith("JUPYTERHUB_API_TOKEN=")), None)
+                    self._tokens[cid] = token
+                token = self._tokens[cid]
+                labels = c.get("Labels") or {}
+                if token and naming.LABEL_USER in labels:
+                    found[(labels[naming.LABEL_USER], labels.get(naming.LABEL_SERVER, ""))] = token
+            for gone in set(self._tokens) - live:
+                del self._tokens[gone]
+            return found
+
+        return await self.call(look)

@@ -11,6 +11,7 @@ import aiohttp
 from ..errors import PermanentError, TemporaryError
 
 PAGINATION = "application/jupyterhub-pagination+json"
+PAGE_LIMIT = 5000  # the hub allows this much per page (api_page_max_limit in the config)
 
 
 class NotFound(Exception):
@@ -69,7 +70,8 @@ class HubClient:
         offset = 0
         sep = "&" if "?" in path else "?"
         while True:
-            page = await self.request("GET", f"{path}{sep}offset={offset}&limit=200", headers={"Accept": PAGINATION})
+            url = f"{path}{sep}offset={offset}&limit={PAGE_LIMIT}"
+            page = await self.request("GET", url, headers={"Accept": PAGINATION})
             items.extend(page["items"])
             nxt = (page.get("_pagination") or {}).get("next")
             if not nxt:

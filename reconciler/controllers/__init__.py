@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..loop import Controller
-from . import groupmembership, serverrestart, volumereset
+from . import broadcast, groupmembership, serverrestart, volumereset
 
 CONTROLLERS: dict[str, Controller] = {
+    "Broadcast": broadcast.reconcile,
     "GroupMembership": groupmembership.reconcile,
     "ServerRestart": serverrestart.reconcile,
     "VolumeReset": volumereset.reconcile,

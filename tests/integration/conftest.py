@@ -28,7 +28,11 @@ def engine() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def hub(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """One platform for the session, started exactly as `make up` starts it."""
-    h = Hub(state_dir=tmp_path_factory.mktemp("hub-state"))
+    # Short broadcast deadlines, so a frozen server's timeout is seen within a test.
+    h = Hub(
+        state_dir=tmp_path_factory.mktemp("hub-state"),
+        extra_env={"BROADCAST_DEADLINE": "6", "BROADCAST_ATTEMPT_TIMEOUT": "2"},
+    )
     result = h.up()
     assert result.returncode == 0, f"make up failed:\n{result.stdout}\n{result.stderr}"
     yield h

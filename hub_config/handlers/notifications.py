@@ -1,0 +1,199 @@
+"""Broadcast notifications in the hub: the admin panel, its JSON API, and the seed's API.
+
+Submitting records a `Broadcast` resource (owner `panel`); the reconciler delivers it and
+writes per-server outcomes to the delivery ledger, which the panel polls. Operators only
+(the platform's write scope: the admin, and the `platform-operators` group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from jupyterhub import orm
+from jupyterhub.handlers.base import BaseHandler
+from pydantic import ValidationError
+from tornado import web
+
+from reconciler.deliveries import Deliveries
+from reconciler.manifests import ManifestError, parse_manifests
+from reconciler.resources import MESSAGE_MAX
+
+from ..store import get_store
+from .resources import WRITE, ResourceAPIHandler
+from .selfservice import resource_name
+
+TYPES = ("default", "info", "success", "warning", "error", "in-progress")
+SEED_WAIT_SECONDS = 30
+_ledger: Deliveries | None = None
+
+
+def ledger() -> Deliveries:
+    global _ledger
+    if _ledger is None:
+        _ledger = Deliveries(get_store())
+    return _ledger
+
+
+def broadcast_doc(name: str, spec: dict[str, Any], requester: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "jupyterhub-ds/v1",
+            "kind": "Broadcast",
+            "metadata": {"name": name, "labels": {"requested-by": requester}},
+            "spec": spec,
+        }
+    )
+
+
+def summary(obj: Any) -> dict[str, Any]:
+    status = obj.status or {}
+    return {
+        "name": obj.name,
+        "owner": obj.owner,
+        "created": obj.manifest()["metadata"]["creationTimestamp"],
+        "message": obj.spec.get("message"),
+        "type": obj.spec.get("type", "info"),
+        "schedule": obj.spec.get("schedule"),
+        "phase": status.get("phase") or "Pending",
+        "nextRun": status.get("nextRun"),
+        "counts": status.get("counts") or (status.get("currentRun") or {}).get("counts"),
+        "runs": status.get("runs", []),
+        "currentRun": status.get("currentRun"),
+    }
+
+
+class NotificationsPageHandler(BaseHandler):
+    """GET /hub/notifications: the panel."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        if WRITE not in self.expanded_scopes:
+            raise web.HTTPError(403, "Only platform operators may send notifications")
+        users = sorted(name for (name,) in self.db.query(orm.User.name))
+        groups = sorted(name for (name,) in self.db.query(orm.Group.name))
+        html = await self.render_template(
+            "notifications.html", types=TYPES, max_length=MESSAGE_MAX, users=users, groups=groups
+        )
+        self.finish(html)
+
+
+class NotificationsAPIHandler(ResourceAPIHandler):
+    """POST /hub/api/notifications: submit (returns at once); GET: recent broadcasts."""
+
+    def get(self) -> None:
+        self.require(WRITE)
+        items = sorted(get_store().list("Broadcast"), key=lambda o: o.created, reverse=True)[:50]
+        self.send({"items": [summary(o) for o in items]})
+
+    async def post(self) -> None:
+        self.require(WRITE)
+        try:
+            spec = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body must be JSON") from None
+        if not isinstance(spec, dict):
+            raise web.HTTPError(400, "the body must be a JSON object: the Broadcast spec")
+        name = resource_name("broadcast", self.current_user.name)
+        try:
+            resources = parse_manifests(broadcast_doc(name, spec, self.current_user.name), "request")
+        except ManifestError as e:
+            self.send({"status": 400, "message": "; ".join(f"{i.path}: {i.message}" for i in e.issues)}, 400)
+            return
+        await asyncio.to_thread(get_store().apply, resources, "panel", actor=self.actor)
+        self.send({"name": name}, 201)
+
+
+class NotificationAPIHandler(ResourceAPIHandler):
+    """GET /hub/api/notifications/<name>: status plus the per-server table (for polling)."""
+
+    async def get(self, name: str) -> None:
+        self.require(WRITE)
+        obj = await asyncio.to_thread(get_store().get, "Broadcast", name)
+        if obj is None:
+            raise web.HTTPError(404, f"no broadcast {name}")
+        run = self.get_argument("run", None) or ((obj.status.get("currentRun") or {}).get("id"))
+        if run is None and obj.status.get("runs"):
+            run = obj.status["runs"][0]["id"]
+        rows = await asyncio.to_thread(ledger().rows, name, run) if run else []
+        counts = await asyncio.to_thread(ledger().counts, name, run) if run else None
+        self.send({**summary(obj), "run": run, "counts": counts, "deliveries": rows})
+
+
+class SeedBroadcastHandler(ResourceAPIHandler):
+    """POST /hub/api/notifications/broadcast: the original platform's API, kept working.
+
+    Body `{"message", "variant" or "type", "autoClose", "recipients"?}`; waits (bounded)
+    for the delivery and answers with per-user outcomes.
+    """
+
+    async def post(self) -> None:
+        self.require(WRITE)
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
+        unknown = set(body) - {"message", "variant", "type", "autoClose", "dismissButton", "recipients"}
+        if unknown:
+            raise web.HTTPError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+        spec: dict[str, Any] = {"message": body.get("message", "")}
+        if "type" in body or "variant" in body:
+            spec["type"] = body.get("type", body.get("variant"))
+        for key in ("autoClose", "dismissButton"):
+            if key in body:
+                spec[key] = body[key]
+        recipients = body.get("recipients")
+        if recipients:
+            if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+                raise web.HTTPError(400, "recipients must be a list of usernames")
+            spec["targets"] = {"users": recipients}
+        name = resource_name("broadcast", self.current_user.name)
+        try:
+            resources = parse_manifests(broadcast_doc(name, spec, self.current_user.name), "request")
+        except (ManifestError, ValidationError) as e:
+            issues = getattr(e, "issues", [])
+            message = "; ".join(f"{i.path.removeprefix('spec.')}: {i.message}" for i in issues) or str(e)
+            self.send({"status": 400, "message": message, "error": message}, 400)
+            return
+        store = get_store()
+        await asyncio.to_thread(store.apply, resources, "panel", actor=self.actor)
+        deadline = time.monotonic() + SEED_WAIT_SECONDS
+        obj = None
+        while time.monotonic() < deadline:
+            obj = await asyncio.to_thread(store.get, "Broadcast", name)
+            if obj is not None and obj.status.get("phase") == "Completed":
+                break
+            await asyncio.sleep(0.1)
+        runs = (obj.status.get("runs") if obj else None) or []
+        if not runs:
+            self.send({"status": 504, "message": "delivery did not finish within 30 s", "name": name}, 504)
+            return
+        rows = await asyncio.to_thread(ledger().rows, name, runs[0]["id"])
+        details = [
+            {"username": r["user"], "server": r["server"], "status": "success"}
+            if r["outcome"] == "delivered"
+            else {"username": r["user"], "server": r["server"], "status": "failed", "error": r["error"] or r["outcome"]}
+            for r in rows
+        ]
+        answer: dict[str, Any] = {
+            "total": len(details),
+            "successful": sum(d["status"] == "success" for d in details),
+            "failed": sum(d["status"] == "failed" for d in details),
+            "details": details,
+            "name": name,
+        }
+        if not details:
+            answer["message"] = "No active servers found"
+        self.send(answer)
+
+
+handlers = [
+    (r"/notifications", NotificationsPageHandler),
+    (r"/api/notifications", NotificationsAPIHandler),
+    (r"/api/notifications/broadcast", SeedBroadcastHandler),
+    (r"/api/notifications/([a-z0-9][-a-z0-9]*)", NotificationAPIHandler),
+]
