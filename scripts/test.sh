@@ -7,6 +7,7 @@ source "$(dirname "$0")/env.sh"
 "$ROOT/scripts/engine.sh"
 "$ROOT/scripts/install.sh"
 "$ROOT/scripts/images.sh"
+"$ROOT/scripts/browser.sh"
 cd "$ROOT"
 
 if [ "${1:-}" = "--bench" ]; then
