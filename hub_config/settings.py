@@ -184,6 +184,18 @@ class Settings(BaseSettings):
         4, ge=1, le=64, alias="RECONCILER_WORKERS", description="Resources reconciled at the same time"
     )
 
+    # --- privileged access ------------------------------------------------------------
+    privileged_drift_policy: Literal["restart", "stop", "report"] = Field(
+        "restart",
+        alias="PRIVILEGED_DRIFT_POLICY",
+        description="A server with the socket whose user left docker-privileged: restart, stop or report",
+    )
+    privileged_restart_on_grant: bool = Field(
+        False,
+        alias="PRIVILEGED_RESTART_ON_GRANT",
+        description="Restart a new member's running server to add the socket",
+    )
+
     # --- broadcasts -------------------------------------------------------------------
     broadcast_concurrency: int = Field(
         50, ge=1, le=1000, alias="BROADCAST_CONCURRENCY", description="Notifications sent at the same time"

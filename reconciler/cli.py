@@ -170,7 +170,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_INVALID if differences else EXIT_OK
 
 
+def cmd_get_privileged(args: argparse.Namespace) -> int:
+    data = args.api().call("GET", "privileged").json()
+    if args.output in ("yaml", "json"):
+        _print(data, args.output)
+        return EXIT_OK
+    print(f"group {data['group']}: members {', '.join(data['members']) or '(none)'}; policy {data['policy']}")
+    rows = [["USER", "SERVER", "CONTAINER", "HAS-SOCKET", "MEMBER", "DRIFT"]]
+    for r in data["servers"]:
+        container = r["container"] + ("" if r["hub_server"] else " (not a hub server)")
+        yes = {True: "yes", False: "no"}
+        rows.append(
+            [r["user"], r["server"] or "-", container, yes[r["has_socket"]], yes[r["member"]], r["drift"] or "-"]
+        )
+    print(_table(rows))
+    return EXIT_OK
+
+
 def cmd_get(args: argparse.Namespace) -> int:
+    if args.kind == "privileged":
+        return cmd_get_privileged(args)
     api = args.api()
     if args.name:
         item = api.call("GET", f"resources/{args.kind}/{args.name}", ok=(200,)).json()
@@ -366,7 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("delete", cmd_delete, "delete a resource (the world is left as it is)"),
     ):
         p = verb(name, func, help, help[0].upper() + help[1:] + ".")
-        p.add_argument("kind", metavar="KIND", help="e.g. groupmembership, broadcast, volumereset, serverrestart")
+        p.add_argument(
+            "kind",
+            metavar="KIND",
+            help="groupmembership, broadcast, volumereset, serverrestart"
+            + ("; or `privileged`: who has the Docker socket, who should, the drift" if name == "get" else ""),
+        )
         p.add_argument("name", metavar="NAME", nargs="?" if name == "get" else None)
         if name == "get":
             p.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
@@ -400,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.api = lambda: Api(args.url, args.token)
-    if hasattr(args, "kind") and args.kind and args.verb not in ("validate",):
+    if hasattr(args, "kind") and args.kind and not (args.verb == "get" and args.kind == "privileged"):
         from .resources import kind_from_name
 
         try:

@@ -42,6 +42,8 @@ class Context:
     snapshot_ttl: float = 10.0
     _snapshot: HubSnapshot | None = field(default=None, repr=False)
     _deliveries: Deliveries | None = field(default=None, repr=False)
+    # Called when a controller changed the membership of the docker-privileged group.
+    on_privileged_change: Any = field(default=None, repr=False)
     _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,10 +25,28 @@ from .clients.hub import HubClient
 from .context import Context
 from .controllers import CONTROLLERS
 from .loop import Reconciler
+from .privileged import PrivilegedWatch
 from .sources.gitops import GitOpsSource
 from .store import Store
 
 log = logging.getLogger("reconciler")
+
+
+async def watch_engine(ctx: Context, privileged: PrivilegedWatch, stop: asyncio.Event) -> None:
+    """Container start/stop events of this platform wake the privileged-access check."""
+    loop = asyncio.get_running_loop()
+    halt = threading.Event()
+
+    def on_event(_event: dict) -> None:
+        loop.call_soon_threadsafe(privileged.wake.set)
+
+    watcher = asyncio.ensure_future(
+        asyncio.to_thread(ctx.engine.watch_events, ctx.settings.platform_id, on_event, halt)
+    )
+    await stop.wait()
+    halt.set()
+    ctx.engine.stop_events()
+    await asyncio.wait([watcher], timeout=5)
 
 
 def make_app(reconciler: Reconciler, prefix: str = "/") -> web.Application:
@@ -69,7 +88,11 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     reconciler = Reconciler(
         ctx, CONTROLLERS, resync_seconds=settings.resync_seconds, workers=settings.reconciler_workers
     )
-    sources = []
+    privileged = PrivilegedWatch(
+        ctx, settings.privileged_drift_policy, settings.privileged_restart_on_grant, settings.resync_seconds
+    )
+    ctx.on_privileged_change = privileged.wake.set
+    sources = [privileged.run, lambda stop: watch_engine(ctx, privileged, stop)]
     if settings.manifests_dir:
         gitops = GitOpsSource(store, Path(settings.manifests_dir).resolve(), prune=settings.gitops_prune)
         sources.append(gitops.run)

@@ -2,7 +2,10 @@
 
 The hub (REST API, panel) and the reconciler both write here, so on SQLite the store
 turns on WAL and a generous busy timeout. Every write is one short transaction; `apply`
-of many documents is one transaction: all of them, or none.
+of many documents is one transaction: all of them, or none. Writers take turns on every
+backend: a write transaction first locks the change counter's row (PostgreSQL: `SELECT ...
+FOR UPDATE`; SQLite: the database's write lock), so what it reads is what it changes and
+resource versions are handed out in commit order. Times come back timezone-aware, in UTC.
 
 Tables are prefixed `jhds_` so they sit beside JupyterHub's own without clashing;
 `jhds_meta` holds the schema version (for migrations) and the change counter that lets
@@ -12,6 +15,7 @@ the reconciler see a write within its poll interval.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,13 +29,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     create_engine,
     delete,
     event,
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from .resources import API_VERSION, ONE_SHOT_KINDS, Resource, spec_hash
@@ -44,6 +50,22 @@ Action = Literal["created", "configured", "unchanged", "pruned"]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware time, in UTC on every backend: SQLite stores no zone (the values are
+    UTC), PostgreSQL answers in the session's time zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -67,8 +89,8 @@ class ResourceRow(Base):
     spec_hash: Mapped[str] = mapped_column(String(16))
     generation: Mapped[int] = mapped_column(Integer, default=1)
     resource_version: Mapped[int] = mapped_column(Integer, index=True)
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StatusRow(Base):
@@ -79,13 +101,13 @@ class StatusRow(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     body: Mapped[dict] = mapped_column(JSON)
-    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class EventRow(Base):
     __tablename__ = "jhds_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(String(255), index=True)
     type: Mapped[str] = mapped_column(String(16))  # Normal | Warning
@@ -181,8 +203,7 @@ class ConflictError(ValueError):
 
 
 def _iso(t: datetime) -> str:
-    if t.tzinfo is None:  # SQLite gives naive datetimes back
-        t = t.replace(tzinfo=UTC)
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     return t.isoformat().replace("+00:00", "Z")
 
 
@@ -215,6 +236,19 @@ class Store:
         self.engine.dispose()
 
     def create_schema(self) -> None:
+        # The hub and the reconciler may find an empty database at the same time and both
+        # create the tables and the counter; the one that loses finds them on its next try.
+        attempts = 5
+        for attempt in range(1, attempts + 1):
+            try:
+                self._create_schema()
+                return
+            except (IntegrityError, OperationalError, ProgrammingError):
+                if attempt == attempts:
+                    raise
+                time.sleep(0.05 * attempt)
+
+    def _create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
         with self.session() as s:
             version = s.get(MetaRow, "schema_version")
@@ -229,6 +263,21 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._session.begin() as s:
+            yield s
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A write transaction; it waits for the one before it to end. Its first statement
+        locks the change counter's row, so reads after it see every earlier write and no
+        other writer changes what this one read before it commits."""
+        with self.session() as s:
+            counter = MetaRow.key == "resource_version"
+            if self.engine.dialect.name == "sqlite":
+                # A write as the first statement takes the database's write lock, waiting
+                # (busy timeout) for the writer before; a read first could not upgrade later.
+                s.execute(update(MetaRow).where(counter).values(value=MetaRow.value))
+            else:
+                s.execute(select(MetaRow.value).where(counter).with_for_update())
             yield s
 
     # --- writes ---------------------------------------------------------------------
@@ -255,7 +304,7 @@ class Store:
         sources = sources or {}
         results: list[ApplyResult] = []
         problems: list[str] = []
-        with self.session() as s:
+        with self.session() if dry_run else self._writing() as s:
             now = utcnow()
             version: int | None = None
             for res in resources:
@@ -329,7 +378,7 @@ class Store:
         """Delete this owner's resources that are not in `keep`, except those recorded from a
         source in `protect_sources` (e.g. a manifest file that failed to load this time)."""
         results = []
-        with self.session() as s:
+        with self._writing() as s:
             for row in s.scalars(select(ResourceRow).where(ResourceRow.owner == owner)):
                 if (row.kind, row.name) in keep or row.source in protect_sources:
                     continue
@@ -341,7 +390,7 @@ class Store:
         return results
 
     def delete(self, kind: str, name: str, actor: str | None = None) -> bool:
-        with self.session() as s:
+        with self._writing() as s:
             row = s.get(ResourceRow, (kind, name))
             if row is None:
                 return False
@@ -353,7 +402,7 @@ class Store:
 
     def write_status(self, kind: str, name: str, body: dict[str, Any]) -> bool:
         """Replace the status of a resource; False if the resource is gone."""
-        with self.session() as s:
+        with self._writing() as s:
             if s.get(ResourceRow, (kind, name)) is None:
                 return False
             row = s.get(StatusRow, (kind, name))

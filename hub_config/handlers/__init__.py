@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .notifications import handlers as notification_handlers
+from .privileged import handlers as privileged_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
 
-HANDLERS = [*resource_handlers, *selfservice_handlers, *notification_handlers]
+HANDLERS = [*resource_handlers, *selfservice_handlers, *notification_handlers, *privileged_handlers]

@@ -129,11 +129,11 @@ class ManageVolumesHandler(SelfServiceHandler):
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
-            self.fail(400, "The body must be JSON: {\"volumes\": [\"home\", ...]}")
+            self.fail(400, 'The body must be JSON: {"volumes": ["home", ...]}')
             return
         volumes = body.get("volumes") if isinstance(body, dict) else None
         if not isinstance(volumes, list) or not volumes or not all(isinstance(v, str) for v in volumes):
-            self.fail(400, "Give the volumes to reset: {\"volumes\": [\"home\", ...]}")
+            self.fail(400, 'Give the volumes to reset: {"volumes": ["home", ...]}')
             return
         bad = [v for v in volumes if v not in s.user_volumes]
         if bad:

@@ -7,6 +7,8 @@ a TemporaryError, so the loop retries with backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -31,6 +33,7 @@ class Engine:
         self._factory = factory
         self._client: docker.DockerClient | None = None
         self._tokens: dict[str, str | None] = {}  # container id -> its server's API token
+        self._event_stream: Any = None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -126,3 +129,40 @@ class Engine:
             return found
 
         return await self.call(look)
+
+    async def running_containers(self, platform: str) -> list[dict[str, Any]]:
+        """Running containers of this platform, with their labels and real mounts."""
+        filters = {"label": f"{naming.LABEL_PLATFORM}={platform}", "status": "running"}
+        return await self.call(self.client.api.containers, filters=filters)
+
+    async def stop_container(self, container_id: str) -> None:
+        def stop() -> None:
+            with contextlib.suppress(docker.errors.NotFound):  # already gone counts as done
+                self.client.api.stop(container_id, timeout=5)
+
+        await self.call(stop)
+
+    def watch_events(self, platform: str, on_event: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
+        """Blocking (run it in a thread): call `on_event` for container start/die events of
+        this platform until `stop` is set. Reconnects after the engine restarts."""
+        while not stop.is_set():
+            try:
+                client = self._factory()
+                stream = client.api.events(
+                    decode=True,
+                    filters={"type": "container", "label": f"{naming.LABEL_PLATFORM}={platform}"},
+                )
+                self._event_stream = stream
+                for event in stream:
+                    if stop.is_set():
+                        break
+                    if event.get("status") in ("start", "die", "stop", "destroy"):
+                        on_event(event)
+            except Exception:  # engine away: wait and reconnect
+                stop.wait(2)
+
+    def stop_events(self) -> None:
+        """Unblock `watch_events` (its thread waits on the engine's stream)."""
+        if self._event_stream is not None:
+            with contextlib.suppress(Exception):
+                self._event_stream.close()

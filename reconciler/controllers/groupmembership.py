@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from hub_config import naming
+
 from ..context import Context
 from ..resources import Condition, GroupMembershipSpec, set_condition
 from ..store import StoredResource
@@ -45,6 +47,8 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
     members = sorted((current | set(to_add)) - set(to_remove))
     if to_add or to_remove:
         ctx.remember_group(spec.group, members)
+        if spec.group == naming.PRIVILEGED_GROUP and ctx.on_privileged_change is not None:
+            ctx.on_privileged_change()  # the socket follows membership now, not at the next resync
         status["lastChange"] = {"time": now.isoformat(), "added": to_add, "removed": to_remove}
 
     conditions = [Condition.model_validate(c) for c in obj.status.get("conditions", [])]

@@ -31,7 +31,7 @@ def hub(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -
     # Short broadcast deadlines, so a frozen server's timeout is seen within a test.
     h = Hub(
         state_dir=tmp_path_factory.mktemp("hub-state"),
-        extra_env={"BROADCAST_DEADLINE": "6", "BROADCAST_ATTEMPT_TIMEOUT": "2"},
+        extra_env={"BROADCAST_DEADLINE": "6", "BROADCAST_ATTEMPT_TIMEOUT": "2", "RESYNC_SECONDS": "10"},
     )
     result = h.up()
     assert result.returncode == 0, f"make up failed:\n{result.stdout}\n{result.stderr}"

@@ -1,0 +1,64 @@
+"""Who has the Docker socket now, who should, and the drift: JSON for hubctl, a page for admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyterhub import orm
+from jupyterhub.handlers.base import BaseHandler
+from tornado import web
+
+from reconciler.clients.docker import Engine
+from reconciler.privileged import survey
+
+from .. import naming
+from ..settings import get_settings
+from .resources import READ, ResourceAPIHandler
+
+_engine = Engine()
+
+
+async def report(handler: BaseHandler) -> dict[str, Any]:
+    s = get_settings()
+    group = orm.Group.find(handler.db, naming.PRIVILEGED_GROUP)
+    members = {u.name for u in group.users} if group else set()
+    hub_servers = {
+        (spawner.user.name, spawner.name)
+        for user in handler.users.values()
+        for spawner in user.spawners.values()
+        if spawner.active
+    }
+    containers = await _engine.running_containers(s.platform_id)
+    rows = survey(containers, members, hub_servers, s.docker_socket)
+    return {
+        "group": naming.PRIVILEGED_GROUP,
+        "groupExists": group is not None,
+        "members": sorted(members),
+        "policy": s.privileged_drift_policy,
+        "servers": [r.as_dict() for r in rows],
+        "drift": [r.as_dict() for r in rows if r.drift],
+    }
+
+
+class PrivilegedAPIHandler(ResourceAPIHandler):
+    """GET /hub/api/privileged."""
+
+    async def get(self) -> None:
+        self.require(READ)
+        self.send(await report(self))
+
+
+class PrivilegedPageHandler(BaseHandler):
+    """GET /hub/privileged: the same table, for operators."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        if READ not in self.expanded_scopes:
+            raise web.HTTPError(403, "Only platform operators may see privileged access")
+        self.finish(await self.render_template("privileged.html", report=await report(self)))
+
+
+handlers = [
+    (r"/api/privileged", PrivilegedAPIHandler),
+    (r"/privileged", PrivilegedPageHandler),
+]

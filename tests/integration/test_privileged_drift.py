@@ -1,0 +1,186 @@
+"""The Docker socket follows membership continuously: grants, revocations, drift, the group."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from hub_config import naming
+from tests.harness import Hub, cleanup_docker
+
+SOCKET = "/var/run/docker.sock"
+MANIFEST = "privileged.yaml"
+
+
+def write_membership(hub: Hub, members: list[str]) -> None:
+    (hub.manifests_dir / MANIFEST).write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: jupyterhub-ds/v1
+            kind: GroupMembership
+            metadata: {{name: docker-privileged}}
+            spec: {{group: docker-privileged, members: {json.dumps(members)}, prune: true}}
+            """
+        )
+    )
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def members(hub: Hub) -> set[str] | None:
+    r = hub.api("GET", f"groups/{naming.PRIVILEGED_GROUP}")
+    return set(r.json()["users"]) if r.status_code == 200 else None
+
+
+def container(engine: docker.DockerClient, hub: Hub, user: str):
+    try:
+        c = engine.containers.get(hub.container_name(user))
+    except docker.errors.NotFound:
+        return None
+    return c if c.status == "running" else None
+
+
+def socket_of(c) -> bool:
+    return any(m["Destination"] == SOCKET for m in c.attrs["Mounts"])
+
+
+def privileged_events(hub: Hub) -> list[dict]:
+    items = hub.api("GET", "events", params={"limit": 500}).json()["items"]
+    return [e for e in items if e["kind"] == "PrivilegedAccess"]
+
+
+@pytest.fixture(scope="module")
+def pam(hub: Hub, engine) -> Iterator[str]:
+    for user in ("pam", "bo"):
+        hub.create_user(user)
+    write_membership(hub, ["pam"])
+    wait_for(lambda: members(hub) == {"pam"}, 10, "pam in docker-privileged")
+    hub.start_server("pam")
+    hub.start_server("bo")
+    yield "pam"
+    (hub.manifests_dir / MANIFEST).unlink(missing_ok=True)
+    for user in ("pam", "bo"):
+        hub.stop_server(user)
+
+
+def test_revocation_restarts_the_server_without_the_socket(hub: Hub, engine, pam: str) -> None:
+    before = container(engine, hub, pam)
+    assert socket_of(before)
+    hub.exec(engine, pam, "echo mine > /home/lab/keep.txt")
+    t0 = time.monotonic()
+    write_membership(hub, [])  # removed from the manifest
+    wait_for(lambda: members(hub) == set(), 10, "pam removed from the group")
+
+    def recreated():
+        c = container(engine, hub, pam)
+        return c if c is not None and c.id != before.id else None
+
+    after = wait_for(recreated, 30, "pam's server recreated")  # well within one resync (10 s) + a restart
+    ready = wait_for(lambda: hub.api("GET", f"users/{pam}").json()["servers"].get("", {}).get("ready"), 60, "ready")
+    delay = time.monotonic() - t0
+    print(f"revocation: manifest edited -> socket gone and server back in {delay:.1f} s")
+    assert ready and not socket_of(after)
+    assert after.labels[naming.LABEL_SOCKET] == "false"
+    assert hub.exec(engine, pam, "cat /home/lab/keep.txt").strip() == "mine"
+    reasons = [e["reason"] for e in privileged_events(hub) if pam in e["message"]]
+    assert "PrivilegedDrift" in reasons and "RestartRequested" in reasons
+
+
+def test_non_member_never_has_the_socket_even_when_the_group_is_recreated(hub: Hub, engine, pam: str) -> None:
+    assert not socket_of(container(engine, hub, "bo"))
+    assert hub.api("DELETE", f"groups/{naming.PRIVILEGED_GROUP}").status_code == 204
+    wait_for(lambda: members(hub) is not None, 15, "the group recreated within one resync")
+    assert members(hub) == set()  # with the membership the manifest declares
+    hub.stop_server("bo")
+    hub.start_server("bo")
+    assert not socket_of(container(engine, hub, "bo"))
+    report = json.loads(hub.hubctl("get", "privileged", "-o", "json").stdout)
+    rows = {r["user"]: r for r in report["servers"]}
+    assert rows["bo"]["has_socket"] is False and rows["bo"]["drift"] is None
+
+
+def test_grant_is_reported_and_applied_at_the_next_start(hub: Hub, engine, pam: str) -> None:
+    write_membership(hub, ["bo"])
+    wait_for(lambda: members(hub) == {"bo"}, 10, "bo added")
+    wait_for(
+        lambda: any(e["reason"] == "GrantPending" and "bo/" in e["message"] for e in privileged_events(hub)),
+        10,
+        "the pending grant reported",
+    )
+    assert not socket_of(container(engine, hub, "bo"))  # nothing restarted for a grant
+    table = hub.hubctl("get", "privileged")
+    assert table.returncode == 0 and "membership-without-socket" in table.stdout
+    hub.stop_server("bo")
+    hub.start_server("bo")
+    assert socket_of(container(engine, hub, "bo"))
+    write_membership(hub, [])
+
+
+def test_container_outside_the_hub_with_the_socket_is_drift(hub: Hub, engine, pam: str) -> None:
+    rogue = engine.containers.run(
+        "jupyterhub-ds/lab:latest",
+        ["sleep", "300"],
+        detach=True,
+        name="jhds-test-rogue",
+        network_mode="none",
+        labels={naming.LABEL_PLATFORM: hub.platform, naming.LABEL_USER: "mallory", naming.LABEL_SOCKET: "false"},
+        volumes={SOCKET: {"bind": SOCKET, "mode": "rw"}},
+    )
+    try:
+        wait_for(lambda: rogue.reload() or rogue.status != "running", 15, "the rogue container stopped")
+        messages = [e["message"] for e in privileged_events(hub)]
+        assert any("jhds-test-rogue" in m and "not in docker-privileged" in m for m in messages)
+        assert any(m.startswith("stopped jhds-test-rogue") for m in messages)
+    finally:
+        rogue.remove(force=True)
+
+
+REPORT_PLATFORM = "jhds-test-report"
+
+
+@pytest.fixture
+def report_hub(engine, tmp_path) -> Iterator[Hub]:
+    cleanup_docker(engine, REPORT_PLATFORM)
+    h = Hub(
+        state_dir=tmp_path / "state",
+        platform=REPORT_PLATFORM,
+        extra_env={"PRIVILEGED_DRIFT_POLICY": "report", "RESYNC_SECONDS": "3"},
+    )
+    assert h.up().returncode == 0
+    yield h
+    h.down()
+    cleanup_docker(engine, REPORT_PLATFORM)
+
+
+def test_report_policy_changes_nothing_and_reports(report_hub: Hub, engine) -> None:
+    hub = report_hub
+    hub.create_user("ria")
+    hub.api("POST", f"groups/{naming.PRIVILEGED_GROUP}/users", json={"users": ["ria"]})
+    hub.start_server("ria")
+    before = container(engine, hub, "ria")
+    assert socket_of(before)
+    hub.api("DELETE", f"groups/{naming.PRIVILEGED_GROUP}/users", json={"users": ["ria"]})  # by hand
+    wait_for(
+        lambda: any(e["reason"] == "PrivilegedDrift" and "ria" in e["message"] for e in privileged_events(hub)),
+        15,
+        "drift reported",
+    )
+    time.sleep(2)
+    assert container(engine, hub, "ria").id == before.id  # not restarted
+    report = json.loads(hub.hubctl("get", "privileged", "-o", "json").stdout)
+    (row,) = [r for r in report["servers"] if r["user"] == "ria"]
+    assert row["drift"] == "socket-without-membership" and row["has_socket"] and not row["member"]
+    assert report["policy"] == "report"
