@@ -41,9 +41,20 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
     if to_add:
         await ctx.hub.add_group_members(spec.group, to_add)
         await ctx.event(KIND, obj.name, "MembersAdded", f"added to {spec.group}: {', '.join(to_add)}")
+    # Members the group has but the spec does not list, while the spec did not change: someone
+    # added them by hand. With prune they go, and the conflict is said, not fought silently.
+    conflicts = to_remove if obj.status.get("observedGeneration") == obj.generation else []
     if to_remove:
         await ctx.hub.remove_group_members(spec.group, to_remove)
         await ctx.event(KIND, obj.name, "MembersRemoved", f"removed from {spec.group}: {', '.join(to_remove)}")
+    if conflicts:
+        await ctx.event(
+            KIND,
+            obj.name,
+            "Conflict",
+            f"{', '.join(conflicts)} added to {spec.group} outside this resource; removed (prune: true)",
+            type="Warning",
+        )
     members = sorted((current | set(to_add)) - set(to_remove))
     if to_add or to_remove:
         ctx.remember_group(spec.group, members)
@@ -53,6 +64,11 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
 
     conditions = [Condition.model_validate(c) for c in obj.status.get("conditions", [])]
     conditions = set_condition(conditions, "Stalled", "False", "Reconciled", "", now)
+    if conflicts:
+        message = f"added by hand and removed: {', '.join(conflicts)}"
+        conditions = set_condition(conditions, "Conflict", "True", "UnlistedMembers", message, now)
+    else:
+        conditions = set_condition(conditions, "Conflict", "False", "NoConflict", "", now)
     if unknown:
         message = f"no such user: {', '.join(unknown)} (added once they exist)"
         if obj.status.get("unknownUsers") != unknown:

@@ -129,6 +129,20 @@ def test_grant_is_reported_and_applied_at_the_next_start(hub: Hub, engine, pam: 
     write_membership(hub, [])
 
 
+def test_hand_edit_while_gitops_prunes_is_reported_as_a_conflict(hub: Hub, engine, pam: str) -> None:
+    wait_for(lambda: members(hub) == set(), 10, "the manifest's empty list applied")
+    hub.api("POST", f"groups/{naming.PRIVILEGED_GROUP}/users", json={"users": ["pam"]})  # an admin, by hand
+
+    def conflict():
+        status = hub.api("GET", "resources/groupmembership/docker-privileged").json()["status"]
+        found = [c for c in status["conditions"] if c["type"] == "Conflict" and c["status"] == "True"]
+        return found[0] if found else None
+
+    condition = wait_for(conflict, 15, "a Conflict condition (within one resync)")
+    assert condition["reason"] == "UnlistedMembers" and "pam" in condition["message"]
+    assert members(hub) == set()
+
+
 def test_container_outside_the_hub_with_the_socket_is_drift(hub: Hub, engine, pam: str) -> None:
     rogue = engine.containers.run(
         "jupyterhub-ds/lab:latest",
