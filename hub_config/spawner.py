@@ -12,6 +12,7 @@ import docker.errors
 from dockerspawner import DockerSpawner
 from jupyterhub import orm
 from jupyterhub.utils import random_port
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import default
 
 from . import gpu, naming
@@ -155,7 +156,29 @@ class PlatformSpawner(DockerSpawner):
             "yes" if privileged else "no",
             "yes" if decision.enabled else "no",
         )
-        return await super().start()
+        ip, port = await super().start()
+        await self.wait_answering(ip, port)
+        return ip, port
+
+    async def wait_answering(self, ip: str, port: int) -> None:
+        """Poll the new lab every 50 ms until it answers. JupyterHub's own check backs off
+        randomly up to seconds between tries; this way its first try succeeds."""
+        url = f"http://{ip}:{port}{self.server.base_url if self.server else '/'}api"
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + self.http_timeout
+        next_poll = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            try:
+                response = await client.fetch(url, raise_error=False, request_timeout=2, connect_timeout=1)
+                if response.code < 500:
+                    return
+            except (OSError, HTTPClientError):  # not listening yet
+                pass
+            if time.monotonic() > next_poll:
+                next_poll = time.monotonic() + 1
+                if await self.poll() is not None:
+                    return  # the container died: let JupyterHub report the failure
+            await asyncio.sleep(0.05)
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         if self.settings.host_network:

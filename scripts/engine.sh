@@ -25,8 +25,9 @@ if [ -f /var/run/docker.pid ] && ! pgrep -x dockerd >/dev/null; then
   rm -f /var/run/docker.pid
 fi
 if ! pgrep -x dockerd >/dev/null; then
-  say "starting dockerd (no bridge, no iptables; log: $STATE_DIR/dockerd.log)"
-  setsid nohup dockerd --bridge=none --iptables=false >"$STATE_DIR/dockerd.log" 2>&1 < /dev/null &
+  say "starting dockerd (no bridge, no iptables, live restore; log: $STATE_DIR/dockerd.log)"
+  # --live-restore: user servers keep running while the engine restarts (upgrades, crashes).
+  setsid nohup dockerd --bridge=none --iptables=false --live-restore >"$STATE_DIR/dockerd.log" 2>&1 < /dev/null &
 fi
 for _ in $(seq 1 60); do
   docker info >/dev/null 2>&1 && exit 0

@@ -167,7 +167,7 @@ class SeedBroadcastHandler(ResourceAPIHandler):
             obj = await asyncio.to_thread(store.get, "Broadcast", name)
             if obj is not None and obj.status.get("phase") == "Completed":
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         runs = (obj.status.get("runs") if obj else None) or []
         if not runs:
             self.send({"status": 504, "message": "delivery did not finish within 30 s", "name": name}, 504)

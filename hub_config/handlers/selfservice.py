@@ -70,7 +70,7 @@ class SelfServiceHandler(APIHandler):
             obj: StoredResource | None = await asyncio.to_thread(store.get, kind, name)
             if obj is not None and obj.status.get("phase") in TERMINAL:
                 return obj
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         return await asyncio.to_thread(store.get, kind, name)
 
 

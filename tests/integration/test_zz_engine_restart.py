@@ -1,0 +1,78 @@
+"""The engine restarting under the reconciler: it retries, then converges. Runs last (zz):
+it stops and starts the machine's Docker engine."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from hub_config import naming
+from tests.harness import ROOT, Hub, cleanup_docker
+
+PLATFORM = "jhds-test-engine"
+
+
+def engine_up() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture
+def engine_hub(engine, tmp_path) -> Iterator[Hub]:
+    cleanup_docker(engine, PLATFORM)
+    h = Hub(state_dir=tmp_path / "state", platform=PLATFORM, extra_env={"RESYNC_SECONDS": "3"})
+    assert h.up().returncode == 0
+    yield h
+    if not engine_up():
+        subprocess.run([str(ROOT / "scripts/engine.sh")], check=True, timeout=120)
+    h.down()
+    cleanup_docker(docker.from_env(), PLATFORM)
+
+
+def test_engine_restart_mid_reconcile_recovers_and_converges(engine_hub: Hub, tmp_path) -> None:
+    hub = engine_hub
+    hub.create_user("eli")
+    hub.start_server("eli")
+    hub.stop_server("eli")  # eli has volumes now
+
+    subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
+    deadline = time.monotonic() + 60
+    while engine_up() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not engine_up(), "the engine did not stop"
+    try:
+        manifest = tmp_path / "reset.yaml"
+        manifest.write_text(
+            "apiVersion: jupyterhub-ds/v1\nkind: VolumeReset\nmetadata: {name: eli-cache}\n"
+            "spec: {user: eli, volumes: [cache]}\n"
+        )
+        assert hub.hubctl("apply", "-f", str(manifest)).returncode == 0
+
+        def retrying():
+            status = hub.api("GET", "resources/volumereset/eli-cache").json().get("status") or {}
+            return any(c["reason"] == "Retrying" for c in status.get("conditions", []))
+
+        deadline = time.monotonic() + 30
+        while not retrying() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert retrying(), "the reconciler should report that it retries while the engine is away"
+    finally:
+        subprocess.run([str(ROOT / "scripts/engine.sh")], check=True, timeout=120)
+    assert engine_up()
+
+    deadline = time.monotonic() + 90  # backoff is capped at 60 s
+    status = {}
+    while time.monotonic() < deadline:
+        status = hub.api("GET", "resources/volumereset/eli-cache").json().get("status") or {}
+        if status.get("phase") in ("Succeeded", "Failed"):
+            break
+        time.sleep(0.5)
+    assert status.get("phase") == "Succeeded", status
+    assert status["resetVolumes"] == ["cache"]
+    names = {v.name for v in docker.from_env().volumes.list(filters={"label": f"{naming.LABEL_USER}=eli"})}
+    assert hub.volume_name("eli", "cache") not in names and hub.volume_name("eli", "home") in names
+    # And the hub still spawns: the engine is back for everyone.
+    hub.start_server("eli")
