@@ -9,6 +9,7 @@ only their own slots and everyone else is delivered at full speed.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -59,57 +60,42 @@ def _lab_error(body: Any) -> str:
     return str(body)[:200]
 
 
-async def deliver_one(
-    session: aiohttp.ClientSession,
-    target: Target,
-    payload: dict[str, Any],
-    limits: Limits,
-    gate: asyncio.Semaphore,
-    deadline: float,
-    rng: random.Random,
-) -> Result:
-    """Try until delivered, a final answer, or the deadline; never raises."""
-    t0 = time.monotonic()
-    result = Result(target, "timeout")
-    headers = {"Authorization": f"token {target.token}"}
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        result.attempts += 1
-        timeout = aiohttp.ClientTimeout(total=min(limits.attempt_timeout, left))
-        retry_outcome: Outcome = "failed"
-        try:
-            async with gate, session.post(target.url, json=payload, headers=headers, timeout=timeout) as r:
-                result.http_status = r.status
-                if r.status == 200:
-                    result.outcome, result.error = "delivered", ""
-                    break
-                try:
-                    body = await r.json(content_type=None)
-                except ValueError:
-                    body = await r.text()
-                if r.status in FINAL_MESSAGES:
-                    result.outcome, result.error = "failed", FINAL_MESSAGES[r.status]
-                    break
-                if r.status < 500:  # 400 and other client errors: the lab said no, for good
-                    result.outcome, result.error = "failed", f"rejected by the server: {_lab_error(body)}"
-                    break
-                result.error = f"server error {r.status}: {_lab_error(body)}"
-        except TimeoutError:
-            retry_outcome = "timeout"
-            result.error = f"no answer within {timeout.total:g} s"
-        except aiohttp.ClientError as e:
-            result.error = f"cannot connect: {e}"
-        result.outcome = retry_outcome
-        # Retry with jittered exponential backoff, but never past the deadline.
-        ceiling = min(limits.backoff_cap, limits.backoff_base * 2 ** (result.attempts - 1))
-        pause = ceiling / 2 + rng.random() * ceiling / 2
-        if time.monotonic() + pause >= deadline:
-            break
-        await asyncio.sleep(pause)
-    result.ms = int((time.monotonic() - t0) * 1000)
-    return result
+@dataclass
+class _Job:
+    result: Result
+    started: float
+    headers: dict[str, str]
+
+
+async def attempt(session: aiohttp.ClientSession, job: _Job, body: bytes, timeout: float) -> tuple[bool, Outcome]:
+    """One POST. Returns (final, outcome); fills the job's result; never raises."""
+    result = job.result
+    result.attempts += 1
+    try:
+        client_timeout = aiohttp.ClientTimeout(total=timeout)
+        async with session.post(result.target.url, data=body, headers=job.headers, timeout=client_timeout) as r:
+            result.http_status = r.status
+            if r.status == 200:
+                result.error = ""
+                return True, "delivered"
+            try:
+                answer: Any = await r.json(content_type=None)
+            except ValueError:
+                answer = await r.text()
+            if r.status in FINAL_MESSAGES:
+                result.error = FINAL_MESSAGES[r.status]
+                return True, "failed"
+            if r.status < 500:  # 400 and other client errors: the lab said no, for good
+                result.error = f"rejected by the server: {_lab_error(answer)}"
+                return True, "failed"
+            result.error = f"server error {r.status}: {_lab_error(answer)}"
+            return False, "failed"
+    except TimeoutError:
+        result.error = f"no answer within {timeout:g} s"
+        return False, "timeout"
+    except aiohttp.ClientError as e:
+        result.error = f"cannot connect: {e}"
+        return False, "failed"
 
 
 async def deliver_all(
@@ -119,23 +105,67 @@ async def deliver_all(
     limits: Limits = Limits(),
     session: aiohttp.ClientSession | None = None,
 ) -> list[Result]:
-    """Deliver to every target; `on_result` is awaited as each one finishes."""
-    deadline = time.monotonic() + limits.deadline
-    gate = asyncio.Semaphore(limits.concurrency)
+    """Deliver to every target; `on_result` is awaited as each one finishes.
+
+    `limits.concurrency` workers take targets from one queue (first attempts before
+    retries); a retry goes back in the queue after its backoff, never past the deadline.
+    """
+    loop = asyncio.get_running_loop()
+    start = time.monotonic()
+    deadline = start + limits.deadline
     rng = random.Random()
+    body = json.dumps(payload).encode()  # once, not per target
+    queue: asyncio.PriorityQueue[tuple[int, int, _Job]] = asyncio.PriorityQueue()
+    jobs = [
+        _Job(Result(t, "timeout"), start, {"Authorization": f"token {t.token}", "Content-Type": "application/json"})
+        for t in targets
+    ]
+    for seq, job in enumerate(jobs):
+        queue.put_nowait((0, seq, job))
+    remaining = len(jobs)
+    all_done = asyncio.Event()
     own = session is None
     if session is None:
         connector = aiohttp.TCPConnector(limit=limits.concurrency, limit_per_host=0, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector)
+        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    async def finish(job: _Job, outcome: Outcome) -> None:
+        nonlocal remaining
+        job.result.outcome = outcome
+        job.result.ms = int((time.monotonic() - job.started) * 1000)
+        if on_result is not None:
+            await on_result(job.result)
+        remaining -= 1
+        if remaining == 0:
+            all_done.set()
+
+    async def worker() -> None:
+        while True:
+            _, seq, job = await queue.get()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                await finish(job, job.result.outcome)
+                continue
+            final, outcome = await attempt(session, job, body, min(limits.attempt_timeout, left))
+            if final:
+                await finish(job, outcome)
+                continue
+            job.result.outcome = outcome
+            ceiling = min(limits.backoff_cap, limits.backoff_base * 2 ** (job.result.attempts - 1))
+            pause = ceiling / 2 + rng.random() * ceiling / 2
+            if time.monotonic() + pause >= deadline:
+                await finish(job, outcome)
+            else:  # back in the queue after the pause, behind every first attempt
+                loop.call_later(pause, queue.put_nowait, (1, seq, job))
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(limits.concurrency, len(jobs)))]
     try:
-
-        async def one(target: Target) -> Result:
-            result = await deliver_one(session, target, payload, limits, gate, deadline, rng)
-            if on_result is not None:
-                await on_result(result)
-            return result
-
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        if jobs:
+            await all_done.wait()
     finally:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         if own:
             await session.close()
+    return [job.result for job in jobs]
