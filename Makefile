@@ -19,7 +19,7 @@ test-unit:     ## fast tests, no engine
 lint:
 	@scripts/install.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-bench:         ## spawn benchmark (prints figures)
+bench:         ## every benchmark (prints figures and ratios)
 	@scripts/test.sh --bench
 
 clean-test:    ## remove containers and volumes left by an interrupted test run

@@ -6,6 +6,7 @@ run that was interrupted is cleaned up by the next one (`cleanup_docker`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -32,6 +33,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy (returned); fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
 def cleanup_docker(client: docker.DockerClient, platform: str, volumes: bool = True) -> None:
     """Remove every container (and volume) labelled with this platform id."""
     label = f"{naming.LABEL_PLATFORM}={platform}"
@@ -40,6 +52,21 @@ def cleanup_docker(client: docker.DockerClient, platform: str, volumes: bool = T
     if volumes:
         for volume in client.volumes.list(filters={"label": label}):
             volume.remove(force=True)
+
+
+@contextlib.contextmanager
+def own_hub(client: docker.DockerClient, state_dir: Path, platform: str, env: dict[str, str] | None = None):
+    """A second platform beside the session's, with its own label, settings and state; started
+    like `make up`, then stopped and removed by label whatever happens."""
+    cleanup_docker(client, platform)
+    hub = Hub(state_dir=state_dir, platform=platform, extra_env=env or {})
+    result = hub.up()
+    assert result.returncode == 0, f"make up failed:\n{result.stdout}\n{result.stderr}"
+    try:
+        yield hub
+    finally:
+        hub.down()
+        cleanup_docker(docker.from_env(), platform)
 
 
 @dataclass

@@ -90,12 +90,7 @@ class NotificationsAPIHandler(ResourceAPIHandler):
 
     async def post(self) -> None:
         self.require(WRITE)
-        try:
-            spec = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "the body must be JSON") from None
-        if not isinstance(spec, dict):
-            raise web.HTTPError(400, "the body must be a JSON object: the Broadcast spec")
+        spec = self.json_object()  # the Broadcast spec
         name = resource_name("broadcast", self.current_user.name)
         try:
             resources = parse_manifests(broadcast_doc(name, spec, self.current_user.name), "request")
@@ -131,12 +126,7 @@ class SeedBroadcastHandler(ResourceAPIHandler):
 
     async def post(self) -> None:
         self.require(WRITE)
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "the body must be JSON") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "the body must be a JSON object")
+        body = self.json_object()
         unknown = set(body) - {"message", "variant", "type", "autoClose", "dismissButton", "recipients"}
         if unknown:
             raise web.HTTPError(400, f"unknown field(s): {', '.join(sorted(unknown))}")

@@ -48,6 +48,16 @@ class ResourceAPIHandler(APIHandler):
             raise web.HTTPError(400, f"?{name} must be true or false")
         return value in ("true", "1", "")
 
+    def json_object(self) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400 saying what is wrong."""
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
+        return body
+
     def send(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")

@@ -10,7 +10,7 @@ import docker
 import pytest
 import requests
 
-from tests.harness import ROOT, Hub, cleanup_docker
+from tests.harness import ROOT, Hub, own_hub
 
 
 def test_bad_setting_stops_make_up_naming_the_variable(tmp_path) -> None:
@@ -64,15 +64,9 @@ PLATFORM = "jhds-test-noimage"
 
 @pytest.fixture
 def hub_without_image(engine: docker.DockerClient, tmp_path) -> Iterator[Hub]:
-    h = Hub(
-        state_dir=tmp_path / "state",
-        platform=PLATFORM,
-        extra_env={"DOCKER_NOTEBOOK_IMAGE": "jhds-test/no-such-image:1", "DOCKER_PULL_POLICY": "never"},
-    )
-    assert h.up().returncode == 0
-    yield h
-    h.down()
-    cleanup_docker(engine, PLATFORM)
+    env = {"DOCKER_NOTEBOOK_IMAGE": "jhds-test/no-such-image:1", "DOCKER_PULL_POLICY": "never"}
+    with own_hub(engine, tmp_path / "state", PLATFORM, env) as hub:
+        yield hub
 
 
 def test_missing_image_fails_the_spawn_with_a_clear_message(hub_without_image: Hub) -> None:

@@ -32,9 +32,11 @@ USER = "vera"
 KEYS = ("home", "workspace", "cache")
 
 
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    """A fresh headless Chromium (own empty profile) per test; always quits."""
+@contextlib.contextmanager
+def chromium(profile: Path, performance_log: bool = False) -> Iterator[webdriver.Chrome]:
+    """A headless Chromium with its own empty profile; always quits. The flags keep it off
+    the network (this machine's is closed); `performance_log` records the page's network
+    events (e.g. the lab's WebSocket handshakes)."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     assert not missing, f"missing {', '.join(missing)}: run scripts/browser.sh"
     options = webdriver.ChromeOptions()
@@ -50,15 +52,24 @@ def driver(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         "--disable-sync",
         "--disable-dev-shm-usage",
         "--window-size=1280,900",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
-    service = Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
+    if performance_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    service = Service(str(CHROMEDRIVER), log_output=str(profile.with_suffix(".chromedriver.log")))
     browser = webdriver.Chrome(service=service, options=options)
     try:
         yield browser
     finally:
         browser.quit()
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    """A fresh headless Chromium (own empty profile) per test."""
+    with chromium(tmp_path / "chromium-profile") as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")

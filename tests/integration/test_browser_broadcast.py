@@ -23,49 +23,17 @@ import pytest
 import requests
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select
 
 from tests.harness import PASSWORD, Hub
-from tests.integration.test_browser import CHROMEDRIVER, CHROMIUM, shot, wait
+from tests.integration.test_browser import chromium, shot, wait
 
 USERS = ("wes", "xia", "yan")
 LAB_USER = "wes"
 STREAM = "jupyterlab-notifications-extension/stream"
-
-
-@contextlib.contextmanager
-def chromium(profile: Path) -> Iterator[webdriver.Chrome]:
-    """A headless Chromium with its own empty profile (flags as in `test_browser.py`), with
-    the performance log on (to see the lab's WebSocket handshakes); always quits."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
-    assert not missing, f"missing {', '.join(missing)}: run scripts/browser.sh"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    service = Service(str(CHROMEDRIVER), log_output=str(profile.with_suffix(".chromedriver.log")))
-    browser = webdriver.Chrome(service=service, options=options)
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +167,7 @@ def test_admin_broadcasts_from_the_panel_and_a_lab_shows_the_toast(
 
     # --- the toast in a user's JupyterLab ---
     notice = f"Toast for {LAB_USER} {secrets.token_hex(3)}"
-    with chromium(tmp_path / "lab-profile") as lab:
+    with chromium(tmp_path / "lab-profile", performance_log=True) as lab:
         try:
             t0 = time.monotonic()
             sign_in(lab, hub, LAB_USER, f"/user/{LAB_USER}/lab")

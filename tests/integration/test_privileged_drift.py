@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from hub_config import naming
-from tests.harness import Hub, cleanup_docker
+from tests.harness import Hub, own_hub, wait_for
 
 SOCKET = "/var/run/docker.sock"
 MANIFEST = "privileged.yaml"
@@ -28,16 +28,6 @@ def write_membership(hub: Hub, members: list[str]) -> None:
             """
         )
     )
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def members(hub: Hub) -> set[str] | None:
@@ -167,16 +157,9 @@ REPORT_PLATFORM = "jhds-test-report"
 
 @pytest.fixture
 def report_hub(engine, tmp_path) -> Iterator[Hub]:
-    cleanup_docker(engine, REPORT_PLATFORM)
-    h = Hub(
-        state_dir=tmp_path / "state",
-        platform=REPORT_PLATFORM,
-        extra_env={"PRIVILEGED_DRIFT_POLICY": "report", "RESYNC_SECONDS": "3"},
-    )
-    assert h.up().returncode == 0
-    yield h
-    h.down()
-    cleanup_docker(engine, REPORT_PLATFORM)
+    env = {"PRIVILEGED_DRIFT_POLICY": "report", "RESYNC_SECONDS": "3"}
+    with own_hub(engine, tmp_path / "state", REPORT_PLATFORM, env) as hub:
+        yield hub
 
 
 def test_report_policy_changes_nothing_and_reports(report_hub: Hub, engine) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.harness import Hub
+from tests.harness import Hub, wait_for
 
 
 def gm(name: str, group: str, members: list[str], prune: bool = True) -> str:
@@ -29,16 +29,6 @@ def gm(name: str, group: str, members: list[str], prune: bool = True) -> str:
           prune: {str(prune).lower()}
         """
     )
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def group_members(hub: Hub, group: str) -> set[str] | None:

@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from hub_config import naming
-from tests.harness import ROOT, Hub, cleanup_docker
+from tests.harness import ROOT, Hub, own_hub, wait_for
 
 PLATFORM = "jhds-test-engine"
 
@@ -22,14 +22,12 @@ def engine_up() -> bool:
 
 @pytest.fixture
 def engine_hub(engine, tmp_path) -> Iterator[Hub]:
-    cleanup_docker(engine, PLATFORM)
-    h = Hub(state_dir=tmp_path / "state", platform=PLATFORM, extra_env={"RESYNC_SECONDS": "3"})
-    assert h.up().returncode == 0
-    yield h
-    if not engine_up():
-        subprocess.run([str(ROOT / "scripts/engine.sh")], check=True, timeout=120)
-    h.down()
-    cleanup_docker(docker.from_env(), PLATFORM)
+    with own_hub(engine, tmp_path / "state", PLATFORM, {"RESYNC_SECONDS": "3"}) as hub:
+        try:
+            yield hub
+        finally:
+            if not engine_up():  # never leave the machine without an engine
+                subprocess.run([str(ROOT / "scripts/engine.sh")], check=True, timeout=120)
 
 
 def test_engine_restart_mid_reconcile_recovers_and_converges(engine_hub: Hub, tmp_path) -> None:
@@ -55,10 +53,7 @@ def test_engine_restart_mid_reconcile_recovers_and_converges(engine_hub: Hub, tm
             status = hub.api("GET", "resources/volumereset/eli-cache").json().get("status") or {}
             return any(c["reason"] == "Retrying" for c in status.get("conditions", []))
 
-        deadline = time.monotonic() + 30
-        while not retrying() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert retrying(), "the reconciler should report that it retries while the engine is away"
+        wait_for(retrying, 30, "the reconciler reports that it retries while the engine is away")
     finally:
         subprocess.run([str(ROOT / "scripts/engine.sh")], check=True, timeout=120)
     assert engine_up()
