@@ -13,8 +13,8 @@ images:        ## build (or reuse) the lab image
 test:          ## everything: unit, then integration against the real engine, hub and labs
 	@scripts/test.sh
 
-test-unit:     ## fast tests, no engine
-	@scripts/install.sh && .venv/bin/pytest tests/unit -q
+test-unit:     ## fast tests, no engine (the store's also on a local PostgreSQL)
+	@scripts/install.sh && JHDS_TEST_POSTGRES_URL="$$(scripts/postgres.sh)" .venv/bin/pytest tests/unit -q
 
 lint:
 	@scripts/install.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .

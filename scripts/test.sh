@@ -7,11 +7,19 @@ source "$(dirname "$0")/env.sh"
 "$ROOT/scripts/engine.sh"
 "$ROOT/scripts/install.sh"
 "$ROOT/scripts/images.sh"
+# The store's unit tests also run on PostgreSQL: a local test server unless one is given.
+if [ "${JHDS_SKIP_POSTGRES:-}" != 1 ]; then
+  JHDS_TEST_POSTGRES_URL="$("$ROOT/scripts/postgres.sh")" # not `export X=$(...)`: that hides a failure
+  export JHDS_TEST_POSTGRES_URL
+fi
 "$ROOT/scripts/browser.sh"
 cd "$ROOT"
 
 if [ "${1:-}" = "--bench" ]; then
-  python benchmarks/spawn.py
+  for bench in spawn reconcile selfservice privileged broadcast; do
+    say "benchmark: $bench"
+    python "benchmarks/$bench.py"
+  done
   exit
 fi
 

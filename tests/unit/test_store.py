@@ -1,6 +1,11 @@
-"""The store on a real SQLite file: atomic apply, generation, ownership, prune, events."""
+"""The store on every backend (a SQLite file; PostgreSQL from JHDS_TEST_POSTGRES_URL, see
+tests/conftest.py): atomic apply, generation, ownership, prune, events, concurrent writers."""
 
 from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -26,8 +31,8 @@ def gm(name: str = "team", group: str = "team", members: str = "alice") -> list:
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    s = Store(f"sqlite:///{tmp_path}/hub.sqlite")
+def store(db_url: str) -> Store:
+    s = Store(db_url)
     yield s
     s.close()
 
@@ -113,10 +118,162 @@ def test_status_and_events(store: Store) -> None:
     assert not store.delete("GroupMembership", "team")
 
 
-def test_two_store_instances_share_one_database(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path}/hub.sqlite"
-    hub_side, reconciler_side = Store(url), Store(url)
-    hub_side.apply(gm(), "api")
-    assert reconciler_side.get("GroupMembership", "team") is not None
-    reconciler_side.write_status("GroupMembership", "team", {"phase": "Ready"})
-    assert hub_side.get("GroupMembership", "team").status == {"phase": "Ready"}
+def test_two_store_instances_share_one_database(db_url: str) -> None:
+    hub_side, reconciler_side = Store(db_url), Store(db_url)
+    try:
+        hub_side.apply(gm(), "api")
+        assert reconciler_side.get("GroupMembership", "team") is not None
+        reconciler_side.write_status("GroupMembership", "team", {"phase": "Ready"})
+        assert hub_side.get("GroupMembership", "team").status == {"phase": "Ready"}
+    finally:
+        hub_side.close()
+        reconciler_side.close()
+
+
+def test_times_are_utc(store: Store) -> None:
+    before = datetime.now(UTC)
+    store.apply(gm(), "cli")
+    store.add_event("GroupMembership", "team", "Checked", "checked")
+    obj = store.get("GroupMembership", "team")
+    for t in (obj.created, obj.updated, *(e.time for e in store.events())):
+        assert t.utcoffset() == timedelta(0)
+        assert before - timedelta(seconds=1) <= t <= datetime.now(UTC)
+    assert obj.manifest()["metadata"]["creationTimestamp"].endswith("Z")
+    assert all(e.as_dict()["time"].endswith("Z") for e in store.events())
+
+
+LABELLED = """
+apiVersion: jupyterhub-ds/v1
+kind: GroupMembership
+metadata: {{name: team, labels: {labels}}}
+spec: {{group: team, members: [alice, bob]}}
+"""
+
+
+def test_labels_compare_as_mappings(store: Store) -> None:
+    def apply(labels: str) -> list[str]:
+        return [r.action for r in store.apply(parse_manifests(LABELLED.format(labels=labels), "t.yaml"), "cli")]
+
+    assert apply("{team: a, tier: '1'}") == ["created"]
+    assert store.get("GroupMembership", "team").labels == {"team": "a", "tier": "1"}
+    assert apply("{tier: '1', team: a}") == ["unchanged"]  # the same labels in another order
+    assert apply("{team: b}") == ["configured"]
+    obj = store.get("GroupMembership", "team")
+    assert (obj.labels, obj.generation, obj.spec["members"]) == ({"team": "b"}, 1, ["alice", "bob"])
+
+
+def test_store_instances_created_at_once_on_a_fresh_database(db_url: str) -> None:
+    """The hub and the reconciler may both create the tables of an empty database."""
+    stores: list[Store] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            stores.append(Store(db_url))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        stores[0].apply(gm(), "api")
+        assert all(s.get("GroupMembership", "team") is not None for s in stores)
+        assert stores[-1].changed_since(0)[1] == 1
+    finally:
+        for s in stores:
+            s.close()
+
+
+THREADS, ROUNDS = 4, 100
+
+
+def test_concurrent_writers_on_two_instances(db_url: str) -> None:
+    """Two instances (the hub and the reconciler), each written by two threads at once:
+    applies of a resource of the thread's own and of one they share, status writes and
+    events. No write fails (SQLite: WAL and the busy timeout, no "database is locked"), every
+    write transaction gets a resource version of its own, in commit order, so a watcher
+    following `changed_since` never misses a change."""
+    hub_side, reconciler_side = Store(db_url), Store(db_url)
+    errors: list[BaseException] = []
+    versions: list[int] = []  # the version each write of a thread's own resource got
+    shared_actions: list[str] = []
+    done = threading.Event()
+    start = threading.Barrier(THREADS + 1)
+
+    def writer(n: int) -> None:
+        store = (hub_side, reconciler_side)[n % 2]
+        own = f"own-{n}"
+        start.wait()
+        try:
+            for i in range(ROUNDS):
+                store.apply(gm(own, group=own, members=f"m{i}"), "api")
+                obj = store.get("GroupMembership", own)  # nobody else writes this one
+                versions.append(obj.resource_version)
+                assert store.write_status("GroupMembership", own, {"observedGeneration": obj.generation, "i": i})
+                result = store.apply(gm("shared", group="shared", members=f"w{n}"), "api")
+                shared_actions.append(result[0].action)
+                store.write_status("GroupMembership", "shared", {"by": n, "i": i})
+                if i % 10 == 0:
+                    store.add_event("GroupMembership", own, "Tick", f"round {i}")
+        except BaseException as e:
+            errors.append(e)
+
+    # The watcher: what the reconciler's loop does. Whenever it sees a change it records the
+    # resource's version then; at the end that must be each resource's last version.
+    seen: dict[tuple[str, str], int] = {}
+
+    def watcher() -> None:
+        version = 0
+        start.wait()
+        try:
+            while True:
+                stop = done.is_set()  # read before the last call: it then sees every write
+                keys, version = reconciler_side.changed_since(version)
+                for key in keys:
+                    obj = reconciler_side.get(*key)
+                    seen[key] = max(seen.get(key, 0), obj.resource_version)
+                if stop:
+                    return
+                time.sleep(0.002)  # a poll interval, as short as it gets
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(THREADS)]
+    watch = threading.Thread(target=watcher)
+    for t in [*threads, watch]:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    watch.join()
+    try:
+        assert errors == []
+        assert len(versions) == THREADS * ROUNDS
+        assert len(set(versions)) == len(versions), "a resource version was handed out twice"
+
+        objs = {o.name: o for o in hub_side.list("GroupMembership")}
+        for n in range(THREADS):
+            own = objs[f"own-{n}"]
+            assert own.generation == ROUNDS
+            assert own.spec["members"] == [f"m{ROUNDS - 1}"]
+            assert own.status == {"observedGeneration": ROUNDS, "i": ROUNDS - 1}
+        # Every apply of the shared resource saw the one before it: one creation, and its
+        # generation counts exactly the applies that changed it.
+        shared = objs["shared"]
+        assert shared_actions.count("created") == 1
+        assert shared.generation == 1 + shared_actions.count("configured")
+        assert shared.status["by"] in range(THREADS)
+
+        _, last = hub_side.changed_since(0)
+        assert max(o.resource_version for o in objs.values()) == last
+        assert seen == {o.key: o.resource_version for o in objs.values()}
+        assert len([e for e in hub_side.events(limit=10_000) if e.reason == "Tick"]) == THREADS * ROUNDS // 10
+    finally:
+        hub_side.close()
+        reconciler_side.close()
