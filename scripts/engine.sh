@@ -20,18 +20,21 @@ if ! command -v dockerd >/dev/null 2>&1; then
   with_progress "$STATE_DIR/apt-docker.log" bash -c 'apt-get update -q && apt-get install -y -q docker.io'
 fi
 
-# A session that was killed leaves a pid file behind that makes dockerd refuse to start.
-if [ -f /var/run/docker.pid ] && ! pgrep -x dockerd >/dev/null; then
-  rm -f /var/run/docker.pid
-fi
-if ! pgrep -x dockerd >/dev/null; then
-  say "starting dockerd (no bridge, no iptables, live restore; log: $STATE_DIR/dockerd.log)"
-  # --live-restore: user servers keep running while the engine restarts (upgrades, crashes).
-  setsid nohup dockerd --bridge=none --iptables=false --live-restore >"$STATE_DIR/dockerd.log" 2>&1 < /dev/null &
-fi
-for _ in $(seq 1 60); do
+# Start dockerd unless one runs; a dockerd that is still shutting down is waited for, then
+# replaced. A session that was killed leaves a pid file behind that makes dockerd refuse to
+# start: it is removed when no dockerd process runs.
+started=0
+for _ in $(seq 1 120); do
   docker info >/dev/null 2>&1 && exit 0
+  if ! pgrep -x dockerd >/dev/null; then
+    [ "$started" -ge 2 ] && break
+    rm -f /var/run/docker.pid
+    say "starting dockerd (no bridge, no iptables, live restore; log: $STATE_DIR/dockerd.log)"
+    # --live-restore: user servers keep running while the engine restarts (upgrades, crashes).
+    setsid nohup dockerd --bridge=none --iptables=false --live-restore >>"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
+    started=$((started + 1))
+  fi
   sleep 1
 done
 tail -n 20 "$STATE_DIR/dockerd.log" >&2 || true
-fail "dockerd did not answer within 60 s; see $STATE_DIR/dockerd.log"
+fail "dockerd did not answer within 120 s; see $STATE_DIR/dockerd.log"

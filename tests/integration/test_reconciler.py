@@ -175,10 +175,15 @@ def test_unknown_user_is_a_condition_not_a_retry_loop(hub: Hub, users: list[str]
 
 def test_health_and_metrics(hub: Hub) -> None:
     health = requests.get(hub.reconciler_url + "health", timeout=10).json()
-    assert health["status"] == "ok" and health["controllers"] == ["GroupMembership"]
+    assert health["status"] == "ok"
+    assert health["controllers"] == ["Broadcast", "GroupMembership", "ServerRestart", "VolumeReset"]
     metrics = requests.get(hub.reconciler_url + "metrics", timeout=10).text
-    for name in ("jhds_reconciler_queue_depth", "jhds_reconciles_total", "jhds_reconcile_duration_seconds_bucket"):
-        assert name in metrics
+    for line in (
+        "# TYPE jhds_reconciler_queue_depth gauge",
+        "# TYPE jhds_reconciles_total counter",
+        "# TYPE jhds_reconcile_duration_seconds histogram",
+    ):
+        assert line in metrics
 
 
 def test_kill_9_reconciler_is_restarted_and_nothing_is_lost(hub: Hub, users: list[str], tmp_path: Path) -> None:

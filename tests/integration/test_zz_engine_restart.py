@@ -37,10 +37,7 @@ def test_engine_restart_mid_reconcile_recovers_and_converges(engine_hub: Hub, tm
     hub.stop_server("eli")  # eli has volumes now
 
     subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
-    deadline = time.monotonic() + 60
-    while engine_up() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not engine_up(), "the engine did not stop"
+    wait_for(lambda: not engine_up(), 60, "the engine stopped answering")
     try:
         manifest = tmp_path / "reset.yaml"
         manifest.write_text(
