@@ -9,7 +9,8 @@ say()  { printf '\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # sha256 of the given files' contents and names, for cache keys.
-hash_inputs() { (for f in "$@"; do echo "$f"; cat "$f"; done) | sha256sum | cut -c1-16; }
+# Paths relative to the checkout, so two clones share caches.
+hash_inputs() { (for f in "$@"; do echo "${f#"$ROOT"/}"; cat "$f"; done) | sha256sum | cut -c1-16; }
 
 # Run a long command, printing a dot every 5 s so the user sees progress;
 # its full output goes to a log file that is shown if it fails.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 
 import docker
 import pytest
 import requests
 
-from tests.harness import Hub
+from tests.harness import Hub, wait_for
 
 USERS = ("nina", "omar", "pia")
 STOPPED = "quincy"
@@ -188,3 +189,29 @@ def test_lab_without_the_extension_is_reported(hub: Hub, engine, running, admin_
         assert rows["omar"]["outcome"] == "delivered" and rows["pia"]["outcome"] == "delivered"
     finally:
         hub.exec(engine, "nina", "rm -f /home/lab/.jupyter/jupyter_server_config.json")
+
+
+def test_a_scheduled_broadcast_waits_for_its_time(hub: Hub, engine, running, admin_session) -> None:
+    queued(hub, engine, "omar")  # empty what earlier tests left
+    at = datetime.now(UTC) + timedelta(seconds=4)
+    r = hub.as_user(
+        admin_session,
+        "POST",
+        "notifications",
+        json={"message": "at a time", "targets": {"users": ["omar"]}, "schedule": {"at": at.isoformat()}},
+    )
+    name = r.json()["name"]
+    scheduled = wait_for(
+        lambda: (d := hub.as_user(admin_session, "GET", f"notifications/{name}").json())["phase"] == "Scheduled" and d,
+        5,
+        "scheduled",
+    )
+    assert datetime.fromisoformat(scheduled["nextRun"]) == at.replace(microsecond=at.microsecond)
+    assert [n["message"] for n in queued(hub, engine, "omar")] == []  # not yet
+    done = wait_for(
+        lambda: (d := hub.as_user(admin_session, "GET", f"notifications/{name}").json())["phase"] == "Completed" and d,
+        15,
+        "delivered at its time",
+    )
+    assert datetime.fromisoformat(done["runs"][0]["startedAt"]) >= at
+    assert [n["message"] for n in queued(hub, engine, "omar")] == ["at a time"]

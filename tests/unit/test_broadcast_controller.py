@@ -1,0 +1,91 @@
+"""The Broadcast controller's own logic on a real SQLite store and real local HTTP endpoints:
+resuming an interrupted run, and when runs are due."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from hub_config.settings import load_settings
+from reconciler.clients.hub import HubClient
+from reconciler.context import Context
+from reconciler.controllers import broadcast
+from reconciler.delivery import Result, Target
+from reconciler.manifests import parse_manifests
+from reconciler.resources import BroadcastSpec
+from reconciler.store import Store
+
+DOC = "apiVersion: jupyterhub-ds/v1\nkind: Broadcast\nmetadata: {name: b}\nspec: {message: hello}\n"
+
+
+class FakeEngine:
+    """Only what a resumed run asks the engine: each server's own token."""
+
+    async def server_tokens(self, platform: str) -> dict[tuple[str, str], str]:
+        return {(u, ""): f"token-{u}" for u in ("ann", "bob", "cid")}
+
+
+def test_a_resumed_run_sends_only_what_has_no_final_outcome(tmp_path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/hub.sqlite")
+    store.apply(parse_manifests(DOC, "b.yaml"), "cli")
+
+    async def main() -> tuple[list[str], dict]:
+        received: list[str] = []
+
+        async def ingest(request: web.Request) -> web.Response:
+            received.append(request.match_info["user"])
+            return web.json_response({"success": True})
+
+        app = web.Application()
+        app.router.add_post("/user/{user}/jupyterlab-notifications-extension/ingest", ingest)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+        ctx = Context(store=store, hub=HubClient(base, "unused"), settings=load_settings({}))
+        ctx.engine = FakeEngine()
+        run = "20261201T090000.000000Z"
+        url = base + "/user/{}/" + broadcast.INGEST
+        ctx.deliveries.start_run("b", run, [(u, "", url.format(u)) for u in ("ann", "bob", "cid")])
+        # The earlier process delivered to ann, then died.
+        ctx.deliveries.record("b", run, [Result(Target("ann", "", url.format("ann"), "t"), "delivered", 200)])
+        status = {
+            "phase": "Delivering",
+            "observedGeneration": 1,
+            "lastScheduled": "2026-12-01T09:00:00+00:00",
+            "currentRun": {"id": run, "total": 3, "startedAt": "2026-12-01T09:00:00+00:00"},
+        }
+        store.write_status("Broadcast", "b", status)
+        body = await broadcast.reconcile(store.get("Broadcast", "b"), ctx)
+        await runner.cleanup()
+        await ctx.hub.close()
+        return received, body
+
+    received, body = asyncio.run(main())
+    assert sorted(received) == ["bob", "cid"]  # ann was not sent again
+    assert body["phase"] == "Completed" and body["currentRun"] is None
+    assert body["counts"]["delivered"] == 3 and body["counts"]["total"] == 3
+    assert [e.reason for e in store.events("Broadcast", "b")][-2:] == ["Resuming", "Delivered"]
+    store.close()
+
+
+def test_when_runs_are_due() -> None:
+    created = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+    now_spec = BroadcastSpec.model_validate({"message": "m"})
+    assert broadcast.next_due(now_spec, {}, created) == created
+    assert broadcast.next_due(now_spec, {"lastScheduled": created.isoformat()}, created) is None
+
+    at = created + timedelta(hours=2)
+    at_spec = BroadcastSpec.model_validate({"message": "m", "schedule": {"at": at.isoformat()}})
+    assert broadcast.next_due(at_spec, {}, created) == at
+    assert broadcast.next_due(at_spec, {"lastScheduled": at.isoformat()}, created) is None  # fires once
+
+    cron = BroadcastSpec.model_validate({"message": "m", "schedule": {"cron": "0 17 * * fri"}})
+    first = broadcast.next_due(cron, {}, created)
+    assert first == datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
+    # Every firing a run of its own: the next one is a week later.
+    assert broadcast.next_due(cron, {"lastScheduled": first.isoformat()}, created) == first + timedelta(days=7)
