@@ -167,6 +167,13 @@ class Reconciler:
         finally:
             SNAPSHOT_OK.reset(token)
             LATENCY.labels(kind).observe(time.perf_counter() - t0)
+        if result != "success":
+            # Keep the progress a controller recorded before it failed (a restart's step,
+            # a reset's "Running"): the retry resumes from there.
+            latest = await asyncio.to_thread(self.store.get, kind, name)
+            if latest is not None:
+                mine = ("phase", "conditions") if result == "failed" else ("conditions",)
+                body = {**latest.status, **{k: body[k] for k in mine if k in body}}
         body["observedGeneration"] = (
             obj.generation if result in ("success", "failed") else obj.status.get("observedGeneration")
         )

@@ -96,11 +96,10 @@ async def gather(ctx: Context) -> tuple[list[Row], set[str]]:
     """Read the world: the group (created if missing), running servers, containers."""
     group = await ctx.hub.get_group(naming.PRIVILEGED_GROUP)
     if group is None:  # the built-in group was deleted: back it comes (members: GitOps/store's)
-        await ctx.hub.create_group(naming.PRIVILEGED_GROUP)
+        group = await ctx.hub.create_group(naming.PRIVILEGED_GROUP) or {"users": []}
         await ctx.event(
             EVENT_KIND, EVENT_NAME, "GroupRecreated", f"recreated the built-in group {naming.PRIVILEGED_GROUP}"
         )
-        group = {"users": []}
     members = set(group.get("users", []))
     users = await ctx.hub.paginated("users?state=active")
     hub_servers = {(u["name"], s) for u in users for s in (u.get("servers") or {})}

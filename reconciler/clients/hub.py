@@ -18,6 +18,10 @@ class NotFound(Exception):
     pass
 
 
+class AlreadyExists(PermanentError):
+    """409: someone else created it first (get-or-create treats this as done)."""
+
+
 class HubClient:
     """One session for the process; every call counted (benchmarks read `requests`)."""
 
@@ -57,6 +61,8 @@ class HubClient:
                 body = jsonlib.loads(text) if text.strip() else None
                 if r.status >= 500:
                     raise TemporaryError(f"hub answered {r.status} to {method} {path}")
+                if r.status == 409:
+                    raise AlreadyExists(f"{method} {path}: already exists", reason="AlreadyExists")
                 if r.status >= 400:
                     message = body.get("message") if isinstance(body, dict) else body
                     raise PermanentError(f"hub refused {method} {path}: {r.status} {message}", reason="HubRefused")
@@ -100,7 +106,11 @@ class HubClient:
             return False
 
     async def create_group(self, name: str) -> dict[str, Any]:
-        return await self.request("POST", f"groups/{quote(name, safe='')}")
+        """Get or create: a group created meanwhile by someone else is fine."""
+        try:
+            return await self.request("POST", f"groups/{quote(name, safe='')}")
+        except AlreadyExists:
+            return await self.get_group(name) or {"name": name, "users": []}
 
     async def add_group_members(self, group: str, users: list[str]) -> dict[str, Any]:
         return await self.request("POST", f"groups/{quote(group, safe='')}/users", json={"users": users})

@@ -26,9 +26,8 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
 
     group = await ctx.group(spec.group)
     if group is None:
-        await ctx.hub.create_group(spec.group)
+        group = await ctx.hub.create_group(spec.group) or {"name": spec.group, "users": []}
         await ctx.event(KIND, obj.name, "GroupCreated", f"created hub group {spec.group}")
-        group = {"name": spec.group, "users": []}
 
     current = set(group.get("users", []))
     desired = set(spec.members)

@@ -156,3 +156,19 @@ def test_run_sees_a_store_change_and_stops_cleanly(store: Store) -> None:
     apply(store, "early")
     asyncio.run(main())
     assert ("early", 1) in seen and ("late", 1) in seen
+
+
+def test_progress_recorded_before_a_temporary_error_is_kept(store: Store) -> None:
+    async def halfway(obj, ctx):
+        if obj.status.get("step") == "starting":
+            return {"phase": "Succeeded", "step": "done"}
+        await ctx.progress("ServerRestart", "r", {"phase": "Running", "step": "starting", "observedGeneration": 1})
+        raise TemporaryError("hub unreachable")
+
+    store.apply(parse_manifests(SR, "t.yaml"), "cli")
+    r = make(store, {"ServerRestart": halfway})
+    assert asyncio.run(r.process(("ServerRestart", "r"))) == "retry"
+    status = store.get("ServerRestart", "r").status
+    assert (status["phase"], status["step"]) == ("Running", "starting")  # the retry resumes from here
+    assert asyncio.run(r.process(("ServerRestart", "r"))) == "success"
+    assert store.get("ServerRestart", "r").status["step"] == "done"
