@@ -83,9 +83,10 @@ class NotificationsPageHandler(BaseHandler):
 class NotificationsAPIHandler(ResourceAPIHandler):
     """POST /hub/api/notifications: submit (returns at once); GET: recent broadcasts."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
         self.require(WRITE)
-        items = sorted(get_store().list("Broadcast"), key=lambda o: o.created, reverse=True)[:50]
+        broadcasts = await asyncio.to_thread(get_store().list, "Broadcast")
+        items = sorted(broadcasts, key=lambda o: o.created, reverse=True)[:50]
         self.send({"items": [summary(o) for o in items]})
 
     async def post(self) -> None:

@@ -1,11 +1,13 @@
 """The platform's REST API in the hub: desired-state resources, their status and events.
 
 Scope-checked with the platform's custom scopes; errors are JSON (JupyterHub's APIHandler).
-The hub only records intent here; the reconciler service does the work.
+The hub only records intent here; the reconciler service does the work. Store calls run in
+a worker thread: a write may wait for SQLite's lock, and the hub's event loop must not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -67,7 +69,7 @@ class ResourceAPIHandler(APIHandler):
 class ManifestsHandler(ResourceAPIHandler):
     """POST /hub/api/manifests: apply one or many documents (YAML or JSON), atomically."""
 
-    def post(self) -> None:
+    async def post(self) -> None:
         self.require(WRITE)
         owner = self.get_argument("owner", "api")
         if owner not in API_OWNERS:
@@ -96,7 +98,8 @@ class ManifestsHandler(ResourceAPIHandler):
             )
             return
         try:
-            results = get_store().apply(
+            results = await asyncio.to_thread(
+                get_store().apply,
                 resources,
                 owner,
                 sources={(r.kind, r.metadata.name): source for r in resources} if source else None,
@@ -121,25 +124,25 @@ class ManifestsHandler(ResourceAPIHandler):
 class ResourceListHandler(ResourceAPIHandler):
     """GET /hub/api/resources/<kind>: every resource of a kind, with status."""
 
-    def get(self, kind: str) -> None:
+    async def get(self, kind: str) -> None:
         self.require(READ)
-        items = [r.manifest() for r in get_store().list(self.kind(kind))]
+        items = [r.manifest() for r in await asyncio.to_thread(get_store().list, self.kind(kind))]
         self.send({"kind": "List", "items": items})
 
 
 class ResourceHandler(ResourceAPIHandler):
     """GET / DELETE /hub/api/resources/<kind>/<name>."""
 
-    def get(self, kind: str, name: str) -> None:
+    async def get(self, kind: str, name: str) -> None:
         self.require(READ)
-        obj = get_store().get(self.kind(kind), name)
+        obj = await asyncio.to_thread(get_store().get, self.kind(kind), name)
         if obj is None:
             raise web.HTTPError(404, f"{kind}/{name} not found")
         self.send(obj.manifest())
 
-    def delete(self, kind: str, name: str) -> None:
+    async def delete(self, kind: str, name: str) -> None:
         self.require(WRITE)
-        if not get_store().delete(self.kind(kind), name, actor=self.actor):
+        if not await asyncio.to_thread(get_store().delete, self.kind(kind), name, actor=self.actor):
             raise web.HTTPError(404, f"{kind}/{name} not found")
         self.set_status(204)
         self.finish()
@@ -148,14 +151,14 @@ class ResourceHandler(ResourceAPIHandler):
 class EventsHandler(ResourceAPIHandler):
     """GET /hub/api/resources/<kind>/<name>/events, and /hub/api/events for all."""
 
-    def get(self, kind: str | None = None, name: str | None = None) -> None:
+    async def get(self, kind: str | None = None, name: str | None = None) -> None:
         self.require(READ)
         try:
             limit = max(1, min(1000, int(self.get_argument("limit", "100"))))
         except ValueError:
             raise web.HTTPError(400, "?limit must be a number") from None
         canonical = self.kind(kind) if kind else None
-        events = get_store().events(canonical, name, limit=limit)
+        events = await asyncio.to_thread(get_store().events, canonical, name, limit=limit)
         self.send({"items": [e.as_dict() for e in events]})
 
 
