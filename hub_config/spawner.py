@@ -16,8 +16,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import default
 
 from . import gpu, naming
+from .backends import get_store
 from .settings import Settings, get_settings
-from .store import get_store
 
 RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
 

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from hub_config.settings import Settings
 from .clients.docker import Engine
 from .clients.hub import HubClient
 from .deliveries import Deliveries
+from .resources import Status
 from .store import Store
 
 log = logging.getLogger("reconciler")
@@ -43,7 +45,7 @@ class Context:
     _snapshot: HubSnapshot | None = field(default=None, repr=False)
     _deliveries: Deliveries | None = field(default=None, repr=False)
     # Called when a controller changed the membership of the docker-privileged group.
-    on_privileged_change: Any = field(default=None, repr=False)
+    on_privileged_change: Callable[[], None] | None = field(default=None, repr=False)
     _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
@@ -101,13 +103,6 @@ class Context:
 
 
 def jsonable(body: dict[str, Any]) -> dict[str, Any]:
-    """Status as plain JSON (conditions and other models dumped)."""
-    out: dict[str, Any] = {}
-    for k, v in body.items():
-        if isinstance(v, list):
-            out[k] = [x.model_dump(mode="json") if hasattr(x, "model_dump") else x for x in v]
-        elif hasattr(v, "model_dump"):
-            out[k] = v.model_dump(mode="json")
-        else:
-            out[k] = v
-    return out
+    """A controller's status as stored: checked against the `Status` model (phase,
+    observedGeneration, conditions, plus the kind's own fields), as JSON."""
+    return Status.model_validate(body).model_dump(mode="json", exclude_unset=True)

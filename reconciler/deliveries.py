@@ -11,11 +11,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKeyConstraint, Integer, String, Text, UniqueConstraint, select, update
+from sqlalchemy import ForeignKeyConstraint, Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .delivery import Result
-from .store import Base, Store
+from .store import Base, Store, UTCDateTime
 
 PENDING = "pending"
 
@@ -38,7 +38,7 @@ class DeliveryRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Deliveries:
@@ -103,7 +103,7 @@ class Deliveries:
                     "error": r.error,
                     "attempts": r.attempts,
                     "ms": r.ms,
-                    "time": (r.updated if r.updated.tzinfo else r.updated.replace(tzinfo=UTC)).isoformat(),
+                    "time": r.updated.isoformat(),
                 }
                 for r in s.scalars(query)
             ]

@@ -28,9 +28,10 @@ from typing import Any, Literal
 from hub_config import naming
 
 from .context import Context
+from .controllers.broadcast import ingest_url, payload
 from .delivery import Limits, Target, deliver_all
 from .manifests import parse_manifests
-from .store import ConflictError
+from .resources import BroadcastSpec
 
 log = logging.getLogger("reconciler.privileged")
 EVENT_KIND = "PrivilegedAccess"
@@ -92,8 +93,9 @@ def survey(
     return sorted(rows, key=lambda r: (r.user, r.server, r.container))
 
 
-async def gather(ctx: Context) -> tuple[list[Row], set[str]]:
-    """Read the world: the group (created if missing), running servers, containers."""
+async def gather(ctx: Context) -> tuple[list[Row], dict[tuple[str, str], str]]:
+    """Read the world: the group (created if missing), running servers, containers.
+    Also returns each hub server's base URL (to reach its lab)."""
     group = await ctx.hub.get_group(naming.PRIVILEGED_GROUP)
     if group is None:  # the built-in group was deleted: back it comes (members: GitOps/store's)
         group = await ctx.hub.create_group(naming.PRIVILEGED_GROUP) or {"users": []}
@@ -102,9 +104,9 @@ async def gather(ctx: Context) -> tuple[list[Row], set[str]]:
         )
     members = set(group.get("users", []))
     users = await ctx.hub.paginated("users?state=active")
-    hub_servers = {(u["name"], s) for u in users for s in (u.get("servers") or {})}
+    urls = {(u["name"], name): server["url"] for u in users for name, server in (u.get("servers") or {}).items()}
     containers = await ctx.engine.running_containers(ctx.settings.platform_id)
-    return survey(containers, members, hub_servers, ctx.settings.docker_socket), members
+    return survey(containers, members, set(urls), ctx.settings.docker_socket), urls
 
 
 def restart_name(row: Row) -> str:
@@ -121,24 +123,19 @@ class PrivilegedWatch:
         self.interval = interval
         self.wake = asyncio.Event()
         self._acted: set[str] = set()  # container ids already reported or acted on
+        self._urls: dict[tuple[str, str], str] = {}  # the hub's base URL of each running server
 
     async def notify(self, row: Row, message: str) -> None:
         """Tell the user why, through the broadcast machinery (their lab, their token)."""
         tokens = await self.ctx.engine.server_tokens(self.ctx.settings.platform_id)
         token = tokens.get((row.user, row.server))
-        if not token:
+        server_url = self._urls.get((row.user, row.server))
+        if not token or not server_url:
             return
-        base = self.ctx.settings.proxy_url + "/user/" + row.user + (f"/{row.server}" if row.server else "")
-        target = Target(row.user, row.server, base + "/jupyterlab-notifications-extension/ingest", token)
-        payload = {
-            "message": message,
-            "type": "warning",
-            "autoClose": False,
-            "immediate": True,
-            "actions": [{"label": "Dismiss", "caption": "Dismiss this notification", "displayType": "default"}],
-            "data": {"privileged": "revoked"},
-        }
-        (result,) = await deliver_all([target], payload, limits=Limits(concurrency=1, deadline=10))
+        target = Target(row.user, row.server, ingest_url(self.ctx.settings.proxy_url, server_url), token)
+        spec = BroadcastSpec.model_validate({"message": message, "type": "warning", "autoClose": False})
+        limits = Limits(concurrency=1, deadline=10)
+        (result,) = await deliver_all([target], payload(EVENT_KIND, spec), limits=limits)
         log.info("privileged: told %s/%s: %s", row.user, row.server, result.outcome)
 
     async def act(self, row: Row) -> None:
@@ -188,12 +185,11 @@ class PrivilegedWatch:
             "metadata": {"name": restart_name(row), "labels": {"requested-by": "privileged-access"}},
             "spec": {"user": row.user, "server": row.server},
         }
-        try:
-            await asyncio.to_thread(
-                self.ctx.store.apply, parse_manifests(json.dumps(doc)), "api", actor="reconciler:privileged-access"
-            )
-        except ConflictError:
-            return  # that restart is already under way
+        (result,) = await asyncio.to_thread(
+            self.ctx.store.apply, parse_manifests(json.dumps(doc)), "api", actor="reconciler:privileged-access"
+        )
+        if result.action == "unchanged":
+            return  # that restart was asked for already
         await ctx.event(
             EVENT_KIND,
             EVENT_NAME,
@@ -202,7 +198,7 @@ class PrivilegedWatch:
         )
 
     async def check(self) -> list[Row]:
-        rows, _ = await gather(self.ctx)
+        rows, self._urls = await gather(self.ctx)
         live = {r.container_id for r in rows}
         self._acted &= live  # forget containers that are gone
         for row in rows:

@@ -108,7 +108,3 @@ class WorkQueue:
     def forget(self, key: Key) -> None:
         """Drop a planned retry (the key was deleted, or succeeded meanwhile)."""
         self._due.pop(key, None)
-
-    @property
-    def active(self) -> frozenset[Key]:
-        return frozenset(self._active)

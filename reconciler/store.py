@@ -31,7 +31,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
-    delete,
     event,
     select,
     update,
@@ -136,12 +135,7 @@ class StoredResource:
     def key(self) -> tuple[str, str]:
         return (self.kind, self.name)
 
-    @property
-    def started(self) -> bool:
-        """A one-shot resource has started once the reconciler has observed it."""
-        return self.status.get("observedGeneration") is not None
-
-    def manifest(self, with_status: bool = True) -> dict[str, Any]:
+    def manifest(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": self.kind,
@@ -155,9 +149,8 @@ class StoredResource:
                 | ({"jupyterhub-ds/source": self.source} if self.source else {}),
             },
             "spec": self.spec,
+            "status": self.status,
         }
-        if with_status:
-            doc["status"] = self.status
         return doc
 
 
@@ -394,8 +387,7 @@ class Store:
             row = s.get(ResourceRow, (kind, name))
             if row is None:
                 return False
-            s.delete(row)
-            s.execute(delete(StatusRow).where(StatusRow.kind == kind, StatusRow.name == name))
+            s.delete(row)  # its status goes with it (ON DELETE CASCADE)
             self._next_version(s)
             s.add(_event_row(kind, name, "Normal", "Deleted", "deleted", actor))
             return True
@@ -432,7 +424,10 @@ class Store:
             query = select(ResourceRow).order_by(ResourceRow.kind, ResourceRow.name)
             if kind:
                 query = query.where(ResourceRow.kind == kind)
-            statuses = {(r.kind, r.name): r.body for r in s.scalars(select(StatusRow))}
+            status_query = select(StatusRow)
+            if kind:
+                status_query = status_query.where(StatusRow.kind == kind)
+            statuses = {(r.kind, r.name): r.body for r in s.scalars(status_query)}
             return [_stored(row, statuses.get((row.kind, row.name), {})) for row in s.scalars(query)]
 
     def keys(self) -> set[tuple[str, str]]:
@@ -467,6 +462,7 @@ def _within(source: str | None, scope: str) -> bool:
 
 
 def _started(s: Session, key: tuple[str, str]) -> bool:
+    """A one-shot resource has started once the reconciler has observed it."""
     status = s.get(StatusRow, key)
     return bool(status and status.body.get("observedGeneration") is not None)
 

@@ -8,44 +8,19 @@ writes per-server outcomes to the delivery ledger, which the panel polls. Operat
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from typing import Any
 
 from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
-from pydantic import ValidationError
 from tornado import web
 
-from reconciler.deliveries import Deliveries
-from reconciler.manifests import ManifestError, parse_manifests
 from reconciler.resources import MESSAGE_MAX
 
-from ..store import get_store
-from .resources import WRITE, ResourceAPIHandler
-from .selfservice import resource_name
+from ..backends import get_ledger, get_store
+from .resources import WRITE, ResourceAPIHandler, resource_name
 
 TYPES = ("default", "info", "success", "warning", "error", "in-progress")
 SEED_WAIT_SECONDS = 30
-_ledger: Deliveries | None = None
-
-
-def ledger() -> Deliveries:
-    global _ledger
-    if _ledger is None:
-        _ledger = Deliveries(get_store())
-    return _ledger
-
-
-def broadcast_doc(name: str, spec: dict[str, Any], requester: str) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "jupyterhub-ds/v1",
-            "kind": "Broadcast",
-            "metadata": {"name": name, "labels": {"requested-by": requester}},
-            "spec": spec,
-        }
-    )
 
 
 def summary(obj: Any) -> dict[str, Any]:
@@ -59,7 +34,7 @@ def summary(obj: Any) -> dict[str, Any]:
         "schedule": obj.spec.get("schedule"),
         "phase": status.get("phase") or "Pending",
         "nextRun": status.get("nextRun"),
-        "counts": status.get("counts") or (status.get("currentRun") or {}).get("counts"),
+        "counts": status.get("counts"),
         "runs": status.get("runs", []),
         "currentRun": status.get("currentRun"),
     }
@@ -91,14 +66,8 @@ class NotificationsAPIHandler(ResourceAPIHandler):
 
     async def post(self) -> None:
         self.require(WRITE)
-        spec = self.json_object()  # the Broadcast spec
         name = resource_name("broadcast", self.current_user.name)
-        try:
-            resources = parse_manifests(broadcast_doc(name, spec, self.current_user.name), "request")
-        except ManifestError as e:
-            self.send({"status": 400, "message": "; ".join(f"{i.path}: {i.message}" for i in e.issues)}, 400)
-            return
-        await asyncio.to_thread(get_store().apply, resources, "panel", actor=self.actor)
+        await self.submit("Broadcast", name, self.json_object())  # the body is the spec
         self.send({"name": name}, 201)
 
 
@@ -113,8 +82,8 @@ class NotificationAPIHandler(ResourceAPIHandler):
         run = self.get_argument("run", None) or ((obj.status.get("currentRun") or {}).get("id"))
         if run is None and obj.status.get("runs"):
             run = obj.status["runs"][0]["id"]
-        rows = await asyncio.to_thread(ledger().rows, name, run) if run else []
-        counts = await asyncio.to_thread(ledger().counts, name, run) if run else None
+        rows = await asyncio.to_thread(get_ledger().rows, name, run) if run else []
+        counts = await asyncio.to_thread(get_ledger().counts, name, run) if run else None
         self.send({**summary(obj), "run": run, "counts": counts, "deliveries": rows})
 
 
@@ -143,27 +112,13 @@ class SeedBroadcastHandler(ResourceAPIHandler):
                 raise web.HTTPError(400, "recipients must be a list of usernames")
             spec["targets"] = {"users": recipients}
         name = resource_name("broadcast", self.current_user.name)
-        try:
-            resources = parse_manifests(broadcast_doc(name, spec, self.current_user.name), "request")
-        except (ManifestError, ValidationError) as e:
-            issues = getattr(e, "issues", [])
-            message = "; ".join(f"{i.path.removeprefix('spec.')}: {i.message}" for i in issues) or str(e)
-            self.send({"status": 400, "message": message, "error": message}, 400)
-            return
-        store = get_store()
-        await asyncio.to_thread(store.apply, resources, "panel", actor=self.actor)
-        deadline = time.monotonic() + SEED_WAIT_SECONDS
-        obj = None
-        while time.monotonic() < deadline:
-            obj = await asyncio.to_thread(store.get, "Broadcast", name)
-            if obj is not None and obj.status.get("phase") == "Completed":
-                break
-            await asyncio.sleep(0.05)
+        await self.submit("Broadcast", name, spec)
+        obj = await self.wait_for_phase("Broadcast", name, ("Completed",), SEED_WAIT_SECONDS)
         runs = (obj.status.get("runs") if obj else None) or []
         if not runs:
-            self.send({"status": 504, "message": "delivery did not finish within 30 s", "name": name}, 504)
+            self.fail(504, f"delivery did not finish within {SEED_WAIT_SECONDS} s", name=name)
             return
-        rows = await asyncio.to_thread(ledger().rows, name, runs[0]["id"])
+        rows = await asyncio.to_thread(get_ledger().rows, name, runs[0]["id"])
         details = [
             {"username": r["user"], "server": r["server"], "status": "success"}
             if r["outcome"] == "delivered"

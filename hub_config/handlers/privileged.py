@@ -8,14 +8,12 @@ from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from reconciler.clients.docker import Engine
 from reconciler.privileged import survey
 
 from .. import naming
+from ..backends import get_engine
 from ..settings import get_settings
 from .resources import READ, ResourceAPIHandler
-
-_engine = Engine()
 
 
 async def report(handler: BaseHandler) -> dict[str, Any]:
@@ -28,7 +26,7 @@ async def report(handler: BaseHandler) -> dict[str, Any]:
         for spawner in user.spawners.values()
         if spawner.active
     }
-    containers = await _engine.running_containers(s.platform_id)
+    containers = await get_engine().running_containers(s.platform_id)
     rows = survey(containers, members, hub_servers, s.docker_socket)
     return {
         "group": naming.PRIVILEGED_GROUP,

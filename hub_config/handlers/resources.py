@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import time
 from typing import Any
 
 from jupyterhub.apihandlers.base import APIHandler
@@ -16,13 +18,20 @@ from tornado import web
 
 from reconciler.manifests import ManifestError, parse_manifests
 from reconciler.resources import kind_from_name
-from reconciler.store import ConflictError
+from reconciler.store import ConflictError, StoredResource
 
-from ..store import get_store
+from .. import naming
+from ..backends import get_store
 
 READ = "custom:jupyterhub-ds:read:resources"
 WRITE = "custom:jupyterhub-ds:write:resources"
 API_OWNERS = ("api", "cli")  # gitops and panel write through their own paths
+
+
+def resource_name(prefix: str, username: str) -> str:
+    """A fresh DNS-1123 name, e.g. `restart-alice-1764107000-3fa2`."""
+    slug = naming.escape_name(username).strip("-")[:30].rstrip("-") or "user"
+    return f"{prefix}-{slug}-{int(time.time())}-{secrets.token_hex(2)}"
 
 
 class ResourceAPIHandler(APIHandler):
@@ -64,6 +73,49 @@ class ResourceAPIHandler(APIHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """JupyterHub's JSON error, plus `error` (the original platform's field)."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+            self.set_header("Content-Type", "application/json")
+            self.write(json.dumps({"status": status_code, "message": message, "error": message}))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def fail(self, status: int, message: str, **extra: Any) -> None:
+        """A JSON error in JupyterHub's shape, plus `error` (the original platform's)."""
+        self.send({"status": status, "message": message, "error": message, **extra}, status)
+
+    async def submit(self, kind: str, name: str, spec: dict[str, Any]) -> None:
+        """Record one resource for the reconciler (owner `panel`); an invalid spec is a 400
+        naming the fields (the spec is what the request gave)."""
+        doc = {
+            "apiVersion": "jupyterhub-ds/v1",
+            "kind": kind,
+            "metadata": {"name": name, "labels": {"requested-by": self.current_user.name}},
+            "spec": spec,
+        }
+        try:
+            resources = parse_manifests(json.dumps(doc), self.request.path)
+        except ManifestError as e:
+            message = "; ".join(f"{i.path.removeprefix('spec.')}: {i.message}" for i in e.issues)
+            raise web.HTTPError(400, "%s", message) from None
+        await asyncio.to_thread(get_store().apply, resources, "panel", actor=self.actor)
+
+    async def wait_for_phase(
+        self, kind: str, name: str, phases: tuple[str, ...], timeout: float
+    ) -> StoredResource | None:
+        """Poll the store (bounded) until the reconciler has brought the resource to one of
+        `phases`; the resource as it is then."""
+        store = get_store()
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = await asyncio.to_thread(store.get, kind, name)
+            if obj is None or obj.status.get("phase") in phases or time.monotonic() > deadline:
+                return obj
+            await asyncio.sleep(0.05)
 
 
 class ManifestsHandler(ResourceAPIHandler):

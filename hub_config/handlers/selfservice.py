@@ -7,40 +7,23 @@ and stop the user's servers (JupyterHub's `servers` scope on that user: the user
 
 from __future__ import annotations
 
-import asyncio
 import json
-import secrets
-import time
 from typing import Any
 
-from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
-from reconciler.clients.docker import Engine
-from reconciler.manifests import parse_manifests
 from reconciler.store import StoredResource
 
 from .. import naming
+from ..backends import get_engine
 from ..settings import get_settings
-from ..store import get_store
+from .resources import ResourceAPIHandler, resource_name
 
 TERMINAL = ("Succeeded", "Failed")
-_engine = Engine()
 
 
-def resource_name(prefix: str, username: str) -> str:
-    """A fresh DNS-1123 name, e.g. `restart-alice-1764107000-3fa2`."""
-    slug = naming.escape_name(username).strip("-")[:30].rstrip("-") or "user"
-    return f"{prefix}-{slug}-{int(time.time())}-{secrets.token_hex(2)}"
-
-
-class SelfServiceHandler(APIHandler):
-    def fail(self, status: int, message: str, **extra: Any) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": status, "error": message, "message": message, **extra}))
-
+class SelfServiceHandler(ResourceAPIHandler):
     def authorized_user(self, name: str) -> Any:
         """The target user, if the requester may manage its servers; else an HTTP error."""
         if self.current_user is None:
@@ -51,27 +34,6 @@ class SelfServiceHandler(APIHandler):
         if user is None:
             raise web.HTTPError(404, f"No such user: {name}")
         return user
-
-    def requester(self) -> str:
-        return self.current_user.name
-
-    async def submit_and_wait(self, kind: str, name: str, user: str, spec: dict[str, Any], timeout: float):
-        doc = {
-            "apiVersion": "jupyterhub-ds/v1",
-            "kind": kind,
-            "metadata": {"name": name, "labels": {"requested-by": self.requester()}},
-            "spec": spec,
-        }
-        resources = parse_manifests(json.dumps(doc), f"{self.request.path}")
-        store = get_store()
-        await asyncio.to_thread(store.apply, resources, "panel", actor=f"user:{self.requester()}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            obj: StoredResource | None = await asyncio.to_thread(store.get, kind, name)
-            if obj is not None and obj.status.get("phase") in TERMINAL:
-                return obj
-            await asyncio.sleep(0.05)
-        return await asyncio.to_thread(store.get, kind, name)
 
 
 def _failure(obj: StoredResource | None) -> str:
@@ -94,7 +56,8 @@ class RestartServerHandler(SelfServiceHandler):
             return
         timeout = 2 * get_settings().spawn_timeout + 30
         rname = resource_name("restart", name)
-        obj = await self.submit_and_wait("ServerRestart", rname, name, {"user": name}, timeout)
+        await self.submit("ServerRestart", rname, {"user": name})
+        obj = await self.wait_for_phase("ServerRestart", rname, TERMINAL, timeout)
         if obj is None or obj.status.get("phase") != "Succeeded":
             code = 504 if obj is not None and obj.status.get("phase") not in TERMINAL else 500
             self.fail(code, f"Restart of {name}'s server failed: {_failure(obj)}", resource=rname)
@@ -109,7 +72,7 @@ class ManageVolumesHandler(SelfServiceHandler):
         self.authorized_user(name)
         s = get_settings()
         names = naming.user_volume_names(s.volume_name_template, name, list(s.user_volumes))
-        found = await _engine.existing_volumes(list(names.values()), sizes=True)
+        found = await get_engine().existing_volumes(list(names.values()), sizes=True)
         volumes = [
             {
                 "key": key,
@@ -145,7 +108,8 @@ class ManageVolumesHandler(SelfServiceHandler):
             return
         rname = resource_name("reset", name)
         spec = {"user": name, "volumes": list(dict.fromkeys(volumes))}
-        obj = await self.submit_and_wait("VolumeReset", rname, name, spec, timeout=60)
+        await self.submit("VolumeReset", rname, spec)
+        obj = await self.wait_for_phase("VolumeReset", rname, TERMINAL, timeout=60)
         status = obj.status if obj else {}
         if status.get("phase") not in TERMINAL:
             self.fail(504, f"The reset did not finish in time: {_failure(obj)}", resource=rname)

@@ -55,7 +55,13 @@ def next_due(spec: BroadcastSpec, status: dict[str, Any], created: datetime) -> 
     return next_cron_time(spec.schedule.cron, after)
 
 
-async def select_targets(spec: BroadcastSpec, ctx: Context, name: str) -> list[Target]:
+def ingest_url(proxy_url: str, server_url: str) -> str:
+    """A lab's ingest endpoint, through the proxy, from the server's own base URL (as the
+    hub reports it, e.g. `/user/alice/` or `/jupyterhub/user/alice/gpu/`)."""
+    return proxy_url + server_url.rstrip("/") + "/" + INGEST
+
+
+async def select_targets(spec: BroadcastSpec, ctx: Context) -> list[Target]:
     users = {u["name"]: u for u in await ctx.hub.paginated("users?state=ready")}
     if spec.targets is not None:
         wanted = set(spec.targets.users)
@@ -64,20 +70,15 @@ async def select_targets(spec: BroadcastSpec, ctx: Context, name: str) -> list[T
             for group in spec.targets.groups:
                 wanted |= set((groups.get(group) or {}).get("users", []))
         users = {n: u for n, u in users.items() if n in wanted}
-    base = ctx.settings.proxy_url
     tokens = await ctx.engine.server_tokens(ctx.settings.platform_id)
     targets = []
     for username, user in sorted(users.items()):
         for server_name, server in sorted((user.get("servers") or {}).items()):
             if not server.get("ready"):
                 continue
-            url = base + server["url"].rstrip("/") + "/" + INGEST
+            url = ingest_url(ctx.settings.proxy_url, server["url"])
             targets.append(Target(username, server_name, url, tokens.get((username, server_name), "")))
     return targets
-
-
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 async def run_delivery(ctx: Context, obj: StoredResource, spec: BroadcastSpec, run: str, targets: list[Target]) -> None:
@@ -130,7 +131,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
     current = status.get("currentRun")
 
     if current is None:
-        due = next_due(spec, status, _utc(obj.created))
+        due = next_due(spec, status, obj.created)
         if due is None:
             status["phase"] = "Completed"
             return status
@@ -138,7 +139,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
             status.update(phase="Scheduled", nextRun=due.isoformat(), requeueAfter=(due - now).total_seconds())
             return status
         run = now.strftime("%Y%m%dT%H%M%S.%fZ")
-        targets = await select_targets(spec, ctx, obj.name)
+        targets = await select_targets(spec, ctx)
         current = {"id": run, "scheduledFor": due.isoformat(), "startedAt": now.isoformat(), "total": len(targets)}
         status.update(phase="Delivering", currentRun=current, lastScheduled=due.isoformat())
         status.pop("nextRun", None)
@@ -178,7 +179,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
         finished,
     )
     status["conditions"] = conditions
-    due = next_due(spec, status, _utc(obj.created))
+    due = next_due(spec, status, obj.created)
     if due is None:
         status["phase"] = "Completed"
     else:

@@ -23,17 +23,13 @@ from ..store import StoredResource
 KIND = "VolumeReset"
 
 
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def _waits_for(server: dict[str, Any], reset_created: datetime) -> bool:
     """A spawn requested after this reset was: the spawner waits for the reset to finish
     (it checks the store after `started` is set), so it is no reason to refuse."""
     started = server.get("started")
     if server.get("pending") != "spawn" or server.get("ready") or not started:
         return False
-    return _utc(datetime.fromisoformat(started.replace("Z", "+00:00"))) >= _utc(reset_created)
+    return datetime.fromisoformat(started.replace("Z", "+00:00")) >= reset_created
 
 
 async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:

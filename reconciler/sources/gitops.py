@@ -13,22 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..loop import wait_event
-from ..manifests import ManifestError, parse_manifests
+from ..manifests import ManifestError, manifest_files, parse_manifests
 from ..store import ApplyResult, ConflictError, Store
 
 log = logging.getLogger("reconciler.gitops")
-PATTERNS = ("*.yaml", "*.yml", "*.json")
 EVENT_KIND = "Manifest"
-
-
-def manifest_files(root: Path) -> list[Path]:
-    files = {p for pattern in PATTERNS for p in root.rglob(pattern) if p.is_file()}
-    return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
     out = []
-    for p in manifest_files(root):
+    for p in manifest_files([root]):
         try:
             st = p.stat()
         except FileNotFoundError:
@@ -46,9 +40,12 @@ class SyncReport:
 def sync(store: Store, root: Path, prune: bool) -> SyncReport:
     """Apply every valid file of `root` (each atomically); prune if asked. Synchronous."""
     report = SyncReport()
+    if not root.is_dir():  # an unmounted folder is not "everything deleted": prune nothing
+        report.errors[str(root)] = f"{root}: not a folder; nothing applied or pruned"
+        return report
     keep: set[tuple[str, str]] = set()
     failed: set[str] = set()
-    for path in manifest_files(root):
+    for path in manifest_files([root]):
         source = str(path.relative_to(root))
         try:
             resources = parse_manifests(path.read_text(), source)

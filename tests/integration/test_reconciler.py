@@ -171,10 +171,14 @@ def test_unknown_user_is_a_condition_not_a_retry_loop(hub: Hub, users: list[str]
     time.sleep(2)
     metrics = requests.get(hub.reconciler_url + "metrics", timeout=10).text
     assert 'jhds_reconciles_total{kind="GroupMembership",result="retry"}' not in metrics
-    # ghost signs up later: the next pass adds them.
+    # ghost appears later: a resync (10 s here) adds them, and the condition clears.
     hub.create_user("ghost")
-    hub.hubctl("apply", "-f", str(tmp_path))  # unchanged; the resync would do it too
-    hub.api("DELETE", "groups/haunted/users", json={"users": []})
+    wait_for(lambda: group_members(hub, "haunted") == {"ana", "ghost"}, 15, "ghost added at a resync")
+    obj = wait_for(
+        lambda: (o := get_json(hub, "groupmembership", "haunted"))["status"]["unknownUsers"] == [] and o, 5, "status"
+    )
+    ready = {c["type"]: c for c in obj["status"]["conditions"]}["Ready"]
+    assert ready["status"] == "True" and obj["status"]["unknownUsers"] == []
 
 
 def test_health_and_metrics(hub: Hub) -> None:

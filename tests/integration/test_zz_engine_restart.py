@@ -4,7 +4,6 @@ it stops and starts the machine's Docker engine."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 
 import docker
@@ -55,13 +54,11 @@ def test_engine_restart_mid_reconcile_recovers_and_converges(engine_hub: Hub, tm
         subprocess.run([str(ROOT / "scripts/engine.sh")], check=True, timeout=120)
     assert engine_up()
 
-    deadline = time.monotonic() + 90  # backoff is capped at 60 s
-    status = {}
-    while time.monotonic() < deadline:
+    def finished():
         status = hub.api("GET", "resources/volumereset/eli-cache").json().get("status") or {}
-        if status.get("phase") in ("Succeeded", "Failed"):
-            break
-        time.sleep(0.5)
+        return status if status.get("phase") in ("Succeeded", "Failed") else None
+
+    status = wait_for(finished, 90, "the reset finished", interval=0.5)  # backoff is capped at 60 s
     assert status.get("phase") == "Succeeded", status
     assert status["resetVolumes"] == ["cache"]
     names = {v.name for v in docker.from_env().volumes.list(filters={"label": f"{naming.LABEL_USER}=eli"})}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reconciler.manifests import parse_manifests
-from reconciler.store import ConflictError, Store
+from reconciler.store import ConflictError, StatusRow, Store
 
 GM = """
 apiVersion: jupyterhub-ds/v1
@@ -115,6 +115,8 @@ def test_status_and_events(store: Store) -> None:
     assert [(e.reason, e.actor) for e in events] == [("Created", "user:admin"), ("MembersAdded", "reconciler")]
     assert store.delete("GroupMembership", "team", actor="user:admin")
     assert store.get("GroupMembership", "team") is None
+    with store.session() as s:  # its status went with it
+        assert s.get(StatusRow, ("GroupMembership", "team")) is None
     assert not store.delete("GroupMembership", "team")
 
 

@@ -1,0 +1,27 @@
+"""The hub process's handles on the platform's store, delivery ledger and Docker engine:
+one of each per process, opened on first use and shared by every handler."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from reconciler.clients.docker import Engine
+from reconciler.deliveries import Deliveries
+from reconciler.store import Store
+
+from .settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def get_store() -> Store:
+    return Store(get_settings().database_url)
+
+
+@lru_cache(maxsize=1)
+def get_ledger() -> Deliveries:
+    return Deliveries(get_store())
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    return Engine()
