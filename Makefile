@@ -17,7 +17,7 @@ test-unit:     ## fast tests, no engine (the store's also on a local PostgreSQL)
 	@scripts/install.sh && JHDS_TEST_POSTGRES_URL="$$(scripts/postgres.sh)" .venv/bin/pytest tests/unit -q
 
 lint:
-	@scripts/install.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@scripts/install.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
 
 bench:         ## every benchmark (prints figures and ratios)
 	@scripts/test.sh --bench

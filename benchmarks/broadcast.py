@@ -43,8 +43,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reconciler.clients.lab import Limits, Result, Target, deliver_all
 from reconciler.controllers.broadcast import INGEST, payload
-from reconciler.delivery import Limits, Result, Target, deliver_all
 from reconciler.resources import BroadcastSpec
 from reconciler.service import run as run_service_loop
 
@@ -283,7 +283,7 @@ def real_broadcast(hub, log: LogTail, spec: dict[str, Any], expected: int) -> di
     log.skip()
     t_wall, t0 = time.time(), time.perf_counter()
     r = hub.api("POST", "notifications", json=spec)
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     name = r.json()["name"]
     seen_all = None
     while True:

@@ -24,8 +24,8 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub_config import naming
 from tests.harness import Hub, cleanup_docker
+from vocabulary import naming
 
 PLATFORM = "jhds-bench-priv"
 USER = "vic"

@@ -32,13 +32,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub_config.settings import load_settings
 from reconciler.clients.hub import PAGINATION, HubClient
 from reconciler.context import Context, HubSnapshot
 from reconciler.controllers import CONTROLLERS
 from reconciler.loop import Reconciler
 from reconciler.store import Store
 from tests.harness import Hub, cleanup_docker
+from vocabulary.settings import load_settings
 
 PLATFORM = "jhds-bench-rec"
 KIND = "groupmembership"

@@ -37,8 +37,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub_config import naming
 from tests.harness import Hub, cleanup_docker, free_port
+from vocabulary import naming
 
 PLATFORM = "jhds-bench-self"
 IMAGE = "jupyterhub-ds/lab:latest"

@@ -8,8 +8,7 @@ from functools import lru_cache
 from reconciler.clients.docker import Engine
 from reconciler.deliveries import Deliveries
 from reconciler.store import Store
-
-from .settings import get_settings
+from vocabulary.settings import get_settings
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from typing import Any
 
 from traitlets.log import get_logger
 
-from .settings import GpuMode
+from vocabulary.settings import GpuMode
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""JupyterHub configuration, built from `hub_config.settings` (start with `jupyterhub -f <this file>`)."""
+"""JupyterHub configuration, built from `vocabulary.settings` (start with `jupyterhub -f <this file>`)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub_config import gpu, naming
+from hub_config import gpu
 from hub_config.handlers import HANDLERS
-from hub_config.settings import Settings, SettingsError, get_settings
 from reconciler.clients.hub import PAGE_LIMIT
-
-# The platform's own API scopes (JupyterHub convention: custom:<project>:<action>:<resource>).
-RESOURCE_SCOPES = {
-    "custom:jupyterhub-ds:read:resources": {
-        "description": "Read the platform's desired-state resources, their status and events.",
-    },
-    "custom:jupyterhub-ds:write:resources": {
-        "description": "Create, change and delete the platform's desired-state resources.",
-        "subscopes": ["custom:jupyterhub-ds:read:resources"],
-    },
-}
+from vocabulary import naming, scopes
+from vocabulary.settings import Settings, SettingsError, get_settings
 
 # The reconciler service: only what its controllers need.
 RECONCILER_SCOPES = [
@@ -32,23 +22,26 @@ RECONCILER_SCOPES = [
     "admin:groups",
 ]
 
-# Users who operate the platform (the configured admin, and members of this group).
-OPERATORS_GROUP = "platform-operators"
-
 AUTOMATION_SCOPES = [
     "admin:users",
     "admin:servers",
     "admin:groups",
-    "custom:jupyterhub-ds:write:resources",
+    scopes.WRITE,
 ]
 
 
 def apply_settings(c: Any, s: Settings) -> None:
     """Fill JupyterHub's config object `c` from the settings."""
-    state = s.state_dir.resolve()
-    state.mkdir(parents=True, exist_ok=True)
+    s.state_dir.resolve().mkdir(parents=True, exist_ok=True)
+    _hub(c, s)
+    _authenticator(c, s)
+    _spawner(c, s)
+    _platform(c, s)
+    _automation(c, s)
 
-    # --- the hub ---
+
+def _hub(c: Any, s: Settings) -> None:
+    """The hub and its proxy: addresses, database, state, groups."""
     c.JupyterHub.bind_url = s.public_url
     c.JupyterHub.hub_ip = s.hub_ip
     c.JupyterHub.hub_port = s.hub_port
@@ -56,13 +49,14 @@ def apply_settings(c: Any, s: Settings) -> None:
     if s.hub_connect_ip:
         c.JupyterHub.hub_connect_ip = s.hub_connect_ip
     c.JupyterHub.db_url = s.database_url
+    state = s.state_dir.resolve()
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
     c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
     # User servers outlive a hub restart (upgrades, Watchtower); `make down` stops them.
     c.JupyterHub.cleanup_servers = s.cleanup_servers
     c.JupyterHub.allow_named_servers = s.named_server_limit > 0
     c.JupyterHub.named_server_limit_per_user = s.named_server_limit
-    c.JupyterHub.custom_scopes = RESOURCE_SCOPES
+    c.JupyterHub.custom_scopes = scopes.DEFINITIONS
     # Lists of users and groups in one request: a resync costs the hub O(1) requests.
     c.JupyterHub.api_page_max_limit = PAGE_LIMIT
     # Created at start-up, members untouched; the spawner recreates it if deleted.
@@ -70,7 +64,9 @@ def apply_settings(c: Any, s: Settings) -> None:
         naming.PRIVILEGED_GROUP: {"properties": {"description": "Members get the Docker socket in their server"}}
     }
 
-    # --- NativeAuthenticator ---
+
+def _authenticator(c: Any, s: Settings) -> None:
+    """Sign-up and login (NativeAuthenticator)."""
     c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
     c.Authenticator.admin_users = {s.admin}
     # NativeAuthenticator decides who may log in (approved users); nothing else gates it.
@@ -82,7 +78,9 @@ def apply_settings(c: Any, s: Settings) -> None:
     c.NativeAuthenticator.seconds_before_next_try = s.lockout_seconds
     c.NativeAuthenticator.check_common_password = True
 
-    # --- DockerSpawner ---
+
+def _spawner(c: Any, s: Settings) -> None:
+    """One container per user server (DockerSpawner, through the platform spawner)."""
     c.JupyterHub.spawner_class = "hub_config.spawner.PlatformSpawner"
     c.DockerSpawner.image = s.notebook_image
     c.DockerSpawner.pull_policy = s.pull_policy
@@ -101,7 +99,9 @@ def apply_settings(c: Any, s: Settings) -> None:
     if not s.host_network:
         c.Spawner.ip = "0.0.0.0"
 
-    # --- the platform's REST API and the reconciler service ---
+
+def _platform(c: Any, s: Settings) -> None:
+    """The platform's pages and REST API, and the reconciler as a hub-managed service."""
     c.JupyterHub.extra_handlers = HANDLERS
     c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
     c.JupyterHub.services = [
@@ -122,16 +122,18 @@ def apply_settings(c: Any, s: Settings) -> None:
         {
             "name": "platform-operator",
             "description": "Operate the platform's desired state",
-            "scopes": ["custom:jupyterhub-ds:write:resources"],
+            "scopes": [scopes.WRITE],
             "users": [s.admin],
-            "groups": [OPERATORS_GROUP],
+            "groups": [scopes.OPERATORS_GROUP],
         },
     ]
-    c.JupyterHub.load_groups[OPERATORS_GROUP] = {
+    c.JupyterHub.load_groups[scopes.OPERATORS_GROUP] = {
         "properties": {"description": "Members may read and write the platform's resources (hubctl)"}
     }
 
-    # --- automation service (GitOps pipelines, scripts) ---
+
+def _automation(c: Any, s: Settings) -> None:
+    """The `automation` service (GitOps pipelines, scripts), when its token is set."""
     if s.automation_token is not None:
         c.JupyterHub.services.append({"name": "automation", "api_token": s.automation_token.get_secret_value()})
         c.JupyterHub.load_roles.append(

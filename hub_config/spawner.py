@@ -15,9 +15,11 @@ from jupyterhub.utils import random_port
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import default
 
-from . import gpu, naming
+from vocabulary import naming
+from vocabulary.settings import Settings, get_settings
+
+from . import gpu
 from .backends import get_store
-from .settings import Settings, get_settings
 
 RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
 
@@ -56,7 +58,7 @@ def socket_group_id(path: str) -> int | None:
 
 
 class PlatformSpawner(DockerSpawner):
-    """One container per user server, named and labelled through `hub_config.naming`."""
+    """One container per user server, named and labelled through `vocabulary.naming`."""
 
     @property
     def settings(self) -> Settings:

@@ -3,6 +3,9 @@
 Talks to the hub's REST API (`JUPYTERHUB_URL`, `JUPYTERHUB_API_TOKEN`, or `--url`,
 `--token`). Exit codes: 0 success, 1 validation or apply errors (and, for `diff`,
 differences found), 2 usage or connection errors.
+
+One piece: every verb is a short function over the same few helpers (the API client, the
+table and output printers), and a reader looks for a verb in one place.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, NoReturn
 import requests
 import yaml
 
-from hub_config.settings import SettingsError, load_settings, settings_table
+from vocabulary.settings import SettingsError, load_settings, settings_table
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -359,6 +362,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    add_manifest_verbs(verb)
+    add_resource_verbs(verb)
+    add_other_verbs(verb)
+    return parser
+
+
+Verb = Any  # (name, func, help, description) -> the verb's ArgumentParser
+
+
+def add_manifest_verbs(verb: Verb) -> None:
     p = verb("validate", cmd_validate, "check manifests offline", "Validate manifest files or folders; no hub needed.")
     p.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -378,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("diff", cmd_diff, "show what apply would change", "Unified diff of live resources against manifests.")
     p.add_argument("-f", "--filename", action="append", required=True, metavar="PATH")
+
+
+def add_resource_verbs(verb: Verb) -> None:
 
     for name, func, help in (
         ("get", cmd_get, "list resources of a kind, or show one"),
@@ -401,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
 
+
+def add_other_verbs(verb: Verb) -> None:
     verb("schema", cmd_schema, "print the JSON Schema of manifests", "JSON Schema of every kind, for editors and CI.")
     verb(
         "run",
@@ -418,7 +436,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only validate; print 'settings OK'")
     p.add_argument("--get", metavar="FIELD", help="print one field or derived value (e.g. public_url)")
     p.add_argument("-o", "--output", choices=["table", "json", "markdown"], default="table")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

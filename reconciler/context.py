@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub_config.settings import Settings
+from vocabulary.settings import Settings
 
 from .clients.docker import Engine
 from .clients.hub import HubClient
 from .deliveries import Deliveries
-from .resources import Status
+from .resources import Resource
+from .status import Status
 from .store import Store
 
 log = logging.getLogger("reconciler")
@@ -44,8 +45,9 @@ class Context:
     snapshot_ttl: float = 10.0
     _snapshot: HubSnapshot | None = field(default=None, repr=False)
     _deliveries: Deliveries | None = field(default=None, repr=False)
-    # Called when a controller changed the membership of the docker-privileged group.
-    on_privileged_change: Callable[[], None] | None = field(default=None, repr=False)
+    # Wake a key now (set by the loop): e.g. a membership change wakes that user's
+    # privileged-access check instead of waiting for the next resync.
+    enqueue: Callable[[tuple[str, str]], None] = field(default=lambda key: None, repr=False)
     _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
@@ -90,9 +92,21 @@ class Context:
                 known.add(name)
         return known
 
-    async def progress(self, kind: str, name: str, status: dict[str, Any]) -> None:
+    async def progress(self, kind: str, name: str, status: Status) -> None:
         """Record how far a long reconcile got, so a restart resumes from there."""
-        await asyncio.to_thread(self.store.write_status, kind, name, jsonable(status))
+        await asyncio.to_thread(self.store.write_status, kind, name, status.dump())
+
+    async def observed(self, kind: str, name: str) -> dict[str, Any]:
+        """The last status of a built-in watch's key."""
+        return await asyncio.to_thread(self.store.observed, kind, name)
+
+    async def record_observed(self, kind: str, name: str, status: Status) -> None:
+        await asyncio.to_thread(self.store.write_observed, kind, name, status.dump())
+
+    async def apply(self, resource: Resource, actor: str) -> str:
+        """Record a resource a controller asks for (owner `api`); what the store did with it."""
+        (result,) = await asyncio.to_thread(self.store.apply, [resource], "api", actor=actor)
+        return result.action
 
     # --- the audit trail: one log line and one event row per action ---
     async def event(
@@ -100,9 +114,3 @@ class Context:
     ) -> None:
         (log.warning if type == "Warning" else log.info)("%s/%s %s: %s", kind.lower(), name, reason, message)
         await asyncio.to_thread(self.store.add_event, kind, name, reason, message, type, actor)
-
-
-def jsonable(body: dict[str, Any]) -> dict[str, Any]:
-    """A controller's status as stored: checked against the `Status` model (phase,
-    observedGeneration, conditions, plus the kind's own fields), as JSON."""
-    return Status.model_validate(body).model_dump(mode="json", exclude_unset=True)

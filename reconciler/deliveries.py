@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import ForeignKeyConstraint, Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .delivery import Result
-from .store import Base, Store, UTCDateTime
+from .clients.lab import Result
+from .store import Store
+from .tables import Base, UTCDateTime
 
 PENDING = "pending"
 

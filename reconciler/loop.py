@@ -1,8 +1,13 @@
-"""The reconciler loop: wake-ups -> work queue -> one controller call per key -> status.
+"""The reconciler loop: wake-ups -> one work queue -> one controller call per key -> status.
 
 Level-triggered: a controller reads the world and the spec and acts on the difference, so
-whatever woke it (a store change, a resync, a retry), running it again is harmless.
-State lives in the store only; a restarted loop picks everything up from there.
+whatever woke it (a store change, a resync, a retry, an engine event), running it again is
+harmless. State lives in the store only; a restarted loop picks everything up from there.
+
+Two sorts of keys share the queue, its backoff and its status handling:
+- resources (`(kind, name)` rows of the store), reconciled by a `Controller`;
+- built-in watches (`Watch`): keys the platform derives from the world, with no spec
+  (e.g. `PrivilegedAccess/<user>`); their status is kept in the store's observed table.
 """
 
 from __future__ import annotations
@@ -11,22 +16,34 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from .context import SNAPSHOT_OK, Context, jsonable
+from .context import SNAPSHOT_OK, Context
 from .errors import PermanentError, TemporaryError
 from .queue import Backoff, WorkQueue
-from .resources import ONE_SHOT_KINDS, Condition, set_condition
+from .resources import REGISTRY
+from .result import Result
+from .status import TERMINAL_PHASES, Status
 from .store import StoredResource
 
 log = logging.getLogger("reconciler")
 
-Controller = Callable[[StoredResource, Context], Awaitable[dict[str, Any]]]
+Controller = Callable[[StoredResource, Context], Awaitable[Result]]
 Key = tuple[str, str]
-TERMINAL_PHASES = ("Succeeded", "Failed", "Completed")
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A built-in controller over keys derived from the world rather than written by anyone."""
+
+    kind: str
+    status: type[Status]
+    reconcile: Callable[[str, Context], Awaitable[Result]]
+    names: Callable[[Context], Awaitable[set[str]]]  # every key worth a look at a resync
+
 
 QUEUE_DEPTH = Gauge("jhds_reconciler_queue_depth", "Keys waiting to be reconciled")
 RECONCILES = Counter("jhds_reconciles_total", "Reconciles by kind and result", ["kind", "result"])
@@ -50,16 +67,12 @@ async def wait_event(event: asyncio.Event, seconds: float | None) -> bool:
 
 def is_settled(obj: StoredResource) -> bool:
     """Nothing to do until the spec changes: a finished one-shot, or a stalled resource."""
-    status = obj.status
-    if status.get("observedGeneration") != obj.generation:
+    status = Status.load(obj.status)
+    if status.observed_generation != obj.generation:
         return False
-    if obj.kind in ONE_SHOT_KINDS and status.get("phase") in TERMINAL_PHASES:
+    if REGISTRY[obj.kind].one_shot and status.phase in TERMINAL_PHASES:
         return True
-    return any(c.get("type") == "Stalled" and c.get("status") == "True" for c in status.get("conditions", []))
-
-
-def _conditions(obj: StoredResource) -> list[Condition]:
-    return [Condition.model_validate(c) for c in obj.status.get("conditions", [])]
+    return status.is_true("Stalled")
 
 
 class Reconciler:
@@ -68,6 +81,7 @@ class Reconciler:
         ctx: Context,
         controllers: Mapping[str, Controller],
         *,
+        watches: list[Watch] | None = None,
         resync_seconds: float = 30,
         workers: int = 4,
         poll_interval: float = 0.2,
@@ -76,6 +90,7 @@ class Reconciler:
         self.ctx = ctx
         self.store = ctx.store
         self.controllers = dict(controllers)
+        self.watches = {w.kind: w for w in watches or []}
         self.resync_seconds = resync_seconds
         self.workers = workers
         self.poll_interval = poll_interval
@@ -87,6 +102,7 @@ class Reconciler:
         self._from_resync: set[Key] = set()  # keys whose next reconcile may use the snapshot
         self.last_resync: float | None = None
         self.ready = False
+        ctx.enqueue = self.enqueue
 
     # --- wake-ups ---
     def enqueue(self, key: Key) -> None:
@@ -109,18 +125,25 @@ class Reconciler:
         except TemporaryError as e:
             log.warning("resync: hub snapshot failed (%s); reconciling without it", e)
         keys = await asyncio.to_thread(self.store.keys)
+        for watch in self.watches.values():
+            try:
+                keys |= {(watch.kind, name) for name in await watch.names(self.ctx)}
+            except TemporaryError as e:
+                log.warning("resync: cannot list %s keys (%s); next resync tries again", watch.kind, e)
         for key in keys:
             if key not in self.queue:  # a key already woken by a change keeps its live read
                 self._from_resync.add(key)
             self.enqueue(key)
         RESYNCS.inc()
         self.last_resync = time.time()
-        log.debug("resync: %d resources queued in %.3f s", len(keys), time.perf_counter() - t0)
+        log.debug("resync: %d keys queued in %.3f s", len(keys), time.perf_counter() - t0)
 
     # --- the work ---
     async def process(self, key: Key) -> str:
         """Reconcile one key; returns the result label (for metrics and tests)."""
         kind, name = key
+        if kind in self.watches:
+            return await self._process_watch(self.watches[kind], name)
         obj = await asyncio.to_thread(self.store.get, kind, name)
         if obj is None:
             self.queue.forget(key)
@@ -131,57 +154,82 @@ class Reconciler:
         controller = self.controllers.get(kind)
         if controller is None:
             return "no-controller"
-        now = datetime.now(UTC)
+        model = REGISTRY[kind].status
+        outcome, result = await self._call(key, lambda: controller(obj, self.ctx))
+        if outcome == "success":
+            status = result.status
+            status.observed_generation = obj.generation
+        else:
+            # Keep the progress a controller recorded before it failed (a restart's step,
+            # a reset's "Running"): the retry resumes from there.
+            latest = await asyncio.to_thread(self.store.get, kind, name)
+            status = model.load(latest.status if latest else obj.status)
+            await self._report_failure(key, status, outcome, result, one_shot=REGISTRY[kind].one_shot)
+            if outcome == "failed":
+                status.observed_generation = obj.generation
+        body = status.dump()
+        if body != obj.status:  # an unchanged status is not rewritten (resyncs stay cheap)
+            await asyncio.to_thread(self.store.write_status, kind, name, body)
+        RECONCILES.labels(kind, outcome).inc()
+        return outcome
+
+    async def _process_watch(self, watch: Watch, name: str) -> str:
+        key = (watch.kind, name)
+        outcome, result = await self._call(key, lambda: watch.reconcile(name, self.ctx))
+        if outcome == "success":
+            body = result.status.dump()
+        else:
+            status = watch.status.load(await asyncio.to_thread(self.store.observed, watch.kind, name))
+            await self._report_failure(key, status, outcome, result, one_shot=False)
+            body = status.dump()
+        await asyncio.to_thread(self.store.write_observed, watch.kind, name, body)
+        RECONCILES.labels(watch.kind, outcome).inc()
+        return outcome
+
+    async def _call(self, key: Key, call: Callable[[], Awaitable[Result]]) -> tuple[str, Result | Exception]:
+        """Run one controller call: ("success", its Result) or (outcome, the error), with the
+        retry planned: the controller's wish on success, backoff on a temporary error."""
         t0 = time.perf_counter()
         token = SNAPSHOT_OK.set(key in self._from_resync)
         self._from_resync.discard(key)
         try:
-            body = await controller(obj, self.ctx)
-            result = "success"
-            self.backoff.reset(key)
+            result = await call()
         except TemporaryError as e:
-            delay = e.delay if e.delay is not None else self.backoff.next_delay(key)
-            self.queue.add_after(key, delay)
-            attempts = self.backoff.attempts(key)
-            log.warning("%s/%s: %s (attempt %d, retry in %.1f s)", kind.lower(), name, e, attempts, delay)
-            body = dict(obj.status)
-            body["conditions"] = set_condition(
-                _conditions(obj), "Ready", "False", "Retrying", f"{e} (attempt {attempts})", now
-            )
-            result = "retry"
+            self.queue.add_after(key, e.delay if e.delay is not None else self.backoff.next_delay(key))
+            return "retry", e
         except PermanentError as e:
-            await self.ctx.event(kind, name, e.reason, str(e), type="Warning")
-            body = dict(obj.status)
-            body["phase"] = "Failed" if kind in ONE_SHOT_KINDS else "Stalled"
-            conditions = set_condition(_conditions(obj), "Ready", "False", e.reason, str(e), now)
-            body["conditions"] = set_condition(conditions, "Stalled", "True", e.reason, str(e), now)
-            result = "failed"
+            self.backoff.reset(key)
+            return "failed", e
         except Exception as e:  # a bug or an unexpected reply: log it whole, retry like a temporary error
-            log.exception("%s/%s: unexpected error", kind.lower(), name)
+            log.exception("%s/%s: unexpected error", key[0].lower(), key[1])
             self.queue.add_after(key, self.backoff.next_delay(key))
-            body = dict(obj.status)
-            body["conditions"] = set_condition(
-                _conditions(obj), "Ready", "False", "InternalError", f"{type(e).__name__}: {e}", now
-            )
-            result = "error"
+            return "error", e
         finally:
             SNAPSHOT_OK.reset(token)
-            LATENCY.labels(kind).observe(time.perf_counter() - t0)
-        if result != "success":
-            # Keep the progress a controller recorded before it failed (a restart's step,
-            # a reset's "Running"): the retry resumes from there.
-            latest = await asyncio.to_thread(self.store.get, kind, name)
-            if latest is not None:
-                mine = ("phase", "conditions") if result == "failed" else ("conditions",)
-                body = {**latest.status, **{k: body[k] for k in mine if k in body}}
-        body["observedGeneration"] = (
-            obj.generation if result in ("success", "failed") else obj.status.get("observedGeneration")
-        )
-        body = jsonable(body)
-        if body != obj.status:  # an unchanged status is not rewritten (resyncs stay cheap)
-            await asyncio.to_thread(self.store.write_status, kind, name, body)
-        RECONCILES.labels(kind, result).inc()
-        return result
+            LATENCY.labels(key[0]).observe(time.perf_counter() - t0)
+        self.backoff.reset(key)
+        if result.requeue_after is not None:
+            self.queue.add_after(key, max(0.0, result.requeue_after))
+        return "success", result
+
+    async def _report_failure(
+        self, key: Key, status: Status, outcome: str, error: Result | Exception, *, one_shot: bool
+    ) -> None:
+        """Conditions (and, for a permanent error, phase and an event) saying what went wrong."""
+        kind, name = key
+        now = datetime.now(UTC)
+        if outcome == "retry":
+            attempts = self.backoff.attempts(key)
+            log.warning("%s/%s: %s (attempt %d, retrying)", kind.lower(), name, error, attempts)
+            status.set_condition("Ready", "False", "Retrying", f"{error} (attempt {attempts})", now)
+        elif outcome == "failed":
+            assert isinstance(error, PermanentError)
+            await self.ctx.event(kind, name, error.reason, str(error), type="Warning")
+            status.phase = "Failed" if one_shot else "Stalled"
+            status.set_condition("Ready", "False", error.reason, str(error), now)
+            status.set_condition("Stalled", "True", error.reason, str(error), now)
+        else:
+            status.set_condition("Ready", "False", "InternalError", f"{type(error).__name__}: {error}", now)
 
     async def _worker(self) -> None:
         while not self._stop.is_set():
@@ -213,7 +261,7 @@ class Reconciler:
             "reconciler started: %d workers, resync every %g s, controllers: %s",
             self.workers,
             self.resync_seconds,
-            ", ".join(sorted(self.controllers)),
+            ", ".join(sorted([*self.controllers, *self.watches])),
         )
         tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         tasks.append(asyncio.create_task(self._every(self.poll_interval, self.poll_store, "store poll")))

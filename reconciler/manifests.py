@@ -14,54 +14,32 @@ field's line; an unknown field at its key, a missing field at the mapping that l
 
 from __future__ import annotations
 
-import difflib
 import json
-import types
-import typing
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from reconciler.resources import KINDS, MODELS, Resource, kind_from_name, parse_resource
+from .resources import Resource
+from .validation import (
+    Document,
+    ManifestError,
+    ManifestIssue,
+    child,
+    from_data,
+    key_value,
+    line_of,
+    locate,
+    type_name,
+    validate,
+)
+
+__all__ = ["ManifestError", "ManifestIssue", "from_data", "load_paths", "manifest_files", "parse_manifests"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _LIST_KEYS = ("apiVersion", "kind", "metadata", "items")
-
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class ManifestIssue:
-    source: str
-    line: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-
-
-class ManifestError(ValueError):
-    """One or more manifest documents are invalid; `issues` lists every problem found."""
-
-    def __init__(self, issues: Iterable[ManifestIssue]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(issue) for issue in self.issues))
-
-
-@dataclass
-class _Document:
-    data: Any
-    node: Node | None  # None when the line numbers are unknown
-    prefix: Loc  # where the document sits in the text: () or ("items", 2) or (2,)
-    line: int | None
-
 
 # --- public API -----------------------------------------------------------------------------
 
@@ -165,16 +143,16 @@ def _parse(text: str, source: str) -> tuple[list[tuple[Resource, int | None]], l
     documents, issues = _documents(text, source)
     parsed: list[tuple[Resource, int | None]] = []
     for document in documents:
-        resource, document_issues = _validate(document, source)
+        resource, document_issues = validate(document, source)
         issues.extend(document_issues)
         if resource is not None:
-            _, name_line = _locate(document, ("metadata", "name"), "value_error")
+            _, name_line = locate(document, ("metadata", "name"), "value_error")
             parsed.append((resource, name_line))
     issues.sort(key=lambda issue: (issue.line is None, issue.line or 0))
     return parsed, issues
 
 
-def _documents(text: str, source: str) -> tuple[list[_Document], list[ManifestIssue]]:
+def _documents(text: str, source: str) -> tuple[list[Document], list[ManifestIssue]]:
     """JSON when it parses as JSON (a `*.json` file must), YAML otherwise."""
     strict_json = source.lower().endswith(".json")
     if strict_json or text.lstrip().startswith(("{", "[")):
@@ -194,7 +172,7 @@ def _documents(text: str, source: str) -> tuple[list[_Document], list[ManifestIs
     return _yaml_documents(text, source)
 
 
-def _json_documents(text: str, data: Any, source: str) -> tuple[list[_Document], list[ManifestIssue]]:
+def _json_documents(text: str, data: Any, source: str) -> tuple[list[Document], list[ManifestIssue]]:
     # json.loads is the truth for the values (PyYAML differs on surrogate pairs, `1e5`...);
     # the YAML node tree of the same text only gives the line numbers. Tabs can only be
     # whitespace in valid JSON (inside strings they must be escaped), and YAML refuses them.
@@ -207,11 +185,11 @@ def _json_documents(text: str, data: Any, source: str) -> tuple[list[_Document],
     duplicates = list(_duplicate_keys(node)) if node is not None else []
     if duplicates:
         return [], [_duplicate_issue(key, source) for key in duplicates]
-    return _split(data, node, _line(node), source)
+    return _split(data, node, line_of(node), source)
 
 
-def _yaml_documents(text: str, source: str) -> tuple[list[_Document], list[ManifestIssue]]:
-    documents: list[_Document] = []
+def _yaml_documents(text: str, source: str) -> tuple[list[Document], list[ManifestIssue]]:
+    documents: list[Document] = []
     issues: list[ManifestIssue] = []
     loader = yaml.SafeLoader(text)
     try:
@@ -236,7 +214,7 @@ def _yaml_documents(text: str, source: str) -> tuple[list[_Document], list[Manif
                 continue
             if data is None:
                 continue  # empty document
-            split, split_issues = _split(data, node, _line(node), source)
+            split, split_issues = _split(data, node, line_of(node), source)
             documents.extend(split)
             issues.extend(split_issues)
     finally:
@@ -244,36 +222,36 @@ def _yaml_documents(text: str, source: str) -> tuple[list[_Document], list[Manif
     return documents, issues
 
 
-def _split(data: Any, node: Node | None, line: int | None, source: str) -> tuple[list[_Document], list[ManifestIssue]]:
+def _split(data: Any, node: Node | None, line: int | None, source: str) -> tuple[list[Document], list[ManifestIssue]]:
     """One text-level document into resource documents (a list and `kind: List` hold several)."""
     if isinstance(data, list):
         return [
-            _Document(item, _child(node, i), (i,), _line(_child(node, i)) or line)
+            Document(item, child(node, i), (i,), line_of(child(node, i)) or line)
             for i, item in enumerate(data)
             if item is not None
         ], []
     if not (isinstance(data, dict) and data.get("kind") == "List"):
-        return [_Document(data, node, (), line)], []
+        return [Document(data, node, (), line)], []
     issues = []
     for key in data:
         if key not in _LIST_KEYS:
-            pair = _pair(node, key)
+            pair = key_value(node, key)
             issues.append(
                 ManifestIssue(
                     source,
-                    _line(pair[0]) if pair else line,
+                    line_of(pair[0]) if pair else line,
                     str(key),
                     "unknown field (allowed: apiVersion, kind, items)",
                 )
             )
     items = data.get("items")
-    items_node = _child(node, "items")
+    items_node = child(node, "items")
     if not isinstance(items, list):
-        where = _line(items_node) if items_node is not None else line
-        issues.append(ManifestIssue(source, where, "items", f"must be a list of resources (got {_type_name(items)})"))
+        where = line_of(items_node) if items_node is not None else line
+        issues.append(ManifestIssue(source, where, "items", f"must be a list of resources (got {type_name(items)})"))
         return [], issues
     documents = [
-        _Document(item, _child(items_node, i), ("items", i), _line(_child(items_node, i)) or line)
+        Document(item, child(items_node, i), ("items", i), line_of(child(items_node, i)) or line)
         for i, item in enumerate(items)
         if item is not None
     ]
@@ -293,7 +271,7 @@ def _yaml_issue(e: yaml.YAMLError, source: str) -> ManifestIssue:
 
 
 def _duplicate_issue(key: ScalarNode, source: str) -> ManifestIssue:
-    return ManifestIssue(source, _line(key), "", f"duplicate key {key.value!r} in a mapping")
+    return ManifestIssue(source, line_of(key), "", f"duplicate key {key.value!r} in a mapping")
 
 
 def _duplicate_keys(root: Node) -> Iterator[ScalarNode]:
@@ -314,195 +292,3 @@ def _duplicate_keys(root: Node) -> Iterator[ScalarNode]:
                     keys.add(key.value)
         elif isinstance(node, SequenceNode):
             stack.extend(node.value)
-
-
-# --- nodes and lines ------------------------------------------------------------------------
-
-
-def _line(node: Node | None) -> int | None:
-    return node.start_mark.line + 1 if node is not None else None
-
-
-def _pair(node: Node | None, key: str | int) -> tuple[Node, Node] | None:
-    """(key node, value node) of `key` in a mapping node, or (item, item) in a sequence node."""
-    if isinstance(node, MappingNode):
-        for key_node, value_node in reversed(node.value):  # the last one wins, as in the data
-            if isinstance(key_node, ScalarNode) and key_node.value == str(key):
-                return key_node, value_node
-    elif isinstance(node, SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
-        return node.value[key], node.value[key]
-    return None
-
-
-def _child(node: Node | None, key: str | int) -> Node | None:
-    pair = _pair(node, key)
-    return pair[1] if pair else None
-
-
-def _locate(document: _Document, loc: Loc, error_type: str) -> tuple[Loc, int | None]:
-    """The data path and the 1-based line of a pydantic error location in `document`.
-
-    Segments that are not in the data (pydantic's internal names for union members...)
-    are dropped, except the missing key of a `missing` error, which is kept in the path
-    and located at the mapping that lacks it.
-    """
-    data, node = document.data, document.node
-    path: list[str | int] = []
-    line = document.line
-    key_line: int | None = None  # the line of the key holding the current node, if any
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        present = (isinstance(data, dict) and part in data) or (
-            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
-        )
-        if not present:
-            if last and error_type == "missing":
-                path.append(part)
-                line = key_line or _line(node) or line
-                return tuple(path), line
-            continue
-        path.append(part)
-        pair = _pair(node, part)
-        data = data[part]
-        if pair is None:
-            node, key_line = None, None
-            continue
-        key_node, node = pair
-        key_line = _line(key_node) if isinstance(part, str) else None
-        if last and error_type == "extra_forbidden":
-            return tuple(path), key_line
-    if node is not None:
-        # A scalar on its own line (e.g. a long string) is pointed at; a block mapping or list
-        # starts on the line after its key, which is the more useful one.
-        line = _line(node) if isinstance(node, ScalarNode) else (key_line or _line(node))
-    elif key_line is not None:
-        line = key_line
-    return tuple(path), line
-
-
-def _format_path(loc: Loc) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-# --- validation -----------------------------------------------------------------------------
-
-
-def _validate(document: _Document, source: str) -> tuple[Resource | None, list[ManifestIssue]]:
-    prefix = _format_path(document.prefix)
-    if not isinstance(document.data, dict):
-        message = (
-            f"a manifest must be a mapping with apiVersion, kind, metadata and spec (got {_type_name(document.data)})"
-        )
-        return None, [ManifestIssue(source, document.line, prefix, message)]
-    try:
-        return parse_resource(document.data), []
-    except ValidationError as e:
-        errors = e.errors(include_url=False)
-    kind = document.data.get("kind")
-    issues: dict[tuple[int | None, str, str], None] = {}
-    for error in errors:
-        error_type = error["type"]
-        loc: Loc = tuple(error["loc"])
-        if error_type in ("union_tag_invalid", "union_tag_not_found"):
-            loc = ("kind",)
-            if error_type == "union_tag_not_found":
-                error_type = "missing"
-        elif loc and loc[0] == kind and kind in KINDS:
-            loc = loc[1:]  # the union member's tag
-        path, line = _locate(document, loc, error_type)
-        message = _message(error, kind, path)
-        full_path = _format_path(document.prefix + path)
-        issues[(line, full_path, message)] = None
-    return None, [ManifestIssue(source, line, path, message) for line, path, message in issues]
-
-
-def _message(error: dict, kind: Any, path: Loc) -> str:
-    error_type = error["type"]
-    ctx = error.get("ctx") or {}
-    value = error.get("input")
-    if error_type == "union_tag_invalid" and not isinstance(kind, str):
-        return f"must be one of {', '.join(KINDS)} (got {_show(kind)})"
-    if error_type == "union_tag_invalid":
-        message = f"unknown kind {ctx.get('tag')!r}; known kinds: {', '.join(KINDS)}"
-        try:
-            return f"{message} (did you mean {kind_from_name(str(ctx.get('tag')))!r}?)"
-        except ValueError:
-            return message
-    if error_type == "union_tag_not_found":
-        return f"required field is missing (one of: {', '.join(KINDS)})"
-    if error_type == "missing":
-        return "required field is missing"
-    if error_type == "extra_forbidden":
-        allowed = _allowed_fields(kind, path[:-1])
-        if not allowed:
-            return "unknown field"
-        close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
-        if close:
-            return f"unknown field (did you mean {close[0]!r}?)"
-        return f"unknown field (allowed: {', '.join(allowed)})"
-    if error_type in ("value_error", "assertion_error") and "error" in ctx:
-        return str(ctx["error"])
-    if error_type in ("model_type", "model_attributes_type", "dict_type"):
-        return f"must be a mapping (got {_type_name(value)})"
-    if error_type == "list_type":
-        return f"must be a list (got {_type_name(value)})"
-    if error_type == "string_type" and isinstance(value, int | float | bool):
-        return f"must be a string (got {_show(value)}; quote it in YAML)"
-    if error_type == "literal_error":
-        return f"must be one of {ctx.get('expected')} (got {_show(value)})"
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if message.startswith("Input should be "):
-        return f"must be {message.removeprefix('Input should be ')} (got {_show(value)})"
-    return message[:1].lower() + message[1:]
-
-
-def _allowed_fields(kind: Any, parent: Loc) -> list[str]:
-    """The YAML field names of the model at `parent` in a document of `kind`, if known."""
-    model: Any = MODELS.get(kind) if isinstance(kind, str) else None
-    for part in parent:
-        if model is None:
-            return []
-        if isinstance(part, int):
-            continue
-        field = next(
-            (f for name, f in model.model_fields.items() if part in (f.alias, name)),
-            None,
-        )
-        model = _model_in(field.annotation) if field is not None else None
-    if model is None:
-        return []
-    return [f.alias or name for name, f in model.model_fields.items()]
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, typing.Annotated):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return _type_name(value)
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -15,6 +15,13 @@ from dataclasses import dataclass, field
 Key = Hashable
 
 
+def jittered_delay(failures: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: after `failures` failures, a delay in
+    [c/2, c] where c = min(cap, base * 2**failures)."""
+    ceiling = min(cap, base * (2**failures))
+    return ceiling / 2 + rng.random() * ceiling / 2
+
+
 @dataclass
 class Backoff:
     """Per-key exponential backoff with full jitter: delay in [base*2^n / 2, base*2^n], capped."""
@@ -27,8 +34,7 @@ class Backoff:
     def next_delay(self, key: Key) -> float:
         n = self.failures.get(key, 0)
         self.failures[key] = n + 1
-        ceiling = min(self.cap, self.base * (2**n))
-        return ceiling / 2 + self.rng.random() * ceiling / 2
+        return jittered_delay(n, self.base, self.cap, self.rng)
 
     def reset(self, key: Key) -> None:
         self.failures.pop(key, None)

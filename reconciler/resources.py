@@ -5,21 +5,19 @@ setting silently ignored. Field names are camelCase in YAML/JSON (the aliases) a
 snake_case in Python; models dump by alias. Manifests are validated by alias only
 (`parse_resource`), Python code may construct models with either name.
 
-This module is a leaf: it imports nothing from the project.
+`KINDS` is the one registry of kinds: each names its spec model, its status model and
+whether it is a one-shot (a Job-like request) or standing (re-applied on every resync).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,148 +27,39 @@ from pydantic import (
     model_validator,
 )
 
-API_VERSION = "jupyterhub-ds/v1"
-KINDS = ("Broadcast", "VolumeReset", "ServerRestart", "GroupMembership")
-ONE_SHOT_KINDS = frozenset({"Broadcast", "VolumeReset", "ServerRestart"})
+from vocabulary.api import API_VERSION
 
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-NAME_MAX = 63
-GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:+-]*$"
-VOLUME_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
-MESSAGE_MAX = 140
-_NAME_RE = re.compile(NAME_PATTERN)
-_GROUP_RE = re.compile(GROUP_PATTERN)
-_VOLUME_KEY_RE = re.compile(VOLUME_KEY_PATTERN)
-_USERNAME_FORBIDDEN = re.compile(r"[\s/,\x00-\x1f\x7f]")
-_REASON_PATTERN = r"^[A-Z][A-Za-z0-9]*$"
-_MAX_NAME_LEN = 255
+from .fields import (
+    MESSAGE_MAX,
+    GroupName,
+    Name,
+    ServerName,
+    Username,
+    VolumeKey,
+    next_cron_time,
+    unique,
+    validate_cron,
+)
+from .status import (
+    BroadcastStatus,
+    Condition,
+    GroupMembershipStatus,
+    ServerRestartStatus,
+    Status,
+    VolumeResetStatus,
+    get_condition,
+    set_condition,
+)
 
-
-def kind_from_name(text: str) -> str:
-    """The canonical kind for a kind name as typed on a command line.
-
-    Case-insensitive, singular or plural: `groupmembership`, `groupmemberships`,
-    `GroupMembership`, `broadcasts` ... Raises ValueError for anything else.
-    """
-    wanted = text.strip().lower()
-    for kind in KINDS:
-        if wanted in (kind.lower(), kind.lower() + "s"):
-            return kind
-    raise ValueError(f"unknown kind {text!r}; known kinds: {', '.join(KINDS)}")
-
-
-# --- reusable field validators -------------------------------------------------------------
-
-
-def _check_name(value: str) -> str:
-    if len(value) > NAME_MAX:
-        raise ValueError(f"must be at most {NAME_MAX} characters (got {len(value)})")
-    if not _NAME_RE.match(value):
-        raise ValueError(
-            "must be a DNS-1123 label: lowercase letters, digits and '-', "
-            f"starting and ending with a letter or digit (got {value!r})"
-        )
-    return value
-
-
-def _check_username(value: str) -> str:
-    if not value:
-        raise ValueError("must not be empty")
-    if len(value) > _MAX_NAME_LEN:
-        raise ValueError(f"must be at most {_MAX_NAME_LEN} characters (got {len(value)})")
-    if value != value.lower():
-        raise ValueError(
-            f"JupyterHub usernames are lowercase (the authenticator normalizes them): write {value.lower()!r}, "
-            f"not {value!r}"
-        )
-    if _USERNAME_FORBIDDEN.search(value) or set(value) == {"."}:
-        raise ValueError(f"is not a valid JupyterHub username (no spaces, '/' or ','; got {value!r})")
-    return value
-
-
-def _check_group(value: str) -> str:
-    if len(value) > _MAX_NAME_LEN:
-        raise ValueError(f"must be at most {_MAX_NAME_LEN} characters (got {len(value)})")
-    if not _GROUP_RE.match(value):
-        raise ValueError(
-            f"must be a group name: letters, digits and . _ @ : + -, starting with a letter or digit (got {value!r})"
-        )
-    return value
-
-
-def _check_volume_key(value: str) -> str:
-    if not _VOLUME_KEY_RE.match(value):
-        raise ValueError(
-            f"must be a volume key: lowercase letters, digits, '_' and '-', starting with a letter or digit "
-            f"(got {value!r})"
-        )
-    return value
-
-
-def _check_server_name(value: str) -> str:
-    if value == "":
-        return value
-    if len(value) > _MAX_NAME_LEN:
-        raise ValueError(f"must be at most {_MAX_NAME_LEN} characters (got {len(value)})")
-    if _USERNAME_FORBIDDEN.search(value) or set(value) == {"."}:
-        raise ValueError(f"is not a valid server name (no spaces, '/' or ','; got {value!r})")
-    return value
-
-
-def _unique(values: list[str]) -> list[str]:
-    seen: set[str] = set()
-    duplicates = [v for v in values if v in seen or seen.add(v)]
-    if duplicates:
-        listed = ", ".join(repr(d) for d in dict.fromkeys(duplicates))
-        raise ValueError(f"must not contain duplicates (repeated: {listed})")
-    return values
-
-
-Name = Annotated[
-    str,
-    AfterValidator(_check_name),
-    Field(json_schema_extra={"pattern": NAME_PATTERN, "minLength": 1, "maxLength": NAME_MAX}),
+__all__ = [
+    "API_VERSION",
+    "MESSAGE_MAX",
+    "Condition",
+    "Status",
+    "get_condition",
+    "next_cron_time",
+    "set_condition",
 ]
-Username = Annotated[
-    str,
-    AfterValidator(_check_username),
-    Field(json_schema_extra={"pattern": r"^[^\sA-Z/,]+$", "maxLength": _MAX_NAME_LEN}),
-]
-GroupName = Annotated[
-    str,
-    AfterValidator(_check_group),
-    Field(json_schema_extra={"pattern": GROUP_PATTERN, "maxLength": _MAX_NAME_LEN}),
-]
-VolumeKey = Annotated[str, AfterValidator(_check_volume_key), Field(json_schema_extra={"pattern": VOLUME_KEY_PATTERN})]
-ServerName = Annotated[str, AfterValidator(_check_server_name), Field(json_schema_extra={"pattern": r"^[^\s/,]*$"})]
-
-
-# --- cron -----------------------------------------------------------------------------------
-
-
-def validate_cron(expr: str) -> str:
-    """A standard 5-field cron expression, whitespace normalized; ValueError if it is not
-    one or can never fire. Parsing and next-time arithmetic are croniter's."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(
-            "must be a 5-field cron expression 'minute hour day-of-month month day-of-week', "
-            f"e.g. '0 9 * * mon-fri' (got {len(fields)} field{'s' if len(fields) != 1 else ''})"
-        )
-    normalized = " ".join(fields)
-    try:
-        croniter(normalized, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except CroniterBadDateError:
-        raise ValueError(f"cron expression {normalized!r} never fires (no such day in those months)") from None
-    except (CroniterError, ValueError) as e:
-        raise ValueError(f"invalid cron expression {normalized!r}: {e}") from None
-    return normalized
-
-
-def next_cron_time(expr: str, after: datetime) -> datetime:
-    """The first time strictly after `after` that `expr` matches (UTC)."""
-    return croniter(expr, after.astimezone(UTC)).get_next(datetime)
-
 
 # --- base -----------------------------------------------------------------------------------
 
@@ -195,7 +84,7 @@ class GroupMembershipSpec(_Model):
     @field_validator("members")
     @classmethod
     def _unique_members(cls, value: list[str]) -> list[str]:
-        return _unique(value)
+        return unique(value)
 
 
 class Targets(_Model):
@@ -205,7 +94,7 @@ class Targets(_Model):
     @field_validator("users", "groups")
     @classmethod
     def _unique_lists(cls, value: list[str]) -> list[str]:
-        return _unique(value)
+        return unique(value)
 
     @model_validator(mode="after")
     def _not_empty(self) -> Targets:
@@ -292,63 +181,12 @@ class VolumeResetSpec(_Model):
     def _volumes(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("must list at least one volume key, e.g. [home]")
-        return _unique(value)
+        return unique(value)
 
 
 class ServerRestartSpec(_Model):
     user: Username
     server: ServerName = ""
-
-
-# --- status ---------------------------------------------------------------------------------
-
-
-class Condition(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-    type: str = Field(min_length=1)
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(pattern=_REASON_PATTERN)
-    message: str = ""
-    last_transition_time: AwareDatetime = Field(alias="lastTransitionTime")
-
-
-class Status(BaseModel):
-    """Written by the reconciler only. Controllers add kind-specific fields (extra="allow")."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
-
-    phase: str | None = None
-    observed_generation: int | None = Field(None, alias="observedGeneration")
-    conditions: list[Condition] = []
-
-
-def set_condition(
-    conditions: list[Condition],
-    type: str,
-    status: Literal["True", "False", "Unknown"],
-    reason: str,
-    message: str = "",
-    now: datetime | None = None,
-) -> list[Condition]:
-    """A new list with the condition `type` set; `lastTransitionTime` moves only when the status changes."""
-    now = now or datetime.now(UTC)
-    result: list[Condition] = []
-    found = False
-    for condition in conditions:
-        if condition.type != type:
-            result.append(condition)
-            continue
-        found = True
-        since = condition.last_transition_time if condition.status == status else now
-        result.append(Condition(type=type, status=status, reason=reason, message=message, last_transition_time=since))
-    if not found:
-        result.append(Condition(type=type, status=status, reason=reason, message=message, last_transition_time=now))
-    return result
-
-
-def get_condition(conditions: list[Condition], type: str) -> Condition | None:
-    return next((c for c in conditions if c.type == type), None)
 
 
 # --- envelopes ------------------------------------------------------------------------------
@@ -392,12 +230,39 @@ class ServerRestart(_Envelope):
 
 Resource = Annotated[GroupMembership | Broadcast | VolumeReset | ServerRestart, Field(discriminator="kind")]
 RESOURCE_ADAPTER: TypeAdapter[Resource] = TypeAdapter(Resource)
-MODELS: dict[str, type[_Envelope]] = {
-    "Broadcast": Broadcast,
-    "VolumeReset": VolumeReset,
-    "ServerRestart": ServerRestart,
-    "GroupMembership": GroupMembership,
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What the rest of the code needs to know about a kind."""
+
+    model: type[_Envelope]
+    status: type[Status]
+    one_shot: bool  # a request that runs once (and is immutable once started), not standing state
+
+
+REGISTRY: dict[str, KindInfo] = {
+    "Broadcast": KindInfo(Broadcast, BroadcastStatus, one_shot=True),
+    "VolumeReset": KindInfo(VolumeReset, VolumeResetStatus, one_shot=True),
+    "ServerRestart": KindInfo(ServerRestart, ServerRestartStatus, one_shot=True),
+    "GroupMembership": KindInfo(GroupMembership, GroupMembershipStatus, one_shot=False),
 }
+KINDS = tuple(REGISTRY)
+ONE_SHOT_KINDS = frozenset(k for k, info in REGISTRY.items() if info.one_shot)
+MODELS: dict[str, type[_Envelope]] = {k: info.model for k, info in REGISTRY.items()}
+
+
+def kind_from_name(text: str) -> str:
+    """The canonical kind for a kind name as typed on a command line.
+
+    Case-insensitive, singular or plural: `groupmembership`, `groupmemberships`,
+    `GroupMembership`, `broadcasts` ... Raises ValueError for anything else.
+    """
+    wanted = text.strip().lower()
+    for kind in KINDS:
+        if wanted in (kind.lower(), kind.lower() + "s"):
+            return kind
+    raise ValueError(f"unknown kind {text!r}; known kinds: {', '.join(KINDS)}")
 
 
 def parse_resource(data: dict, *, keep_status: bool = False) -> Resource:

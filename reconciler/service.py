@@ -21,13 +21,13 @@ from urllib.parse import urlparse
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub_config.settings import SettingsError, get_settings
+from vocabulary import naming
+from vocabulary.settings import SettingsError, get_settings
 
 from .clients.hub import HubClient
 from .context import Context
-from .controllers import CONTROLLERS
+from .controllers import CONTROLLERS, WATCHES
 from .loop import Reconciler
-from .privileged import PrivilegedWatch
 from .sources.gitops import GitOpsSource
 from .store import Store
 
@@ -35,13 +35,15 @@ log = logging.getLogger("reconciler")
 T = TypeVar("T")
 
 
-async def watch_engine(ctx: Context, privileged: PrivilegedWatch, stop: asyncio.Event) -> None:
-    """Container start/stop events of this platform wake the privileged-access check."""
+async def watch_engine(ctx: Context, stop: asyncio.Event) -> None:
+    """Container start/stop events of this platform wake that user's privileged-access key."""
     loop = asyncio.get_running_loop()
     halt = threading.Event()
 
-    def on_event(_event: dict) -> None:
-        loop.call_soon_threadsafe(privileged.wake.set)
+    def on_event(event: dict) -> None:
+        user = ((event.get("Actor") or {}).get("Attributes") or {}).get(naming.LABEL_USER)
+        if user:
+            loop.call_soon_threadsafe(ctx.enqueue, (naming.PRIVILEGED_ACCESS_KIND, user))
 
     watcher = asyncio.ensure_future(
         asyncio.to_thread(ctx.engine.watch_events, ctx.settings.platform_id, on_event, halt)
@@ -89,13 +91,9 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     hub = HubClient(api_url, token)
     ctx = Context(store=store, hub=hub, settings=settings)
     reconciler = Reconciler(
-        ctx, CONTROLLERS, resync_seconds=settings.resync_seconds, workers=settings.reconciler_workers
+        ctx, CONTROLLERS, watches=WATCHES, resync_seconds=settings.resync_seconds, workers=settings.reconciler_workers
     )
-    privileged = PrivilegedWatch(
-        ctx, settings.privileged_drift_policy, settings.privileged_restart_on_grant, settings.resync_seconds
-    )
-    ctx.on_privileged_change = privileged.wake.set
-    sources = [privileged.run, lambda stop: watch_engine(ctx, privileged, stop)]
+    sources = [lambda stop: watch_engine(ctx, stop)]
     if settings.manifests_dir:
         gitops = GitOpsSource(store, Path(settings.manifests_dir).resolve(), prune=settings.gitops_prune)
         sources.append(gitops.run)

@@ -1,5 +1,8 @@
 """Desired state, status and events: tables in the hub database.
 
+One piece: every read and write here follows one transaction discipline (below), which is
+easier to check when it is all in one class.
+
 The hub (REST API, panel) and the reconciler both write here, so on SQLite the store
 turns on WAL and a generous busy timeout. Every write is one short transaction; `apply`
 of many documents is one transaction: all of them, or none. Writers take turns on every
@@ -7,9 +10,8 @@ backend: a write transaction first locks the change counter's row (PostgreSQL: `
 FOR UPDATE`; SQLite: the database's write lock), so what it reads is what it changes and
 resource versions are handed out in commit order. Times come back timezone-aware, in UTC.
 
-Tables are prefixed `jhds_` so they sit beside JupyterHub's own without clashing;
-`jhds_meta` holds the schema version (for migrations) and the change counter that lets
-the reconciler see a write within its poll interval.
+The tables are in `tables.py`; the change counter in `jhds_meta` lets the reconciler see
+a write within its poll interval.
 """
 
 from __future__ import annotations
@@ -22,97 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    ForeignKeyConstraint,
-    Integer,
-    String,
-    Text,
-    TypeDecorator,
-    create_engine,
-    event,
-    select,
-    update,
-)
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy import create_engine, event, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from .resources import API_VERSION, ONE_SHOT_KINDS, Resource, spec_hash
+from .tables import SCHEMA_VERSION, Base, EventRow, MetaRow, ObservedRow, ResourceRow, StatusRow, utcnow
 
-SCHEMA_VERSION = 1
 OWNERS = ("gitops", "panel", "cli", "api")
 Owner = Literal["gitops", "panel", "cli", "api"]
 Action = Literal["created", "configured", "unchanged", "pruned"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware time, in UTC on every backend: SQLite stores no zone (the values are
-    UTC), PostgreSQL answers in the session's time zone."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class MetaRow(Base):
-    __tablename__ = "jhds_meta"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[int] = mapped_column(Integer)
-
-
-class ResourceRow(Base):
-    __tablename__ = "jhds_resources"
-    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str | None] = mapped_column(Text, nullable=True)  # manifest file, for gitops
-    labels: Mapped[dict] = mapped_column(JSON, default=dict)
-    spec: Mapped[dict] = mapped_column(JSON)
-    spec_hash: Mapped[str] = mapped_column(String(16))
-    generation: Mapped[int] = mapped_column(Integer, default=1)
-    resource_version: Mapped[int] = mapped_column(Integer, index=True)
-    created: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class StatusRow(Base):
-    __tablename__ = "jhds_status"
-    __table_args__ = (
-        ForeignKeyConstraint(["kind", "name"], ["jhds_resources.kind", "jhds_resources.name"], ondelete="CASCADE"),
-    )
-    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    body: Mapped[dict] = mapped_column(JSON)
-    updated: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class EventRow(Base):
-    __tablename__ = "jhds_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
-    name: Mapped[str] = mapped_column(String(255), index=True)
-    type: Mapped[str] = mapped_column(String(16))  # Normal | Warning
-    reason: Mapped[str] = mapped_column(String(64))
-    message: Mapped[str] = mapped_column(Text)
-    actor: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -298,71 +220,28 @@ class Store:
         results: list[ApplyResult] = []
         problems: list[str] = []
         with self.session() if dry_run else self._writing() as s:
-            now = utcnow()
             version: int | None = None
             for res in resources:
                 key = (res.kind, res.metadata.name)
-                spec = res.spec.model_dump(mode="json", by_alias=True)
-                digest = spec_hash(res)
-                labels = dict(res.metadata.labels)
                 row = s.get(ResourceRow, key)
-                if row is None:
-                    action: Action = "created"
-                elif row.spec_hash != digest:
-                    action = "configured"
-                    if res.kind in ONE_SHOT_KINDS and _started(s, key):
-                        ref = f"{res.kind.lower()}/{res.metadata.name}"
-                        problems.append(f"{ref}: spec is immutable once started; apply it under a new name")
-                        continue
-                elif row.labels != labels or row.owner != owner or row.source != sources.get(key):
-                    action = "configured"
-                else:
-                    action = "unchanged"
-                results.append(ApplyResult(res.kind, res.metadata.name, action))
-                if dry_run or action == "unchanged":
+                action = _action(s, row, res, owner, sources.get(key))
+                if action is None:
+                    ref = f"{res.kind.lower()}/{res.metadata.name}"
+                    problems.append(f"{ref}: spec is immutable once started; apply it under a new name")
                     continue
-                version = version or self._next_version(s)
-                if row is None:
-                    s.add(
-                        ResourceRow(
-                            kind=res.kind,
-                            name=res.metadata.name,
-                            owner=owner,
-                            source=sources.get(key),
-                            labels=labels,
-                            spec=spec,
-                            spec_hash=digest,
-                            generation=1,
-                            resource_version=version,
-                            created=now,
-                            updated=now,
-                        )
-                    )
-                else:
-                    if row.spec_hash != digest:
-                        row.generation += 1
-                    row.spec, row.spec_hash, row.labels = spec, digest, labels
-                    row.owner, row.source = owner, sources.get(key)
-                    row.resource_version, row.updated = version, now
+                results.append(ApplyResult(res.kind, res.metadata.name, action))
+                if not dry_run and action != "unchanged":
+                    version = version or self._next_version(s)
+                    _write_row(s, row, res, owner, sources.get(key), version)
             if prune:
-                listed = {(r.kind, r.metadata.name) for r in resources}
-                query = select(ResourceRow).where(ResourceRow.owner == owner)
-                for row in s.scalars(query):
-                    if (row.kind, row.name) in listed:
-                        continue
-                    if prune_scope is not None and not _within(row.source, prune_scope):
-                        continue
-                    results.append(ApplyResult(row.kind, row.name, "pruned"))
-                    if not dry_run:
-                        s.delete(row)
+                results += _prune_unlisted(s, resources, owner, prune_scope, dry_run)
             if problems:
                 raise ConflictError(problems)  # leaving the block rolls everything back
             if not dry_run:
                 for r in results:
                     if r.action != "unchanged":
-                        s.add(
-                            _event_row(r.kind, r.name, "Normal", r.action.capitalize(), f"{r.action} by {owner}", actor)
-                        )
+                        message = f"{r.action} by {owner}"
+                        s.add(_event_row(r.kind, r.name, "Normal", r.action.capitalize(), message, actor))
         return results
 
     def prune(
@@ -409,6 +288,20 @@ class Store:
     ) -> None:
         with self.session() as s:
             s.add(_event_row(kind, name, type, reason, message, actor))
+
+    def write_observed(self, kind: str, name: str, body: dict[str, Any]) -> None:
+        """The status of a built-in watch's key (no resource row; not a change to wake on)."""
+        with self.session() as s:
+            row = s.get(ObservedRow, (kind, name))
+            if row is None:
+                s.add(ObservedRow(kind=kind, name=name, body=body, updated=utcnow()))
+            elif row.body != body:
+                row.body, row.updated = body, utcnow()
+
+    def observed(self, kind: str, name: str) -> dict[str, Any]:
+        with self.session() as s:
+            row = s.get(ObservedRow, (kind, name))
+            return dict(row.body) if row else {}
 
     # --- reads ----------------------------------------------------------------------
     def get(self, kind: str, name: str) -> StoredResource | None:
@@ -485,3 +378,45 @@ def _stored(row: ResourceRow, status: dict[str, Any]) -> StoredResource:
         updated=row.updated,
         status=status,
     )
+
+
+def _action(s: Session, row: ResourceRow | None, res: Resource, owner: str, source: str | None) -> Action | None:
+    """What applying `res` over `row` does; None: refused (a started one-shot's new spec)."""
+    if row is None:
+        return "created"
+    if row.spec_hash != spec_hash(res):
+        if res.kind in ONE_SHOT_KINDS and _started(s, (res.kind, res.metadata.name)):
+            return None
+        return "configured"
+    if row.labels != dict(res.metadata.labels) or row.owner != owner or row.source != source:
+        return "configured"
+    return "unchanged"
+
+
+def _write_row(
+    s: Session, row: ResourceRow | None, res: Resource, owner: str, source: str | None, version: int
+) -> None:
+    spec, digest, labels = res.spec.model_dump(mode="json", by_alias=True), spec_hash(res), res.metadata.labels
+    now = utcnow()
+    if row is None:
+        row = ResourceRow(kind=res.kind, name=res.metadata.name, generation=1, created=now)
+        s.add(row)
+    elif row.spec_hash != digest:
+        row.generation += 1
+    row.spec, row.spec_hash, row.labels = spec, digest, dict(labels)
+    row.owner, row.source = owner, source
+    row.resource_version, row.updated = version, now
+
+
+def _prune_unlisted(
+    s: Session, resources: list[Resource], owner: str, scope: str | None, dry_run: bool
+) -> list[ApplyResult]:
+    listed = {(r.kind, r.metadata.name) for r in resources}
+    pruned = []
+    for row in s.scalars(select(ResourceRow).where(ResourceRow.owner == owner)):
+        if (row.kind, row.name) in listed or (scope is not None and not _within(row.source, scope)):
+            continue
+        pruned.append(ApplyResult(row.kind, row.name, "pruned"))
+        if not dry_run:
+            s.delete(row)
+    return pruned

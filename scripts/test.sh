@@ -23,8 +23,8 @@ if [ "${1:-}" = "--bench" ]; then
   exit
 fi
 
-say "lint (ruff)"
-ruff check . && ruff format --check . >/dev/null
+say "lint (ruff, import layers)"
+ruff check . && ruff format --check . >/dev/null && lint-imports | tail -n 3
 say "unit tests"
 pytest tests/unit -q
 say "integration tests (real engine, hub, labs)"

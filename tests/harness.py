@@ -20,7 +20,7 @@ from urllib.parse import quote
 import docker
 import requests
 
-from hub_config import naming
+from vocabulary import naming
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PLATFORM = "jhds-test"

@@ -15,12 +15,12 @@ from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
 from reconciler.resources import MESSAGE_MAX
+from vocabulary.naming import resource_name
 
 from ..backends import get_ledger, get_store
-from .resources import WRITE, ResourceAPIHandler, resource_name
+from .base import WAIT_SECONDS, WRITE, ResourceAPIHandler
 
 TYPES = ("default", "info", "success", "warning", "error", "in-progress")
-SEED_WAIT_SECONDS = 30
 
 
 def summary(obj: Any) -> dict[str, Any]:
@@ -68,7 +68,9 @@ class NotificationsAPIHandler(ResourceAPIHandler):
         self.require(WRITE)
         name = resource_name("broadcast", self.current_user.name)
         await self.submit("Broadcast", name, self.json_object())  # the body is the spec
-        self.send({"name": name}, 201)
+        url = f"{self.hub.base_url}api/notifications/{name}"
+        self.set_header("Location", url)
+        self.send({"name": name, "url": url}, 202)  # recorded; the panel follows its progress
 
 
 class NotificationAPIHandler(ResourceAPIHandler):
@@ -113,10 +115,10 @@ class SeedBroadcastHandler(ResourceAPIHandler):
             spec["targets"] = {"users": recipients}
         name = resource_name("broadcast", self.current_user.name)
         await self.submit("Broadcast", name, spec)
-        obj = await self.wait_for_phase("Broadcast", name, ("Completed",), SEED_WAIT_SECONDS)
+        obj = await self.wait_until_finished("Broadcast", name)
         runs = (obj.status.get("runs") if obj else None) or []
         if not runs:
-            self.fail(504, f"delivery did not finish within {SEED_WAIT_SECONDS} s", name=name)
+            self.fail(504, f"delivery did not finish within {WAIT_SECONDS:g} s", name=name)
             return
         rows = await asyncio.to_thread(get_ledger().rows, name, runs[0]["id"])
         details = [

@@ -8,11 +8,11 @@ from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from reconciler.privileged import survey
+from reconciler.controllers.privilegedaccess import survey
+from vocabulary import naming
+from vocabulary.settings import get_settings
 
-from .. import naming
 from ..backends import get_engine
-from ..settings import get_settings
 from .resources import READ, ResourceAPIHandler
 
 
@@ -33,8 +33,8 @@ async def report(handler: BaseHandler) -> dict[str, Any]:
         "groupExists": group is not None,
         "members": sorted(members),
         "policy": s.privileged_drift_policy,
-        "servers": [r.as_dict() for r in rows],
-        "drift": [r.as_dict() for r in rows if r.drift],
+        "servers": [r.model_dump(mode="json") for r in rows],
+        "drift": [r.model_dump(mode="json") for r in rows if r.drift],
     }
 
 

@@ -1,121 +1,21 @@
 """The platform's REST API in the hub: desired-state resources, their status and events.
 
 Scope-checked with the platform's custom scopes; errors are JSON (JupyterHub's APIHandler).
-The hub only records intent here; the reconciler service does the work. Store calls run in
-a worker thread: a write may wait for SQLite's lock, and the hub's event loop must not.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import secrets
-import time
-from typing import Any
 
-from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
 from reconciler.manifests import ManifestError, parse_manifests
-from reconciler.resources import kind_from_name
-from reconciler.store import ConflictError, StoredResource
+from reconciler.store import ConflictError
 
-from .. import naming
 from ..backends import get_store
+from .base import READ, WRITE, ResourceAPIHandler
 
-READ = "custom:jupyterhub-ds:read:resources"
-WRITE = "custom:jupyterhub-ds:write:resources"
 API_OWNERS = ("api", "cli")  # gitops and panel write through their own paths
-
-
-def resource_name(prefix: str, username: str) -> str:
-    """A fresh DNS-1123 name, e.g. `restart-alice-1764107000-3fa2`."""
-    slug = naming.escape_name(username).strip("-")[:30].rstrip("-") or "user"
-    return f"{prefix}-{slug}-{int(time.time())}-{secrets.token_hex(2)}"
-
-
-class ResourceAPIHandler(APIHandler):
-    def require(self, scope: str) -> None:
-        if self.current_user is None:
-            raise web.HTTPError(403, "Missing or invalid credentials.")
-        if scope not in self.expanded_scopes:
-            raise web.HTTPError(403, f"Action is not authorized: needs the scope {scope}")
-
-    @property
-    def actor(self) -> str:
-        user = self.current_user
-        kind = "service" if getattr(user, "kind", "user") == "service" else "user"
-        return f"{kind}:{user.name}"
-
-    def kind(self, text: str) -> str:
-        try:
-            return kind_from_name(text)
-        except ValueError as e:
-            raise web.HTTPError(404, str(e)) from None
-
-    def flag(self, name: str) -> bool:
-        value = self.get_argument(name, "false").lower()
-        if value not in ("true", "false", "1", "0", ""):
-            raise web.HTTPError(400, f"?{name} must be true or false")
-        return value in ("true", "1", "")
-
-    def json_object(self) -> dict[str, Any]:
-        """The request body as a JSON object, or a 400 saying what is wrong."""
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "the body must be JSON") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "the body must be a JSON object")
-        return body
-
-    def send(self, body: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """JupyterHub's JSON error, plus `error` (the original platform's field)."""
-        exc = (kwargs.get("exc_info") or (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
-            self.set_header("Content-Type", "application/json")
-            self.write(json.dumps({"status": status_code, "message": message, "error": message}))
-            return
-        super().write_error(status_code, **kwargs)
-
-    def fail(self, status: int, message: str, **extra: Any) -> None:
-        """A JSON error in JupyterHub's shape, plus `error` (the original platform's)."""
-        self.send({"status": status, "message": message, "error": message, **extra}, status)
-
-    async def submit(self, kind: str, name: str, spec: dict[str, Any]) -> None:
-        """Record one resource for the reconciler (owner `panel`); an invalid spec is a 400
-        naming the fields (the spec is what the request gave)."""
-        doc = {
-            "apiVersion": "jupyterhub-ds/v1",
-            "kind": kind,
-            "metadata": {"name": name, "labels": {"requested-by": self.current_user.name}},
-            "spec": spec,
-        }
-        try:
-            resources = parse_manifests(json.dumps(doc), self.request.path)
-        except ManifestError as e:
-            message = "; ".join(f"{i.path.removeprefix('spec.')}: {i.message}" for i in e.issues)
-            raise web.HTTPError(400, "%s", message) from None
-        await asyncio.to_thread(get_store().apply, resources, "panel", actor=self.actor)
-
-    async def wait_for_phase(
-        self, kind: str, name: str, phases: tuple[str, ...], timeout: float
-    ) -> StoredResource | None:
-        """Poll the store (bounded) until the reconciler has brought the resource to one of
-        `phases`; the resource as it is then."""
-        store = get_store()
-        deadline = time.monotonic() + timeout
-        while True:
-            obj = await asyncio.to_thread(store.get, kind, name)
-            if obj is None or obj.status.get("phase") in phases or time.monotonic() > deadline:
-                return obj
-            await asyncio.sleep(0.05)
 
 
 class ManifestsHandler(ResourceAPIHandler):

@@ -1,26 +1,56 @@
 """Self-service REST API: restart my server, list and reset my volumes (admins: anyone's).
 
-Each call records a resource (ServerRestart, VolumeReset) for the reconciler and waits,
-bounded, for its outcome; the hub does no slow work itself. Allowed for whoever may start
-and stop the user's servers (JupyterHub's `servers` scope on that user: the user, admins).
+Each request records a resource (ServerRestart, VolumeReset) for the reconciler. Allowed for
+whoever may start and stop the user's servers (JupyterHub's `servers` scope on that user:
+the user, admins).
+
+- `POST /api/users/<name>/server-restarts`, `POST /api/users/<name>/volume-resets`: answer
+  202 at once with the request's URL; `GET` that URL follows it (the home page does).
+- `POST /api/users/<name>/restart-server`, `DELETE /api/users/<name>/manage-volumes`: the
+  original platform's endpoints, answered when the work is done, waiting at most 30 s
+  (then 202 with the request's URL).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 from typing import Any
 
 from jupyterhub.scopes import has_scope
 from tornado import web
 
+from reconciler.checks import busy_servers, unknown_volume_keys
+from reconciler.status import TERMINAL_PHASES
 from reconciler.store import StoredResource
+from vocabulary import naming
+from vocabulary.naming import resource_name
+from vocabulary.settings import get_settings
 
-from .. import naming
-from ..backends import get_engine
-from ..settings import get_settings
-from .resources import ResourceAPIHandler, resource_name
+from ..backends import get_engine, get_store
+from .base import ResourceAPIHandler
 
-TERMINAL = ("Succeeded", "Failed")
+# The two request kinds, by the collection name of their URL.
+COLLECTIONS = {"server-restarts": "ServerRestart", "volume-resets": "VolumeReset"}
+
+
+def failure(obj: StoredResource | None) -> str:
+    if obj is None:
+        return "the request disappeared"
+    for c in obj.status.get("conditions", []):
+        if c.get("type") == "Ready" and c.get("status") == "False":
+            return c.get("message") or c.get("reason", "failed")
+    return f"not finished (phase: {obj.status.get('phase') or 'waiting for the reconciler'})"
+
+
+def view(obj: StoredResource) -> dict[str, Any]:
+    """A request as its owner follows it: phase, whether it is over, and what came of it."""
+    status = obj.status
+    phase = status.get("phase") or "Pending"
+    answer = {"name": obj.name, "kind": obj.kind, "phase": phase, "finished": phase in TERMINAL_PHASES}
+    answer |= {k: status[k] for k in ("resetVolumes", "failedVolumes", "seconds", "step") if k in status}
+    if phase == "Failed":
+        answer["message"] = failure(obj)
+    return answer
 
 
 class SelfServiceHandler(ResourceAPIHandler):
@@ -35,38 +65,79 @@ class SelfServiceHandler(ResourceAPIHandler):
             raise web.HTTPError(404, f"No such user: {name}")
         return user
 
-
-def _failure(obj: StoredResource | None) -> str:
-    if obj is None:
-        return "the request disappeared"
-    for c in obj.status.get("conditions", []):
-        if c.get("type") == "Ready" and c.get("status") == "False":
-            return c.get("message") or c.get("reason", "failed")
-    return f"not finished (phase: {obj.status.get('phase') or 'waiting for the reconciler'})"
-
-
-class RestartServerHandler(SelfServiceHandler):
-    """POST /hub/api/users/<name>/restart-server: 200 when the server is back and ready."""
-
-    async def post(self, name: str) -> None:
+    async def request_restart(self, name: str) -> str:
+        """Check (for a quick answer) and record a restart of `name`'s default server."""
         user = self.authorized_user(name)
         spawner = user.spawners.get("")
         if spawner is None or not spawner.ready:
-            self.fail(400, f"The server of {name} is not running")
-            return
-        timeout = 2 * get_settings().spawn_timeout + 30
+            raise web.HTTPError(400, f"The server of {name} is not running")
         rname = resource_name("restart", name)
         await self.submit("ServerRestart", rname, {"user": name})
-        obj = await self.wait_for_phase("ServerRestart", rname, TERMINAL, timeout)
-        if obj is None or obj.status.get("phase") != "Succeeded":
-            code = 504 if obj is not None and obj.status.get("phase") not in TERMINAL else 500
-            self.fail(code, f"Restart of {name}'s server failed: {_failure(obj)}", resource=rname)
-            return
-        self.finish({"status": "restarted", "resource": rname, "seconds": obj.status.get("seconds")})
+        return rname
+
+    async def request_reset(self, name: str) -> str:
+        """Check (for a quick answer) and record a reset of the volumes the body names."""
+        user = self.authorized_user(name)
+        body = self.json_object()
+        volumes = body.get("volumes")
+        if not isinstance(volumes, list) or not volumes or not all(isinstance(v, str) for v in volumes):
+            raise web.HTTPError(400, 'Give the volumes to reset: {"volumes": ["home", ...]}')
+        problem = unknown_volume_keys(volumes, get_settings())
+        if problem:
+            raise web.HTTPError(400, f"Cannot reset: {problem}")
+        active = {sp.name: {"ready": sp.ready, "pending": sp.pending} for sp in user.spawners.values() if sp.active}
+        if busy_servers(active):
+            raise web.HTTPError(400, f"The server of {name} is running: stop it before resetting volumes")
+        rname = resource_name("reset", name)
+        await self.submit("VolumeReset", rname, {"user": name, "volumes": list(dict.fromkeys(volumes))})
+        return rname
+
+    def accepted(self, name: str, kind: str, rname: str, extra: dict[str, Any] | None = None) -> None:
+        collection = next(c for c, k in COLLECTIONS.items() if k == kind)
+        url = f"{self.hub.base_url}api/users/{name}/{collection}/{rname}"
+        self.set_header("Location", url)
+        self.send({"name": rname, "url": url, "phase": "Pending", **(extra or {})}, 202)
+
+
+class RequestsHandler(SelfServiceHandler):
+    """POST /api/users/<name>/server-restarts | volume-resets: record, answer 202 at once."""
+
+    async def post(self, name: str, collection: str) -> None:
+        kind = COLLECTIONS[collection]
+        rname = await (self.request_restart(name) if kind == "ServerRestart" else self.request_reset(name))
+        self.accepted(name, kind, rname)
+
+
+class RequestHandler(SelfServiceHandler):
+    """GET /api/users/<name>/server-restarts/<rname> (or volume-resets): follow one request."""
+
+    async def get(self, name: str, collection: str, rname: str) -> None:
+        self.authorized_user(name)
+        obj = await asyncio.to_thread(get_store().get, COLLECTIONS[collection], rname)
+        if obj is None or obj.spec.get("user") != name:
+            raise web.HTTPError(404, f"No such request of {name}: {rname}")
+        self.send(view(obj))
+
+
+class RestartServerHandler(SelfServiceHandler):
+    """POST /api/users/<name>/restart-server (the original platform's): 200 when the server
+    is back and ready."""
+
+    async def post(self, name: str) -> None:
+        rname = await self.request_restart(name)
+        obj = await self.wait_until_finished("ServerRestart", rname)
+        phase = obj.status.get("phase") if obj else None
+        if phase not in TERMINAL_PHASES:
+            self.accepted(name, "ServerRestart", rname, {"message": "the restart is still under way"})
+        elif phase != "Succeeded":
+            self.fail(500, f"Restart of {name}'s server failed: {failure(obj)}", resource=rname)
+        else:
+            self.finish({"status": "restarted", "resource": rname, "seconds": obj.status.get("seconds")})
 
 
 class ManageVolumesHandler(SelfServiceHandler):
-    """GET: the user's volumes that exist; DELETE {"volumes": [...]}: reset them."""
+    """GET: the user's volumes that exist; DELETE {"volumes": [...]}: reset them (the
+    original platform's endpoint: answered when done)."""
 
     async def get(self, name: str) -> None:
         self.authorized_user(name)
@@ -87,36 +158,15 @@ class ManageVolumesHandler(SelfServiceHandler):
         self.finish({"user": name, "volumes": volumes})
 
     async def delete(self, name: str) -> None:
-        user = self.authorized_user(name)
-        s = get_settings()
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            self.fail(400, 'The body must be JSON: {"volumes": ["home", ...]}')
-            return
-        volumes = body.get("volumes") if isinstance(body, dict) else None
-        if not isinstance(volumes, list) or not volumes or not all(isinstance(v, str) for v in volumes):
-            self.fail(400, 'Give the volumes to reset: {"volumes": ["home", ...]}')
-            return
-        bad = [v for v in volumes if v not in s.user_volumes]
-        if bad:
-            allowed = ", ".join(s.user_volumes)
-            self.fail(400, f"Not a resettable volume: {', '.join(bad)} (resettable: {allowed})")
-            return
-        if any(spawner.active for spawner in user.spawners.values()):
-            self.fail(400, f"The server of {name} is running: stop it before resetting volumes")
-            return
-        rname = resource_name("reset", name)
-        spec = {"user": name, "volumes": list(dict.fromkeys(volumes))}
-        await self.submit("VolumeReset", rname, spec)
-        obj = await self.wait_for_phase("VolumeReset", rname, TERMINAL, timeout=60)
+        rname = await self.request_reset(name)
+        obj = await self.wait_until_finished("VolumeReset", rname)
         status = obj.status if obj else {}
-        if status.get("phase") not in TERMINAL:
-            self.fail(504, f"The reset did not finish in time: {_failure(obj)}", resource=rname)
+        if status.get("phase") not in TERMINAL_PHASES:
+            self.accepted(name, "VolumeReset", rname, {"message": "the reset is still under way"})
             return
         failed = list(status.get("failedVolumes", []))
         if status.get("phase") == "Failed" and not failed and not status.get("resetVolumes"):
-            self.fail(400, _failure(obj), resource=rname)
+            self.fail(400, failure(obj), resource=rname)
             return
         self.finish(
             {
@@ -130,4 +180,6 @@ class ManageVolumesHandler(SelfServiceHandler):
 handlers = [
     (r"/api/users/([^/]+)/restart-server", RestartServerHandler),
     (r"/api/users/([^/]+)/manage-volumes", ManageVolumesHandler),
+    (r"/api/users/([^/]+)/(server-restarts|volume-resets)", RequestsHandler),
+    (r"/api/users/([^/]+)/(server-restarts|volume-resets)/([a-z0-9][-a-z0-9]*)", RequestHandler),
 ]

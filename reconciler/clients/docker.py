@@ -16,7 +16,7 @@ import docker
 import docker.errors
 import requests
 
-from hub_config import naming
+from vocabulary import naming
 
 from ..errors import TemporaryError
 

@@ -1,9 +1,11 @@
-"""One module per kind, each exposing `async def reconcile(obj, ctx) -> status`."""
+"""One module per kind, each exposing `async def reconcile(obj, ctx) -> Result`; and the
+built-in watches, which reconcile keys derived from the world (`reconcile(name, ctx)`)."""
 
 from __future__ import annotations
 
-from ..loop import Controller
-from . import broadcast, groupmembership, serverrestart, volumereset
+from ..loop import Controller, Watch
+from ..status import PrivilegedAccessStatus
+from . import broadcast, groupmembership, privilegedaccess, serverrestart, volumereset
 
 CONTROLLERS: dict[str, Controller] = {
     "Broadcast": broadcast.reconcile,
@@ -11,3 +13,7 @@ CONTROLLERS: dict[str, Controller] = {
     "ServerRestart": serverrestart.reconcile,
     "VolumeReset": volumereset.reconcile,
 }
+
+WATCHES: list[Watch] = [
+    Watch(privilegedaccess.KIND, PrivilegedAccessStatus, privilegedaccess.reconcile, privilegedaccess.names),
+]

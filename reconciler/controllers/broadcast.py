@@ -16,49 +16,31 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from ..clients import lab
+from ..clients.lab import Limits, Result, Target, deliver_all
 from ..context import Context
 from ..deliveries import PENDING
-from ..delivery import Limits, Result, Target, deliver_all
-from ..resources import BroadcastSpec, Condition, next_cron_time, set_condition
+from ..resources import BroadcastSpec, next_cron_time
+from ..result import Result as Reconciled
+from ..status import BroadcastRun, BroadcastStatus
 from ..store import StoredResource
 
 KIND = "Broadcast"
-INGEST = "jupyterlab-notifications-extension/ingest"
 RECENT_RUNS = 10
 log = logging.getLogger("reconciler.broadcast")
 
 
 def payload(name: str, spec: BroadcastSpec) -> dict[str, Any]:
-    actions = (
-        [{"label": "Dismiss", "caption": "Dismiss this notification", "displayType": "default"}]
-        if spec.dismiss_button
-        else []
-    )
-    return {
-        "message": spec.message,
-        "type": spec.type,
-        "autoClose": spec.auto_close,
-        "actions": actions,
-        "data": {"broadcast": name},
-        "immediate": True,
-    }
+    return lab.payload(spec.message, spec.type, spec.auto_close, spec.dismiss_button, {"broadcast": name})
 
 
-def next_due(spec: BroadcastSpec, status: dict[str, Any], created: datetime) -> datetime | None:
+def next_due(spec: BroadcastSpec, last_scheduled: datetime | None, created: datetime) -> datetime | None:
     """When the next run is due (maybe in the past: run now); None: no run any more."""
-    last = status.get("lastScheduled")
     if spec.schedule is None:
-        return None if last else created
+        return None if last_scheduled else created
     if spec.schedule.at is not None:
-        return None if last else spec.schedule.at
-    after = datetime.fromisoformat(last) if last else created
-    return next_cron_time(spec.schedule.cron, after)
-
-
-def ingest_url(proxy_url: str, server_url: str) -> str:
-    """A lab's ingest endpoint, through the proxy, from the server's own base URL (as the
-    hub reports it, e.g. `/user/alice/` or `/jupyterhub/user/alice/gpu/`)."""
-    return proxy_url + server_url.rstrip("/") + "/" + INGEST
+        return None if last_scheduled else spec.schedule.at
+    return next_cron_time(spec.schedule.cron, last_scheduled or created)
 
 
 async def select_targets(spec: BroadcastSpec, ctx: Context) -> list[Target]:
@@ -76,7 +58,7 @@ async def select_targets(spec: BroadcastSpec, ctx: Context) -> list[Target]:
         for server_name, server in sorted((user.get("servers") or {}).items()):
             if not server.get("ready"):
                 continue
-            url = ingest_url(ctx.settings.proxy_url, server["url"])
+            url = lab.ingest_url(ctx.settings.proxy_url, server["url"])
             targets.append(Target(username, server_name, url, tokens.get((username, server_name), "")))
     return targets
 
@@ -122,68 +104,72 @@ async def run_delivery(ctx: Context, obj: StoredResource, spec: BroadcastSpec, r
         await asyncio.to_thread(ledger.record, obj.name, run, list(pending))
 
 
-async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
-    spec = BroadcastSpec.model_validate(obj.spec)
+async def start_run(
+    ctx: Context, obj: StoredResource, spec: BroadcastSpec, status: BroadcastStatus, due: datetime
+) -> list[Target]:
+    """Take the targets of a new run and record it (ledger rows, status) before sending."""
     now = datetime.now(UTC)
-    status: dict[str, Any] = dict(obj.status)
-    status["observedGeneration"] = obj.generation
-    conditions = [Condition.model_validate(c) for c in status.get("conditions", [])]
-    current = status.get("currentRun")
+    run = now.strftime("%Y%m%dT%H%M%S.%fZ")
+    targets = await select_targets(spec, ctx)
+    status.current_run = BroadcastRun(id=run, scheduled_for=due, started_at=now, total=len(targets))
+    status.phase, status.last_scheduled, status.next_run = "Delivering", due, None
+    await asyncio.to_thread(ctx.deliveries.start_run, obj.name, run, [(t.user, t.server, t.url) for t in targets])
+    await ctx.progress(KIND, obj.name, status)
+    await ctx.event(KIND, obj.name, "Delivering", f"run {run}: {len(targets)} running server(s)")
+    return targets
 
-    if current is None:
-        due = next_due(spec, status, obj.created)
-        if due is None:
-            status["phase"] = "Completed"
-            return status
-        if due > now:
-            status.update(phase="Scheduled", nextRun=due.isoformat(), requeueAfter=(due - now).total_seconds())
-            return status
-        run = now.strftime("%Y%m%dT%H%M%S.%fZ")
-        targets = await select_targets(spec, ctx)
-        current = {"id": run, "scheduledFor": due.isoformat(), "startedAt": now.isoformat(), "total": len(targets)}
-        status.update(phase="Delivering", currentRun=current, lastScheduled=due.isoformat())
-        status.pop("nextRun", None)
-        await asyncio.to_thread(ctx.deliveries.start_run, obj.name, run, [(t.user, t.server, t.url) for t in targets])
-        await ctx.progress(KIND, obj.name, status)
-        await ctx.event(KIND, obj.name, "Delivering", f"run {run}: {len(targets)} running server(s)")
-    else:
-        # Resuming after a restart: only what has no final outcome yet is sent again.
-        run = current["id"]
-        rows = await asyncio.to_thread(ctx.deliveries.rows, obj.name, run)
-        open_rows = [r for r in rows if r["outcome"] == PENDING]
-        tokens = await ctx.engine.server_tokens(ctx.settings.platform_id)
-        targets = [
-            Target(r["user"], r["server"], r["url"], tokens.get((r["user"], r["server"]), "")) for r in open_rows
-        ]
-        await ctx.event(KIND, obj.name, "Resuming", f"run {run}: {len(targets)} of {len(rows)} not delivered yet")
 
-    await run_delivery(ctx, obj, spec, run, targets)
+async def resume_run(ctx: Context, obj: StoredResource, run: str) -> list[Target]:
+    """After a restart: only what has no final outcome yet is sent again."""
+    rows = await asyncio.to_thread(ctx.deliveries.rows, obj.name, run)
+    open_rows = [r for r in rows if r["outcome"] == PENDING]
+    tokens = await ctx.engine.server_tokens(ctx.settings.platform_id)
+    targets = [Target(r["user"], r["server"], r["url"], tokens.get((r["user"], r["server"]), "")) for r in open_rows]
+    await ctx.event(KIND, obj.name, "Resuming", f"run {run}: {len(targets)} of {len(rows)} not delivered yet")
+    return targets
 
-    counts = await asyncio.to_thread(ctx.deliveries.counts, obj.name, run)
+
+async def finish_run(ctx: Context, obj: StoredResource, status: BroadcastStatus) -> None:
+    """Counts from the ledger into the status, one event, the Delivered condition."""
+    current = status.current_run
+    assert current is not None
+    counts = await asyncio.to_thread(ctx.deliveries.counts, obj.name, current.id)
     finished = datetime.now(UTC)
-    summary = {**current, "finishedAt": finished.isoformat(), "counts": counts}
-    status["runs"] = [summary, *status.get("runs", [])][:RECENT_RUNS]
-    status["counts"] = counts
-    status["currentRun"] = None
+    summary = current.model_copy(update={"finished_at": finished, "counts": counts})
+    status.runs = [summary, *status.runs][:RECENT_RUNS]
+    status.counts, status.current_run = counts, None
     delivered, total = counts["delivered"], counts["total"]
-    message = f"run {run}: {delivered}/{total} delivered"
+    message = f"run {current.id}: {delivered}/{total} delivered"
     if total - delivered:
         message += f", {counts['failed']} failed, {counts['timeout']} timed out"
     await ctx.event(KIND, obj.name, "Delivered", message, type="Normal" if delivered == total else "Warning")
-    conditions = set_condition(
-        conditions,
-        "Delivered",
-        "True" if delivered == total else "False",
-        "AllDelivered" if delivered == total else "SomeNotDelivered",
-        message,
-        finished,
+    all_in = delivered == total
+    status.set_condition(
+        "Delivered", "True" if all_in else "False", "AllDelivered" if all_in else "SomeNotDelivered", message, finished
     )
-    status["conditions"] = conditions
-    due = next_due(spec, status, obj.created)
+
+
+def scheduled(spec: BroadcastSpec, obj: StoredResource, status: BroadcastStatus) -> Reconciled:
+    """Completed when no run is left; otherwise Scheduled, and back at the next run's time."""
+    due = next_due(spec, status.last_scheduled, obj.created)
     if due is None:
-        status["phase"] = "Completed"
+        status.phase, status.next_run = "Completed", None
+        return Reconciled(status)
+    status.phase, status.next_run = "Scheduled", due
+    return Reconciled(status, requeue_after=(due - datetime.now(UTC)).total_seconds())
+
+
+async def reconcile(obj: StoredResource, ctx: Context) -> Reconciled:
+    spec = BroadcastSpec.model_validate(obj.spec)
+    status = BroadcastStatus.load(obj.status)
+    if status.current_run is None:
+        due = next_due(spec, status.last_scheduled, obj.created)
+        if due is None or due > datetime.now(UTC):
+            return scheduled(spec, obj, status)
+        targets = await start_run(ctx, obj, spec, status, due)
     else:
-        status.update(
-            phase="Scheduled", nextRun=due.isoformat(), requeueAfter=max(0.0, (due - finished).total_seconds())
-        )
-    return status
+        targets = await resume_run(ctx, obj, status.current_run.id)
+    assert status.current_run is not None
+    await run_delivery(ctx, obj, spec, status.current_run.id, targets)
+    await finish_run(ctx, obj, status)
+    return scheduled(spec, obj, status)

@@ -8,21 +8,23 @@ exists (at a later resync), never retried in a tight loop.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from hub_config import naming
+from vocabulary import naming
 
 from ..context import Context
-from ..resources import Condition, GroupMembershipSpec, set_condition
+from ..resources import GroupMembershipSpec
+from ..result import Result
+from ..status import GroupMembershipStatus, MembershipChange
 from ..store import StoredResource
 
 KIND = "GroupMembership"
 
 
-async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
+async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     spec = GroupMembershipSpec.model_validate(obj.spec)
     now = datetime.now(UTC)
-    status: dict[str, Any] = {k: v for k, v in obj.status.items() if k in ("lastChange",)}
+    previous = GroupMembershipStatus.load(obj.status)
+    status = GroupMembershipStatus(conditions=previous.conditions, last_change=previous.last_change)
 
     group = await ctx.group(spec.group)
     if group is None:
@@ -42,48 +44,50 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
         await ctx.event(KIND, obj.name, "MembersAdded", f"added to {spec.group}: {', '.join(to_add)}")
     # Members the group has but the spec does not list, while the spec did not change: someone
     # added them by hand. With prune they go, and the conflict is said, not fought silently.
-    conflicts = to_remove if obj.status.get("observedGeneration") == obj.generation else []
+    conflicts = to_remove if previous.observed_generation == obj.generation else []
     if to_remove:
         await ctx.hub.remove_group_members(spec.group, to_remove)
         await ctx.event(KIND, obj.name, "MembersRemoved", f"removed from {spec.group}: {', '.join(to_remove)}")
     if conflicts:
-        await ctx.event(
-            KIND,
-            obj.name,
-            "Conflict",
-            f"{', '.join(conflicts)} added to {spec.group} outside this resource; removed (prune: true)",
-            type="Warning",
-        )
+        message = f"{', '.join(conflicts)} added to {spec.group} outside this resource; removed (prune: true)"
+        await ctx.event(KIND, obj.name, "Conflict", message, type="Warning")
     members = sorted((current | set(to_add)) - set(to_remove))
     if to_add or to_remove:
         ctx.remember_group(spec.group, members)
-        if spec.group == naming.PRIVILEGED_GROUP and ctx.on_privileged_change is not None:
-            ctx.on_privileged_change()  # the socket follows membership now, not at the next resync
-        status["lastChange"] = {"time": now.isoformat(), "added": to_add, "removed": to_remove}
+        if spec.group == naming.PRIVILEGED_GROUP:
+            for user in [*to_add, *to_remove]:  # the socket follows membership now, not at the next resync
+                ctx.enqueue((naming.PRIVILEGED_ACCESS_KIND, user))
+        status.last_change = MembershipChange(time=now, added=to_add, removed=to_remove)
 
-    conditions = [Condition.model_validate(c) for c in obj.status.get("conditions", [])]
-    conditions = set_condition(conditions, "Stalled", "False", "Reconciled", "", now)
+    ready = f"{spec.group} has {len(members)} members"
+    await report(obj, ctx, status, conflicts, unknown, previous.unknown_users, ready, now)
+    status.phase = "Ready" if not unknown else "Degraded"
+    status.group, status.members, status.unknown_users = spec.group, members, unknown
+    status.unmanaged_members = sorted(current - desired) if not spec.prune else []
+    return Result(status)
+
+
+async def report(
+    obj: StoredResource,
+    ctx: Context,
+    status: GroupMembershipStatus,
+    conflicts: list[str],
+    unknown: list[str],
+    unknown_before: list[str],
+    ready: str,
+    now: datetime,
+) -> None:
+    """The conditions: Conflict (members added by hand and pruned), Ready (or unknown users)."""
+    status.set_condition("Stalled", "False", "Reconciled", "", now)
     if conflicts:
         message = f"added by hand and removed: {', '.join(conflicts)}"
-        conditions = set_condition(conditions, "Conflict", "True", "UnlistedMembers", message, now)
+        status.set_condition("Conflict", "True", "UnlistedMembers", message, now)
     else:
-        conditions = set_condition(conditions, "Conflict", "False", "NoConflict", "", now)
+        status.set_condition("Conflict", "False", "NoConflict", "", now)
     if unknown:
         message = f"no such user: {', '.join(unknown)} (added once they exist)"
-        if obj.status.get("unknownUsers") != unknown:
+        if unknown_before != unknown:
             await ctx.event(KIND, obj.name, "UnknownUsers", message, type="Warning")
-        conditions = set_condition(conditions, "Ready", "False", "UnknownUsers", message, now)
+        status.set_condition("Ready", "False", "UnknownUsers", message, now)
     else:
-        conditions = set_condition(
-            conditions, "Ready", "True", "MembersMatch", f"{spec.group} has {len(members)} members", now
-        )
-    unmanaged = sorted(current - desired) if not spec.prune else []
-    status.update(
-        phase="Ready" if not unknown else "Degraded",
-        group=spec.group,
-        members=members,
-        unknownUsers=unknown,
-        unmanagedMembers=unmanaged,
-        conditions=conditions,
-    )
-    return status
+        status.set_condition("Ready", "True", "MembersMatch", ready, now)

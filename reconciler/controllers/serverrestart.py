@@ -15,6 +15,8 @@ from typing import Any
 from ..context import Context
 from ..errors import PermanentError, TemporaryError
 from ..resources import ServerRestartSpec
+from ..result import Result
+from ..status import ServerRestartStatus
 from ..store import StoredResource
 
 KIND = "ServerRestart"
@@ -41,41 +43,43 @@ async def _wait(ctx: Context, spec: ServerRestartSpec, done: Any, timeout: float
     raise TemporaryError(f"{_server_label(spec.user, spec.server)} not {what} after {timeout:g} s")
 
 
-async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
+async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     spec = ServerRestartSpec.model_validate(obj.spec)
     label = _server_label(spec.user, spec.server)
     who = obj.labels.get("requested-by", obj.owner)
     timeout = float(ctx.settings.spawn_timeout)
-    status: dict[str, Any] = dict(obj.status)
-    status.update(phase="Running", observedGeneration=obj.generation, user=spec.user, server=spec.server)
-    step = status.get("step")
+    status = ServerRestartStatus.load(obj.status)
+    status.phase, status.observed_generation, status.user, status.server = (
+        "Running",
+        obj.generation,
+        spec.user,
+        spec.server,
+    )
 
-    if step is None:
+    if status.step is None:
         server = await _server(ctx, spec.user, spec.server)
         if server is None or not server.get("ready") or server.get("pending"):
             raise PermanentError(f"{label} is not running; only a running server can be restarted", "NotRunning")
-        status.update(step="stopping", startedAt=datetime.now(UTC).isoformat())
+        status.step, status.started_at = "stopping", datetime.now(UTC)
         await ctx.progress(KIND, obj.name, status)
         await ctx.event(KIND, obj.name, "Stopping", f"stopping {label} (requested by {who})")
         await ctx.hub.stop_server(spec.user, spec.server)
-        step = "stopping"
 
-    if step == "stopping":
+    if status.step == "stopping":
         await _wait(ctx, spec, lambda s: s is None, timeout, "stopped")
-        status["step"] = "starting"
+        status.step = "starting"
         await ctx.progress(KIND, obj.name, status)
         await ctx.event(KIND, obj.name, "Starting", f"starting {label}")
         await ctx.hub.start_server(spec.user, spec.server)
-        step = "starting"
 
-    if step == "starting":
+    if status.step == "starting":
         server = await _server(ctx, spec.user, spec.server)
         if server is None:  # the start was lost (e.g. we restarted before it was sent): send it again
             await ctx.hub.start_server(spec.user, spec.server)
         await _wait(ctx, spec, lambda s: bool(s and s.get("ready")), timeout, "ready")
 
-    started = datetime.fromisoformat(status["startedAt"])
-    seconds = (datetime.now(UTC) - started).total_seconds()
+    finished = datetime.now(UTC)
+    seconds = (finished - (status.started_at or finished)).total_seconds()
     await ctx.event(KIND, obj.name, "Restarted", f"{label} restarted and ready in {seconds:.1f} s")
-    status.update(phase="Succeeded", step="done", finishedAt=datetime.now(UTC).isoformat(), seconds=round(seconds, 2))
-    return status
+    status.phase, status.step, status.finished_at, status.seconds = "Succeeded", "done", finished, round(seconds, 2)
+    return Result(status)

@@ -1,6 +1,6 @@
 """VolumeReset (one-shot): remove exactly the named per-user volumes of exactly one user.
 
-Names come from the same template as the spawner's (`hub_config.naming`), so a reset can
+Names come from the same template as the spawner's (`vocabulary.naming`), so a reset can
 neither miss a volume nor touch another user's. A volume that does not exist counts as
 reset. Never while a server of the user runs: the reset is refused and says so. The
 status says `Running` before anything is checked, and the spawner waits while it does, so
@@ -10,48 +10,36 @@ a reset and a start cannot overlap.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from hub_config import naming
+from vocabulary import naming
 
+from ..checks import busy_servers, unknown_volume_keys
 from ..clients.docker import VolumeInUse
 from ..context import Context
 from ..errors import PermanentError
 from ..resources import VolumeResetSpec
+from ..result import Result
+from ..status import FailedVolume, VolumeResetStatus
 from ..store import StoredResource
 
 KIND = "VolumeReset"
 
 
-def _waits_for(server: dict[str, Any], reset_created: datetime) -> bool:
-    """A spawn requested after this reset was: the spawner waits for the reset to finish
-    (it checks the store after `started` is set), so it is no reason to refuse."""
-    started = server.get("started")
-    if server.get("pending") != "spawn" or server.get("ready") or not started:
-        return False
-    return datetime.fromisoformat(started.replace("Z", "+00:00")) >= reset_created
-
-
-async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
+async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     spec = VolumeResetSpec.model_validate(obj.spec)
     settings = ctx.settings
     who = obj.labels.get("requested-by", obj.owner)
-    status: dict[str, Any] = dict(obj.status)
-    status.update(phase="Running", observedGeneration=obj.generation, user=spec.user)
+    status = VolumeResetStatus.load(obj.status)
+    status.phase, status.observed_generation, status.user = "Running", obj.generation, spec.user
     await ctx.progress(KIND, obj.name, status)  # from here on, spawns of this user wait
 
-    unknown = [key for key in spec.volumes if key not in settings.user_volumes]
-    if unknown:
-        allowed = ", ".join(settings.user_volumes)
-        raise PermanentError(f"not a per-user volume: {', '.join(unknown)} (resettable: {allowed})", "UnknownVolume")
+    problem = unknown_volume_keys(spec.volumes, settings)
+    if problem:
+        raise PermanentError(problem, "UnknownVolume")
     user = await ctx.hub.get_user(spec.user)
     if user is None:
         raise PermanentError(f"no such user: {spec.user}", reason="UnknownUser")
-    active = sorted(
-        name or "(default)"
-        for name, server in (user.get("servers") or {}).items()
-        if not _waits_for(server, obj.created)
-    )
+    active = busy_servers(user.get("servers") or {}, obj.created)
     if active:
         raise PermanentError(
             f"{spec.user} has a running server ({', '.join(active)}): stop it first; nothing was removed",
@@ -65,13 +53,13 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
         )
 
     removed: list[str] = []
-    failed: list[dict[str, str]] = []
+    failed: list[FailedVolume] = []
     for key in spec.volumes:
         name = naming.volume_name(settings.volume_name_template, spec.user, key)
         try:
             outcome = await ctx.engine.remove_volume(name)
         except VolumeInUse as e:
-            failed.append({"volume": key, "name": name, "reason": f"in use: {e}"})
+            failed.append(FailedVolume(volume=key, name=name, reason=f"in use: {e}"))
             continue
         removed.append(key)
         await ctx.event(
@@ -81,10 +69,6 @@ async def reconcile(obj: StoredResource, ctx: Context) -> dict[str, Any]:
             f"{name} ({key} of {spec.user}) {'removed' if outcome == 'removed' else 'did not exist'}"
             f" (requested by {who})",
         )
-    status.update(
-        phase="Failed" if failed else "Succeeded",
-        resetVolumes=removed,
-        failedVolumes=failed,
-        finishedAt=datetime.now(UTC).isoformat(),
-    )
-    return status
+    status.phase = "Failed" if failed else "Succeeded"
+    status.reset_volumes, status.failed_volumes, status.finished_at = removed, failed, datetime.now(UTC)
+    return Result(status)

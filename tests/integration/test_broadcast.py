@@ -36,7 +36,7 @@ def queued(hub: Hub, engine: docker.DockerClient, user: str) -> list[dict]:
 
 def broadcast(hub: Hub, session: requests.Session, spec: dict) -> dict:
     r = hub.as_user(session, "POST", "notifications", json=spec)
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202 and r.headers["Location"].endswith(r.json()["name"]), r.text
     name = r.json()["name"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

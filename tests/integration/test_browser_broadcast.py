@@ -186,7 +186,7 @@ def test_admin_broadcasts_from_the_panel_and_a_lab_shows_the_toast(
                 "notifications",
                 json={"message": notice, "type": "warning", "autoClose": False, "targets": {"users": [LAB_USER]}},
             )
-            assert r.status_code == 201, r.text
+            assert r.status_code == 202, r.text
             t0 = time.monotonic()
             toast = wait(lab, 10).until(lambda d: toast_with(d, notice))
             toast_seconds = time.monotonic() - t0

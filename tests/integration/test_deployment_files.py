@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hub_config.settings import Settings, load_settings
+from vocabulary.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from hub_config import naming
 from tests.harness import Hub, cleanup_docker
+from vocabulary import naming
 
 PLATFORM = "jhds-test-life"  # its own label: `down` here must not touch the session's hub
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import docker
 
-from hub_config import naming
 from tests.harness import Hub
+from vocabulary import naming
 
 SOCKET = "/var/run/docker.sock"
 PING = (

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from hub_config import naming
 from tests.harness import Hub, own_hub, wait_for
+from vocabulary import naming
 
 SOCKET = "/var/run/docker.sock"
 MANIFEST = "privileged.yaml"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from hub_config import naming
 from tests.harness import Hub
+from vocabulary import naming
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from hub_config import naming
 from tests.harness import ROOT, Hub, own_hub, wait_for
+from vocabulary import naming
 
 PLATFORM = "jhds-test-engine"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from traitlets.config import Config
 
 from hub_config.jupyterhub_config import AUTOMATION_SCOPES, apply_settings
-from hub_config.settings import load_settings
+from vocabulary.settings import load_settings
 
 
 def build(env: dict[str, str], tmp_path) -> Config:

@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from reconciler.delivery import Limits, Target, deliver_all
+from reconciler.clients.lab import Limits, Target, deliver_all
 
 PAYLOAD = {"message": "Hub restarts at 18:00", "type": "info", "autoClose": 5000, "immediate": True}
 

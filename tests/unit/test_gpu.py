@@ -8,7 +8,7 @@ import time
 import pytest
 
 from hub_config.gpu import decide, detect
-from hub_config.settings import GpuMode
+from vocabulary.settings import GpuMode
 
 NO_GPU = {"Runtimes": {"runc": {}, "io.containerd.runc.v2": {}}}
 

@@ -6,13 +6,15 @@ import asyncio
 
 import pytest
 
-from hub_config.settings import load_settings
 from reconciler.clients.hub import HubClient
 from reconciler.context import Context
 from reconciler.errors import PermanentError, TemporaryError
 from reconciler.loop import Reconciler
 from reconciler.manifests import parse_manifests
+from reconciler.result import Result
+from reconciler.status import GroupMembershipStatus, ServerRestartStatus
 from reconciler.store import Store
+from vocabulary.settings import load_settings
 
 GM = (
     "apiVersion: jupyterhub-ds/v1\nkind: GroupMembership\n"
@@ -43,13 +45,13 @@ def test_success_writes_status_with_observed_generation(store: Store) -> None:
 
     async def ok(obj, ctx):
         calls.append(obj.generation)
-        return {"phase": "Ready", "members": obj.spec["members"]}
+        return Result(GroupMembershipStatus(phase="Ready", members=obj.spec["members"]))
 
     apply(store)
     r = make(store, {"GroupMembership": ok})
     assert asyncio.run(r.process(KEY)) == "success"
     status = store.get(*KEY).status
-    assert status == {"phase": "Ready", "members": ["alice"], "observedGeneration": 1}
+    assert (status["phase"], status["members"], status["observedGeneration"]) == ("Ready", ["alice"], 1)
     apply(store, members="alice, bob")
     asyncio.run(r.process(KEY))
     assert store.get(*KEY).status["observedGeneration"] == 2
@@ -58,13 +60,13 @@ def test_success_writes_status_with_observed_generation(store: Store) -> None:
 
 def test_unchanged_status_is_not_rewritten(store: Store) -> None:
     async def ok(obj, ctx):
-        return {"phase": "Ready"}
+        return Result(GroupMembershipStatus(phase="Ready"))
 
     apply(store)
     r = make(store, {"GroupMembership": ok})
     asyncio.run(r.process(KEY))
     with store.session() as s:
-        from reconciler.store import StatusRow
+        from reconciler.tables import StatusRow
 
         first = s.get(StatusRow, KEY).updated
     asyncio.run(r.process(KEY))
@@ -116,7 +118,7 @@ def test_finished_one_shot_is_not_run_again(store: Store) -> None:
     async def restart(obj, ctx):
         nonlocal runs
         runs += 1
-        return {"phase": "Succeeded"}
+        return Result(ServerRestartStatus(phase="Succeeded"))
 
     store.apply(parse_manifests(SR, "t.yaml"), "cli")
     r = make(store, {"ServerRestart": restart})
@@ -133,12 +135,23 @@ def test_deleted_resource_is_forgotten(store: Store) -> None:
     assert asyncio.run(r.process(("GroupMembership", "nope"))) == "gone"
 
 
+def test_requeue_after_comes_back_on_time(store: Store) -> None:
+    async def timed(obj, ctx):
+        return Result(GroupMembershipStatus(phase="Ready"), requeue_after=30)
+
+    apply(store)
+    r = make(store, {"GroupMembership": timed})
+    assert asyncio.run(r.process(KEY)) == "success"
+    due = r.queue.next_due_in()
+    assert due is not None and 29 < due <= 30  # the controller's wish, not the resync
+
+
 def test_run_sees_a_store_change_and_stops_cleanly(store: Store) -> None:
     seen: list[tuple[str, int]] = []
 
     async def ok(obj, ctx):
         seen.append((obj.name, obj.generation))
-        return {"phase": "Ready"}
+        return Result(GroupMembershipStatus(phase="Ready"))
 
     async def main() -> None:
         r = make(store, {"GroupMembership": ok})
@@ -161,8 +174,10 @@ def test_run_sees_a_store_change_and_stops_cleanly(store: Store) -> None:
 def test_progress_recorded_before_a_temporary_error_is_kept(store: Store) -> None:
     async def halfway(obj, ctx):
         if obj.status.get("step") == "starting":
-            return {"phase": "Succeeded", "step": "done"}
-        await ctx.progress("ServerRestart", "r", {"phase": "Running", "step": "starting", "observedGeneration": 1})
+            return Result(ServerRestartStatus(phase="Succeeded", step="done"))
+        await ctx.progress(
+            "ServerRestart", "r", ServerRestartStatus(phase="Running", step="starting", observed_generation=1)
+        )
         raise TemporaryError("hub unreachable")
 
     store.apply(parse_manifests(SR, "t.yaml"), "cli")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hub_config import naming
+from vocabulary import naming
 
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 

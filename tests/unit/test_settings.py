@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub_config.settings import GpuMode, SettingsError, load_settings, settings_table
+from vocabulary.settings import GpuMode, SettingsError, load_settings, settings_table
 
 
 def test_defaults() -> None:

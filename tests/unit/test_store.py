@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reconciler.manifests import parse_manifests
-from reconciler.store import ConflictError, StatusRow, Store
+from reconciler.store import ConflictError, Store
+from reconciler.tables import StatusRow
 
 GM = """
 apiVersion: jupyterhub-ds/v1

@@ -1,7 +1,8 @@
-"""The delivery core: POST one notification to many lab ingest endpoints, bounded and fair.
+"""The client of JupyterLab's notification endpoint (DESIGN §5): its URL, its payload, and
+the delivery core that POSTs one notification to many labs, bounded and fair.
 
-A plain async function with explicit inputs (idle-culler style), so it is measured and
-tested without the rest of the reconciler. Every target gets its own retry loop under one
+`deliver_all` is a plain async function with explicit inputs (idle-culler style), so it is
+measured and tested without the rest of the reconciler. Every target gets its own retry loop under one
 shared deadline; a semaphore bounds the requests in flight, so a few frozen servers hold
 only their own slots and everyone else is delivered at full speed.
 """
@@ -11,12 +12,22 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
+
+from ..queue import jittered_delay
+
+INGEST = "jupyterlab-notifications-extension/ingest"
+# A user controls their lab, so its replies are untrusted: read a bounded prefix, keep a
+# short, printable excerpt (it is stored, shown and logged).
+REPLY_READ_BYTES = 4096
+ERROR_KEEP_CHARS = 200
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 Outcome = Literal["delivered", "failed", "timeout", "skipped"]
 
@@ -54,10 +65,44 @@ class Limits:
     backoff_cap: float = 5.0
 
 
-def _lab_error(body: Any) -> str:
+def ingest_url(proxy_url: str, server_url: str) -> str:
+    """A lab's ingest endpoint, through the proxy, from the server's own base URL (as the
+    hub reports it, e.g. `/user/alice/` or `/jupyterhub/user/alice/gpu/`)."""
+    return proxy_url + server_url.rstrip("/") + "/" + INGEST
+
+
+def payload(message: str, type: str, auto_close: int | bool, dismiss_button: bool, data: Any) -> dict[str, Any]:
+    """The ingest body: shown at once in open tabs (`immediate`), with a Dismiss action if asked."""
+    actions = (
+        [{"label": "Dismiss", "caption": "Dismiss this notification", "displayType": "default"}]
+        if dismiss_button
+        else []
+    )
+    return {
+        "message": message,
+        "type": type,
+        "autoClose": auto_close,
+        "actions": actions,
+        "data": data,
+        "immediate": True,
+    }
+
+
+def clean_text(text: str, limit: int = ERROR_KEEP_CHARS) -> str:
+    """Printable, one line, at most `limit` characters: safe to store, show and log."""
+    text = _UNPRINTABLE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _lab_error(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return clean_text(text)
     if isinstance(body, dict):
-        return str(body.get("error") or body.get("message") or body)
-    return str(body)[:200]
+        return clean_text(str(body.get("error") or body.get("message") or body))
+    return clean_text(str(body))
 
 
 @dataclass
@@ -73,15 +118,14 @@ async def attempt(session: aiohttp.ClientSession, job: _Job, body: bytes, timeou
     result.attempts += 1
     try:
         client_timeout = aiohttp.ClientTimeout(total=timeout)
-        async with session.post(result.target.url, data=body, headers=job.headers, timeout=client_timeout) as r:
+        async with session.post(
+            result.target.url, data=body, headers=job.headers, timeout=client_timeout, allow_redirects=False
+        ) as r:
             result.http_status = r.status
             if r.status == 200:
                 result.error = ""
                 return True, "delivered"
-            try:
-                answer: Any = await r.json(content_type=None)
-            except ValueError:
-                answer = await r.text()
+            answer = await r.content.read(REPLY_READ_BYTES)
             if r.status in FINAL_MESSAGES:
                 result.error = FINAL_MESSAGES[r.status]
                 return True, "failed"
@@ -94,8 +138,27 @@ async def attempt(session: aiohttp.ClientSession, job: _Job, body: bytes, timeou
         result.error = f"no answer within {timeout:g} s"
         return False, "timeout"
     except aiohttp.ClientError as e:
-        result.error = f"cannot connect: {e}"
+        result.error = clean_text(f"cannot connect: {e}")
         return False, "failed"
+
+
+async def _try(
+    session: aiohttp.ClientSession, job: _Job, body: bytes, limits: Limits, deadline: float, rng: random.Random
+) -> tuple[Outcome, float | None]:
+    """One turn of a target: its outcome, and the pause before its retry (None: it is final)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return job.result.outcome, None
+    final, outcome = await attempt(session, job, body, min(limits.attempt_timeout, left))
+    if final:
+        return outcome, None
+    pause = jittered_delay(job.result.attempts - 1, limits.backoff_base, limits.backoff_cap, rng)
+    return outcome, (None if time.monotonic() + pause >= deadline else pause)
+
+
+def _session(concurrency: int) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, ttl_dns_cache=300)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
 async def deliver_all(
@@ -125,9 +188,7 @@ async def deliver_all(
     remaining = len(jobs)
     all_done = asyncio.Event()
     own = session is None
-    if session is None:
-        connector = aiohttp.TCPConnector(limit=limits.concurrency, limit_per_host=0, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    session = session or _session(limits.concurrency)
 
     async def finish(job: _Job, outcome: Outcome) -> None:
         nonlocal remaining
@@ -142,20 +203,11 @@ async def deliver_all(
     async def worker() -> None:
         while True:
             _, seq, job = await queue.get()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                await finish(job, job.result.outcome)
-                continue
-            final, outcome = await attempt(session, job, body, min(limits.attempt_timeout, left))
-            if final:
-                await finish(job, outcome)
-                continue
-            job.result.outcome = outcome
-            ceiling = min(limits.backoff_cap, limits.backoff_base * 2 ** (job.result.attempts - 1))
-            pause = ceiling / 2 + rng.random() * ceiling / 2
-            if time.monotonic() + pause >= deadline:
+            outcome, pause = await _try(session, job, body, limits, deadline, rng)
+            if pause is None:
                 await finish(job, outcome)
             else:  # back in the queue after the pause, behind every first attempt
+                job.result.outcome = outcome
                 loop.call_later(pause, queue.put_nowait, (1, seq, job))
 
     workers = [asyncio.create_task(worker()) for _ in range(min(limits.concurrency, len(jobs)))]

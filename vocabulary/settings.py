@@ -1,7 +1,7 @@
 """Every environment variable the platform reads, in one typed model.
 
-This module is a leaf: it imports nothing from the project, so the hub configuration, the
-spawner and the reconciler can all read the same settings. A bad value raises
+Part of the leaf package `vocabulary`, so the hub configuration, the spawner and the
+reconciler all read the same settings. A bad value raises
 `SettingsError`, whose message names the variable and what it accepts.
 """
 
@@ -16,9 +16,10 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from . import naming
+
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-VOLUME_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]*$")
+VOLUME_KEY = re.compile(naming.VOLUME_KEY_PATTERN)
 
 DEFAULT_USER_VOLUMES = {
     "home": "/home",
@@ -235,8 +236,9 @@ class Settings(BaseSettings):
     @classmethod
     def _admin(cls, value: str) -> str:
         value = value.strip().lower()
-        if not USERNAME.match(value):
-            raise ValueError("must be a username: lowercase letters, digits and . _ @ + -")
+        problem = naming.username_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("network_name")

@@ -1,15 +1,19 @@
-"""The one place where Docker names and labels of user objects are made.
+"""The one place where names are made and checked: Docker objects, labels, usernames.
 
 The spawner names containers and volumes with these functions and the reconciler finds
 them with the same functions, so a volume reset can never miss a volume or hit the wrong
-one. A leaf module: it imports nothing from the project.
+one. The username rule is defined here once: the settings, the resource models and the
+authenticator all use it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import secrets
 import string
+import time
 
 from escapism import escape
 
@@ -22,6 +26,17 @@ LABEL_SPAWN_HASH = "io.jupyterhub-ds.spawn-hash"
 LABEL_VOLUME = "io.jupyterhub-ds.volume"
 
 PRIVILEGED_GROUP = "docker-privileged"
+# The built-in watch that keeps the socket in step with that group: one key per user.
+PRIVILEGED_ACCESS_KIND = "PrivilegedAccess"
+
+# A username: lowercase (NativeAuthenticator normalizes), no spaces, no '/', ',', braces or
+# control characters, so it is safe in URLs, label values, Docker names and tables.
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@+-]*$"
+USERNAME_MAX = 255
+_USERNAME_RE = re.compile(USERNAME_PATTERN)
+
+# A key of the per-user volume map (`home`, `workspace`, `cache`): part of volume names.
+VOLUME_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
 # '-' is the escape character, so it is not in the safe set: distinct usernames always
 # give distinct names ("a.b" -> "a-2eb", "a-b" -> "a-2db").
@@ -31,6 +46,32 @@ _SAFE = set(string.ascii_lowercase + string.digits)
 def escape_name(text: str) -> str:
     """Escape a username or server name into [a-z0-9-], injectively."""
     return escape(text, safe=_SAFE, escape_char="-").lower()
+
+
+def username_problem(value: str) -> str | None:
+    """Why `value` is not a valid username, or None if it is one."""
+    if not value:
+        return "must not be empty"
+    if len(value) > USERNAME_MAX:
+        return f"must be at most {USERNAME_MAX} characters (got {len(value)})"
+    if value != value.lower():
+        return f"usernames are lowercase (the authenticator normalizes them): write {value.lower()!r}, not {value!r}"
+    if not _USERNAME_RE.match(value):
+        return (
+            "is not a valid username: lowercase letters, digits and . _ @ + -, "
+            f"starting with a letter or digit (got {value!r})"
+        )
+    return None
+
+
+def slug(username: str, limit: int = 30) -> str:
+    """A short DNS-1123-safe rendering of a username, for resource names."""
+    return escape_name(username).strip("-")[:limit].rstrip("-") or "user"
+
+
+def resource_name(prefix: str, username: str) -> str:
+    """A fresh resource name for a request of `username`, e.g. `restart-alice-1764107000-3fa2`."""
+    return f"{prefix}-{slug(username)}-{int(time.time())}-{secrets.token_hex(2)}"
 
 
 def container_name(prefix: str, username: str, server: str = "") -> str:

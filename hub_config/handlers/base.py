@@ -1,0 +1,114 @@
+"""What every platform handler shares: scope checks, JSON bodies and errors, recording a
+resource, and waiting (bounded) for the reconciler's answer.
+
+The hub only records intent; the reconciler does the work. Store calls run in a worker
+thread: a write may wait for SQLite's lock, and the hub's event loop must not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from jupyterhub.apihandlers.base import APIHandler
+from tornado import web
+
+from reconciler.manifests import ManifestError, from_data
+from reconciler.resources import kind_from_name
+from reconciler.status import TERMINAL_PHASES
+from reconciler.store import StoredResource
+from vocabulary.api import API_VERSION
+from vocabulary.scopes import READ, WRITE
+
+from ..backends import get_store
+
+__all__ = ["READ", "WRITE", "ResourceAPIHandler"]
+# The longest a request waits for the reconciler (the seed-compatible endpoints); past it
+# the answer is 202 with the resource to follow.
+WAIT_SECONDS = 30.0
+WAIT_POLL = 0.25
+
+
+class ResourceAPIHandler(APIHandler):
+    def require(self, scope: str) -> None:
+        if self.current_user is None:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        if scope not in self.expanded_scopes:
+            raise web.HTTPError(403, f"Action is not authorized: needs the scope {scope}")
+
+    @property
+    def actor(self) -> str:
+        user = self.current_user
+        kind = "service" if getattr(user, "kind", "user") == "service" else "user"
+        return f"{kind}:{user.name}"
+
+    def kind(self, text: str) -> str:
+        try:
+            return kind_from_name(text)
+        except ValueError as e:
+            raise web.HTTPError(404, str(e)) from None
+
+    def flag(self, name: str) -> bool:
+        value = self.get_argument(name, "false").lower()
+        if value not in ("true", "false", "1", "0", ""):
+            raise web.HTTPError(400, f"?{name} must be true or false")
+        return value in ("true", "1", "")
+
+    def json_object(self) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400 saying what is wrong."""
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
+        return body
+
+    def send(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """JupyterHub's JSON error, plus `error` (the original platform's field)."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+            self.set_header("Content-Type", "application/json")
+            self.write(json.dumps({"status": status_code, "message": message, "error": message}))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def fail(self, status: int, message: str, **extra: Any) -> None:
+        """A JSON error in JupyterHub's shape, plus `error` (the original platform's)."""
+        self.send({"status": status, "message": message, "error": message, **extra}, status)
+
+    async def submit(self, kind: str, name: str, spec: dict[str, Any]) -> None:
+        """Record one resource for the reconciler (owner `panel`). The spec is what the request
+        gave, validated as a manifest is; an invalid one is a 400 naming its fields."""
+        doc = {
+            "apiVersion": API_VERSION,
+            "kind": kind,
+            "metadata": {"name": name, "labels": {"requested-by": self.current_user.name}},
+            "spec": spec,
+        }
+        try:
+            resource = from_data(doc, self.request.path, relative_to=("spec",))
+        except ManifestError as e:
+            raise web.HTTPError(400, "%s", "; ".join(f"{i.path}: {i.message}" for i in e.issues)) from None
+        await asyncio.to_thread(get_store().apply, [resource], "panel", actor=self.actor)
+
+    def resource_url(self, kind: str, name: str) -> str:
+        return f"{self.hub.base_url}api/resources/{kind.lower()}/{name}"
+
+    async def wait_until_finished(self, kind: str, name: str, timeout: float = WAIT_SECONDS) -> StoredResource | None:
+        """The resource once the reconciler has finished it, or as it is after `timeout`."""
+        store = get_store()
+        deadline = time.monotonic() + min(timeout, WAIT_SECONDS)
+        while True:
+            obj = await asyncio.to_thread(store.get, kind, name)
+            if obj is None or obj.status.get("phase") in TERMINAL_PHASES or time.monotonic() > deadline:
+                return obj
+            await asyncio.sleep(WAIT_POLL)

@@ -1,0 +1,132 @@
+"""Validated field types shared by the resource models: names, usernames, groups, volume
+keys, server names, cron expressions. Each rule is written once, here or in
+`vocabulary.naming` (usernames), and used by every kind.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from croniter import CroniterBadDateError, CroniterError, croniter
+from pydantic import AfterValidator, Field
+
+from vocabulary import naming
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+NAME_MAX = 63
+GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:+-]*$"
+VOLUME_KEY_PATTERN = naming.VOLUME_KEY_PATTERN
+MESSAGE_MAX = 140
+_NAME_RE = re.compile(NAME_PATTERN)
+_GROUP_RE = re.compile(GROUP_PATTERN)
+_VOLUME_KEY_RE = re.compile(VOLUME_KEY_PATTERN)
+_SERVER_FORBIDDEN = re.compile(r"[\s/,{}\x00-\x1f\x7f]")
+REASON_PATTERN = r"^[A-Z][A-Za-z0-9]*$"
+_MAX_NAME_LEN = 255
+
+
+# --- reusable field validators -------------------------------------------------------------
+
+
+def _check_name(value: str) -> str:
+    if len(value) > NAME_MAX:
+        raise ValueError(f"must be at most {NAME_MAX} characters (got {len(value)})")
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            "must be a DNS-1123 label: lowercase letters, digits and '-', "
+            f"starting and ending with a letter or digit (got {value!r})"
+        )
+    return value
+
+
+def _check_username(value: str) -> str:
+    problem = naming.username_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_group(value: str) -> str:
+    if len(value) > _MAX_NAME_LEN:
+        raise ValueError(f"must be at most {_MAX_NAME_LEN} characters (got {len(value)})")
+    if not _GROUP_RE.match(value):
+        raise ValueError(
+            f"must be a group name: letters, digits and . _ @ : + -, starting with a letter or digit (got {value!r})"
+        )
+    return value
+
+
+def _check_volume_key(value: str) -> str:
+    if not _VOLUME_KEY_RE.match(value):
+        raise ValueError(
+            f"must be a volume key: lowercase letters, digits, '_' and '-', starting with a letter or digit "
+            f"(got {value!r})"
+        )
+    return value
+
+
+def _check_server_name(value: str) -> str:
+    if value == "":
+        return value
+    if len(value) > _MAX_NAME_LEN:
+        raise ValueError(f"must be at most {_MAX_NAME_LEN} characters (got {len(value)})")
+    if _SERVER_FORBIDDEN.search(value) or set(value) == {"."}:
+        raise ValueError(f"is not a valid server name (no spaces, '/' or ','; got {value!r})")
+    return value
+
+
+def unique(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    duplicates = [v for v in values if v in seen or seen.add(v)]
+    if duplicates:
+        listed = ", ".join(repr(d) for d in dict.fromkeys(duplicates))
+        raise ValueError(f"must not contain duplicates (repeated: {listed})")
+    return values
+
+
+Name = Annotated[
+    str,
+    AfterValidator(_check_name),
+    Field(json_schema_extra={"pattern": NAME_PATTERN, "minLength": 1, "maxLength": NAME_MAX}),
+]
+Username = Annotated[
+    str,
+    AfterValidator(_check_username),
+    Field(json_schema_extra={"pattern": naming.USERNAME_PATTERN, "maxLength": naming.USERNAME_MAX}),
+]
+GroupName = Annotated[
+    str,
+    AfterValidator(_check_group),
+    Field(json_schema_extra={"pattern": GROUP_PATTERN, "maxLength": _MAX_NAME_LEN}),
+]
+VolumeKey = Annotated[str, AfterValidator(_check_volume_key), Field(json_schema_extra={"pattern": VOLUME_KEY_PATTERN})]
+ServerName = Annotated[str, AfterValidator(_check_server_name), Field(json_schema_extra={"pattern": r"^[^\s/,{}]*$"})]
+
+
+# --- cron -----------------------------------------------------------------------------------
+
+
+def validate_cron(expr: str) -> str:
+    """A standard 5-field cron expression, whitespace normalized; ValueError if it is not
+    one or can never fire. Parsing and next-time arithmetic are croniter's."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(
+            "must be a 5-field cron expression 'minute hour day-of-month month day-of-week', "
+            f"e.g. '0 9 * * mon-fri' (got {len(fields)} field{'s' if len(fields) != 1 else ''})"
+        )
+    normalized = " ".join(fields)
+    try:
+        croniter(normalized, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"cron expression {normalized!r} never fires (no such day in those months)") from None
+    except (CroniterError, ValueError) as e:
+        raise ValueError(f"invalid cron expression {normalized!r}: {e}") from None
+    return normalized
+
+
+def next_cron_time(expr: str, after: datetime) -> datetime:
+    """The first time strictly after `after` that `expr` matches (UTC)."""
+    return croniter(expr, after.astimezone(UTC)).get_next(datetime)

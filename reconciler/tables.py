@@ -1,0 +1,93 @@
+"""The platform's tables in the hub database (prefixed `jhds_`, beside JupyterHub's own).
+
+`jhds_meta` holds the schema version and the change counter; `jhds_resources` the desired
+state; `jhds_status` what the reconciler reports for each resource; `jhds_observed` the
+status of built-in watches (keys with no spec, such as `PrivilegedAccess/<user>`);
+`jhds_events` the audit trail. The delivery ledger's table is in `deliveries.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware time, in UTC on every backend: SQLite stores no zone (the values are
+    UTC), PostgreSQL answers in the session's time zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    __tablename__ = "jhds_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class ResourceRow(Base):
+    __tablename__ = "jhds_resources"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)  # manifest file, for gitops
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    spec: Mapped[dict] = mapped_column(JSON)
+    spec_hash: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    resource_version: Mapped[int] = mapped_column(Integer, index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StatusRow(Base):
+    __tablename__ = "jhds_status"
+    __table_args__ = (
+        ForeignKeyConstraint(["kind", "name"], ["jhds_resources.kind", "jhds_resources.name"], ondelete="CASCADE"),
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    body: Mapped[dict] = mapped_column(JSON)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EventRow(Base):
+    __tablename__ = "jhds_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # Normal | Warning
+    reason: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class ObservedRow(Base):
+    __tablename__ = "jhds_observed"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    body: Mapped[dict] = mapped_column(JSON)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
