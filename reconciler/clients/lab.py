@@ -130,9 +130,9 @@ async def attempt(session: aiohttp.ClientSession, job: _Job, body: bytes, timeou
                 result.error = FINAL_MESSAGES[r.status]
                 return True, "failed"
             if r.status < 500:  # 400 and other client errors: the lab said no, for good
-                result.error = f"rejected by the server: {_lab_error(answer)}"
+                result.error = clean_text(f"rejected by the server: {_lab_error(answer)}")
                 return True, "failed"
-            result.error = f"server error {r.status}: {_lab_error(answer)}"
+            result.error = clean_text(f"server error {r.status}: {_lab_error(answer)}")
             return False, "failed"
     except TimeoutError:
         result.error = f"no answer within {timeout:g} s"

@@ -28,6 +28,10 @@ async def serve(behaviour: dict[str, str]) -> tuple[web.AppRunner, str, dict[str
             return web.json_response({"message": "Forbidden"}, status=403)
         if kind == "bad":
             return web.json_response({"error": "message is required"}, status=400)
+        if kind == "hostile":  # a user controls their lab: a huge reply with control characters
+            return web.Response(status=400, text="\x1b[31m" + "\u202e" + "x" * 1_000_000 + "\x00\n")
+        if kind == "redirect":
+            raise web.HTTPFound("http://127.0.0.1:9/elsewhere")
         if kind == "flaky":
             flaky_calls[name] = flaky_calls.get(name, 0) + 1
             if flaky_calls[name] < 3:
@@ -93,3 +97,19 @@ def test_unreachable_server_fails_at_the_deadline_with_the_reason() -> None:
     (result,) = asyncio.run(main())
     assert result.outcome == "failed" and result.error.startswith("cannot connect")
     assert result.attempts >= 2
+
+
+def test_a_hostile_lab_reply_is_bounded_printable_and_not_followed() -> None:
+    async def main():
+        runner, base, _ = await serve({"h": "hostile", "r": "redirect"})
+        try:
+            return await deliver_all(targets(base, ["h", "r"]), PAYLOAD, limits=Limits(deadline=5))
+        finally:
+            await runner.cleanup()
+
+    hostile, redirected = asyncio.run(main())
+    assert hostile.outcome == "failed" and hostile.http_status == 400
+    assert len(hostile.error) <= 200 and hostile.error.isprintable()
+    assert "\u202e" not in hostile.error and "\x1b" not in hostile.error
+    # A redirect is the lab's answer, not somewhere to send the token.
+    assert redirected.http_status == 302 and redirected.outcome == "failed"
