@@ -12,7 +12,7 @@ import docker
 import pytest
 import requests
 
-from tests.harness import Hub
+from tests.harness import Hub, wait_for
 
 FILES = "echo h > /home/lab/h.txt && echo w > /home/lab/workspace/w.txt && echo c > /home/lab/.cache/c.txt"
 LIST = "ls /home/lab/h.txt /home/lab/workspace/w.txt /home/lab/.cache/c.txt 2>/dev/null; true"
@@ -165,6 +165,33 @@ def test_restart_of_a_stopped_server_is_refused(hub: Hub, people) -> None:
     r = hub.as_user(people["tia"], "POST", "users/tia/restart-server")
     assert r.status_code == 400 and "not running" in r.json()["error"]
     hub.start_server("tia")
+
+
+def test_the_async_endpoints_answer_at_once_and_are_followed_to_the_end(hub: Hub, engine, people) -> None:
+    tia = people["tia"]
+    before = engine.containers.get(hub.container_name("tia")).id
+    t0 = time.monotonic()
+    r = hub.as_user(tia, "POST", "users/tia/server-restarts")
+    answered = time.monotonic() - t0
+    assert r.status_code == 202, r.text
+    url = r.json()["url"]
+    assert r.headers["Location"] == url and url.startswith("/hub/api/users/tia/server-restarts/")
+    assert answered < 2  # recorded, not carried out, inside the request
+
+    def follow():
+        view = hub.as_user(tia, "GET", url.removeprefix("/hub/api/"))
+        assert view.status_code == 200, view.text
+        return view.json() if view.json()["finished"] else None
+
+    done = wait_for(follow, 90, "the restart followed to its end", interval=0.5)
+    assert done["phase"] == "Succeeded" and done["seconds"] > 0
+    assert engine.containers.get(hub.container_name("tia")).id != before
+    # Another user may not follow (or even see) tia's request.
+    other = hub.as_user(people["sam"], "GET", url.removeprefix("/hub/api/"))
+    assert other.status_code == 403
+    # An invalid request is refused at once, with nothing recorded.
+    bad = hub.as_user(tia, "POST", "users/tia/volume-resets", json={"volumes": ["shared"]})
+    assert bad.status_code == 400 and "not a per-user volume" in bad.json()["message"]
 
 
 def test_usernames_that_need_escaping_get_the_right_volumes(hub: Hub, engine) -> None:
