@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from croniter import CroniterBadDateError, CroniterError, croniter
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from vocabulary import naming
 
@@ -103,6 +103,28 @@ GroupName = Annotated[
 ]
 VolumeKey = Annotated[str, AfterValidator(_check_volume_key), Field(json_schema_extra={"pattern": VOLUME_KEY_PATTERN})]
 ServerName = Annotated[str, AfterValidator(_check_server_name), Field(json_schema_extra={"pattern": r"^[^\s/,{}]*$"})]
+
+
+# --- durations ------------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _duration(value: object) -> int:
+    """Seconds, from a number of seconds or a Go-style duration: `90s`, `5m`, `2h`, `1d12h`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and value.strip() and (m := _DURATION_RE.match(value.strip())):
+        d, h, mi, se = (int(x or 0) for x in m.groups())
+        seconds = ((d * 24 + h) * 60 + mi) * 60 + se
+    else:
+        raise ValueError(f"must be a duration such as 90s, 5m, 2h or 1d, or a number of seconds (got {value!r})")
+    if seconds <= 0:
+        raise ValueError("must be longer than 0 seconds")
+    return seconds
+
+
+Duration = Annotated[int, BeforeValidator(_duration), Field(json_schema_extra={"examples": ["5m", "2h", 3600]})]
 
 
 # --- cron -----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from vocabulary.api import API_VERSION
 
 from .fields import (
     MESSAGE_MAX,
+    Duration,
     GroupName,
     Name,
     ServerName,
@@ -76,10 +77,22 @@ class Metadata(_Model):
 # --- specs ----------------------------------------------------------------------------------
 
 
+class JobSpec(_Model):
+    """What every one-shot kind has, as a Kubernetes Job does."""
+
+    # Seconds from creation after which an unfinished request ends Failed (DeadlineExceeded).
+    active_deadline_seconds: int | None = Field(None, alias="activeDeadlineSeconds", ge=1)
+    # Failed attempts (temporary errors) after which it ends Failed (BackoffLimitExceeded).
+    backoff_limit: int = Field(6, alias="backoffLimit", ge=0)
+    # Seconds after finishing when it is deleted with its events; 0 keeps it forever.
+    ttl_seconds_after_finished: int = Field(7 * 24 * 3600, alias="ttlSecondsAfterFinished", ge=0)
+
+
 class GroupMembershipSpec(_Model):
     group: GroupName
     members: list[Username] = []
     prune: StrictBool = False
+    suspend: StrictBool = False
 
     @field_validator("members")
     @classmethod
@@ -140,7 +153,7 @@ class Schedule(_Model):
 BroadcastType = Literal["default", "info", "success", "warning", "error", "in-progress"]
 
 
-class BroadcastSpec(_Model):
+class BroadcastSpec(JobSpec):
     message: str = Field(json_schema_extra={"minLength": 1, "maxLength": MESSAGE_MAX})
     type: BroadcastType = "info"
     # left_to_right with a strict int first: 0 must stay 0, not become the equal literal False.
@@ -150,6 +163,14 @@ class BroadcastSpec(_Model):
     dismiss_button: StrictBool = Field(True, alias="dismissButton")
     targets: Targets | None = None
     schedule: Schedule | None = None
+    # After a run, servers that start (or labs that were unreachable) within this long still get it, once.
+    valid_for: Duration | None = Field(None, alias="validFor")
+    # Scheduled broadcasts (as a Kubernetes CronJob): paused, catch-up window, overlap, history.
+    suspend: StrictBool = False
+    starting_deadline_seconds: int = Field(300, alias="startingDeadlineSeconds", ge=1)
+    concurrency_policy: Literal["Forbid", "Allow"] = Field("Forbid", alias="concurrencyPolicy")
+    successful_runs_history_limit: int = Field(3, alias="successfulRunsHistoryLimit", ge=0)
+    failed_runs_history_limit: int = Field(1, alias="failedRunsHistoryLimit", ge=0)
 
     @field_validator("message")
     @classmethod
@@ -171,8 +192,16 @@ class BroadcastSpec(_Model):
             return value
         raise ValueError(f"must be false or a number of milliseconds >= 0 (got {json.dumps(value, default=str)})")
 
+    @model_validator(mode="after")
+    def _deadline_is_for_one_time(self) -> BroadcastSpec:
+        if self.active_deadline_seconds is not None and self.schedule is not None and self.schedule.cron:
+            raise ValueError(
+                "activeDeadlineSeconds is for a one-time broadcast; a cron broadcast uses startingDeadlineSeconds"
+            )
+        return self
 
-class VolumeResetSpec(_Model):
+
+class VolumeResetSpec(JobSpec):
     user: Username
     volumes: list[VolumeKey] = Field(json_schema_extra={"minItems": 1, "uniqueItems": True})
 
@@ -184,7 +213,7 @@ class VolumeResetSpec(_Model):
         return unique(value)
 
 
-class ServerRestartSpec(_Model):
+class ServerRestartSpec(JobSpec):
     user: Username
     server: ServerName = ""
 

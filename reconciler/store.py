@@ -29,12 +29,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .resources import API_VERSION, ONE_SHOT_KINDS, Resource, spec_hash
-from .tables import SCHEMA_VERSION, Base, EventRow, MetaRow, ObservedRow, ResourceRow, StatusRow, utcnow
+from . import applying
+from .applying import ApplyResult, ConflictError, event_row
+from .resources import API_VERSION, REGISTRY, Resource, parse_resource
+from .tables import SCHEMA_VERSION, Base, EventRow, MetaRow, ObservedRow, ResourceRow, StatusRow, migrate, utcnow
 
 OWNERS = ("gitops", "panel", "cli", "api")
 Owner = Literal["gitops", "panel", "cli", "api"]
-Action = Literal["created", "configured", "unchanged", "pruned"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class StoredResource:
     created: datetime
     updated: datetime
     status: dict[str, Any] = field(default_factory=dict)
+    finished: datetime | None = None
+    reconcile_request: dict[str, Any] | None = None  # the last "reconcile now": {at, withSource}
 
     @property
     def key(self) -> tuple[str, str]:
@@ -97,24 +100,6 @@ class Event:
             "message": self.message,
             "actor": self.actor,
         }
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    kind: str
-    name: str
-    action: Action
-
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "name": self.name, "action": self.action}
-
-
-class ConflictError(ValueError):
-    """An apply that the store refuses as a whole (e.g. changing a started one-shot)."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _iso(t: datetime) -> str:
@@ -174,6 +159,9 @@ class Store:
                 raise RuntimeError(
                     f"the database has store schema {version.value}, newer than this code ({SCHEMA_VERSION})"
                 )
+            elif version.value < SCHEMA_VERSION:
+                migrate(s.connection(), version.value)
+                version.value = SCHEMA_VERSION
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -224,24 +212,24 @@ class Store:
             for res in resources:
                 key = (res.kind, res.metadata.name)
                 row = s.get(ResourceRow, key)
-                action = _action(s, row, res, owner, sources.get(key))
-                if action is None:
-                    ref = f"{res.kind.lower()}/{res.metadata.name}"
-                    problems.append(f"{ref}: spec is immutable once started; apply it under a new name")
+                action, problem = applying.action(s, row, res, owner, sources.get(key), resources)
+                if problem:
+                    problems.append(problem)
                     continue
                 results.append(ApplyResult(res.kind, res.metadata.name, action))
                 if not dry_run and action != "unchanged":
                     version = version or self._next_version(s)
-                    _write_row(s, row, res, owner, sources.get(key), version)
+                    applying.drift_event(s, row, res, owner, sources.get(key))
+                    applying.write_row(s, row, res, owner, sources.get(key), version)
             if prune:
-                results += _prune_unlisted(s, resources, owner, prune_scope, dry_run)
+                results += applying.prune_unlisted(s, resources, owner, prune_scope, dry_run)
             if problems:
                 raise ConflictError(problems)  # leaving the block rolls everything back
             if not dry_run:
                 for r in results:
                     if r.action != "unchanged":
                         message = f"{r.action} by {owner}"
-                        s.add(_event_row(r.kind, r.name, "Normal", r.action.capitalize(), message, actor))
+                        s.add(event_row(r.kind, r.name, "Normal", r.action.capitalize(), message, actor))
         return results
 
     def prune(
@@ -256,7 +244,7 @@ class Store:
                     continue
                 results.append(ApplyResult(row.kind, row.name, "pruned"))
                 s.delete(row)
-                s.add(_event_row(row.kind, row.name, "Normal", "Pruned", f"pruned: no longer in {row.source}", actor))
+                s.add(event_row(row.kind, row.name, "Normal", "Pruned", f"pruned: no longer in {row.source}", actor))
             if results:
                 self._next_version(s)
         return results
@@ -268,7 +256,7 @@ class Store:
                 return False
             s.delete(row)  # its status goes with it (ON DELETE CASCADE)
             self._next_version(s)
-            s.add(_event_row(kind, name, "Normal", "Deleted", "deleted", actor))
+            s.add(event_row(kind, name, "Normal", "Deleted", "deleted", actor))
             return True
 
     def write_status(self, kind: str, name: str, body: dict[str, Any]) -> bool:
@@ -287,7 +275,7 @@ class Store:
         self, kind: str, name: str, reason: str, message: str, type: str = "Normal", actor: str | None = None
     ) -> None:
         with self.session() as s:
-            s.add(_event_row(kind, name, type, reason, message, actor))
+            s.add(event_row(kind, name, type, reason, message, actor))
 
     def write_observed(self, kind: str, name: str, body: dict[str, Any]) -> None:
         """The status of a built-in watch's key (no resource row; not a change to wake on)."""
@@ -302,6 +290,43 @@ class Store:
         with self.session() as s:
             row = s.get(ObservedRow, (kind, name))
             return dict(row.body) if row else {}
+
+    def set_suspend(self, kind: str, name: str, suspend: bool, actor: str | None = None) -> StoredResource | None:
+        """Set `spec.suspend` (kinds that have it); None if there is no such resource."""
+        model = REGISTRY[kind].model
+        if "suspend" not in model.model_fields["spec"].annotation.model_fields:
+            raise ValueError(f"{kind} has no spec.suspend")
+        row = self.get(kind, name)
+        if row is None:
+            return None
+        if bool(row.spec.get("suspend")) != suspend:
+            doc = {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name, "labels": row.labels}}
+            resource = parse_resource({**doc, "spec": {**row.spec, "suspend": suspend}})
+            self.apply([resource], row.owner, sources={(kind, name): row.source} if row.source else None, actor=actor)
+        return self.get(kind, name)
+
+    def request_reconcile(
+        self, kind: str, name: str, with_source: bool = False, actor: str | None = None
+    ) -> str | None:
+        """Ask for a reconcile now; the request's time (the status says when it handled it), or
+        None if there is no such resource."""
+        at = _iso(utcnow())
+        with self._writing() as s:
+            row = s.get(ResourceRow, (kind, name))
+            if row is None:
+                return None
+            row.reconcile_request = json.dumps({"at": at, "withSource": with_source})
+            row.resource_version = self._next_version(s)
+            where = " (after re-reading the manifests folder)" if with_source else ""
+            s.add(event_row(kind, name, "Normal", "ReconcileRequested", f"reconcile now{where}", actor))
+        return at
+
+    def mark_finished(self, kind: str, name: str, finished: datetime, expires: datetime | None) -> None:
+        """A one-shot reached a terminal phase: lookups and resyncs skip it from now on."""
+        with self._writing() as s:
+            row = s.get(ResourceRow, (kind, name))
+            if row is not None:
+                row.finished, row.expires = finished, expires
 
     # --- reads ----------------------------------------------------------------------
     def get(self, kind: str, name: str) -> StoredResource | None:
@@ -327,6 +352,24 @@ class Store:
         with self.session() as s:
             return {(k, n) for k, n in s.execute(select(ResourceRow.kind, ResourceRow.name))}
 
+    def live_keys(self, now: datetime | None = None) -> set[tuple[str, str]]:
+        """Keys a resync looks at: all but finished one-shots whose TTL has not come (by index;
+        finished ones are neither loaded nor listed)."""
+        now = now or utcnow()
+        live = (ResourceRow.finished.is_(None)) | (ResourceRow.expires <= now)
+        with self.session() as s:
+            return {(k, n) for k, n in s.execute(select(ResourceRow.kind, ResourceRow.name).where(live))}
+
+    def open_requests(self, kind: str, user: str) -> list[StoredResource]:
+        """The unfinished requests of one kind for one user (one indexed lookup)."""
+        with self.session() as s:
+            query = select(ResourceRow).where(
+                ResourceRow.kind == kind, ResourceRow.subject == user, ResourceRow.finished.is_(None)
+            )
+            rows = list(s.scalars(query))
+            statuses = {r.name: s.get(StatusRow, (kind, r.name)) for r in rows}
+            return [_stored(r, statuses[r.name].body if statuses[r.name] else {}) for r in rows]
+
     def changed_since(self, version: int) -> tuple[list[tuple[str, str]], int]:
         """Keys written after `version`, and the newest version (for the next call)."""
         with self.session() as s:
@@ -349,21 +392,6 @@ class Store:
         return [Event(r.id, r.time, r.kind, r.name, r.type, r.reason, r.message, r.actor) for r in reversed(rows)]
 
 
-def _within(source: str | None, scope: str) -> bool:
-    """`source` is `scope` itself or lies under it (a file in a folder)."""
-    return source is not None and (source == scope or source.startswith(scope.rstrip("/") + "/"))
-
-
-def _started(s: Session, key: tuple[str, str]) -> bool:
-    """A one-shot resource has started once the reconciler has observed it."""
-    status = s.get(StatusRow, key)
-    return bool(status and status.body.get("observedGeneration") is not None)
-
-
-def _event_row(kind: str, name: str, type: str, reason: str, message: str, actor: str | None) -> EventRow:
-    return EventRow(time=utcnow(), kind=kind, name=name, type=type, reason=reason, message=message, actor=actor)
-
-
 def _stored(row: ResourceRow, status: dict[str, Any]) -> StoredResource:
     return StoredResource(
         kind=row.kind,
@@ -377,46 +405,6 @@ def _stored(row: ResourceRow, status: dict[str, Any]) -> StoredResource:
         created=row.created,
         updated=row.updated,
         status=status,
+        finished=row.finished,
+        reconcile_request=json.loads(row.reconcile_request) if row.reconcile_request else None,
     )
-
-
-def _action(s: Session, row: ResourceRow | None, res: Resource, owner: str, source: str | None) -> Action | None:
-    """What applying `res` over `row` does; None: refused (a started one-shot's new spec)."""
-    if row is None:
-        return "created"
-    if row.spec_hash != spec_hash(res):
-        if res.kind in ONE_SHOT_KINDS and _started(s, (res.kind, res.metadata.name)):
-            return None
-        return "configured"
-    if row.labels != dict(res.metadata.labels) or row.owner != owner or row.source != source:
-        return "configured"
-    return "unchanged"
-
-
-def _write_row(
-    s: Session, row: ResourceRow | None, res: Resource, owner: str, source: str | None, version: int
-) -> None:
-    spec, digest, labels = res.spec.model_dump(mode="json", by_alias=True), spec_hash(res), res.metadata.labels
-    now = utcnow()
-    if row is None:
-        row = ResourceRow(kind=res.kind, name=res.metadata.name, generation=1, created=now)
-        s.add(row)
-    elif row.spec_hash != digest:
-        row.generation += 1
-    row.spec, row.spec_hash, row.labels = spec, digest, dict(labels)
-    row.owner, row.source = owner, source
-    row.resource_version, row.updated = version, now
-
-
-def _prune_unlisted(
-    s: Session, resources: list[Resource], owner: str, scope: str | None, dry_run: bool
-) -> list[ApplyResult]:
-    listed = {(r.kind, r.metadata.name) for r in resources}
-    pruned = []
-    for row in s.scalars(select(ResourceRow).where(ResourceRow.owner == owner)):
-        if (row.kind, row.name) in listed or (scope is not None and not _within(row.source, scope)):
-            continue
-        pruned.append(ApplyResult(row.kind, row.name, "pruned"))
-        if not dry_run:
-            s.delete(row)
-    return pruned

@@ -9,12 +9,20 @@ status of built-in watches (keys with no spec, such as `PrivilegedAccess/<user>`
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added since schema 1, with their SQL type: added in place by `migrate`.
+ADDED_IN_2 = {
+    "finished": "TIMESTAMP",
+    "expires": "TIMESTAMP",
+    "subject": "VARCHAR(255)",
+    "reconcile_request": "TEXT",
+}
 
 
 def utcnow() -> datetime:
@@ -60,6 +68,14 @@ class ResourceRow(Base):
     resource_version: Mapped[int] = mapped_column(Integer, index=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when a one-shot reaches a terminal phase: resyncs and lookups skip finished rows
+    # by index instead of loading them; `expires` is when its TTL deletes it (NULL: never).
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # The user a per-user request is for (spec.user), so "this user's open resets" is one lookup.
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    # The last "reconcile now" request (JSON: at, withSource), handled once by the loop.
+    reconcile_request: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class StatusRow(Base):
@@ -91,3 +107,13 @@ class ObservedRow(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     body: Mapped[dict] = mapped_column(JSON)
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def migrate(connection: Any, version: int) -> None:
+    """Bring a schema-`version` database to SCHEMA_VERSION, in place (inside the caller's
+    transaction). Schema 1 lacked the bookkeeping columns of jhds_resources."""
+    if version < 2:
+        for column, sql_type in ADDED_IN_2.items():
+            connection.execute(text(f"ALTER TABLE jhds_resources ADD COLUMN {column} {sql_type}"))
+        for column in ("finished", "expires", "subject"):
+            connection.execute(text(f"CREATE INDEX ix_jhds_resources_{column} ON jhds_resources ({column})"))

@@ -18,7 +18,7 @@ from vocabulary.settings import load_settings
 
 GM = (
     "apiVersion: jupyterhub-ds/v1\nkind: GroupMembership\n"
-    "metadata: {{name: {name}}}\nspec: {{group: g, members: [{m}]}}\n"
+    "metadata: {{name: {name}}}\nspec: {{group: g-{name}, members: [{m}]}}\n"
 )
 SR = "apiVersion: jupyterhub-ds/v1\nkind: ServerRestart\nmetadata: {name: r}\nspec: {user: alice}\n"
 KEY = ("GroupMembership", "a")

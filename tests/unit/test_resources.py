@@ -77,6 +77,7 @@ def test_valid_group_membership() -> None:
         "group": "docker-privileged",
         "members": ["admin", "eve.smith@x"],
         "prune": False,
+        "suspend": False,
     }
 
 
@@ -372,5 +373,39 @@ def test_json_schema() -> None:
         assert f'"{kind}Spec"' in text
     broadcast = schema["$defs"]["BroadcastSpec"]
     assert broadcast["additionalProperties"] is False
-    assert set(broadcast["properties"]) == {"message", "type", "autoClose", "dismissButton", "targets", "schedule"}
+    assert set(broadcast["properties"]) == {
+        "message",
+        "type",
+        "autoClose",
+        "dismissButton",
+        "targets",
+        "schedule",
+        "validFor",
+        "suspend",
+        "startingDeadlineSeconds",
+        "concurrencyPolicy",
+        "successfulRunsHistoryLimit",
+        "failedRunsHistoryLimit",
+        "activeDeadlineSeconds",
+        "backoffLimit",
+        "ttlSecondsAfterFinished",
+    }
     assert schema["$defs"]["Metadata"]["properties"]["name"]["pattern"] == "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+def test_job_and_schedule_fields() -> None:
+    doc = {"apiVersion": API_VERSION, "kind": "VolumeReset", "metadata": {"name": "r"}}
+    r = parse_resource({**doc, "spec": {"user": "sam", "volumes": ["cache"]}})
+    assert (r.spec.active_deadline_seconds, r.spec.backoff_limit, r.spec.ttl_seconds_after_finished) == (None, 6, 604800)
+    r = parse_resource({**doc, "spec": {"user": "sam", "volumes": ["cache"], "activeDeadlineSeconds": 300}})
+    assert r.spec.active_deadline_seconds == 300
+    b = {"apiVersion": API_VERSION, "kind": "Broadcast", "metadata": {"name": "b"}}
+    for text, seconds in (("90s", 90), ("5m", 300), ("2h", 7200), ("1d12h", 129600), (600, 600)):
+        assert parse_resource({**b, "spec": {"message": "m", "validFor": text}}).spec.valid_for == seconds
+    for bad in ("soon", "5 minutes", "0s", -5, True):
+        with pytest.raises(ValidationError):
+            parse_resource({**b, "spec": {"message": "m", "validFor": bad}})
+    with pytest.raises(ValidationError, match="startingDeadlineSeconds"):
+        parse_resource({**b, "spec": {"message": "m", "schedule": {"cron": "* * * * *"}, "activeDeadlineSeconds": 9}})
+    with pytest.raises(ValidationError):
+        parse_resource({**b, "spec": {"message": "m", "concurrencyPolicy": "Replace"}})

@@ -1,0 +1,168 @@
+"""The rules of `Store.apply`, one function each, on an open transaction:
+
+- what applying a document over the stored row does (created, configured, unchanged), and
+  what is refused: a started one-shot's new spec (immutable, like a Job's), a second
+  GroupMembership for a group another one already manages;
+- GitOps is the source of truth for what it owns: a resource from the manifests folder
+  that was changed through the API or panel is put back, with an event naming who
+  changed it, unless that change carried the label `jupyterhub-ds/gitops-override: "true"`;
+- pruning what an owner no longer lists.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .resources import ONE_SHOT_KINDS, Resource, parse_resource, spec_hash
+from .tables import EventRow, ResourceRow, StatusRow, utcnow
+
+Action = Literal["created", "configured", "unchanged", "pruned"]
+# A change made outside GitOps that GitOps must leave alone (documented in docs/reconciliation.md).
+GITOPS_OVERRIDE = "jupyterhub-ds/gitops-override"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    kind: str
+    name: str
+    action: Action
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "action": self.action}
+
+
+class ConflictError(ValueError):
+    """An apply that the store refuses as a whole (e.g. changing a started one-shot)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def event_row(kind: str, name: str, type: str, reason: str, message: str, actor: str | None) -> EventRow:
+    return EventRow(time=utcnow(), kind=kind, name=name, type=type, reason=reason, message=message, actor=actor)
+
+
+def within(source: str | None, scope: str) -> bool:
+    """`source` is `scope` itself or lies under it (a file in a folder)."""
+    return source is not None and (source == scope or source.startswith(scope.rstrip("/") + "/"))
+
+
+def action(
+    s: Session, row: ResourceRow | None, res: Resource, owner: str, source: str | None, batch: list[Resource]
+) -> tuple[Action, str | None]:
+    """What applying `res` over `row` does, or why it is refused (the second value)."""
+    ref = f"{res.kind.lower()}/{res.metadata.name}"
+    if res.kind == "GroupMembership":
+        other = _group_manager(s, res, batch)
+        if other:
+            return "unchanged", f"{ref}: group {res.spec.group!r} is already managed by groupmembership/{other}"
+    if row is None:
+        return "created", None
+    if owner == "gitops" and row.owner != "gitops" and row.labels.get(GITOPS_OVERRIDE) == "true":
+        return "unchanged", None  # the admin said: leave this change alone
+    if spec_hash(res) != _stored_hash(row):
+        if res.kind in ONE_SHOT_KINDS and _started(s, row) and _without_suspend(res) != _without_suspend(row):
+            return "unchanged", f"{ref}: spec is immutable once started; apply it under a new name"
+        return "configured", None
+    if row.labels != dict(res.metadata.labels) or row.owner != owner or row.source != source:
+        return "configured", None
+    return "unchanged", None
+
+
+def drift_event(s: Session, row: ResourceRow | None, res: Resource, owner: str, source: str | None) -> None:
+    """GitOps putting back a resource someone changed elsewhere: say so, naming them."""
+    if row is None or owner != "gitops" or row.owner == "gitops":
+        return
+    last = s.scalars(
+        select(EventRow)
+        .where(EventRow.kind == row.kind, EventRow.name == row.name, EventRow.actor.is_not(None))
+        .order_by(EventRow.id.desc())
+        .limit(1)
+    ).first()
+    who = last.actor if last else row.owner
+    message = f"changed by {who} (owner {row.owner}); put back from {source} (GitOps owns it)"
+    s.add(event_row(row.kind, row.name, "Warning", "DriftCorrected", message, "gitops"))
+
+
+def write_row(s: Session, row: ResourceRow | None, res: Resource, owner: str, source: str | None, version: int) -> None:
+    spec, digest = res.spec.model_dump(mode="json", by_alias=True), spec_hash(res)
+    now = utcnow()
+    if row is None:
+        row = ResourceRow(kind=res.kind, name=res.metadata.name, generation=1, created=now)
+        s.add(row)
+    elif row.spec_hash != digest:
+        row.generation += 1
+        row.finished = row.expires = None  # a new generation is not finished
+    row.spec, row.spec_hash, row.labels = spec, digest, dict(res.metadata.labels)
+    row.owner, row.source, row.subject = owner, source, getattr(res.spec, "user", None)
+    row.resource_version, row.updated = version, now
+
+
+def prune_unlisted(
+    s: Session, resources: list[Resource], owner: str, scope: str | None, dry_run: bool
+) -> list[ApplyResult]:
+    listed = {(r.kind, r.metadata.name) for r in resources}
+    pruned = []
+    for row in s.scalars(select(ResourceRow).where(ResourceRow.owner == owner)):
+        if (row.kind, row.name) in listed or (scope is not None and not within(row.source, scope)):
+            continue
+        pruned.append(ApplyResult(row.kind, row.name, "pruned"))
+        if not dry_run:
+            s.delete(row)
+    return pruned
+
+
+def expires_at(spec: Any, finished: datetime) -> datetime | None:
+    """When a finished one-shot is deleted (`ttlSecondsAfterFinished`; 0 keeps it)."""
+    ttl = getattr(spec, "ttl_seconds_after_finished", 0)
+    return finished + timedelta(seconds=ttl) if ttl else None
+
+
+def _group_manager(s: Session, res: Resource, batch: list[Resource]) -> str | None:
+    """Another GroupMembership (stored, or earlier in this apply) managing the same group."""
+    for other in batch:
+        if other is res:
+            break
+        if other.kind == "GroupMembership" and other.spec.group == res.spec.group:
+            return other.metadata.name
+    in_batch = {o.metadata.name for o in batch if o.kind == "GroupMembership"}
+    for row in s.scalars(select(ResourceRow).where(ResourceRow.kind == "GroupMembership")):
+        if row.name not in in_batch and row.spec.get("group") == res.spec.group:
+            return row.name  # (a resource listed in this apply is judged by its new spec above)
+    return None
+
+
+def _stored_hash(row: ResourceRow) -> str:
+    """The stored spec's hash under today's models (defaults added since it was written
+    must not make an unchanged file look changed)."""
+    try:
+        return spec_hash(_as_resource(row))
+    except ValueError:
+        return row.spec_hash
+
+
+def _as_resource(row: ResourceRow) -> Resource:
+    return parse_resource(
+        {"apiVersion": "jupyterhub-ds/v1", "kind": row.kind, "metadata": {"name": row.name}, "spec": row.spec}
+    )
+
+
+def _without_suspend(item: Resource | ResourceRow) -> str:
+    """The spec without `suspend`, canonical: pausing a started schedule is not a new spec."""
+    resource = _as_resource(item) if isinstance(item, ResourceRow) else item
+    data = resource.spec.model_dump(mode="json", by_alias=True)
+    data.pop("suspend", None)
+    return json.dumps(data, sort_keys=True)
+
+
+def _started(s: Session, row: ResourceRow) -> bool:
+    """A one-shot resource has started once the reconciler has observed it."""
+    status = s.get(StatusRow, (row.kind, row.name))
+    return bool(status and status.body.get("observedGeneration") is not None)
