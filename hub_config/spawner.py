@@ -15,6 +15,7 @@ from jupyterhub.utils import random_port
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import default
 
+from reconciler.status import TERMINAL_PHASES
 from vocabulary import naming
 from vocabulary.settings import Settings, get_settings
 
@@ -25,11 +26,12 @@ RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
 
 
 def resets_in_progress(username: str) -> list[str]:
-    """Names of VolumeResets of this user that have not finished (or not begun)."""
+    """Names of VolumeResets of this user that have not finished (or not begun): one
+    indexed lookup, however many finished resets the store holds."""
     return [
         r.name
-        for r in get_store().list("VolumeReset")
-        if r.spec.get("user") == username and r.status.get("phase") not in ("Succeeded", "Failed")
+        for r in get_store().open_requests("VolumeReset", username)
+        if r.status.get("phase") not in TERMINAL_PHASES
     ]
 
 

@@ -2,7 +2,8 @@
 
 Talks to the hub's REST API (`JUPYTERHUB_URL`, `JUPYTERHUB_API_TOKEN`, or `--url`,
 `--token`). Exit codes: 0 success, 1 validation or apply errors (and, for `diff`,
-differences found), 2 usage or connection errors.
+differences found; for `wait` and `reconcile`, not met within the timeout), 2 usage or
+connection errors.
 
 One piece: every verb is a short function over the same few helpers (the API client, the
 table and output printers), and a reader looks for a verb in one place.
@@ -15,15 +16,23 @@ import difflib
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import requests
 import yaml
 
+from vocabulary.durations import parse_duration
 from vocabulary.settings import SettingsError, load_settings, settings_table
 
+from .status import TERMINAL_PHASES
+from .waiting import FOR_FORMS, handled, parse_for
+
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_NOT_MET = EXIT_INVALID  # wait, reconcile: not within the timeout (like kubectl wait)
+POLL_SECONDS, WATCH_SECONDS = 0.25, 0.5
 
 
 class CliError(Exception):
@@ -42,10 +51,9 @@ class Api:
             raise CliError("no API token: set JUPYTERHUB_API_TOKEN or pass --token")
 
     def call(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 60)
         try:
-            r = requests.request(
-                method, self.base + path, headers={"Authorization": f"token {self.token}"}, timeout=60, **kwargs
-            )
+            r = requests.request(method, self.base + path, headers={"Authorization": f"token {self.token}"}, **kwargs)
         except requests.RequestException as e:
             raise CliError(f"cannot reach the hub at {self.base}: {e}") from None
         if r.status_code in ok:
@@ -90,10 +98,14 @@ def _doc(resource: Any) -> dict[str, Any]:
     return resource.model_dump(mode="json", by_alias=True, exclude={"status"}, exclude_none=True)
 
 
+def _time(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
 def _age(iso: str | None) -> str:
     if not iso:
         return ""
-    seconds = int((datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds())
+    seconds = int((datetime.now(UTC) - _time(iso)).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
@@ -117,6 +129,80 @@ def _print(data: Any, output: str) -> None:
         print(json.dumps(data, indent=2))
     else:
         print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
+
+
+# --- waiting and watching ---------------------------------------------------------------
+
+
+def split_ref(kind: str, name: str | None) -> tuple[str, str | None]:
+    """`KIND/NAME` or `KIND NAME`, as kubectl takes them."""
+    if "/" not in kind:
+        return kind, name
+    if name:
+        raise CliError(f"give KIND/NAME or KIND NAME, not both: {kind} {name}")
+    kind, _, name = kind.partition("/")
+    if not kind or not name or "/" in name:
+        raise CliError("expected KIND/NAME, e.g. groupmembership/team-a")
+    return kind, name
+
+
+def watch_state(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """What `get -w` prints a line for when it changes: phase, conditions, per-target counts."""
+    st = obj.get("status") or {}
+    conditions = [
+        (c.get("type"), c.get("status"), c.get("reason"), c.get("message")) for c in st.get("conditions") or []
+    ]
+    counts = json.dumps([st.get("counts"), st.get("currentRun")], sort_keys=True)
+    return st.get("phase"), tuple(conditions), counts
+
+
+def watch_line(obj: dict[str, Any]) -> str:
+    """`12:00:01  broadcast/hello  Delivering  Delivered=False/... "..."  delivered=3 total=10`"""
+    st = obj.get("status") or {}
+    parts = [_clock(), _ref(obj["kind"], obj["metadata"]["name"]), st.get("phase") or "<none>"]
+    for c in st.get("conditions") or []:
+        reason = f"/{c['reason']}" if c.get("reason") else ""
+        parts.append(
+            f"{c['type']}={c['status']}{reason}" + (f" {json.dumps(c['message'])}" if c.get("message") else "")
+        )
+    run = st.get("currentRun") or {}
+    counts = dict(run.get("counts") or st.get("counts") or {})
+    if run.get("total"):
+        counts.setdefault("total", run["total"])
+    if counts:
+        parts.append(" ".join(f"{k}={v}" for k, v in counts.items()))
+    return "  ".join(parts)
+
+
+def _clock() -> str:
+    return datetime.now().strftime("%H:%M:%S")
+
+
+def _fetch(api: Api, kind: str, name: str, timeout: float = 60) -> dict[str, Any] | None:
+    r = api.call("GET", f"resources/{kind}/{name}", ok=(200, 404), timeout=timeout)
+    return r.json() if r.status_code == 200 else None
+
+
+def _poll(
+    api: Api, kind: str, name: str, test: Callable[[dict[str, Any] | None], bool], timeout: float
+) -> tuple[bool, dict[str, Any] | None]:
+    """Poll the resource until `test` holds (True, it) or `timeout` passes (False, as it was)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = _fetch(api, kind, name, timeout=min(60.0, max(5.0, deadline - time.monotonic())))
+        if test(obj):
+            return True, obj
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False, obj
+        time.sleep(min(POLL_SECONDS, left))
+
+
+def _state(obj: dict[str, Any] | None) -> str:
+    if obj is None:
+        return "not found"
+    st = obj.get("status") or {}
+    return f"phase {st.get('phase') or '<none>'}, Ready {_ready(st) or '<none>'}"
 
 
 # --- verbs ----------------------------------------------------------------------------
@@ -193,6 +279,8 @@ def cmd_get_privileged(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     if args.kind == "privileged":
         return cmd_get_privileged(args)
+    if args.watch:
+        return cmd_watch(args)
     api = args.api()
     if args.name:
         item = api.call("GET", f"resources/{args.kind}/{args.name}", ok=(200,)).json()
@@ -275,6 +363,71 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_suspend(args: argparse.Namespace) -> int:
+    """`suspend` and `resume`: set spec.suspend, as `flux suspend` does."""
+    args.api().call("POST", f"resources/{args.kind}/{args.name}/{args.verb}")
+    print(f"{_ref(args.kind, args.name)} {'suspended' if args.verb == 'suspend' else 'resumed'}")
+    return EXIT_OK
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Ask for a reconcile now, then wait until the status says it was handled."""
+    api, ref = args.api(), _ref(args.kind, args.name)
+    params = {"withSource": str(args.with_source).lower()}
+    r = api.call("POST", f"resources/{args.kind}/{args.name}/reconcile", ok=(202,), params=params)
+    at = r.json()["requested"]
+    print(f"{ref} reconcile requested at {at}", flush=True)
+
+    def answered(obj: dict[str, Any] | None) -> bool:
+        return obj is not None and handled(obj.get("status") or {}, at)
+
+    met, obj = _poll(api, args.kind, args.name, answered, args.timeout)
+    if met:
+        print(f"{ref} reconciled at {obj['status']['lastHandledReconcileAt']}: {_state(obj)}")
+        return EXIT_OK
+    what = f"the request of {at} was not handled within {args.timeout:g}s"
+    print(f"hubctl: {ref}: {what} ({_state(obj)})", file=sys.stderr)
+    return EXIT_NOT_MET
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    """Until `--for` holds (exit 0) or the timeout passes (exit 1), polling the resource."""
+    ref = _ref(args.kind, args.name)
+    met, obj = _poll(args.api(), args.kind, args.name, args.condition.holds, args.timeout)
+    if met:
+        print(f"{ref} {'deleted' if args.condition.what == 'delete' else 'condition met'}")
+        return EXIT_OK
+    print(
+        f"hubctl: timed out after {args.timeout:g}s waiting for {args.condition} on {ref} ({_state(obj)})",
+        file=sys.stderr,
+    )
+    return EXIT_NOT_MET
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """`get KIND NAME -w`: a line per change, until a terminal phase, deletion or Ctrl-C."""
+    if not args.name:
+        raise CliError("--watch needs a NAME: hubctl get KIND NAME -w")
+    api, ref, last = args.api(), _ref(args.kind, args.name), None
+    try:
+        while True:
+            obj = _fetch(api, args.kind, args.name)
+            if obj is None:
+                if last is None:
+                    raise CliError(f"{ref} not found", EXIT_INVALID)
+                print(f"{_clock()}  {ref}  deleted")
+                return EXIT_OK
+            if watch_state(obj) != last:
+                last = watch_state(obj)
+                print(watch_line(obj), flush=True)
+            st = obj.get("status") or {}
+            if st.get("phase") in TERMINAL_PHASES and st.get("observedGeneration") == obj["metadata"]["generation"]:
+                return EXIT_OK
+            time.sleep(WATCH_SECONDS)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     api = args.api()
     if args.kind and not args.name:
@@ -351,7 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="hubctl",
         description="Operate the JupyterHub data-science platform: desired-state resources, like kubectl.",
-        epilog="Exit codes: 0 success; 1 invalid manifests, refused apply, (diff) differences; 2 usage, connection.",
+        epilog="Exit codes: 0 success; 1 invalid manifests, refused apply, (diff) differences, (wait, reconcile)"
+        " not met in time; 2 usage, connection.",
     )
     parser.add_argument("--url", help="hub URL (default: $JUPYTERHUB_URL or http://127.0.0.1:8000)")
     parser.add_argument("--token", help="API token (default: $JUPYTERHUB_API_TOKEN)")
@@ -364,11 +518,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_manifest_verbs(verb)
     add_resource_verbs(verb)
+    add_control_verbs(verb)
     add_other_verbs(verb)
     return parser
 
 
 Verb = Any  # (name, func, help, description) -> the verb's ArgumentParser
+KINDS_HELP = "groupmembership, broadcast, volumereset, serverrestart; KIND/NAME or KIND NAME"
+
+
+def add_ref(p: argparse.ArgumentParser, name_optional: bool = False, kind_help: str = KINDS_HELP) -> None:
+    """KIND and NAME, or KIND/NAME in one (split in `main`)."""
+    p.add_argument("kind", metavar="KIND", help=kind_help)
+    p.add_argument("name", metavar="NAME", nargs="?")
+    p.set_defaults(needs_name=not name_optional)
+
+
+def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser raising ValueError: its message is the usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return convert
 
 
 def add_manifest_verbs(verb: Verb) -> None:
@@ -401,21 +576,52 @@ def add_resource_verbs(verb: Verb) -> None:
         ("delete", cmd_delete, "delete a resource (the world is left as it is)"),
     ):
         p = verb(name, func, help, help[0].upper() + help[1:] + ".")
-        p.add_argument(
-            "kind",
-            metavar="KIND",
-            help="groupmembership, broadcast, volumereset, serverrestart"
-            + ("; or `privileged`: who has the Docker socket, who should, the drift" if name == "get" else ""),
-        )
-        p.add_argument("name", metavar="NAME", nargs="?" if name == "get" else None)
+        privileged = "; or `privileged`: who has the Docker socket, who should, the drift"
+        add_ref(p, name_optional=name == "get", kind_help=KINDS_HELP + (privileged if name == "get" else ""))
         if name == "get":
             p.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+            p.add_argument(
+                "-w",
+                "--watch",
+                action="store_true",
+                help="print a line at each change of phase, conditions or counts, until it finishes",
+            )
 
     p = verb("events", cmd_events, "the audit trail", "Recent events, of one resource or of all.")
-    p.add_argument("kind", metavar="KIND", nargs="?")
+    p.add_argument("kind", metavar="KIND", nargs="?", help="KIND NAME or KIND/NAME; neither for all events")
     p.add_argument("name", metavar="NAME", nargs="?")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+
+
+def add_control_verbs(verb: Verb) -> None:
+    for name, help in (
+        ("suspend", "stop reconciling a resource: spec.suspend true (GroupMembership, Broadcast)"),
+        ("resume", "reconcile a suspended resource again: spec.suspend false"),
+    ):
+        add_ref(verb(name, cmd_suspend, help, help[0].upper() + help[1:] + "."))
+
+    timeout = {"type": _typed(parse_duration), "default": "60s", "metavar": "DURATION"}
+    p = verb(
+        "reconcile",
+        cmd_reconcile,
+        "reconcile a resource now and wait for it",
+        "Ask the reconciler to reconcile now; exit 0 once the status says it did, 1 at the timeout.",
+    )
+    add_ref(p)
+    p.add_argument("--with-source", action="store_true", help="re-read the manifests folder first (GitOps)")
+    p.add_argument("--timeout", **timeout, help="how long to wait, e.g. 90s, 5m, 60 (default 60s)")
+
+    p = verb(
+        "wait",
+        cmd_wait,
+        "wait for a condition, a phase or deletion",
+        "Exit 0 once --for holds, 1 at the timeout, as kubectl wait. A condition or a phase counts once "
+        "the status has observed the current generation.",
+    )
+    add_ref(p)
+    p.add_argument("--for", dest="condition", type=_typed(parse_for), required=True, help=FOR_FORMS)
+    p.add_argument("--timeout", **timeout, help="e.g. 30s, 5m, 60 (default 60s)")
 
 
 def add_other_verbs(verb: Verb) -> None:
@@ -441,21 +647,30 @@ def add_other_verbs(verb: Verb) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.api = lambda: Api(args.url, args.token)
-    if hasattr(args, "kind") and args.kind and not (args.verb == "get" and args.kind == "privileged"):
-        from .resources import kind_from_name
-
-        try:
-            args.kind = kind_from_name(args.kind)
-        except ValueError as e:
-            print(f"hubctl: {e}", file=sys.stderr)
-            return EXIT_USAGE
     try:
+        resolve_ref(args)
         return args.func(args)
     except CliError as e:
         print(f"hubctl: {e}" if e.code == EXIT_USAGE else str(e), file=sys.stderr)
         return e.code
     except BrokenPipeError:
         return EXIT_OK
+
+
+def resolve_ref(args: argparse.Namespace) -> None:
+    """KIND/NAME split, the kind canonical (`groupmemberships` -> GroupMembership), NAME present
+    where the verb needs one."""
+    if not getattr(args, "kind", None) or (args.verb == "get" and args.kind == "privileged"):
+        return
+    from .resources import kind_from_name
+
+    kind, args.name = split_ref(args.kind, args.name)
+    try:
+        args.kind = kind_from_name(kind)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if getattr(args, "needs_name", False) and not args.name:
+        raise CliError(f"{args.verb} needs a resource: KIND/NAME or KIND NAME")
 
 
 if __name__ == "__main__":

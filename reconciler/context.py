@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from .clients.docker import Engine
 from .clients.hub import HubClient
 from .deliveries import Deliveries
 from .resources import Resource
+from .schedules import Schedules
 from .status import Status
 from .store import Store
 
@@ -36,6 +37,10 @@ class HubSnapshot:
     usernames: set[str] | None = None  # listed on first need: a pass with nothing to add skips it
 
 
+async def _nothing() -> None:
+    return None
+
+
 @dataclass
 class Context:
     store: Store
@@ -48,6 +53,10 @@ class Context:
     # Wake a key now (set by the loop): e.g. a membership change wakes that user's
     # privileged-access check instead of waiting for the next resync.
     enqueue: Callable[[tuple[str, str]], None] = field(default=lambda key: None, repr=False)
+    # Re-read the desired-state sources now (GitOps), for "reconcile --with-source".
+    sync_source: Callable[[], Awaitable[Any]] = field(default=_nothing, repr=False)
+    # Calendar time (APScheduler): which scheduled keys are due when; started by the loop.
+    schedules: Schedules = field(default_factory=lambda: Schedules(lambda key: None), repr=False)
     _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property

@@ -8,10 +8,10 @@ A run restarted after a crash sends again only to rows that are not yet final.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Integer, String, Text, UniqueConstraint, select, update
+from sqlalchemy import ForeignKeyConstraint, Integer, String, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .clients.lab import Result
@@ -87,6 +87,21 @@ class Deliveries:
                         updated=now,
                     )
                 )
+
+    def forget_runs(self, name: str, runs: list[str]) -> None:
+        """Delete the records of runs no longer kept in the broadcast's history."""
+        with self.store.session() as s:
+            s.execute(delete(DeliveryRow).where(DeliveryRow.name == name, DeliveryRow.run.in_(runs)))
+
+    def trim(self, max_age_days: float, max_rows: int) -> int:
+        """Delete records older than `max_age_days`, then the oldest beyond `max_rows`."""
+        cutoff = datetime.now(UTC) - timedelta(days=max_age_days)
+        with self.store.session() as s:
+            removed = s.execute(delete(DeliveryRow).where(DeliveryRow.updated < cutoff)).rowcount
+            last = s.scalars(select(DeliveryRow.id).order_by(DeliveryRow.id.desc()).offset(max_rows).limit(1)).first()
+            if last is not None:
+                removed += s.execute(delete(DeliveryRow).where(DeliveryRow.id <= last)).rowcount
+        return removed
 
     def rows(self, name: str, run: str | None = None) -> list[dict[str, Any]]:
         with self.store.session() as s:

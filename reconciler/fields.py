@@ -13,6 +13,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from vocabulary import naming
+from vocabulary.durations import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX = 63
@@ -107,21 +108,13 @@ ServerName = Annotated[str, AfterValidator(_check_server_name), Field(json_schem
 
 # --- durations ------------------------------------------------------------------------------
 
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
 
 def _duration(value: object) -> int:
-    """Seconds, from a number of seconds or a Go-style duration: `90s`, `5m`, `2h`, `1d12h`."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        seconds = value
-    elif isinstance(value, str) and value.strip() and (m := _DURATION_RE.match(value.strip())):
-        d, h, mi, se = (int(x or 0) for x in m.groups())
-        seconds = ((d * 24 + h) * 60 + mi) * 60 + se
-    else:
-        raise ValueError(f"must be a duration such as 90s, 5m, 2h or 1d, or a number of seconds (got {value!r})")
-    if seconds <= 0:
-        raise ValueError("must be longer than 0 seconds")
-    return seconds
+    """Whole seconds, from a number of seconds or a duration such as `90s`, `5m`, `2h`, `1d`."""
+    seconds = parse_duration(value)  # type: ignore[arg-type]
+    if seconds <= 0 or seconds != int(seconds):
+        raise ValueError(f"must be a whole number of seconds above 0 (got {value!r})")
+    return int(seconds)
 
 
 Duration = Annotated[int, BeforeValidator(_duration), Field(json_schema_extra={"examples": ["5m", "2h", 3600]})]
@@ -147,8 +140,3 @@ def validate_cron(expr: str) -> str:
     except (CroniterError, ValueError) as e:
         raise ValueError(f"invalid cron expression {normalized!r}: {e}") from None
     return normalized
-
-
-def next_cron_time(expr: str, after: datetime) -> datetime:
-    """The first time strictly after `after` that `expr` matches (UTC)."""
-    return croniter(expr, after.astimezone(UTC)).get_next(datetime)

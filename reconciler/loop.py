@@ -18,15 +18,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from . import jobs
 from .context import SNAPSHOT_OK, Context
 from .errors import PermanentError, TemporaryError
 from .queue import Backoff, WorkQueue
 from .resources import REGISTRY
 from .result import Result
-from .status import TERMINAL_PHASES, Status
+from .status import Status
 from .store import StoredResource
 
 log = logging.getLogger("reconciler")
@@ -53,6 +55,7 @@ LATENCY = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+HOUSEKEEPING_SECONDS = 60.0
 RESYNCS = Counter("jhds_resyncs_total", "Full resync passes")
 
 
@@ -65,14 +68,18 @@ async def wait_event(event: asyncio.Event, seconds: float | None) -> bool:
     return True
 
 
-def is_settled(obj: StoredResource) -> bool:
-    """Nothing to do until the spec changes: a finished one-shot, or a stalled resource."""
-    status = Status.load(obj.status)
+def is_settled(obj: StoredResource, status: Status, request_pending: bool = False) -> bool:
+    """Nothing to do until the spec changes: a finished one-shot, or a stalled resource (a
+    stalled one is tried again on a "reconcile now" request)."""
     if status.observed_generation != obj.generation:
         return False
-    if REGISTRY[obj.kind].one_shot and status.phase in TERMINAL_PHASES:
+    if REGISTRY[obj.kind].one_shot and jobs.finished(status):
         return True
-    return status.is_true("Stalled")
+    return status.is_true("Stalled") and not request_pending
+
+
+def spec_of(obj: StoredResource) -> Any:
+    return REGISTRY[obj.kind].model.model_fields["spec"].annotation.model_validate(obj.spec)
 
 
 class Reconciler:
@@ -103,6 +110,7 @@ class Reconciler:
         self.last_resync: float | None = None
         self.ready = False
         ctx.enqueue = self.enqueue
+        ctx.schedules.enqueue = self.enqueue
 
     # --- wake-ups ---
     def enqueue(self, key: Key) -> None:
@@ -124,7 +132,7 @@ class Reconciler:
             await self.ctx.refresh_snapshot()
         except TemporaryError as e:
             log.warning("resync: hub snapshot failed (%s); reconciling without it", e)
-        keys = await asyncio.to_thread(self.store.keys)
+        keys = await asyncio.to_thread(self.store.live_keys)
         for watch in self.watches.values():
             try:
                 keys |= {(watch.kind, name) for name in await watch.names(self.ctx)}
@@ -138,6 +146,14 @@ class Reconciler:
         self.last_resync = time.time()
         log.debug("resync: %d keys queued in %.3f s", len(keys), time.perf_counter() - t0)
 
+    async def housekeeping(self) -> None:
+        """History kept by age and count (settings), so it cannot grow without bound."""
+        s = self.ctx.settings
+        events = await asyncio.to_thread(self.store.trim_events, s.events_max_age_days, s.events_max_rows)
+        records = await asyncio.to_thread(self.ctx.deliveries.trim, s.deliveries_max_age_days, s.deliveries_max_rows)
+        if events or records:
+            log.info("housekeeping: %d old events and %d old delivery records deleted", events, records)
+
     # --- the work ---
     async def process(self, key: Key) -> str:
         """Reconcile one key; returns the result label (for metrics and tests)."""
@@ -148,30 +164,96 @@ class Reconciler:
         if obj is None:
             self.queue.forget(key)
             self.backoff.reset(key)
+            self.ctx.schedules.remove(key)
             return "gone"
-        if is_settled(obj):
-            return "settled"
         controller = self.controllers.get(kind)
         if controller is None:
             return "no-controller"
-        model = REGISTRY[kind].status
+        spec, status, now = spec_of(obj), REGISTRY[kind].status.load(obj.status), datetime.now(UTC)
+        request = obj.reconcile_request or {}
+        pending = bool(request) and request.get("at") != status.last_handled_reconcile_at
+        if pending:
+            status.last_handled_reconcile_at = request["at"]
+            if request.get("withSource"):
+                await self.ctx.sync_source()
+        if is_settled(obj, status, pending):
+            return await self._settled(obj, spec, status, now)
+        early = self._before(obj, spec, status, now)
+        if early is not None:
+            if early == "failed":
+                message = status.condition("Ready").message if status.condition("Ready") else ""
+                await self.ctx.event(kind, name, "DeadlineExceeded", message, type="Warning")
+            return await self._finish(obj, spec, status, early, now)
         outcome, result = await self._call(key, lambda: controller(obj, self.ctx))
         if outcome == "success":
-            status = result.status
-            status.observed_generation = obj.generation
+            status = result.status.model_copy(update={"last_handled_reconcile_at": status.last_handled_reconcile_at})
+            self._requeue_by_deadline(obj, spec, status, result, now)
         else:
             # Keep the progress a controller recorded before it failed (a restart's step,
             # a reset's "Running"): the retry resumes from there.
             latest = await asyncio.to_thread(self.store.get, kind, name)
-            status = model.load(latest.status if latest else obj.status)
-            await self._report_failure(key, status, outcome, result, one_shot=REGISTRY[kind].one_shot)
-            if outcome == "failed":
-                status.observed_generation = obj.generation
+            recorded = REGISTRY[kind].status.load(latest.status if latest else obj.status)
+            recorded.last_handled_reconcile_at = status.last_handled_reconcile_at
+            status = recorded
+            outcome = await self._report_failure(key, spec, status, outcome, result)
+        return await self._finish(obj, spec, status, outcome, now)
+
+    def _before(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> str | None:
+        """What the shared semantics decide before a controller is called: suspended, or past
+        its deadline (then the controller is not called at all)."""
+        if jobs.suspended(spec):
+            jobs.suspend(status, now)
+            self.ctx.schedules.remove(obj.key)
+            return "suspended"
+        deadline = jobs.deadline(spec, obj.created) if REGISTRY[obj.kind].one_shot else None
+        if deadline is not None and now >= deadline:
+            seconds = spec.active_deadline_seconds
+            message = f"not finished within activeDeadlineSeconds ({seconds} s); nothing more is done for it"
+            jobs.fail(status, "DeadlineExceeded", message, now)
+            self.queue.forget(obj.key)
+            return "failed"
+        return None
+
+    def _requeue_by_deadline(
+        self, obj: StoredResource, spec: Any, status: Status, result: Result, now: datetime
+    ) -> None:
+        """An unfinished one-shot with a deadline is looked at again when it passes."""
+        deadline = jobs.deadline(spec, obj.created) if REGISTRY[obj.kind].one_shot else None
+        if deadline is not None and not jobs.finished(status):
+            self.queue.add_after(obj.key, (deadline - now).total_seconds())
+
+    async def _finish(self, obj: StoredResource, spec: Any, status: Status, outcome: str, now: datetime) -> str:
+        """Write the status (if it changed); a one-shot that just finished is marked finished,
+        and comes back when its TTL deletes it."""
+        if outcome in ("success", "failed", "suspended"):
+            status.observed_generation = obj.generation
         body = status.dump()
         if body != obj.status:  # an unchanged status is not rewritten (resyncs stay cheap)
-            await asyncio.to_thread(self.store.write_status, kind, name, body)
-        RECONCILES.labels(kind, outcome).inc()
+            await asyncio.to_thread(self.store.write_status, obj.kind, obj.name, body)
+        if REGISTRY[obj.kind].one_shot and jobs.finished(status) and obj.finished is None:
+            expires = jobs.ttl_expiry(spec, now)
+            await asyncio.to_thread(self.store.mark_finished, obj.kind, obj.name, now, expires)
+            if expires is not None:
+                self.queue.add_after(obj.key, (expires - now).total_seconds())
+        RECONCILES.labels(obj.kind, outcome).inc()
         return outcome
+
+    async def _settled(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> str:
+        """A finished one-shot: deleted once its TTL has passed; else only a handled
+        "reconcile now" request is recorded."""
+        expires = jobs.ttl_expiry(spec, obj.finished)
+        if expires is not None and now >= expires:
+            await asyncio.to_thread(self.store.delete, obj.kind, obj.name, "reconciler:ttl", True)
+            log.info(
+                "%s/%s: deleted, %g s after it finished (ttlSecondsAfterFinished)",
+                obj.kind.lower(),
+                obj.name,
+                spec.ttl_seconds_after_finished,
+            )
+            return "expired"
+        if status.dump() != obj.status:
+            await asyncio.to_thread(self.store.write_status, obj.kind, obj.name, status.dump())
+        return "settled"
 
     async def _process_watch(self, watch: Watch, name: str) -> str:
         key = (watch.kind, name)
@@ -180,7 +262,7 @@ class Reconciler:
             body = result.status.dump()
         else:
             status = watch.status.load(await asyncio.to_thread(self.store.observed, watch.kind, name))
-            await self._report_failure(key, status, outcome, result, one_shot=False)
+            await self._report_failure(key, None, status, outcome, result)
             body = status.dump()
         await asyncio.to_thread(self.store.write_observed, watch.kind, name, body)
         RECONCILES.labels(watch.kind, outcome).inc()
@@ -213,11 +295,19 @@ class Reconciler:
         return "success", result
 
     async def _report_failure(
-        self, key: Key, status: Status, outcome: str, error: Result | Exception, *, one_shot: bool
-    ) -> None:
-        """Conditions (and, for a permanent error, phase and an event) saying what went wrong."""
+        self, key: Key, spec: Any, status: Status, outcome: str, error: Result | Exception
+    ) -> str:
+        """Conditions (and, for a permanent error, phase and an event) saying what went wrong;
+        a one-shot out of retries (`backoffLimit`) ends Failed. The outcome, as it ends up."""
         kind, name = key
         now = datetime.now(UTC)
+        one_shot = REGISTRY[kind].one_shot if kind in REGISTRY else False
+        if outcome in ("retry", "error") and one_shot and jobs.out_of_retries(spec, status):
+            message = f"{status.failed_attempts} attempts failed (backoffLimit {spec.backoff_limit}); last: {error}"
+            jobs.fail(status, "BackoffLimitExceeded", message, now)
+            await self.ctx.event(kind, name, "BackoffLimitExceeded", message, type="Warning")
+            self.queue.forget(key)
+            return "failed"
         if outcome == "retry":
             attempts = self.backoff.attempts(key)
             log.warning("%s/%s: %s (attempt %d, retrying)", kind.lower(), name, error, attempts)
@@ -230,6 +320,7 @@ class Reconciler:
             status.set_condition("Stalled", "True", error.reason, str(error), now)
         else:
             status.set_condition("Ready", "False", "InternalError", f"{type(error).__name__}: {error}", now)
+        return outcome
 
     async def _worker(self) -> None:
         while not self._stop.is_set():
@@ -266,10 +357,13 @@ class Reconciler:
         tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         tasks.append(asyncio.create_task(self._every(self.poll_interval, self.poll_store, "store poll")))
         tasks.append(asyncio.create_task(self._every(self.resync_seconds, self.resync, "resync")))
+        tasks.append(asyncio.create_task(self._every(HOUSEKEEPING_SECONDS, self.housekeeping, "housekeeping")))
+        self.ctx.schedules.start()
         tasks += [asyncio.create_task(source(self._stop)) for source in extra or []]
         self.ready = True
         await self._stop.wait()
         self.ready = False
+        self.ctx.schedules.stop()
         self._wake.set()
         _done, pending = await asyncio.wait(tasks, timeout=10)
         for task in pending:

@@ -37,7 +37,6 @@ from .fields import (
     ServerName,
     Username,
     VolumeKey,
-    next_cron_time,
     unique,
     validate_cron,
 )
@@ -58,7 +57,6 @@ __all__ = [
     "Condition",
     "Status",
     "get_condition",
-    "next_cron_time",
     "set_condition",
 ]
 

@@ -95,8 +95,11 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     )
     sources = [lambda stop: watch_engine(ctx, stop)]
     if settings.manifests_dir:
-        gitops = GitOpsSource(store, Path(settings.manifests_dir).resolve(), prune=settings.gitops_prune)
+        gitops = GitOpsSource(
+            store, Path(settings.manifests_dir).resolve(), prune=settings.gitops_prune, resync=settings.resync_seconds
+        )
         sources.append(gitops.run)
+        ctx.sync_source = gitops.sync_once
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

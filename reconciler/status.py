@@ -21,6 +21,7 @@ Phase = Literal[
     "Delivering",  # a broadcast run is under way
     "Running",  # a one-shot is being carried out
     "Succeeded",  # a one-shot finished and did what it was asked
+    "Active",  # a broadcast was sent and still reaches servers that start (`validFor`)
     "Completed",  # a broadcast has no run left
     "Failed",  # a one-shot ended without doing what it was asked
     "Ready",  # a standing resource holds
@@ -50,6 +51,10 @@ class Status(_StatusModel):
     phase: Phase | None = None
     observed_generation: int | None = Field(None, alias="observedGeneration")
     conditions: list[Condition] = []
+    # The "reconcile now" request (its time) this status answers (`hubctl reconcile`).
+    last_handled_reconcile_at: str | None = Field(None, alias="lastHandledReconcileAt")
+    # One-shots: attempts that failed with a retryable error (ends Failed past `backoffLimit`).
+    failed_attempts: int | None = Field(None, alias="failedAttempts")
 
     @classmethod
     def load(cls, body: dict[str, Any] | None) -> Self:
@@ -124,6 +129,7 @@ class GroupMembershipStatus(Status):
 
 class BroadcastRun(_StatusModel):
     id: str
+    outcome: Literal["Succeeded", "Failed"] | None = None  # all delivered, or not
     scheduled_for: AwareDatetime | None = Field(None, alias="scheduledFor")
     started_at: AwareDatetime | None = Field(None, alias="startedAt")
     finished_at: AwareDatetime | None = Field(None, alias="finishedAt")
@@ -133,6 +139,7 @@ class BroadcastRun(_StatusModel):
 
 class BroadcastStatus(Status):
     next_run: AwareDatetime | None = Field(None, alias="nextRun")
+    valid_until: AwareDatetime | None = Field(None, alias="validUntil")  # late joiners still get it until
     last_scheduled: AwareDatetime | None = Field(None, alias="lastScheduled")
     current_run: BroadcastRun | None = Field(None, alias="currentRun")
     runs: list[BroadcastRun] = []

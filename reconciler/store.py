@@ -21,16 +21,17 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import applying
-from .applying import ApplyResult, ConflictError, event_row
+from .applying import GITOPS_OVERRIDE, ApplyResult, ConflictError, event_row
 from .resources import API_VERSION, REGISTRY, Resource, parse_resource
 from .tables import SCHEMA_VERSION, Base, EventRow, MetaRow, ObservedRow, ResourceRow, StatusRow, migrate, utcnow
 
@@ -249,15 +250,30 @@ class Store:
                 self._next_version(s)
         return results
 
-    def delete(self, kind: str, name: str, actor: str | None = None) -> bool:
+    def delete(self, kind: str, name: str, actor: str | None = None, with_events: bool = False) -> bool:
+        """Delete a resource (its status and delivery records go with it); with `with_events`
+        its events too (a finished one-shot's TTL), else a `Deleted` event is added."""
         with self._writing() as s:
             row = s.get(ResourceRow, (kind, name))
             if row is None:
                 return False
             s.delete(row)  # its status goes with it (ON DELETE CASCADE)
             self._next_version(s)
-            s.add(event_row(kind, name, "Normal", "Deleted", "deleted", actor))
+            if with_events:
+                s.execute(sql_delete(EventRow).where(EventRow.kind == kind, EventRow.name == name))
+            else:
+                s.add(event_row(kind, name, "Normal", "Deleted", "deleted", actor))
             return True
+
+    def trim_events(self, max_age_days: float, max_rows: int) -> int:
+        """Delete events older than `max_age_days`, then the oldest beyond `max_rows`."""
+        cutoff = utcnow() - timedelta(days=max_age_days)
+        with self.session() as s:
+            removed = s.execute(sql_delete(EventRow).where(EventRow.time < cutoff)).rowcount
+            newest_kept = s.scalars(select(EventRow.id).order_by(EventRow.id.desc()).offset(max_rows).limit(1)).first()
+            if newest_kept is not None:
+                removed += s.execute(sql_delete(EventRow).where(EventRow.id <= newest_kept)).rowcount
+        return removed
 
     def write_status(self, kind: str, name: str, body: dict[str, Any]) -> bool:
         """Replace the status of a resource; False if the resource is gone."""
@@ -300,9 +316,18 @@ class Store:
         if row is None:
             return None
         if bool(row.spec.get("suspend")) != suspend:
-            doc = {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name, "labels": row.labels}}
+            # A GitOps-owned resource keeps a suspension made here: it carries the override
+            # label while suspended (else the next sync would put the file's spec back).
+            labels, owner = dict(row.labels), row.owner
+            if owner == "gitops" or GITOPS_OVERRIDE in labels:
+                owner = "api"
+                if suspend:
+                    labels[GITOPS_OVERRIDE] = "true"
+                else:
+                    labels.pop(GITOPS_OVERRIDE, None)
+            doc = {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name, "labels": labels}}
             resource = parse_resource({**doc, "spec": {**row.spec, "suspend": suspend}})
-            self.apply([resource], row.owner, sources={(kind, name): row.source} if row.source else None, actor=actor)
+            self.apply([resource], owner, sources={(kind, name): row.source} if row.source else None, actor=actor)
         return self.get(kind, name)
 
     def request_reconcile(

@@ -44,6 +44,27 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
+LAB_NOTIFICATIONS = "jupyterlab-notifications-extension/notifications"
+
+
+def server_token(engine: docker.DockerClient, hub: Hub, user: str) -> str:
+    """The server's own API token, as its container holds it."""
+    env = engine.containers.get(hub.container_name(user)).attrs["Config"]["Env"]
+    return next(e.split("=", 1)[1] for e in env if e.startswith("JUPYTERHUB_API_TOKEN="))
+
+
+def lab_queue(hub: Hub, engine: docker.DockerClient, user: str) -> list[dict]:
+    """What the lab holds for its browser tabs (reading empties the queue)."""
+    r = requests.get(
+        f"{hub.url}user/{user}/{LAB_NOTIFICATIONS}",
+        headers={"Authorization": f"token {server_token(engine, hub, user)}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return body.get("notifications", body) if isinstance(body, dict) else body
+
+
 def cleanup_docker(client: docker.DockerClient, platform: str, volumes: bool = True) -> None:
     """Remove every container (and volume) labelled with this platform id."""
     label = f"{naming.LABEL_PLATFORM}={platform}"

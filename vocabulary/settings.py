@@ -185,6 +185,22 @@ class Settings(BaseSettings):
         4, ge=1, le=64, alias="RECONCILER_WORKERS", description="Resources reconciled at the same time"
     )
 
+    events_max_age_days: float = Field(
+        30, gt=0, alias="EVENTS_MAX_AGE_DAYS", description="Events older than this are deleted"
+    )
+    events_max_rows: int = Field(
+        100_000, ge=100, alias="EVENTS_MAX_ROWS", description="At most this many events are kept (the newest)"
+    )
+    deliveries_max_age_days: float = Field(
+        30, gt=0, alias="DELIVERIES_MAX_AGE_DAYS", description="Broadcast delivery records older than this are deleted"
+    )
+    deliveries_max_rows: int = Field(
+        500_000,
+        ge=1000,
+        alias="DELIVERIES_MAX_ROWS",
+        description="At most this many broadcast delivery records are kept (the newest)",
+    )
+
     # --- privileged access ------------------------------------------------------------
     privileged_drift_policy: Literal["restart", "stop", "report"] = Field(
         "restart",

@@ -34,6 +34,7 @@ def summary(obj: Any) -> dict[str, Any]:
         "schedule": obj.spec.get("schedule"),
         "phase": status.get("phase") or "Pending",
         "nextRun": status.get("nextRun"),
+        "validUntil": status.get("validUntil"),
         "counts": status.get("counts"),
         "runs": status.get("runs", []),
         "currentRun": status.get("currentRun"),

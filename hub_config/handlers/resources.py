@@ -1,4 +1,5 @@
-"""The platform's REST API in the hub: desired-state resources, their status and events.
+"""The platform's REST API in the hub: desired-state resources, their status and events,
+and Flux's and kubectl's controls over them: suspend, resume, reconcile now, wait.
 
 Scope-checked with the platform's custom scopes; errors are JSON (JupyterHub's APIHandler).
 """
@@ -6,16 +7,24 @@ Scope-checked with the platform's custom scopes; errors are JSON (JupyterHub's A
 from __future__ import annotations
 
 import asyncio
+import time
 
 from tornado import web
 
 from reconciler.manifests import ManifestError, parse_manifests
+from reconciler.resources import REGISTRY
 from reconciler.store import ConflictError
+from reconciler.waiting import FOR_FORMS, parse_for
+from vocabulary.durations import parse_duration
 
 from ..backends import get_store
-from .base import READ, WRITE, ResourceAPIHandler
+from .base import READ, WAIT_POLL, WAIT_SECONDS, WRITE, ResourceAPIHandler
 
 API_OWNERS = ("api", "cli")  # gitops and panel write through their own paths
+# The kinds whose spec has `suspend` (Store.set_suspend refuses the others).
+SUSPENDABLE = tuple(
+    k for k, info in REGISTRY.items() if "suspend" in info.model.model_fields["spec"].annotation.model_fields
+)
 
 
 class ManifestsHandler(ResourceAPIHandler):
@@ -114,10 +123,76 @@ class EventsHandler(ResourceAPIHandler):
         self.send({"items": [e.as_dict() for e in events]})
 
 
+class SuspendHandler(ResourceAPIHandler):
+    """POST /hub/api/resources/<kind>/<name>/suspend and .../resume: set spec.suspend."""
+
+    async def post(self, kind: str, name: str, verb: str) -> None:
+        self.require(WRITE)
+        canonical = self.kind(kind)
+        if canonical not in SUSPENDABLE:
+            raise web.HTTPError(
+                400, "%s", f"{canonical} has no spec.suspend; kinds that have it: {', '.join(SUSPENDABLE)}"
+            )
+        try:
+            obj = await asyncio.to_thread(get_store().set_suspend, canonical, name, verb == "suspend", self.actor)
+        except ConflictError as e:
+            self.send({"status": 409, "message": f"not {verb}d", "errors": [{"message": p} for p in e.problems]}, 409)
+            return
+        if obj is None:
+            raise web.HTTPError(404, f"{kind}/{name} not found")
+        self.send(obj.manifest())
+
+
+class ReconcileHandler(ResourceAPIHandler):
+    """POST /hub/api/resources/<kind>/<name>/reconcile[?withSource=true]: reconcile now.
+
+    202 with the request's time; the status's `lastHandledReconcileAt` says when it was handled."""
+
+    async def post(self, kind: str, name: str) -> None:
+        self.require(WRITE)
+        with_source = self.flag("withSource")
+        at = await asyncio.to_thread(get_store().request_reconcile, self.kind(kind), name, with_source, self.actor)
+        if at is None:
+            raise web.HTTPError(404, f"{kind}/{name} not found")
+        self.send({"requested": at}, 202)
+
+
+class WaitHandler(ResourceAPIHandler):
+    """GET /hub/api/resources/<kind>/<name>/wait?for=<cond>&timeout=<seconds>: until it holds.
+
+    Waits at most 30 s whatever the timeout (hubctl wait polls instead, for any timeout)."""
+
+    async def get(self, kind: str, name: str) -> None:
+        self.require(READ)
+        canonical = self.kind(kind)
+        text = self.get_argument("for", "")
+        try:
+            condition = parse_for(text)
+        except ValueError:
+            raise web.HTTPError(400, "%s", f"?for={text!r} is not one of: {FOR_FORMS}") from None
+        try:
+            timeout = parse_duration(self.get_argument("timeout", str(WAIT_SECONDS)))
+        except ValueError:
+            raise web.HTTPError(400, "?timeout must be seconds (e.g. 20) or a duration (e.g. 20s)") from None
+        store, deadline = get_store(), time.monotonic() + min(timeout, WAIT_SECONDS)
+        while True:
+            obj = await asyncio.to_thread(store.get, canonical, name)
+            manifest = obj.manifest() if obj else None
+            met = condition.holds(manifest)
+            if met or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(WAIT_POLL)
+        self.send({"met": met, "resource": manifest})
+
+
 handlers = [
     (r"/api/manifests", ManifestsHandler),
     (r"/api/events", EventsHandler),
     (r"/api/resources/([^/]+)", ResourceListHandler),
+    # tornado takes the first match; these are anchored, so order is only for the reader
+    (r"/api/resources/([^/]+)/([^/]+)/(suspend|resume)", SuspendHandler),
+    (r"/api/resources/([^/]+)/([^/]+)/reconcile", ReconcileHandler),
+    (r"/api/resources/([^/]+)/([^/]+)/wait", WaitHandler),
     (r"/api/resources/([^/]+)/([^/]+)", ResourceHandler),
     (r"/api/resources/([^/]+)/([^/]+)/events", EventsHandler),
 ]

@@ -31,6 +31,9 @@ from .base import ResourceAPIHandler
 
 # The two request kinds, by the collection name of their URL.
 COLLECTIONS = {"server-restarts": "ServerRestart", "volume-resets": "VolumeReset"}
+# A request that could not even start within this long is dropped, not carried out hours
+# later when the reconciler comes back (activeDeadlineSeconds of the resource).
+REQUEST_DEADLINE_SECONDS = 300
 
 
 def failure(obj: StoredResource | None) -> str:
@@ -71,8 +74,9 @@ class SelfServiceHandler(ResourceAPIHandler):
         spawner = user.spawners.get("")
         if spawner is None or not spawner.ready:
             raise web.HTTPError(400, f"The server of {name} is not running")
+        await self.refuse_if_pending("ServerRestart", name)
         rname = resource_name("restart", name)
-        await self.submit("ServerRestart", rname, {"user": name})
+        await self.submit("ServerRestart", rname, {"user": name, "activeDeadlineSeconds": REQUEST_DEADLINE_SECONDS})
         return rname
 
     async def request_reset(self, name: str) -> str:
@@ -88,9 +92,22 @@ class SelfServiceHandler(ResourceAPIHandler):
         active = {sp.name: {"ready": sp.ready, "pending": sp.pending} for sp in user.spawners.values() if sp.active}
         if busy_servers(active):
             raise web.HTTPError(400, f"The server of {name} is running: stop it before resetting volumes")
+        await self.refuse_if_pending("VolumeReset", name)
         rname = resource_name("reset", name)
-        await self.submit("VolumeReset", rname, {"user": name, "volumes": list(dict.fromkeys(volumes))})
+        spec = {
+            "user": name,
+            "volumes": list(dict.fromkeys(volumes)),
+            "activeDeadlineSeconds": REQUEST_DEADLINE_SECONDS,
+        }
+        await self.submit("VolumeReset", rname, spec)
         return rname
+
+    async def refuse_if_pending(self, kind: str, name: str) -> None:
+        """One pending request of a kind per user: a second is a 409 naming the first."""
+        pending = await asyncio.to_thread(get_store().open_requests, kind, name)
+        if pending:
+            what = "restart" if kind == "ServerRestart" else "volume reset"
+            raise web.HTTPError(409, f"A {what} of {name} is already pending: {pending[0].name} (cancel it or wait)")
 
     def accepted(self, name: str, kind: str, rname: str, extra: dict[str, Any] | None = None) -> None:
         collection = next(c for c, k in COLLECTIONS.items() if k == kind)
@@ -100,7 +117,13 @@ class SelfServiceHandler(ResourceAPIHandler):
 
 
 class RequestsHandler(SelfServiceHandler):
-    """POST /api/users/<name>/server-restarts | volume-resets: record, answer 202 at once."""
+    """POST /api/users/<name>/server-restarts | volume-resets: record, answer 202 at once;
+    GET: the user's requests of that kind that have not finished."""
+
+    async def get(self, name: str, collection: str) -> None:
+        self.authorized_user(name)
+        pending = await asyncio.to_thread(get_store().open_requests, COLLECTIONS[collection], name)
+        self.send({"items": [view(obj) for obj in pending]})
 
     async def post(self, name: str, collection: str) -> None:
         kind = COLLECTIONS[collection]
@@ -109,14 +132,28 @@ class RequestsHandler(SelfServiceHandler):
 
 
 class RequestHandler(SelfServiceHandler):
-    """GET /api/users/<name>/server-restarts/<rname> (or volume-resets): follow one request."""
+    """GET /api/users/<name>/server-restarts/<rname> (or volume-resets): follow one request;
+    DELETE: cancel it while it has not finished."""
 
-    async def get(self, name: str, collection: str, rname: str) -> None:
+    async def request(self, name: str, collection: str, rname: str) -> StoredResource:
         self.authorized_user(name)
         obj = await asyncio.to_thread(get_store().get, COLLECTIONS[collection], rname)
         if obj is None or obj.spec.get("user") != name:
             raise web.HTTPError(404, f"No such request of {name}: {rname}")
-        self.send(view(obj))
+        return obj
+
+    async def get(self, name: str, collection: str, rname: str) -> None:
+        self.send(view(await self.request(name, collection, rname)))
+
+    async def delete(self, name: str, collection: str, rname: str) -> None:
+        obj = await self.request(name, collection, rname)
+        if obj.status.get("phase") in TERMINAL_PHASES:
+            raise web.HTTPError(409, f"{rname} has already finished ({obj.status['phase']})")
+        # Cancelling one that is under way stops what remains of it (a volume removed stays
+        # removed); it no longer holds up the user's spawns either way.
+        await asyncio.to_thread(get_store().delete, obj.kind, rname, self.actor)
+        self.set_status(204)
+        self.finish()
 
 
 class RestartServerHandler(SelfServiceHandler):

@@ -1,175 +1,115 @@
 """Broadcast (one-shot, or recurring with a schedule): a notice to every selected lab.
 
-A run takes its targets when it starts: the ready servers (default and named) of the
-selected users, as the hub's REST API reports them (a constant number of requests, however
-many targets). Each lab is addressed through the proxy at its own base URL, with its own
-server token (read from its container), so no credential is minted and none is shared.
-Outcomes go to the delivery ledger as they happen; a restarted run resends only what is
-not final. `at` fires once; `cron` fires at each match, every firing a run of its own.
+Without a schedule it runs once, at once. With `schedule.at` or `schedule.cron`, calendar
+time is APScheduler's (`reconciler/schedules.py`): the key is woken at each firing and
+this controller takes the firing and runs it (`broadcast_runs.py`). As a Kubernetes
+CronJob: a firing missed by more than `startingDeadlineSeconds` (the reconciler was down
+or frozen) is recorded as missed, not run late; missed firings collapse into one;
+`concurrencyPolicy: Forbid` skips a firing that came while the previous run was still
+delivering (`Allow` runs it right after). With `validFor`, servers that start (or labs
+that were unreachable) within that window after a run still get it, once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import UTC, datetime
-from typing import Any
 
-from ..clients import lab
-from ..clients.lab import Limits, Result, Target, deliver_all
 from ..context import Context
-from ..deliveries import PENDING
-from ..resources import BroadcastSpec, next_cron_time
-from ..result import Result as Reconciled
-from ..status import BroadcastRun, BroadcastStatus
+from ..resources import BroadcastSpec
+from ..result import Result
+from ..status import BroadcastStatus
 from ..store import StoredResource
+from .broadcast_runs import (
+    deliver_to_late_joiners,
+    finish_run,
+    resume_run,
+    run_delivery,
+    start_run,
+    window_end,
+)
 
 KIND = "Broadcast"
-RECENT_RUNS = 10
-log = logging.getLogger("reconciler.broadcast")
+LATE_JOINER_POLL = 5.0  # seconds between looks for late joiners while `validFor` lasts
 
 
-def payload(name: str, spec: BroadcastSpec) -> dict[str, Any]:
-    return lab.payload(spec.message, spec.type, spec.auto_close, spec.dismiss_button, {"broadcast": name})
-
-
-def next_due(spec: BroadcastSpec, last_scheduled: datetime | None, created: datetime) -> datetime | None:
-    """When the next run is due (maybe in the past: run now); None: no run any more."""
-    if spec.schedule is None:
-        return None if last_scheduled else created
-    if spec.schedule.at is not None:
-        return None if last_scheduled else spec.schedule.at
-    return next_cron_time(spec.schedule.cron, last_scheduled or created)
-
-
-async def select_targets(spec: BroadcastSpec, ctx: Context) -> list[Target]:
-    users = {u["name"]: u for u in await ctx.hub.paginated("users?state=ready")}
-    if spec.targets is not None:
-        wanted = set(spec.targets.users)
-        if spec.targets.groups:
-            groups = await ctx.hub.list_groups()
-            for group in spec.targets.groups:
-                wanted |= set((groups.get(group) or {}).get("users", []))
-        users = {n: u for n, u in users.items() if n in wanted}
-    tokens = await ctx.engine.server_tokens(ctx.settings.platform_id)
-    targets = []
-    for username, user in sorted(users.items()):
-        for server_name, server in sorted((user.get("servers") or {}).items()):
-            if not server.get("ready"):
-                continue
-            url = lab.ingest_url(ctx.settings.proxy_url, server["url"])
-            targets.append(Target(username, server_name, url, tokens.get((username, server_name), "")))
-    return targets
-
-
-async def run_delivery(ctx: Context, obj: StoredResource, spec: BroadcastSpec, run: str, targets: list[Target]) -> None:
-    """Send to `targets`, writing each outcome to the ledger within a fraction of a second."""
-    ledger = ctx.deliveries
-    pending: list[Result] = []
-    preview = spec.message[:40]
-
-    async def on_result(result: Result) -> None:
-        t = result.target
-        log.info(
-            "broadcast/%s %s/%s %r: %s in %d ms%s",
-            obj.name,
-            t.user,
-            t.server,
-            preview,
-            result.outcome,
-            result.ms,
-            f" ({result.error})" if result.error else "",
-        )
-        pending.append(result)
-
-    async def flush_every(seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            batch, pending[:] = list(pending), []
-            await asyncio.to_thread(ledger.record, obj.name, run, batch)
-
-    no_token = [t for t in targets if not t.token]
-    for t in no_token:
-        await on_result(Result(t, "failed", error="no credential: the server's container has no API token"))
-    s = ctx.settings
-    limits = Limits(s.broadcast_concurrency, s.broadcast_attempt_timeout, s.broadcast_deadline)
-    flusher = asyncio.create_task(flush_every(0.2))
-    try:
-        await deliver_all([t for t in targets if t.token], payload(obj.name, spec), on_result, limits)
-    finally:
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
-        await asyncio.to_thread(ledger.record, obj.name, run, list(pending))
-
-
-async def start_run(
-    ctx: Context, obj: StoredResource, spec: BroadcastSpec, status: BroadcastStatus, due: datetime
-) -> list[Target]:
-    """Take the targets of a new run and record it (ledger rows, status) before sending."""
-    now = datetime.now(UTC)
-    run = now.strftime("%Y%m%dT%H%M%S.%fZ")
-    targets = await select_targets(spec, ctx)
-    status.current_run = BroadcastRun(id=run, scheduled_for=due, started_at=now, total=len(targets))
-    status.phase, status.last_scheduled, status.next_run = "Delivering", due, None
-    await asyncio.to_thread(ctx.deliveries.start_run, obj.name, run, [(t.user, t.server, t.url) for t in targets])
-    await ctx.progress(KIND, obj.name, status)
-    await ctx.event(KIND, obj.name, "Delivering", f"run {run}: {len(targets)} running server(s)")
-    return targets
-
-
-async def resume_run(ctx: Context, obj: StoredResource, run: str) -> list[Target]:
-    """After a restart: only what has no final outcome yet is sent again."""
-    rows = await asyncio.to_thread(ctx.deliveries.rows, obj.name, run)
-    open_rows = [r for r in rows if r["outcome"] == PENDING]
-    tokens = await ctx.engine.server_tokens(ctx.settings.platform_id)
-    targets = [Target(r["user"], r["server"], r["url"], tokens.get((r["user"], r["server"]), "")) for r in open_rows]
-    await ctx.event(KIND, obj.name, "Resuming", f"run {run}: {len(targets)} of {len(rows)} not delivered yet")
-    return targets
-
-
-async def finish_run(ctx: Context, obj: StoredResource, status: BroadcastStatus) -> None:
-    """Counts from the ledger into the status, one event, the Delivered condition."""
-    current = status.current_run
-    assert current is not None
-    counts = await asyncio.to_thread(ctx.deliveries.counts, obj.name, current.id)
-    finished = datetime.now(UTC)
-    summary = current.model_copy(update={"finished_at": finished, "counts": counts})
-    status.runs = [summary, *status.runs][:RECENT_RUNS]
-    status.counts, status.current_run = counts, None
-    delivered, total = counts["delivered"], counts["total"]
-    message = f"run {current.id}: {delivered}/{total} delivered"
-    if total - delivered:
-        message += f", {counts['failed']} failed, {counts['timeout']} timed out"
-    await ctx.event(KIND, obj.name, "Delivered", message, type="Normal" if delivered == total else "Warning")
-    all_in = delivered == total
-    status.set_condition(
-        "Delivered", "True" if all_in else "False", "AllDelivered" if all_in else "SomeNotDelivered", message, finished
-    )
-
-
-def scheduled(spec: BroadcastSpec, obj: StoredResource, status: BroadcastStatus) -> Reconciled:
-    """Completed when no run is left; otherwise Scheduled, and back at the next run's time."""
-    due = next_due(spec, status.last_scheduled, obj.created)
-    if due is None:
-        status.phase, status.next_run = "Completed", None
-        return Reconciled(status)
-    status.phase, status.next_run = "Scheduled", due
-    return Reconciled(status, requeue_after=(due - datetime.now(UTC)).total_seconds())
-
-
-async def reconcile(obj: StoredResource, ctx: Context) -> Reconciled:
+async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     spec = BroadcastSpec.model_validate(obj.spec)
     status = BroadcastStatus.load(obj.status)
+    await record_missed(ctx, obj, spec, status)
     if status.current_run is None:
-        due = next_due(spec, status.last_scheduled, obj.created)
-        if due is None or due > datetime.now(UTC):
-            return scheduled(spec, obj, status)
-        targets = await start_run(ctx, obj, spec, status, due)
+        firing = take_firing(ctx, obj, spec, status)
+        if firing is None:
+            if window_end(spec, status):
+                await deliver_to_late_joiners(ctx, obj, spec, status)
+            return scheduled(ctx, obj, spec, status)
+        if overlaps_previous_run(spec, status, firing):
+            message = f"firing at {firing.isoformat()} skipped: the previous run was still delivering (Forbid)"
+            await ctx.event(KIND, obj.name, "SkippedConcurrent", message, type="Warning")
+            status.last_scheduled = firing
+            return scheduled(ctx, obj, spec, status)
+        targets = await start_run(ctx, obj, spec, status, firing)
     else:
         targets = await resume_run(ctx, obj, status.current_run.id)
     assert status.current_run is not None
     await run_delivery(ctx, obj, spec, status.current_run.id, targets)
-    await finish_run(ctx, obj, status)
-    return scheduled(spec, obj, status)
+    await finish_run(ctx, obj, spec, status)
+    return scheduled(ctx, obj, spec, status)
+
+
+def take_firing(ctx: Context, obj: StoredResource, spec: BroadcastSpec, status: BroadcastStatus) -> datetime | None:
+    """The time of a run that is due now, if any: creation for an unscheduled broadcast that
+    has not run; else the scheduler's latest firing not acted on yet."""
+    if spec.schedule is None:
+        return obj.created if status.last_scheduled is None else None
+    firing = ctx.schedules.take_due((KIND, obj.name))
+    if firing is None or (status.last_scheduled is not None and firing <= status.last_scheduled):
+        return None
+    return firing
+
+
+def overlaps_previous_run(spec: BroadcastSpec, status: BroadcastStatus, firing: datetime) -> bool:
+    if spec.concurrency_policy != "Forbid" or not status.runs:
+        return False
+    previous = status.runs[0]
+    return (
+        previous.finished_at is not None
+        and firing < previous.finished_at
+        and firing > (previous.scheduled_for or firing)
+    )
+
+
+async def record_missed(ctx: Context, obj: StoredResource, spec: BroadcastSpec, status: BroadcastStatus) -> None:
+    """A firing APScheduler found past `startingDeadlineSeconds`: an event, and it counts as
+    scheduled (a one-time broadcast whose time was missed is over)."""
+    missed = ctx.schedules.take_missed((KIND, obj.name))
+    if missed is None or (status.last_scheduled is not None and missed <= status.last_scheduled):
+        return
+    late = (datetime.now(UTC) - missed).total_seconds()
+    message = (
+        f"firing at {missed.isoformat()} missed: {late:.0f} s late, past startingDeadlineSeconds "
+        f"({spec.starting_deadline_seconds} s); not sent"
+    )
+    await ctx.event(KIND, obj.name, "MissedSchedule", message, type="Warning")
+    status.last_scheduled = missed
+    if spec.schedule is not None and spec.schedule.at is not None:
+        status.set_condition("Delivered", "False", "MissedSchedule", message)
+
+
+def scheduled(ctx: Context, obj: StoredResource, spec: BroadcastSpec, status: BroadcastStatus) -> Result:
+    """Completed when no run is left, else Scheduled with the next firing; back while late
+    joiners may still come (`validFor`)."""
+    key = (KIND, obj.name)
+    status.valid_until = window_end(spec, status)
+    requeue = LATE_JOINER_POLL if status.valid_until else None
+    once = spec.schedule is None or spec.schedule.at is not None
+    if once and status.last_scheduled is not None:
+        ctx.schedules.remove(key)
+        status.phase, status.next_run = "Active" if status.valid_until else "Completed", None
+        return Result(status, requeue_after=requeue)
+    assert spec.schedule is not None
+    after = status.last_scheduled or obj.created  # (an `at` fires at its time, whatever `after` is)
+    status.next_run = ctx.schedules.ensure(
+        key, cron=spec.schedule.cron, at=spec.schedule.at, after=after, grace=spec.starting_deadline_seconds
+    )
+    status.phase = "Scheduled" if status.next_run else "Completed"
+    return Result(status, requeue_after=requeue)

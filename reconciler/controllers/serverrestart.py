@@ -43,6 +43,20 @@ async def _wait(ctx: Context, spec: ServerRestartSpec, done: Any, timeout: float
     raise TemporaryError(f"{_server_label(spec.user, spec.server)} not {what} after {timeout:g} s")
 
 
+async def _wait_started(ctx: Context, spec: ServerRestartSpec, timeout: float) -> None:
+    """Until the server is ready; a start the hub gave up on (the server is gone again) is a
+    failed attempt at once, not a wait for the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server = await _server(ctx, spec.user, spec.server)
+        if server is None:
+            raise TemporaryError(f"the start of {_server_label(spec.user, spec.server)} failed (see the hub's log)")
+        if server.get("ready"):
+            return
+        await asyncio.sleep(POLL)
+    raise TemporaryError(f"{_server_label(spec.user, spec.server)} not ready after {timeout:g} s")
+
+
 async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     spec = ServerRestartSpec.model_validate(obj.spec)
     label = _server_label(spec.user, spec.server)
@@ -74,9 +88,9 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
 
     if status.step == "starting":
         server = await _server(ctx, spec.user, spec.server)
-        if server is None:  # the start was lost (e.g. we restarted before it was sent): send it again
+        if server is None:  # the start was lost or failed: send it again (counted against backoffLimit)
             await ctx.hub.start_server(spec.user, spec.server)
-        await _wait(ctx, spec, lambda s: bool(s and s.get("ready")), timeout, "ready")
+        await _wait_started(ctx, spec, timeout)
 
     finished = datetime.now(UTC)
     seconds = (finished - (status.started_at or finished)).total_seconds()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,9 @@ class GitOpsSource:
     root: Path
     prune: bool = False
     interval: float = 1.0
+    # Also applied this often when no file changed: a resource changed through the API or
+    # panel is put back from its file (GitOps owns what it declares).
+    resync: float = 30.0
     _last: tuple | None = None
     _last_errors: dict[str, str] = field(default_factory=dict)
 
@@ -91,12 +95,13 @@ class GitOpsSource:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("gitops: watching %s (prune: %s)", self.root, "on" if self.prune else "off")
+        last_sync = 0.0
         while not stop.is_set():
             try:
                 current = await asyncio.to_thread(fingerprint, self.root) if self.root.is_dir() else ()
-                if current != self._last:
+                if current != self._last or time.monotonic() - last_sync >= self.resync:
                     await self.sync_once()
-                    self._last = current
+                    self._last, last_sync = current, time.monotonic()
             except Exception:
                 log.exception("gitops: sync of %s failed; trying again", self.root)
             await wait_event(stop, self.interval)

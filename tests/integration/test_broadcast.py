@@ -10,28 +10,12 @@ import docker
 import pytest
 import requests
 
-from tests.harness import Hub, wait_for
+from tests.harness import Hub, server_token, wait_for
+from tests.harness import lab_queue as queued
 
 USERS = ("nina", "omar", "pia")
 STOPPED = "quincy"
 INGEST = "jupyterlab-notifications-extension"
-
-
-def server_token(engine: docker.DockerClient, hub: Hub, user: str) -> str:
-    env = engine.containers.get(hub.container_name(user)).attrs["Config"]["Env"]
-    return next(e.split("=", 1)[1] for e in env if e.startswith("JUPYTERHUB_API_TOKEN="))
-
-
-def queued(hub: Hub, engine: docker.DockerClient, user: str) -> list[dict]:
-    """What the lab holds for its browser tabs (reading empties the queue)."""
-    r = requests.get(
-        f"{hub.url}user/{user}/{INGEST}/notifications",
-        headers={"Authorization": f"token {server_token(engine, hub, user)}"},
-        timeout=10,
-    )
-    assert r.status_code == 200, r.text
-    body = r.json()
-    return body.get("notifications", body) if isinstance(body, dict) else body
 
 
 def broadcast(hub: Hub, session: requests.Session, spec: dict) -> dict:

@@ -205,3 +205,26 @@ def test_usernames_that_need_escaping_get_the_right_volumes(hub: Hub, engine) ->
     assert sorted(r.json()["reset_volumes"]) == ["cache", "home"]
     assert volumes_of(engine, hub, name) == {"workspace"}
     assert engine.volumes.get("jhds-test-dot-2euser-40example_workspace")
+
+
+def test_one_pending_request_per_user_and_it_can_be_cancelled(hub: Hub, engine, people) -> None:
+    sam = people["sam"]
+    hub.exec(engine, "sam", "echo keep > /home/lab/.cache/k.txt")
+    hub.stop_server("sam")
+    pid = requests.get(hub.reconciler_url + "health", timeout=10).json()["pid"]
+    os.kill(pid, signal.SIGSTOP)  # nothing is carried out: the request stays pending
+    try:
+        r = hub.as_user(sam, "POST", "users/sam/volume-resets", json={"volumes": ["cache"]})
+        assert r.status_code == 202, r.text
+        url, name = r.json()["url"], r.json()["name"]
+        again = hub.as_user(sam, "POST", "users/sam/volume-resets", json={"volumes": ["home"]})
+        assert again.status_code == 409 and name in again.json()["message"]
+        listed = hub.as_user(sam, "GET", "users/sam/volume-resets").json()["items"]
+        assert [i["name"] for i in listed] == [name]
+        assert hub.as_user(people["tia"], "DELETE", url.removeprefix("/hub/api/")).status_code == 403
+        assert hub.as_user(sam, "DELETE", url.removeprefix("/hub/api/")).status_code == 204
+        assert hub.as_user(sam, "GET", url.removeprefix("/hub/api/")).status_code == 404
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    hub.start_server("sam")  # not held up by the cancelled reset
+    assert hub.exec(engine, "sam", "cat /home/lab/.cache/k.txt").strip() == "keep"  # nothing was reset

@@ -15,7 +15,9 @@ from reconciler.context import Context
 from reconciler.controllers import broadcast
 from reconciler.manifests import parse_manifests
 from reconciler.resources import BroadcastSpec
-from reconciler.store import Store
+from reconciler.schedules import Schedules
+from reconciler.status import BroadcastStatus
+from reconciler.store import Store, StoredResource
 from vocabulary.settings import load_settings
 
 DOC = "apiVersion: jupyterhub-ds/v1\nkind: Broadcast\nmetadata: {name: b}\nspec: {message: hello}\n"
@@ -74,19 +76,35 @@ def test_a_resumed_run_sends_only_what_has_no_final_outcome(tmp_path) -> None:
     store.close()
 
 
-def test_when_runs_are_due() -> None:
+def test_when_runs_are_due(tmp_path) -> None:
     created = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
-    now_spec = BroadcastSpec.model_validate({"message": "m"})
-    assert broadcast.next_due(now_spec, None, created) == created
-    assert broadcast.next_due(now_spec, created, created) is None
+    store = Store(f"sqlite:///{tmp_path}/hub.sqlite")
+    ctx = Context(store=store, hub=HubClient("http://127.0.0.1:9", "unused"), settings=load_settings({}))
+
+    def obj(spec: dict) -> StoredResource:
+        return StoredResource("Broadcast", "b", "cli", None, {}, spec, 1, 1, created, created)
+
+    now_spec = {"message": "m"}
+    assert (
+        broadcast.take_firing(ctx, obj(now_spec), BroadcastSpec.model_validate(now_spec), BroadcastStatus()) == created
+    )
+    done = BroadcastStatus(last_scheduled=created)
+    assert broadcast.take_firing(ctx, obj(now_spec), BroadcastSpec.model_validate(now_spec), done) is None
 
     at = created + timedelta(hours=2)
-    at_spec = BroadcastSpec.model_validate({"message": "m", "schedule": {"at": at.isoformat()}})
-    assert broadcast.next_due(at_spec, None, created) == at
-    assert broadcast.next_due(at_spec, at, created) is None  # fires once
+    at_spec = {"message": "m", "schedule": {"at": at.isoformat()}}
+    result = broadcast.scheduled(ctx, obj(at_spec), BroadcastSpec.model_validate(at_spec), BroadcastStatus())
+    assert (result.status.phase, result.status.next_run) == ("Scheduled", at)
+    fired = BroadcastStatus(last_scheduled=at)
+    result = broadcast.scheduled(ctx, obj(at_spec), BroadcastSpec.model_validate(at_spec), fired)
+    assert result.status.phase == "Completed"  # fires once
 
-    cron = BroadcastSpec.model_validate({"message": "m", "schedule": {"cron": "0 17 * * fri"}})
-    first = broadcast.next_due(cron, None, created)
+    cron_spec = {"message": "m", "schedule": {"cron": "0 17 * * fri"}}
+    spec = BroadcastSpec.model_validate(cron_spec)
+    first = broadcast.scheduled(ctx, obj(cron_spec), spec, BroadcastStatus()).status.next_run
     assert first == datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
-    # Every firing a run of its own: the next one is a week later.
-    assert broadcast.next_due(cron, first, created) == first + timedelta(days=7)
+    # Every firing a run of its own: after that one (as rebuilt at a restart), a week later.
+    ctx.schedules = Schedules(lambda key: None)
+    later = broadcast.scheduled(ctx, obj(cron_spec), spec, BroadcastStatus(last_scheduled=first)).status.next_run
+    assert later == first + timedelta(days=7)
+    store.close()

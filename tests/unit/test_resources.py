@@ -22,11 +22,11 @@ from reconciler.resources import (
     get_condition,
     json_schema,
     kind_from_name,
-    next_cron_time,
     parse_resource,
     set_condition,
     spec_hash,
 )
+from reconciler.schedules import standard_day_of_week, trigger_for
 from reconciler.status import GroupMembershipStatus
 
 
@@ -203,11 +203,21 @@ def test_schedule_invalid(schedule: dict, fragment: str) -> None:
     assert fragment in msg
 
 
-def test_next_cron_time_follows_standard_cron() -> None:
+def test_cron_triggers_follow_standard_cron() -> None:
     after = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)  # a Friday
+
+    def next_cron_time(expr: str, after: datetime) -> datetime:
+        return trigger_for(expr, None).get_next_fire_time(None, after + timedelta(seconds=1))
+
     assert next_cron_time("0 9 * * mon-fri", after) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     assert next_cron_time("*/20 * * * *", after) == datetime(2026, 11, 27, 9, 40, tzinfo=UTC)
     assert next_cron_time("0 0 * * 7", after) == datetime(2026, 11, 29, 0, 0, tzinfo=UTC)  # 7 = Sunday
+    # Numbers mean what they mean in cron (0 = Sunday), not APScheduler's (0 = Monday).
+    assert next_cron_time("0 0 * * 0", after) == datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+    assert next_cron_time("0 9 * * 1-5", after) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    assert next_cron_time("0 9 * * 6", after) == datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # Saturday
+    assert standard_day_of_week("*/2") == "sun,tue,thu,sat"
+    assert standard_day_of_week("5-7") == "sun,fri,sat"
 
 
 def test_valid_volume_reset() -> None:
@@ -352,7 +362,7 @@ def test_condition_and_status_models() -> None:
     assert s.observed_generation == 2 and s.conditions == [c]
     dumped = s.model_dump(mode="json")
     assert dumped["observedGeneration"] == 2
-    assert Status().model_dump() == {"phase": None, "observedGeneration": None, "conditions": []}
+    assert Status().dump() == {"conditions": []}
     # A status field no model declares is an error where it is written...
     with pytest.raises(ValidationError):
         Status.model_validate({"phase": "Ready", "added": ["bob"]})
@@ -396,7 +406,11 @@ def test_json_schema() -> None:
 def test_job_and_schedule_fields() -> None:
     doc = {"apiVersion": API_VERSION, "kind": "VolumeReset", "metadata": {"name": "r"}}
     r = parse_resource({**doc, "spec": {"user": "sam", "volumes": ["cache"]}})
-    assert (r.spec.active_deadline_seconds, r.spec.backoff_limit, r.spec.ttl_seconds_after_finished) == (None, 6, 604800)
+    assert (r.spec.active_deadline_seconds, r.spec.backoff_limit, r.spec.ttl_seconds_after_finished) == (
+        None,
+        6,
+        604800,
+    )
     r = parse_resource({**doc, "spec": {"user": "sam", "volumes": ["cache"], "activeDeadlineSeconds": 300}})
     assert r.spec.active_deadline_seconds == 300
     b = {"apiVersion": API_VERSION, "kind": "Broadcast", "metadata": {"name": "b"}}

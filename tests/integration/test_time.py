@@ -1,0 +1,212 @@
+"""The reconciler keeps time, on the real hub and labs: schedules on the second whatever the
+resync interval, cron across a frozen reconciler, suspend, late joiners (`validFor`),
+deadlines, retries that end (`backoffLimit`), and history deleted by TTL."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import docker
+import pytest
+import requests
+
+from tests.harness import Hub, lab_queue, own_hub, wait_for
+
+PLATFORM = "jhds-test-time"
+IMAGE = "jhds-test-breakable:latest"  # the lab image under a name this module may break
+EVERY_MINUTE = "* * * * *"
+
+
+def doc(kind: str, name: str, spec: dict) -> str:
+    return json.dumps({"apiVersion": "jupyterhub-ds/v1", "kind": kind, "metadata": {"name": name}, "spec": spec})
+
+
+def apply(hub: Hub, kind: str, name: str, spec: dict) -> None:
+    r = hub.api("POST", "manifests", data=doc(kind, name, spec))
+    assert r.status_code == 200, r.text
+
+
+def get(hub: Hub, kind: str, name: str) -> dict | None:
+    r = hub.api("GET", f"resources/{kind.lower()}/{name}")
+    return r.json() if r.status_code == 200 else None
+
+
+def status(hub: Hub, kind: str, name: str) -> dict:
+    return (get(hub, kind, name) or {}).get("status", {})
+
+
+def events(hub: Hub, kind: str, name: str, reason: str | None = None) -> list[dict]:
+    items = hub.api("GET", f"resources/{kind.lower()}/{name}/events", params={"limit": 500}).json()["items"]
+    return [e for e in items if reason is None or e["reason"] == reason]
+
+
+def reconciler_pid(hub: Hub) -> int:
+    return requests.get(hub.reconciler_url + "health", timeout=10).json()["pid"]
+
+
+def seconds_to_next_minute() -> float:
+    now = datetime.now(UTC)
+    return 60 - now.second - now.microsecond / 1e6
+
+
+@pytest.fixture(scope="module")
+def timed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A platform whose resync is an hour away: anything on time here was on time by itself."""
+    engine.images.get("jupyterhub-ds/lab:latest").tag(IMAGE)
+    env = {
+        "RESYNC_SECONDS": "3600",
+        "DOCKER_NOTEBOOK_IMAGE": IMAGE,
+        "DOCKER_SPAWN_TIMEOUT": "15",
+        "BROADCAST_DEADLINE": "6",
+        "BROADCAST_ATTEMPT_TIMEOUT": "2",
+    }
+    try:
+        with own_hub(engine, tmp_path_factory.mktemp("timed") / "state", PLATFORM, env) as hub:
+            hub.create_user("cora")
+            hub.start_server("cora")
+            lab_queue(hub, engine, "cora")  # start from an empty queue
+            yield hub
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            engine.images.remove(IMAGE, force=True)
+
+
+def test_an_at_broadcast_goes_out_within_a_second_of_its_time(timed: Hub, engine) -> None:
+    at = datetime.now(UTC) + timedelta(seconds=8)
+    apply(timed, "Broadcast", "at-on-time", {"message": "on time", "schedule": {"at": at.isoformat()}})
+    done = wait_for(lambda: status(timed, "Broadcast", "at-on-time").get("phase") == "Completed" or None, 30, "sent")
+    assert done
+    run = status(timed, "Broadcast", "at-on-time")["runs"][0]
+    lateness = (datetime.fromisoformat(run["startedAt"]) - at).total_seconds()
+    print(f"at broadcast started {lateness:.3f} s after its time (RESYNC_SECONDS=3600)")
+    assert 0 <= lateness < 1.0
+    assert [n["message"] for n in lab_queue(timed, engine, "cora")] == ["on time"]
+
+
+def test_cron_suspend_and_a_frozen_reconciler(timed: Hub, engine) -> None:
+    """Every minute: a suspended one sends nothing for two firings and sends again after
+    resume; across a 3-minute SIGSTOP the other sends once on resume, not three times."""
+    time.sleep(max(0.0, seconds_to_next_minute() - 55))  # apply early in a minute
+    apply(timed, "Broadcast", "paused", {"message": "paused one", "schedule": {"cron": EVERY_MINUTE}, "suspend": True})
+    apply(timed, "Broadcast", "minutely", {"message": "every minute", "schedule": {"cron": EVERY_MINUTE}})
+    wait_for(lambda: len(events(timed, "Broadcast", "minutely", "Delivered")) >= 2, 150, "two firings delivered")
+    assert events(timed, "Broadcast", "paused", "Delivered") == []
+    ready = {c["type"]: c for c in status(timed, "Broadcast", "paused")["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"]) == ("Unknown", "Suspended")
+
+    time.sleep(seconds_to_next_minute() + 5)  # just after a firing, so three fall in the freeze
+    before = len(events(timed, "Broadcast", "minutely", "Delivered"))
+    pid = reconciler_pid(timed)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(180)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # The three missed firings collapse into one run, within startingDeadlineSeconds (300 s).
+    wait_for(lambda: len(events(timed, "Broadcast", "minutely", "Delivered")) > before, 15, "the catch-up run")
+    if seconds_to_next_minute() > 10:  # (not near the next regular firing)
+        time.sleep(5)
+        assert len(events(timed, "Broadcast", "minutely", "Delivered")) == before + 1
+
+    r = timed.api(
+        "POST",
+        "manifests",
+        data=doc("Broadcast", "paused", {"message": "paused one", "schedule": {"cron": EVERY_MINUTE}}),
+    )
+    assert r.status_code == 200, r.text  # resumed
+    wait_for(lambda: events(timed, "Broadcast", "paused", "Delivered"), 75, "the resumed one delivers")
+    for name in ("paused", "minutely"):
+        timed.api("DELETE", f"resources/broadcast/{name}")
+
+
+def test_a_restart_whose_image_is_broken_ends_failed_after_its_backoff_limit(timed: Hub, engine) -> None:
+    broken = io.BytesIO(b'FROM jupyterhub-ds/lab:latest\nENTRYPOINT ["false"]\n')
+    engine.images.build(fileobj=broken, tag=IMAGE, network_mode="none", rm=True)
+    apply(timed, "ServerRestart", "broken-restart", {"user": "cora", "backoffLimit": 1})
+
+    def ended() -> dict | None:
+        s = status(timed, "ServerRestart", "broken-restart")
+        return s if s.get("phase") in ("Failed", "Succeeded") else None
+
+    final = wait_for(ended, 150, "the restart to end")
+    assert final["phase"] == "Failed" and final["failedAttempts"] == 2
+    stalled = {c["type"]: c for c in final["conditions"]}["Stalled"]
+    assert stalled["reason"] == "BackoffLimitExceeded"
+    starts = [e for e in events(timed, "ServerRestart", "broken-restart") if e["reason"] == "Starting"]
+    assert len(starts) == 1  # one stop/start sequence; its retries ended, nothing runs on
+    time.sleep(5)
+    assert ended()["phase"] == "Failed"
+
+
+# --- on the session's platform -------------------------------------------------------------
+
+
+def test_a_late_joiner_gets_a_valid_for_broadcast_exactly_once(hub: Hub, engine) -> None:
+    for user in ("lea", "leo"):
+        hub.create_user(user)
+    hub.start_server("lea")
+    lab_queue(hub, engine, "lea")
+    apply(
+        hub,
+        "Broadcast",
+        "late-joiners",
+        {"message": "still valid", "validFor": "5m", "targets": {"users": ["lea", "leo"]}},
+    )
+    wait_for(lambda: status(hub, "Broadcast", "late-joiners").get("phase") == "Active" or None, 30, "first run")
+    assert status(hub, "Broadcast", "late-joiners")["validUntil"]
+    sent_at = time.monotonic()
+    assert [n["message"] for n in lab_queue(hub, engine, "lea")] == ["still valid"]
+    time.sleep(max(0.0, 30 - (time.monotonic() - sent_at)))
+    hub.start_server("leo")  # 30 s after the broadcast
+
+    def leo_has_it() -> list[dict]:
+        return [n for n in lab_queue(hub, engine, "leo") if n["message"] == "still valid"]
+
+    got = wait_for(leo_has_it, 20, "the late joiner's notice")
+    assert len(got) == 1
+    time.sleep(12)  # two more looks for late joiners: nobody gets it twice
+    assert leo_has_it() == [] and lab_queue(hub, engine, "lea") == []
+    assert len(events(hub, "Broadcast", "late-joiners", "LateDelivery")) == 1
+    for user in ("lea", "leo"):
+        hub.stop_server(user)
+
+
+def test_a_reset_that_passes_its_deadline_never_runs(hub: Hub, engine) -> None:
+    hub.create_user("dina")
+    hub.start_server("dina")
+    hub.exec(engine, "dina", "echo mine > /home/lab/.cache/c.txt")
+    hub.stop_server("dina")
+    pid = reconciler_pid(hub)
+    os.kill(pid, signal.SIGSTOP)  # the reconciler is away when the request comes
+    try:
+        apply(hub, "VolumeReset", "late-reset", {"user": "dina", "volumes": ["cache"], "activeDeadlineSeconds": 2})
+        time.sleep(4)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    final = wait_for(lambda: status(hub, "VolumeReset", "late-reset").get("phase"), 15, "the reset's verdict")
+    assert final == "Failed"
+    s = status(hub, "VolumeReset", "late-reset")
+    assert {c["type"]: c for c in s["conditions"]}["Ready"]["reason"] == "DeadlineExceeded"
+    assert not s.get("resetVolumes")
+    assert hub.volume_name("dina", "cache") in {v.name for v in engine.volumes.list()}  # untouched
+
+
+def test_ttl_deletes_a_finished_resource_and_its_events(hub: Hub) -> None:
+    hub.create_user("tilda")
+    apply(
+        hub,
+        "Broadcast",
+        "short-lived",
+        {"message": "gone soon", "targets": {"users": ["tilda"]}, "ttlSecondsAfterFinished": 3},
+    )
+    wait_for(lambda: status(hub, "Broadcast", "short-lived").get("phase") == "Completed" or None, 30, "finished")
+    assert events(hub, "Broadcast", "short-lived")
+    wait_for(lambda: get(hub, "Broadcast", "short-lived") is None, 15, "deleted by its TTL")
+    assert events(hub, "Broadcast", "short-lived") == []
