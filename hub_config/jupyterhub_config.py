@@ -22,17 +22,15 @@ RECONCILER_SCOPES = [
     "admin:groups",
 ]
 
-AUTOMATION_SCOPES = [
-    "admin:users",
-    "admin:servers",
-    "admin:groups",
-    scopes.WRITE,
-]
+# The `automation` service applies manifests: the platform's scopes only. Managing the hub's
+# users, servers and groups too is a second, explicit opt-in (HUB_AUTOMATION_ADMIN).
+AUTOMATION_SCOPES = [scopes.WRITE]
+AUTOMATION_ADMIN_SCOPES = ["admin:users", "admin:servers", "admin:groups"]
 
 
 def apply_settings(c: Any, s: Settings) -> None:
     """Fill JupyterHub's config object `c` from the settings."""
-    s.state_dir.resolve().mkdir(parents=True, exist_ok=True)
+    s.state_dir.resolve().mkdir(mode=0o700, parents=True, exist_ok=True)
     _hub(c, s)
     _authenticator(c, s)
     _spawner(c, s)
@@ -50,6 +48,7 @@ def _hub(c: Any, s: Settings) -> None:
         c.JupyterHub.hub_connect_ip = s.hub_connect_ip
     c.JupyterHub.db_url = s.database_url
     state = s.state_dir.resolve()
+    state.chmod(0o700)  # password hashes, secrets and logs: nobody else's business
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
     c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
     # User servers outlive a hub restart (upgrades, Watchtower); `make down` stops them.
@@ -67,7 +66,8 @@ def _hub(c: Any, s: Settings) -> None:
 
 def _authenticator(c: Any, s: Settings) -> None:
     """Sign-up and login (NativeAuthenticator)."""
-    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.JupyterHub.authenticator_class = "hub_config.authenticator.PlatformAuthenticator"
+    c.Authenticator.username_pattern = naming.USERNAME_PATTERN
     c.Authenticator.admin_users = {s.admin}
     # NativeAuthenticator decides who may log in (approved users); nothing else gates it.
     c.Authenticator.allow_all = True
@@ -120,15 +120,20 @@ def _platform(c: Any, s: Settings) -> None:
             "services": ["reconciler"],
         },
         {
-            "name": "platform-operator",
-            "description": "Operate the platform's desired state",
+            "name": "platform-admin",
+            "description": "Every kind of the platform's resources (protected groups: with admin:groups)",
             "scopes": [scopes.WRITE],
             "users": [s.admin],
+        },
+        {
+            "name": "platform-operator",
+            "description": "Broadcasts, requests for anyone, group memberships (not the protected groups)",
+            "scopes": [scopes.WRITE_BROADCASTS, scopes.WRITE_REQUESTS, scopes.WRITE_GROUPS],
             "groups": [scopes.OPERATORS_GROUP],
         },
     ]
     c.JupyterHub.load_groups[scopes.OPERATORS_GROUP] = {
-        "properties": {"description": "Members may read and write the platform's resources (hubctl)"}
+        "properties": {"description": "Members send broadcasts and manage requests and unprotected groups"}
     }
 
 
@@ -140,7 +145,7 @@ def _automation(c: Any, s: Settings) -> None:
             {
                 "name": "automation",
                 "description": "GitOps pipelines and scripts",
-                "scopes": AUTOMATION_SCOPES,
+                "scopes": AUTOMATION_SCOPES + (AUTOMATION_ADMIN_SCOPES if s.automation_admin else []),
                 "services": ["automation"],
             }
         )
@@ -149,7 +154,7 @@ def _automation(c: Any, s: Settings) -> None:
 def service_environment(s: Settings) -> dict[str, str]:
     """The reconciler reads the same settings as the hub: pass every variable that is set."""
     names = {f.alias for f in Settings.model_fields.values()} | {"PATH", "DOCKER_HOST", "PYTHONPATH"}
-    names.discard("HUB_AUTOMATION_TOKEN")  # the service has its own token
+    names -= {"HUB_AUTOMATION_TOKEN", "JUPYTERHUB_ADMIN_PASSWORD"}  # the service has its own token
     env = {k: v for k, v in os.environ.items() if k in names}
     env["JUPYTERHUB_DB_URL"] = s.database_url
     env["JUPYTERHUB_STATE_DIR"] = str(s.state_dir.resolve())

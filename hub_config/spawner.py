@@ -35,6 +35,11 @@ def resets_in_progress(username: str) -> list[str]:
     ]
 
 
+def literal(value: str) -> str:
+    """A value DockerSpawner's template rendering gives back unchanged."""
+    return value.replace("{", "{{").replace("}", "}}")
+
+
 class SpawnError(RuntimeError):
     """A spawn cannot go ahead; the message is shown to the user on the spawn page."""
 
@@ -151,7 +156,8 @@ class PlatformSpawner(DockerSpawner):
             naming.LABEL_SOCKET: "true" if privileged else "false",
             naming.LABEL_SPAWN_HASH: naming.spawn_hash(spawn_config),
         }
-        self.extra_create_kwargs = {"labels": labels}
+        # DockerSpawner formats these values as templates ({username}...): keep them literal.
+        self.extra_create_kwargs = {"labels": {k: literal(v) for k, v in labels.items()}}
         self.extra_host_config = host_config
         self.log.info(
             "Starting server %s of %s (socket: %s, gpu: %s)",

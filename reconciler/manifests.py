@@ -10,17 +10,24 @@ with its file and line (`manifests/a.yaml:12: spec.message: must be at most 140 
 
 Line numbers come from the YAML node tree (`yaml.compose`), so an error points at the
 field's line; an unknown field at its key, a missing field at the mapping that lacks it.
+The tree is built by libyaml (`CSafeLoader`) when PyYAML has it, by the pure-Python loader
+otherwise; both give the same lines and messages here.
+
+`parse_manifests(..., max_documents=N)` (the REST API's applies) counts the documents
+before validating any and raises `TooManyDocuments` past N.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
 
 from .resources import Resource
 from .validation import (
@@ -36,17 +43,43 @@ from .validation import (
     validate,
 )
 
-__all__ = ["ManifestError", "ManifestIssue", "from_data", "load_paths", "manifest_files", "parse_manifests"]
+__all__ = [
+    "APPLY_MAX_DOCUMENTS",
+    "ManifestError",
+    "ManifestIssue",
+    "TooManyDocuments",
+    "from_data",
+    "load_paths",
+    "manifest_files",
+    "parse_manifests",
+]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _LIST_KEYS = ("apiVersion", "kind", "metadata", "items")
+# The most documents one apply through the REST API may hold (each is a row written under
+# the database's write lock).
+APPLY_MAX_DOCUMENTS = 500
+# libyaml's loader where PyYAML was built with it (10-20 times faster), else the pure-Python one.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class TooManyDocuments(ValueError):
+    """More documents than one request may apply; nothing was validated or applied."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count, self.limit = count, limit
+        super().__init__(f"{count} documents were sent; the limit is {limit} per request: split the apply")
+
 
 # --- public API -----------------------------------------------------------------------------
 
 
-def parse_manifests(text: str, source: str = "<stdin>") -> list[Resource]:
-    """Every resource of `text`, or ManifestError with every issue of every document."""
-    parsed, issues = _parse(text, source)
+def parse_manifests(text: str, source: str = "<stdin>", max_documents: int | None = None) -> list[Resource]:
+    """Every resource of `text`, or ManifestError with every issue of every document.
+
+    With `max_documents`, more documents than that raise TooManyDocuments (before any is
+    validated)."""
+    parsed, issues = _parse(text, source, max_documents)
     _check_duplicates([(resource, source, line) for resource, line in parsed], issues)
     if issues:
         raise ManifestError(issues)
@@ -138,9 +171,13 @@ def _check_duplicates(found: list[tuple[Resource, str, int | None]], issues: lis
 # --- text -> documents ----------------------------------------------------------------------
 
 
-def _parse(text: str, source: str) -> tuple[list[tuple[Resource, int | None]], list[ManifestIssue]]:
+def _parse(
+    text: str, source: str, max_documents: int | None = None
+) -> tuple[list[tuple[Resource, int | None]], list[ManifestIssue]]:
     """(resource, line of its name) for each valid document, and the issues of the others."""
     documents, issues = _documents(text, source)
+    if max_documents is not None and len(documents) > max_documents:
+        raise TooManyDocuments(len(documents), max_documents)
     parsed: list[tuple[Resource, int | None]] = []
     for document in documents:
         resource, document_issues = validate(document, source)
@@ -176,22 +213,42 @@ def _json_documents(text: str, data: Any, source: str) -> tuple[list[Document], 
     # json.loads is the truth for the values (PyYAML differs on surrogate pairs, `1e5`...);
     # the YAML node tree of the same text only gives the line numbers. Tabs can only be
     # whitespace in valid JSON (inside strings they must be escaped), and YAML refuses them.
-    node: Node | None
-    try:
-        nodes = list(yaml.compose_all(text.replace("\t", " "), Loader=yaml.SafeLoader))
-        node = nodes[0] if len(nodes) == 1 else None
-    except yaml.YAMLError:
-        node = None
+    node = _json_node(text.replace("\t", " "))
     duplicates = list(_duplicate_keys(node)) if node is not None else []
     if duplicates:
         return [], [_duplicate_issue(key, source) for key in duplicates]
     return _split(data, node, line_of(node), source)
 
 
+def _json_node(text: str) -> Node | None:
+    """The node tree of one JSON text (for its lines), or None if YAML cannot read it.
+
+    libyaml refuses the escaped surrogate pairs of ASCII-only JSON (`"\\ud83d\\ude80"`): they are
+    read as private-use escapes of the same length (the values come from json.loads)."""
+    for loader, view in ((_Loader, _SURROGATE_ESCAPE.sub(_private_use, text)), (yaml.SafeLoader, text)):
+        try:
+            nodes = list(yaml.compose_all(view, Loader=loader))
+        except yaml.YAMLError:
+            continue
+        return nodes[0] if len(nodes) == 1 else None
+    return None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\(u[dD][89a-fA-F][0-9a-fA-F]{2}|.)", re.DOTALL)
+
+
+def _private_use(match: re.Match[str]) -> str:
+    escape = match.group(1)
+    return "\\ue" + escape[2:] if len(escape) == 5 else match.group(0)
+
+
 def _yaml_documents(text: str, source: str) -> tuple[list[Document], list[ManifestIssue]]:
     documents: list[Document] = []
     issues: list[ManifestIssue] = []
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as e:  # the pure-Python reader checks every character first
+        return [], [_yaml_issue(e, source, text)]
     try:
         while True:
             try:
@@ -199,7 +256,7 @@ def _yaml_documents(text: str, source: str) -> tuple[list[Document], list[Manife
                     break
                 node = loader.get_node()
             except yaml.YAMLError as e:  # syntax: the rest of the stream cannot be read
-                issues.append(_yaml_issue(e, source))
+                issues.append(_yaml_issue(e, source, text))
                 break
             if node is None:
                 continue
@@ -258,9 +315,14 @@ def _split(data: Any, node: Node | None, line: int | None, source: str) -> tuple
     return documents, issues
 
 
-def _yaml_issue(e: yaml.YAMLError, source: str) -> ManifestIssue:
+def _yaml_issue(e: yaml.YAMLError, source: str, text: str = "") -> ManifestIssue:
     line = None
-    if isinstance(e, yaml.MarkedYAMLError):
+    if isinstance(e, ReaderError) and isinstance(e.character, int):
+        # The first such character of the text (positions differ: characters or UTF-8 bytes).
+        at = text.find(chr(e.character))
+        line = text.count("\n", 0, at) + 1 if at >= 0 else None
+        message = f"unacceptable character U+{e.character:04X} (control characters are not allowed)"
+    elif isinstance(e, yaml.MarkedYAMLError):
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         parts = [p for p in (e.context, e.problem) if p]

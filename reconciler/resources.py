@@ -173,11 +173,23 @@ class BroadcastSpec(JobSpec):
     @field_validator("message")
     @classmethod
     def _message(cls, value: str) -> str:
+        """One line of at most MESSAGE_MAX characters (code points: an emoji is one), nothing
+        invisible that changes how it or the text around it reads. The panel checks the same."""
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
         if len(value) > MESSAGE_MAX:
             raise ValueError(f"must be at most {MESSAGE_MAX} characters (got {len(value)})")
+        for i, char in enumerate(value, 1):
+            if char in "\n\r\v\f\x85\u2028\u2029":
+                problem = "must be one line: line breaks are not allowed"
+            elif ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
+                problem = "must not contain control characters"
+            elif "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+                problem = "must not contain bidirectional override or isolate characters"
+            else:
+                continue
+            raise ValueError(f"{problem} (U+{ord(char):04X} at character {i})")
         return value
 
     @field_validator("auto_close", mode="before")

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,12 +22,12 @@ from urllib.parse import urlparse
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from vocabulary import naming
+from vocabulary import naming, scopes
 from vocabulary.settings import SettingsError, get_settings
 
 from .clients.hub import HubClient
 from .context import Context
-from .controllers import CONTROLLERS, WATCHES
+from .controllers import CONTROLLERS, WATCHES, engineaccess
 from .loop import Reconciler
 from .sources.gitops import GitOpsSource
 from .store import Store
@@ -36,42 +37,77 @@ T = TypeVar("T")
 
 
 async def watch_engine(ctx: Context, stop: asyncio.Event) -> None:
-    """Container start/stop events of this platform wake that user's privileged-access key."""
+    """Container events: any start wakes the engine-wide access check; a start or stop of one
+    of this platform's servers wakes that user's privileged-access key."""
     loop = asyncio.get_running_loop()
     halt = threading.Event()
 
     def on_event(event: dict) -> None:
-        user = ((event.get("Actor") or {}).get("Attributes") or {}).get(naming.LABEL_USER)
-        if user:
+        attributes = (event.get("Actor") or {}).get("Attributes") or {}
+        user = attributes.get(naming.LABEL_USER)
+        if user and attributes.get(naming.LABEL_PLATFORM) == ctx.settings.platform_id:
             loop.call_soon_threadsafe(ctx.enqueue, (naming.PRIVILEGED_ACCESS_KIND, user))
+        if event.get("status") == "start":
+            loop.call_soon_threadsafe(ctx.enqueue, (engineaccess.KIND, engineaccess.KEY))
 
-    watcher = asyncio.ensure_future(
-        asyncio.to_thread(ctx.engine.watch_events, ctx.settings.platform_id, on_event, halt)
-    )
+    watcher = asyncio.ensure_future(asyncio.to_thread(ctx.engine.watch_events, None, on_event, halt))
     await stop.wait()
     halt.set()
     ctx.engine.stop_events()
     await asyncio.wait([watcher], timeout=5)
 
 
-def make_app(reconciler: Reconciler, prefix: str = "/") -> web.Application:
+class TokenCheck:
+    """Who may read the details: a hub token holding the platform's read scope, asked of the
+    hub's API (`GET /user`), the answer kept a minute per token."""
+
+    TTL = 60.0
+
+    def __init__(self, hub: HubClient):
+        self.hub = hub
+        self._seen: dict[str, tuple[float, bool]] = {}
+
+    async def allows(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        kind, _, token = header.partition(" ")
+        if kind.lower() not in ("token", "bearer") or not token:
+            return False
+        now = time.monotonic()
+        seen = self._seen.get(token)
+        if seen is None or now - seen[0] > self.TTL:
+            model = await self.hub.whoami(token)
+            seen = (now, bool(model) and scopes.READ in (model.get("scopes") or []))
+            self._seen[token] = seen
+        return seen[1]
+
+
+def make_app(reconciler: Reconciler, check: TokenCheck, prefix: str = "/") -> web.Application:
     async def health(_request: web.Request) -> web.Response:
+        """For anyone (the proxy publishes it): ok or not, nothing more."""
         ok = reconciler.ready
+        return web.json_response({"status": "ok" if ok else "starting"}, status=200 if ok else 503)
+
+    async def details(request: web.Request) -> web.Response:
+        if not await check.allows(request):
+            raise web.HTTPForbidden(text=f"needs a token with the scope {scopes.READ}")
         body = {
-            "status": "ok" if ok else "starting",
+            "status": "ok" if reconciler.ready else "starting",
             "pid": os.getpid(),
             "queueDepth": len(reconciler.queue),
             "lastResync": reconciler.last_resync,
-            "controllers": sorted(reconciler.controllers),
+            "controllers": sorted([*reconciler.controllers, *reconciler.watches]),
         }
-        return web.json_response(body, status=200 if ok else 503)
+        return web.json_response(body)
 
-    async def metrics(_request: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.Response:
+        if not await check.allows(request):
+            raise web.HTTPForbidden(text=f"needs a token with the scope {scopes.READ}")
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
     for base in {"/", prefix if prefix.endswith("/") else prefix + "/"}:
         app.router.add_get(base + "health", health)
+        app.router.add_get(base + "health/details", details)
         app.router.add_get(base + "metrics", metrics)
     return app
 
@@ -107,7 +143,7 @@ async def serve(stop: asyncio.Event | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     url = urlparse(service_url)
-    runner = web.AppRunner(make_app(reconciler, prefix), access_log=None)
+    runner = web.AppRunner(make_app(reconciler, TokenCheck(hub), prefix), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, url.hostname or "127.0.0.1", url.port or settings.reconciler_port).start()
     log.info("reconciler: /health and /metrics on %s", service_url)

@@ -123,6 +123,8 @@ class GroupMembershipStatus(Status):
     group: str | None = None
     members: list[str] = []
     unknown_users: list[str] = Field([], alias="unknownUsers")
+    # Protected groups: listed names that did not exist, never granted for this generation.
+    refused_users: list[str] = Field([], alias="refusedUsers")
     unmanaged_members: list[str] = Field([], alias="unmanagedMembers")
     last_change: MembershipChange | None = Field(None, alias="lastChange")
 
@@ -185,3 +187,17 @@ class PrivilegedAccessStatus(Status):
     servers: list[PrivilegedServer] = []
     # Containers whose drift was already reported or acted on: each is handled once.
     handled: list[str] = []
+
+
+class EscalatedContainer(_StatusModel):
+    """A running container with power over the host that no policy allows."""
+
+    container: str
+    container_id: str
+    user: str | None = None  # for a server of this platform
+    has: list[str] = []  # what gives it that power
+
+
+class EngineAccessStatus(Status):
+    containers: list[EscalatedContainer] = []
+    handled: list[str] = []  # container ids already reported or stopped

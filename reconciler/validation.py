@@ -126,7 +126,10 @@ def locate(document: Document, loc: Loc, error_type: str) -> tuple[Loc, int | No
     if node is not None:
         # A scalar on its own line (e.g. a long string) is pointed at; a block mapping or list
         # starts on the line after its key, which is the more useful one.
-        line = line_of(node) if isinstance(node, ScalarNode) else (key_line or line_of(node))
+        # An empty value (`kind:`) is pointed at by its key: libyaml marks it where the next
+        # token starts, the pure-Python loader right after the colon.
+        empty = isinstance(node, ScalarNode) and node.value == "" and not node.style
+        line = line_of(node) if isinstance(node, ScalarNode) and not empty else (key_line or line_of(node))
     elif key_line is not None:
         line = key_line
     return tuple(path), line

@@ -16,7 +16,7 @@ fi
 cd "$ROOT"
 
 if [ "${1:-}" = "--bench" ]; then
-  for bench in spawn reconcile selfservice privileged broadcast; do
+  for bench in spawn reconcile selfservice privileged broadcast schedule history; do
     say "benchmark: $bench"
     python "benchmarks/$bench.py"
   done

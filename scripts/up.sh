@@ -2,6 +2,9 @@
 # `make up`: set up whatever is missing, then start JupyterHub in the background.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/env.sh"
+# The state folder holds the database (password hashes), secrets and logs: owner only.
+umask 077
+chmod 700 "$STATE_DIR"
 
 "$ROOT/scripts/engine.sh"
 "$ROOT/scripts/install.sh"
@@ -30,11 +33,18 @@ fi
 
 for _ in $(seq 1 60); do
   if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "${url}hub/health" 2>/dev/null; then
+    if [ -n "${JUPYTERHUB_ADMIN_PASSWORD:-}" ]; then
+      password="the one in JUPYTERHUB_ADMIN_PASSWORD"
+    elif [ -f "$STATE_DIR/admin-password" ]; then
+      password="$(cat "$STATE_DIR/admin-password")  (one-time: change it at ${url}hub/change-password)"
+    else
+      password="the one you chose when the account was created"
+    fi
     cat <<MSG
 
 JupyterHub is ready at ${url}
-Sign in as the admin: open ${url}hub/signup, sign up as '${admin}' (approved at once),
-then log in. Others sign up the same way and wait for approval at ${url}hub/authorize.
+Sign in as the admin '${admin}' at ${url}hub/login with the password: ${password}
+Others sign up at ${url}hub/signup and wait for the admin's approval at ${url}hub/authorize.
 Stop with: make down (user volumes are kept)
 MSG
     exit 0

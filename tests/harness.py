@@ -111,10 +111,14 @@ class Hub:
                 "JUPYTERHUB_HUB_PORT": str(free_port()),
                 "JUPYTERHUB_PROXY_API_PORT": str(free_port()),
                 "JUPYTERHUB_ADMIN": "admin",
+                "JUPYTERHUB_ADMIN_PASSWORD": PASSWORD,
                 "PLATFORM_ID": self.platform,
                 "DOCKER_CONTAINER_PREFIX": self.platform,
                 "USER_VOLUME_NAME_TEMPLATE": f"{self.platform}-{{username}}_{{volume}}",
                 "HUB_AUTOMATION_TOKEN": self.token,
+                "HUB_AUTOMATION_ADMIN": "true",  # the tests manage users and servers with it
+                # Test platforms share this engine: each leaves the others' servers alone.
+                "ENGINE_ACCESS_ALLOWED": "jhds-test*,jhds-bench*",
                 "NATIVE_AUTH_ALLOWED_FAILED_LOGINS": "3",
                 "MANIFESTS_DIR": str(self.manifests_dir),
                 "RECONCILER_PORT": str(self.reconciler_port),
@@ -149,6 +153,14 @@ class Hub:
         return subprocess.run(
             [str(ROOT / "scripts/down.sh")], env=self.env, capture_output=True, text=True, timeout=120, check=False
         )
+
+    def reconciler_details(self, timeout: float = 10) -> dict:
+        """The reconciler's details (pid, queue, last resync): behind a token with the read scope."""
+        r = requests.get(
+            self.reconciler_url + "health/details", headers={"Authorization": f"token {self.token}"}, timeout=timeout
+        )
+        r.raise_for_status()
+        return r.json()
 
     def hubctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run `hubctl` against this hub with the automation token."""

@@ -7,15 +7,37 @@ the hub declares them (`hub_config`), handlers require them, `hubctl` documents 
 from __future__ import annotations
 
 READ = "custom:jupyterhub-ds:read:resources"
-WRITE = "custom:jupyterhub-ds:write:resources"
+# One write scope per kind of power: sending notices is not managing groups.
+WRITE_BROADCASTS = "custom:jupyterhub-ds:write:broadcasts"
+WRITE_REQUESTS = "custom:jupyterhub-ds:write:requests"
+WRITE_GROUPS = "custom:jupyterhub-ds:write:groupmemberships"
+WRITE = "custom:jupyterhub-ds:write:resources"  # all of the above
+KIND_SCOPES = {
+    "Broadcast": WRITE_BROADCASTS,
+    "VolumeReset": WRITE_REQUESTS,
+    "ServerRestart": WRITE_REQUESTS,
+    "GroupMembership": WRITE_GROUPS,
+}
+# JupyterHub's own scope of hub admins: also needed to manage a protected group.
+PROTECTED_GROUPS_SCOPE = "admin:groups"
 
 DEFINITIONS = {
     READ: {"description": "Read the platform's desired-state resources, their status and events."},
-    WRITE: {
-        "description": "Create, change and delete the platform's desired-state resources.",
+    WRITE_BROADCASTS: {"description": "Send and schedule broadcast notifications.", "subscopes": [READ]},
+    WRITE_REQUESTS: {"description": "Restart anyone's server and reset anyone's volumes.", "subscopes": [READ]},
+    WRITE_GROUPS: {
+        "description": "Manage group memberships (not the protected groups: those need admin:groups).",
         "subscopes": [READ],
+    },
+    WRITE: {
+        "description": "Write every kind of the platform's resources.",
+        "subscopes": [WRITE_BROADCASTS, WRITE_REQUESTS, WRITE_GROUPS, READ],
     },
 }
 
 # Users who operate the platform: the configured admin, and members of this group.
 OPERATORS_GROUP = "platform-operators"
+# Groups that grant power (the Docker socket is root on the host; operators hold the
+# platform's scopes): managed by hub admins only, and never granted to a name that does
+# not exist yet.
+PROTECTED_GROUPS = frozenset({"docker-privileged", OPERATORS_GROUP})

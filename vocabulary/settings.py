@@ -1,5 +1,8 @@
 """Every environment variable the platform reads, in one typed model.
 
+One piece: the model is the one list of settings (the README's table is generated from it),
+so it stays in one module however many variables there are.
+
 Part of the leaf package `vocabulary`, so the hub configuration, the spawner and the
 reconciler all read the same settings. A bad value raises
 `SettingsError`, whose message names the variable and what it accepts.
@@ -8,6 +11,7 @@ reconciler all read the same settings. A bad value raises
 from __future__ import annotations
 
 import re
+import zlib
 from enum import IntEnum
 from functools import lru_cache
 from pathlib import Path
@@ -67,10 +71,20 @@ def _parse_mapping(value: object) -> object:
 class Settings(BaseSettings):
     """The platform's settings; the field's alias is its environment variable."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    # Only the documented names (the aliases) are read: a stray `HUB_PORT` or `ADMIN` in the
+    # environment must not become a setting.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, frozen=True)
 
     # --- the hub ---------------------------------------------------------------------
-    admin: str = Field("admin", alias="JUPYTERHUB_ADMIN", description="User that is admin and approved at sign-up")
+    admin: str = Field(
+        "admin", alias="JUPYTERHUB_ADMIN", description="The admin account, created at start-up (never by sign-up)"
+    )
+    admin_password: SecretStr | None = Field(
+        None,
+        alias="JUPYTERHUB_ADMIN_PASSWORD",
+        description="The admin's first password (used only when the account does not exist); unset: one is "
+        "generated into the state folder's `admin-password` and printed by `make up`",
+    )
     base_url: str = Field("/", alias="JUPYTERHUB_BASE_URL", description="URL prefix of the hub")
     bind_ip: str = Field("127.0.0.1", alias="JUPYTERHUB_BIND_IP", description="Address the public proxy listens on")
     port: int = Field(8000, ge=1, le=65535, alias="JUPYTERHUB_PORT", description="Port the public proxy listens on")
@@ -207,6 +221,12 @@ class Settings(BaseSettings):
         alias="PRIVILEGED_DRIFT_POLICY",
         description="A server with the socket whose user left docker-privileged: restart, stop or report",
     )
+    engine_access_allowed: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        alias="ENGINE_ACCESS_ALLOWED",
+        description="Containers (names or globs, comma-separated) allowed the engine socket, privileged mode or "
+        "the host's PID namespace besides members' servers: the platform's own (hub, Traefik)",
+    )
     privileged_restart_on_grant: bool = Field(
         False,
         alias="PRIVILEGED_RESTART_ON_GRANT",
@@ -228,11 +248,24 @@ class Settings(BaseSettings):
     automation_token: SecretStr | None = Field(
         None, alias="HUB_AUTOMATION_TOKEN", description="Token of the `automation` service; unset: no such service"
     )
+    automation_admin: bool = Field(
+        False,
+        alias="HUB_AUTOMATION_ADMIN",
+        description="Also let `automation` manage the hub's users, servers and groups (admin:users, "
+        "admin:servers, admin:groups)",
+    )
 
     @field_validator("user_volumes", "volume_descriptions", mode="before")
     @classmethod
     def _mapping(cls, value: object) -> object:
         return _parse_mapping(value)
+
+    @field_validator("engine_access_allowed", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("gpu_mode", mode="before")
     @classmethod
@@ -315,13 +348,25 @@ class Settings(BaseSettings):
             raise ValueError("must be a size such as 512M or 4G, or empty")
         return value.upper()
 
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 8:
+            raise ValueError("must be at least 8 characters")
+        return value
+
     @field_validator("automation_token")
     @classmethod
     def _token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        if len(value.get_secret_value()) < 32:
+        token = value.get_secret_value()
+        if len(token) < 32:
             raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        if low_entropy(token):
+            raise ValueError("is too predictable (repeated or patterned); use e.g. `openssl rand -hex 32`")
         return value
 
     @model_validator(mode="after")
@@ -350,6 +395,14 @@ class Settings(BaseSettings):
         return f"http://{self.bind_ip}:{self.port}{self.base_url}"
 
 
+def low_entropy(secret: str) -> bool:
+    """A secret that is long but guessable: few distinct characters, or a repeated pattern
+    (it compresses well). `openssl rand -hex 32` has 16 distinct characters and does not."""
+    if len(set(secret)) < 10:
+        return True
+    return len(zlib.compress(secret.encode(), 9)) < 0.6 * len(secret)
+
+
 def _explain(error: ValidationError) -> str:
     """One line per bad variable, naming it and the value it had."""
     lines = []
@@ -361,7 +414,8 @@ def _explain(error: ValidationError) -> str:
         if err["type"] == "enum":
             message = "allowed values: 0 (off), 1 (on), 2 (auto-detect)"
         value = err.get("input")
-        shown = "" if name == "HUB_AUTOMATION_TOKEN" or isinstance(value, dict) else f"='{value}'"
+        secret = name in ("HUB_AUTOMATION_TOKEN", "JUPYTERHUB_ADMIN_PASSWORD")
+        shown = "" if secret or isinstance(value, dict) else f"='{value}'"
         lines.append(f"invalid setting {name}{shown}: {message}")
     return "\n".join(lines)
 
@@ -390,6 +444,8 @@ def settings_table() -> list[tuple[str, str, str]]:
         default = field.get_default(call_default_factory=True)
         if isinstance(default, dict):
             default = ",".join(f"{k}={v}" for k, v in default.items())
+        elif isinstance(default, list):
+            default = ",".join(default)
         elif isinstance(default, GpuMode):
             default = int(default)
         elif default is None:

@@ -19,6 +19,7 @@ from reconciler.manifests import ManifestError, from_data
 from reconciler.resources import kind_from_name
 from reconciler.status import TERMINAL_PHASES
 from reconciler.store import StoredResource
+from vocabulary import scopes
 from vocabulary.api import API_VERSION
 from vocabulary.scopes import READ, WRITE
 
@@ -29,6 +30,9 @@ __all__ = ["READ", "WRITE", "ResourceAPIHandler"]
 # the answer is 202 with the resource to follow.
 WAIT_SECONDS = 30.0
 WAIT_POLL = 0.25
+# The largest request body read (a manifest apply, a JSON body); a larger one is a 413
+# before anything is parsed.
+MAX_BODY_BYTES = 1_048_576
 
 
 class ResourceAPIHandler(APIHandler):
@@ -37,6 +41,29 @@ class ResourceAPIHandler(APIHandler):
             raise web.HTTPError(403, "Missing or invalid credentials.")
         if scope not in self.expanded_scopes:
             raise web.HTTPError(403, f"Action is not authorized: needs the scope {scope}")
+
+    def require_for(self, kind: str, spec: dict[str, Any] | None = None) -> None:
+        """The scope to write `kind`; a protected group (the Docker socket, the operators)
+        is for hub admins only, whichever way the request comes (API, hubctl, panel)."""
+        self.require(scopes.KIND_SCOPES[kind])
+        group = (spec or {}).get("group")
+        protected = kind == "GroupMembership" and group in scopes.PROTECTED_GROUPS
+        if protected and scopes.PROTECTED_GROUPS_SCOPE not in self.expanded_scopes:
+            raise web.HTTPError(403, f"Only hub admins manage the group {group} (needs admin:groups)")
+
+    async def require_for_stored(self, kind: str, name: str) -> None:
+        """`require_for` a stored resource (its group decides); 404 if there is none."""
+        self.require_any_write()
+        obj = await asyncio.to_thread(get_store().get, kind, name)
+        if obj is None:
+            raise web.HTTPError(404, f"{kind.lower()}/{name} not found")
+        self.require_for(kind, obj.spec)
+
+    def require_any_write(self) -> None:
+        if self.current_user is None:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        if not set(scopes.KIND_SCOPES.values()) & set(self.expanded_scopes):
+            raise web.HTTPError(403, f"Action is not authorized: needs a write scope such as {scopes.WRITE}")
 
     @property
     def actor(self) -> str:
@@ -56,10 +83,19 @@ class ResourceAPIHandler(APIHandler):
             raise web.HTTPError(400, f"?{name} must be true or false")
         return value in ("true", "1", "")
 
+    def body_bytes(self) -> bytes:
+        """The request body, or a 413 naming the limit when it is larger."""
+        body = self.request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            raise web.HTTPError(
+                413, "request body too large: %d bytes; the limit is %d bytes (1 MiB)", len(body), MAX_BODY_BYTES
+            )
+        return body
+
     def json_object(self) -> dict[str, Any]:
-        """The request body as a JSON object, or a 400 saying what is wrong."""
+        """The request body as a JSON object, or a 400 saying what is wrong (413 if too large)."""
         try:
-            body = json.loads(self.request.body or b"{}")
+            body = json.loads(self.body_bytes() or b"{}")
         except ValueError:
             raise web.HTTPError(400, "the body must be JSON") from None
         if not isinstance(body, dict):

@@ -16,9 +16,10 @@ from tornado import web
 
 from reconciler.resources import MESSAGE_MAX
 from vocabulary.naming import resource_name
+from vocabulary.scopes import WRITE_BROADCASTS
 
 from ..backends import get_ledger, get_store
-from .base import WAIT_SECONDS, WRITE, ResourceAPIHandler
+from .base import WAIT_SECONDS, ResourceAPIHandler
 
 TYPES = ("default", "info", "success", "warning", "error", "in-progress")
 
@@ -46,7 +47,7 @@ class NotificationsPageHandler(BaseHandler):
 
     @web.authenticated
     async def get(self) -> None:
-        if WRITE not in self.expanded_scopes:
+        if WRITE_BROADCASTS not in self.expanded_scopes:
             raise web.HTTPError(403, "Only platform operators may send notifications")
         users = sorted(name for (name,) in self.db.query(orm.User.name))
         groups = sorted(name for (name,) in self.db.query(orm.Group.name))
@@ -60,13 +61,13 @@ class NotificationsAPIHandler(ResourceAPIHandler):
     """POST /hub/api/notifications: submit (returns at once); GET: recent broadcasts."""
 
     async def get(self) -> None:
-        self.require(WRITE)
+        self.require(WRITE_BROADCASTS)
         broadcasts = await asyncio.to_thread(get_store().list, "Broadcast")
         items = sorted(broadcasts, key=lambda o: o.created, reverse=True)[:50]
         self.send({"items": [summary(o) for o in items]})
 
     async def post(self) -> None:
-        self.require(WRITE)
+        self.require(WRITE_BROADCASTS)
         name = resource_name("broadcast", self.current_user.name)
         await self.submit("Broadcast", name, self.json_object())  # the body is the spec
         url = f"{self.hub.base_url}api/notifications/{name}"
@@ -78,7 +79,7 @@ class NotificationAPIHandler(ResourceAPIHandler):
     """GET /hub/api/notifications/<name>: status plus the per-server table (for polling)."""
 
     async def get(self, name: str) -> None:
-        self.require(WRITE)
+        self.require(WRITE_BROADCASTS)
         obj = await asyncio.to_thread(get_store().get, "Broadcast", name)
         if obj is None:
             raise web.HTTPError(404, f"no broadcast {name}")
@@ -98,7 +99,7 @@ class SeedBroadcastHandler(ResourceAPIHandler):
     """
 
     async def post(self) -> None:
-        self.require(WRITE)
+        self.require(WRITE_BROADCASTS)
         body = self.json_object()
         unknown = set(body) - {"message", "variant", "type", "autoClose", "dismissButton", "recipients"}
         if unknown:
@@ -109,10 +110,12 @@ class SeedBroadcastHandler(ResourceAPIHandler):
         for key in ("autoClose", "dismissButton"):
             if key in body:
                 spec[key] = body[key]
-        recipients = body.get("recipients")
-        if recipients:
+        if "recipients" in body:  # only a missing field means everyone
+            recipients = body["recipients"]
             if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
                 raise web.HTTPError(400, "recipients must be a list of usernames")
+            if not recipients:
+                raise web.HTTPError(400, "recipients: an empty list selects nobody; omit recipients to reach everyone")
             spec["targets"] = {"users": recipients}
         name = resource_name("broadcast", self.current_user.name)
         await self.submit("Broadcast", name, spec)

@@ -11,7 +11,7 @@ import time
 
 from tornado import web
 
-from reconciler.manifests import ManifestError, parse_manifests
+from reconciler.manifests import APPLY_MAX_DOCUMENTS, ManifestError, TooManyDocuments, parse_manifests
 from reconciler.resources import REGISTRY
 from reconciler.store import ConflictError
 from reconciler.waiting import FOR_FORMS, parse_for
@@ -31,7 +31,7 @@ class ManifestsHandler(ResourceAPIHandler):
     """POST /hub/api/manifests: apply one or many documents (YAML or JSON), atomically."""
 
     async def post(self) -> None:
-        self.require(WRITE)
+        self.require_any_write()  # and, once parsed, the scope of each document's kind
         owner = self.get_argument("owner", "api")
         if owner not in API_OWNERS:
             raise web.HTTPError(400, f"?owner must be one of {', '.join(API_OWNERS)}")
@@ -41,11 +41,15 @@ class ManifestsHandler(ResourceAPIHandler):
         if prune and not source:
             raise web.HTTPError(400, "?prune=true needs ?source= (only what was applied from there is pruned)")
         try:
-            text = self.request.body.decode("utf-8")
+            text = self.body_bytes().decode("utf-8")  # at most MAX_BODY_BYTES, else 413
         except UnicodeDecodeError:
             raise web.HTTPError(400, "the body must be UTF-8 text (YAML or JSON)") from None
-        try:
-            resources = parse_manifests(text, source or "request")
+        try:  # in a worker thread: a large body must not hold the hub's other requests
+            resources = await asyncio.to_thread(
+                parse_manifests, text, source or "request", max_documents=APPLY_MAX_DOCUMENTS
+            )
+        except TooManyDocuments as e:
+            raise web.HTTPError(413, "%s", str(e)) from None
         except ManifestError as e:
             self.send(
                 {
@@ -58,6 +62,10 @@ class ManifestsHandler(ResourceAPIHandler):
                 422,
             )
             return
+        for r in resources:  # every document's kind (and group) is the requester's to write
+            self.require_for(r.kind, r.spec.model_dump(by_alias=True))
+        if prune:
+            self.require(WRITE)  # pruning may delete any kind
         try:
             results = await asyncio.to_thread(
                 get_store().apply,
@@ -102,8 +110,13 @@ class ResourceHandler(ResourceAPIHandler):
         self.send(obj.manifest())
 
     async def delete(self, kind: str, name: str) -> None:
-        self.require(WRITE)
-        if not await asyncio.to_thread(get_store().delete, self.kind(kind), name, actor=self.actor):
+        self.require_any_write()
+        canonical = self.kind(kind)
+        obj = await asyncio.to_thread(get_store().get, canonical, name)
+        if obj is None:
+            raise web.HTTPError(404, f"{kind}/{name} not found")
+        self.require_for(canonical, obj.spec)
+        if not await asyncio.to_thread(get_store().delete, canonical, name, actor=self.actor):
             raise web.HTTPError(404, f"{kind}/{name} not found")
         self.set_status(204)
         self.finish()
@@ -127,8 +140,8 @@ class SuspendHandler(ResourceAPIHandler):
     """POST /hub/api/resources/<kind>/<name>/suspend and .../resume: set spec.suspend."""
 
     async def post(self, kind: str, name: str, verb: str) -> None:
-        self.require(WRITE)
         canonical = self.kind(kind)
+        await self.require_for_stored(canonical, name)
         if canonical not in SUSPENDABLE:
             raise web.HTTPError(
                 400, "%s", f"{canonical} has no spec.suspend; kinds that have it: {', '.join(SUSPENDABLE)}"
@@ -149,7 +162,7 @@ class ReconcileHandler(ResourceAPIHandler):
     202 with the request's time; the status's `lastHandledReconcileAt` says when it was handled."""
 
     async def post(self, kind: str, name: str) -> None:
-        self.require(WRITE)
+        await self.require_for_stored(self.kind(kind), name)
         with_source = self.flag("withSource")
         at = await asyncio.to_thread(get_store().request_reconcile, self.kind(kind), name, with_source, self.actor)
         if at is None:

@@ -33,6 +33,7 @@ class Engine:
         self._factory = factory
         self._client: docker.DockerClient | None = None
         self._tokens: dict[str, str | None] = {}  # container id -> its server's API token
+        self._facts: dict[str, dict[str, Any]] = {}  # container id -> its privileged/PID/mount facts
         self._event_stream: Any = None
 
     @property
@@ -135,6 +136,35 @@ class Engine:
         filters = {"label": f"{naming.LABEL_PLATFORM}={platform}", "status": "running"}
         return await self.call(self.client.api.containers, filters=filters)
 
+    async def escalation_facts(self) -> list[dict[str, Any]]:
+        """Every running container on the engine, whoever made it, with what gives power over
+        the host: privileged mode, the host's PID namespace, bind-mount sources. Inspections
+        are cached by container id (these facts are fixed when a container is created)."""
+
+        def look() -> list[dict[str, Any]]:
+            listed = self.client.api.containers(filters={"status": "running"})
+            found = []
+            for c in listed:
+                cid = c["Id"]
+                if cid not in self._facts:
+                    try:
+                        attrs = self.client.api.inspect_container(cid)
+                    except docker.errors.NotFound:
+                        continue
+                    host = attrs.get("HostConfig") or {}
+                    self._facts[cid] = {
+                        "privileged": bool(host.get("Privileged")),
+                        "pid_host": host.get("PidMode") == "host",
+                        "sources": [m.get("Source", "") for m in attrs.get("Mounts") or [] if m.get("Type") == "bind"],
+                    }
+                name = (c.get("Names") or ["/?"])[0].lstrip("/")
+                found.append({"id": cid, "name": name, "labels": c.get("Labels") or {}, **self._facts[cid]})
+            for gone in set(self._facts) - {c["Id"] for c in listed}:
+                del self._facts[gone]
+            return found
+
+        return await self.call(look)
+
     async def stop_container(self, container_id: str) -> None:
         def stop() -> None:
             with contextlib.suppress(docker.errors.NotFound):  # already gone counts as done
@@ -142,16 +172,19 @@ class Engine:
 
         await self.call(stop)
 
-    def watch_events(self, platform: str, on_event: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
-        """Blocking (run it in a thread): call `on_event` for container start/die events of
-        this platform until `stop` is set. Reconnects after the engine restarts."""
+    def watch_events(
+        self, platform: str | None, on_event: Callable[[dict[str, Any]], None], stop: threading.Event
+    ) -> None:
+        """Blocking (run it in a thread): call `on_event` for container start/die events (of
+        this platform, or of every container with `platform=None`) until `stop` is set.
+        Reconnects after the engine restarts."""
         while not stop.is_set():
             try:
                 client = self._factory()
-                stream = client.api.events(
-                    decode=True,
-                    filters={"type": "container", "label": f"{naming.LABEL_PLATFORM}={platform}"},
-                )
+                filters: dict[str, Any] = {"type": "container"}
+                if platform is not None:
+                    filters["label"] = f"{naming.LABEL_PLATFORM}={platform}"
+                stream = client.api.events(decode=True, filters=filters)
                 self._event_stream = stream
                 for event in stream:
                     if stop.is_set():

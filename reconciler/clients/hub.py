@@ -98,6 +98,14 @@ class HubClient:
         except NotFound:
             return None
 
+    async def whoami(self, token: str) -> dict[str, Any] | None:
+        """The owner of `token` and the token's scopes (`GET /user` with that token), or None
+        if the hub does not accept it."""
+        try:
+            return await self.request("GET", "user", headers={"Authorization": f"token {token}"})
+        except (NotFound, PermanentError):
+            return None
+
     async def user_exists(self, name: str) -> bool:
         try:
             await self.request("GET", f"users/{quote(name, safe='')}")

@@ -4,8 +4,8 @@ built-in watches, which reconcile keys derived from the world (`reconcile(name, 
 from __future__ import annotations
 
 from ..loop import Controller, Watch
-from ..status import PrivilegedAccessStatus
-from . import broadcast, groupmembership, privilegedaccess, serverrestart, volumereset
+from ..status import EngineAccessStatus, PrivilegedAccessStatus
+from . import broadcast, engineaccess, groupmembership, privilegedaccess, serverrestart, volumereset
 
 CONTROLLERS: dict[str, Controller] = {
     "Broadcast": broadcast.reconcile,
@@ -16,4 +16,5 @@ CONTROLLERS: dict[str, Controller] = {
 
 WATCHES: list[Watch] = [
     Watch(privilegedaccess.KIND, PrivilegedAccessStatus, privilegedaccess.reconcile, privilegedaccess.names),
+    Watch(engineaccess.KIND, EngineAccessStatus, engineaccess.reconcile, engineaccess.names),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from vocabulary import naming
+from vocabulary import naming, scopes
 
 from ..context import Context
 from ..resources import GroupMembershipSpec
@@ -32,10 +32,23 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
         await ctx.event(KIND, obj.name, "GroupCreated", f"created hub group {spec.group}")
 
     current = set(group.get("users", []))
-    desired = set(spec.members)
+    # A protected group never waits for a name to exist: whoever signed up under it later
+    # would get the grant. Refused names stay refused until the spec changes.
+    protected = spec.group in scopes.PROTECTED_GROUPS
+    refused = set(previous.refused_users) if protected and previous.observed_generation == obj.generation else set()
+    desired = set(spec.members) - refused
     missing = desired - current
     existing = await ctx.existing_users(missing) if missing else set()
     unknown = sorted(missing - existing)
+    if protected and unknown:
+        message = (
+            f"not granted {spec.group} to names with no account: {', '.join(unknown)} (apply again once they exist)"
+        )
+        await ctx.event(KIND, obj.name, "UnknownUsersRefused", message, type="Warning")
+        refused |= set(unknown)
+        desired -= set(unknown)
+        unknown = []
+    status.refused_users = sorted(refused)
     to_add = sorted(existing)
     to_remove = sorted(current - desired) if spec.prune else []
 
@@ -61,7 +74,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
 
     ready = f"{spec.group} has {len(members)} members"
     await report(obj, ctx, status, conflicts, unknown, previous.unknown_users, ready, now)
-    status.phase = "Ready" if not unknown else "Degraded"
+    status.phase = "Ready" if not unknown and not status.refused_users else "Degraded"
     status.group, status.members, status.unknown_users = spec.group, members, unknown
     status.unmanaged_members = sorted(current - desired) if not spec.prune else []
     return Result(status)
@@ -84,7 +97,11 @@ async def report(
         status.set_condition("Conflict", "True", "UnlistedMembers", message, now)
     else:
         status.set_condition("Conflict", "False", "NoConflict", "", now)
-    if unknown:
+    if status.refused_users:
+        names = ", ".join(status.refused_users)
+        message = f"refused, no such user when applied: {names} (granted only by a changed spec, once they exist)"
+        status.set_condition("Ready", "False", "UnknownUsersRefused", message, now)
+    elif unknown:
         message = f"no such user: {', '.join(unknown)} (added once they exist)"
         if unknown_before != unknown:
             await ctx.event(KIND, obj.name, "UnknownUsers", message, type="Warning")

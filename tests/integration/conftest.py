@@ -41,8 +41,7 @@ def hub(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def admin_session(hub: Hub):
-    """The admin, signed up through the form and logged in."""
-    hub.signup("admin")
+    """The admin (created at start-up with JUPYTERHUB_ADMIN_PASSWORD), logged in through the form."""
     session, error = hub.login("admin")
     assert session is not None, error
     yield session

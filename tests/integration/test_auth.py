@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.harness import PASSWORD, Hub
 
 
-def test_admin_is_approved_at_signup(hub: Hub, admin_session) -> None:
+def test_admin_exists_from_start_up(hub: Hub, admin_session) -> None:
     r = admin_session.get(f"{hub.url}hub/api/user", timeout=30)
     assert r.status_code == 200
     assert r.json()["name"] == "admin"

@@ -32,7 +32,7 @@ def test_down_stops_everything_and_keeps_volumes(life_hub: Hub, engine: docker.D
     result = life_hub.up()
     assert result.returncode == 0, result.stderr
     assert f"JupyterHub is ready at {life_hub.url}" in result.stdout
-    assert "sign up as 'admin'" in result.stdout
+    assert "Sign in as the admin 'admin'" in result.stdout
 
     # A second `up` while running finds it and does nothing more.
     again = life_hub.up()

@@ -182,10 +182,24 @@ def test_unknown_user_is_a_condition_not_a_retry_loop(hub: Hub, users: list[str]
 
 
 def test_health_and_metrics(hub: Hub) -> None:
-    health = requests.get(hub.reconciler_url + "health", timeout=10).json()
-    assert health["status"] == "ok"
-    assert health["controllers"] == ["Broadcast", "GroupMembership", "ServerRestart", "VolumeReset"]
-    metrics = requests.get(hub.reconciler_url + "metrics", timeout=10).text
+    # For anyone: ok or not, and nothing else (no pid).
+    assert requests.get(hub.reconciler_url + "health", timeout=10).json() == {"status": "ok"}
+    assert requests.get(hub.reconciler_url + "health/details", timeout=10).status_code == 403
+    assert requests.get(hub.reconciler_url + "metrics", timeout=10).status_code == 403
+    bad = {"Authorization": "token not-a-token"}
+    assert requests.get(hub.reconciler_url + "metrics", headers=bad, timeout=10).status_code == 403
+    health = hub.reconciler_details()
+    assert health["status"] == "ok" and health["pid"] > 0
+    assert health["controllers"] == [
+        "Broadcast",
+        "EngineAccess",
+        "GroupMembership",
+        "PrivilegedAccess",
+        "ServerRestart",
+        "VolumeReset",
+    ]
+    auth = {"Authorization": f"Bearer {hub.token}"}  # as Prometheus sends it
+    metrics = requests.get(hub.reconciler_url + "metrics", headers=auth, timeout=10).text
     for line in (
         "# TYPE jhds_reconciler_queue_depth gauge",
         "# TYPE jhds_reconciles_total counter",
@@ -195,7 +209,7 @@ def test_health_and_metrics(hub: Hub) -> None:
 
 
 def test_kill_9_reconciler_is_restarted_and_nothing_is_lost(hub: Hub, users: list[str], tmp_path: Path) -> None:
-    pid = requests.get(hub.reconciler_url + "health", timeout=10).json()["pid"]
+    pid = hub.reconciler_details()["pid"]
     os.kill(pid, signal.SIGKILL)
     # Work submitted while the reconciler is dead waits in the store.
     (tmp_path / "late.yaml").write_text(gm("while-dead", "while-dead", ["ben", "dee"]))
@@ -203,7 +217,7 @@ def test_kill_9_reconciler_is_restarted_and_nothing_is_lost(hub: Hub, users: lis
 
     def restarted():
         try:
-            h = requests.get(hub.reconciler_url + "health", timeout=2).json()
+            h = hub.reconciler_details(timeout=2)
         except requests.RequestException:
             return None
         return h if h["pid"] != pid and h["status"] == "ok" else None

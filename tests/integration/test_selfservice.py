@@ -96,7 +96,7 @@ def test_nobody_resets_another_users_volumes_but_an_admin(hub: Hub, engine, peop
 
 def test_a_start_requested_during_a_reset_waits_for_it(hub: Hub, engine, people, tmp_path) -> None:
     hub.stop_server("tia")
-    pid = requests.get(hub.reconciler_url + "health", timeout=10).json()["pid"]
+    pid = hub.reconciler_details()["pid"]
     os.kill(pid, signal.SIGSTOP)  # hold the reconciler so the reset stays "in progress"
     try:
         manifest = tmp_path / "reset.yaml"
@@ -211,7 +211,7 @@ def test_one_pending_request_per_user_and_it_can_be_cancelled(hub: Hub, engine, 
     sam = people["sam"]
     hub.exec(engine, "sam", "echo keep > /home/lab/.cache/k.txt")
     hub.stop_server("sam")
-    pid = requests.get(hub.reconciler_url + "health", timeout=10).json()["pid"]
+    pid = hub.reconciler_details()["pid"]
     os.kill(pid, signal.SIGSTOP)  # nothing is carried out: the request stays pending
     try:
         r = hub.as_user(sam, "POST", "users/sam/volume-resets", json={"volumes": ["cache"]})

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 import docker
 import pytest
-import requests
 
 from tests.harness import Hub, lab_queue, own_hub, wait_for
 
@@ -48,7 +47,7 @@ def events(hub: Hub, kind: str, name: str, reason: str | None = None) -> list[di
 
 
 def reconciler_pid(hub: Hub) -> int:
-    return requests.get(hub.reconciler_url + "health", timeout=10).json()["pid"]
+    return hub.reconciler_details()["pid"]
 
 
 def seconds_to_next_minute() -> float:

@@ -108,3 +108,26 @@ def test_when_runs_are_due(tmp_path) -> None:
     later = broadcast.scheduled(ctx, obj(cron_spec), spec, BroadcastStatus(last_scheduled=first)).status.next_run
     assert later == first + timedelta(days=7)
     store.close()
+
+
+def test_runs_kept_by_the_history_limits_and_forbid_skips_an_overlapping_firing() -> None:
+    from reconciler.controllers.broadcast_runs import keep_history
+    from reconciler.status import BroadcastRun
+
+    t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    runs = [
+        BroadcastRun(id=f"r{i}", outcome="Failed" if i % 3 == 0 else "Succeeded", scheduled_for=t0) for i in range(10)
+    ]
+    spec = BroadcastSpec.model_validate({"message": "m", "successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 1})
+    assert [r.id for r in keep_history(spec, runs)] == ["r0", "r1", "r2"]  # newest first: 1 failed, 2 succeeded
+
+    previous = BroadcastRun(id="p", scheduled_for=t0, finished_at=t0 + timedelta(seconds=90))
+    status = BroadcastStatus(runs=[previous])
+    during, after = t0 + timedelta(seconds=60), t0 + timedelta(seconds=120)
+    forbid = BroadcastSpec.model_validate({"message": "m", "schedule": {"cron": "* * * * *"}})
+    allow = BroadcastSpec.model_validate(
+        {"message": "m", "schedule": {"cron": "* * * * *"}, "concurrencyPolicy": "Allow"}
+    )
+    assert broadcast.overlaps_previous_run(forbid, status, during)
+    assert not broadcast.overlaps_previous_run(forbid, status, after)
+    assert not broadcast.overlaps_previous_run(allow, status, during)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from traitlets.config import Config
 
 from hub_config.jupyterhub_config import AUTOMATION_SCOPES, apply_settings
@@ -14,6 +16,9 @@ def build(env: dict[str, str], tmp_path) -> Config:
     return c
 
 
+TOKEN = secrets.token_hex(20)
+
+
 def test_no_automation_service_without_token(tmp_path) -> None:
     c = build({}, tmp_path)
     assert [s["name"] for s in c.JupyterHub.services] == ["reconciler"]
@@ -21,13 +26,16 @@ def test_no_automation_service_without_token(tmp_path) -> None:
 
 
 def test_automation_service_with_token(tmp_path) -> None:
-    token = "a" * 64
+    token = secrets.token_hex(32)
     c = build({"HUB_AUTOMATION_TOKEN": token}, tmp_path)
     assert {"name": "automation", "api_token": token} in c.JupyterHub.services
     (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "automation"]
     assert role["services"] == ["automation"]
-    assert set(role["scopes"]) == set(AUTOMATION_SCOPES)
-    assert "admin:users" in role["scopes"] and "admin:groups" in role["scopes"]
+    # Only what applying manifests needs; the hub's own admin scopes are a second opt-in.
+    assert set(role["scopes"]) == set(AUTOMATION_SCOPES) == {"custom:jupyterhub-ds:write:resources"}
+    c = build({"HUB_AUTOMATION_TOKEN": token, "HUB_AUTOMATION_ADMIN": "true"}, tmp_path)
+    (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "automation"]
+    assert {"admin:users", "admin:servers", "admin:groups"} <= set(role["scopes"])
 
 
 def test_native_authenticator(tmp_path) -> None:
@@ -59,9 +67,9 @@ def test_named_network(tmp_path) -> None:
 
 
 def test_reconciler_service_has_only_the_scopes_it_needs(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("HUB_AUTOMATION_TOKEN", "b" * 40)
+    monkeypatch.setenv("HUB_AUTOMATION_TOKEN", TOKEN)
     monkeypatch.setenv("RESYNC_SECONDS", "5")
-    c = build({"HUB_AUTOMATION_TOKEN": "b" * 40}, tmp_path)
+    c = build({"HUB_AUTOMATION_TOKEN": TOKEN}, tmp_path)
     (service,) = [s for s in c.JupyterHub.services if s["name"] == "reconciler"]
     assert service["command"][-2:] == ["-m", "reconciler.service"]
     assert service["environment"]["RESYNC_SECONDS"] == "5"

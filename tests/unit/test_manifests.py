@@ -329,5 +329,5 @@ def test_example_manifests_are_valid() -> None:
     assert len(privileged) == 1
     assert privileged[0].kind == "GroupMembership"
     assert privileged[0].spec.group == "docker-privileged"
-    assert privileged[0].spec.members == ["admin"] and privileged[0].spec.prune is True
+    assert privileged[0].spec.members == [] and privileged[0].spec.prune is True
     assert not any(isinstance(r, Broadcast) for r, _ in loaded)

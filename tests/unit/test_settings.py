@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from vocabulary.settings import GpuMode, SettingsError, load_settings, settings_table
@@ -80,7 +82,7 @@ def test_every_bad_variable_is_reported_at_once() -> None:
 
 
 def test_token_is_secret_and_never_echoed() -> None:
-    token = "x" * 40
+    token = secrets.token_hex(20)
     s = load_settings({"HUB_AUTOMATION_TOKEN": token})
     assert s.automation_token is not None and s.automation_token.get_secret_value() == token
     assert token not in repr(s) and token not in str(s.model_dump())
@@ -89,6 +91,20 @@ def test_token_is_secret_and_never_echoed() -> None:
     assert "HUB_AUTOMATION_TOKEN: must be at least 32 characters" in str(info.value)
     assert "tooshort-secret" not in str(info.value)
     assert load_settings({"HUB_AUTOMATION_TOKEN": ""}).automation_token is None
+    for guessable in ("a" * 64, "ab" * 32, "0123456789abcdef" * 4, "password" * 6):
+        with pytest.raises(SettingsError, match="too predictable") as info:
+            load_settings({"HUB_AUTOMATION_TOKEN": guessable})
+        assert guessable not in str(info.value)
+
+
+def test_only_documented_variable_names_are_read(monkeypatch) -> None:
+    # Bare field names (HUB_PORT, ADMIN, STATE_DIR...) in the environment are not settings.
+    for name, value in {"HUB_PORT": "8000", "ADMIN": "mallory", "STATE_DIR": "/tmp/elsewhere", "PORT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("JUPYTERHUB_HUB_PORT", "JUPYTERHUB_ADMIN", "JUPYTERHUB_STATE_DIR", "JUPYTERHUB_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    s = load_settings()
+    assert (s.hub_port, s.admin, str(s.state_dir), s.port) == (8081, "admin", ".state", 8000)
 
 
 def test_shared_volume_must_not_shadow_a_user_volume() -> None:
