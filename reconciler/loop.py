@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
+from pydantic import ValidationError
 
 from . import jobs
 from .context import SNAPSHOT_OK, Context
@@ -169,7 +170,11 @@ class Reconciler:
         controller = self.controllers.get(kind)
         if controller is None:
             return "no-controller"
-        spec, status, now = spec_of(obj), REGISTRY[kind].status.load(obj.status), datetime.now(UTC)
+        status, now = REGISTRY[kind].status.load(obj.status), datetime.now(UTC)
+        try:
+            spec = spec_of(obj)
+        except ValidationError as e:  # stored by an older version, refused by today's rules
+            return await self._invalid_spec(obj, status, e, now)
         request = obj.reconcile_request or {}
         pending = bool(request) and request.get("at") != status.last_handled_reconcile_at
         if pending:
@@ -197,6 +202,20 @@ class Reconciler:
             status = recorded
             outcome = await self._report_failure(key, spec, status, outcome, result)
         return await self._finish(obj, spec, status, outcome, now)
+
+    async def _invalid_spec(self, obj: StoredResource, status: Status, error: ValidationError, now: datetime) -> str:
+        """A stored spec today's models refuse: said once, and left alone until it changes."""
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False))
+        message = f"the stored spec is no longer valid: {problems}"
+        if not status.is_true("Stalled") or status.observed_generation != obj.generation:
+            await self.ctx.event(obj.kind, obj.name, "InvalidSpec", message, type="Warning")
+        status.phase = "Failed" if REGISTRY[obj.kind].one_shot else "Stalled"
+        status.set_condition("Ready", "False", "InvalidSpec", message, now)
+        status.set_condition("Stalled", "True", "InvalidSpec", message, now)
+        status.observed_generation = obj.generation
+        if status.dump() != obj.status:
+            await asyncio.to_thread(self.store.write_status, obj.kind, obj.name, status.dump())
+        return "failed"
 
     def _before(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> str | None:
         """What the shared semantics decide before a controller is called: suspended, or past
@@ -333,6 +352,9 @@ class Reconciler:
                 continue
             try:
                 await self.process(key)
+            except Exception:  # a worker never dies: the key is retried with backoff
+                log.exception("%s/%s: reconcile failed outside the controller", key[0].lower(), key[1])
+                self.queue.add_after(key, self.backoff.next_delay(key))
             finally:
                 self.queue.done(key)
                 if len(self.queue):

@@ -14,6 +14,7 @@ import json
 import random
 import re
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +28,7 @@ INGEST = "jupyterlab-notifications-extension/ingest"
 # short, printable excerpt (it is stored, shown and logged).
 REPLY_READ_BYTES = 4096
 ERROR_KEEP_CHARS = 200
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 Outcome = Literal["delivered", "failed", "timeout", "skipped"]
@@ -89,8 +91,11 @@ def payload(message: str, type: str, auto_close: int | bool, dismiss_button: boo
 
 
 def clean_text(text: str, limit: int = ERROR_KEEP_CHARS) -> str:
-    """Printable, one line, at most `limit` characters: safe to store, show and log."""
-    text = _UNPRINTABLE.sub(" ", text).strip()
+    """Printable, one line, at most `limit` characters: safe to store, show and log. Control,
+    format (bidi, zero-width, BOM, soft hyphen, tags) and line/paragraph separators go."""
+    text = _UNPRINTABLE.sub(" ", text[: REPLY_READ_BYTES * 2])
+    text = "".join(ch if unicodedata.category(ch) not in _INVISIBLE else " " for ch in text)
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

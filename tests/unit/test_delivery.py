@@ -113,3 +113,13 @@ def test_a_hostile_lab_reply_is_bounded_printable_and_not_followed() -> None:
     assert "\u202e" not in hostile.error and "\x1b" not in hostile.error
     # A redirect is the lab's answer, not somewhere to send the token.
     assert redirected.http_status == 302 and redirected.outcome == "failed"
+
+
+def test_clean_text_keeps_nothing_invisible() -> None:
+    from reconciler.clients.lab import clean_text
+
+    hidden = "a\u2028b\u2029c\u200bd\ufeffe\u061cf\u00adg\U000e0041h\u202ei\x00j\nk"
+    cleaned = clean_text(hidden)
+    assert cleaned.isprintable() and all(ch not in cleaned for ch in "\u200b\ufeff\u061c\u00ad\U000e0041\u202e")
+    assert cleaned.replace(" ", "") == "abcdefghijk"
+    assert len(clean_text("x" * 10_000)) == 200

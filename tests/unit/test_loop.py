@@ -187,3 +187,21 @@ def test_progress_recorded_before_a_temporary_error_is_kept(store: Store) -> Non
     assert (status["phase"], status["step"]) == ("Running", "starting")  # the retry resumes from here
     assert asyncio.run(r.process(("ServerRestart", "r"))) == "success"
     assert store.get("ServerRestart", "r").status["step"] == "done"
+
+
+def test_a_stored_spec_that_todays_rules_refuse_stalls_instead_of_crashing(store: Store) -> None:
+    from reconciler.tables import ResourceRow
+
+    async def never(obj, ctx):
+        raise AssertionError("not called for an invalid spec")
+
+    apply(store)
+    with store.session() as s:  # as an older version could have stored it
+        s.get(ResourceRow, KEY).spec = {"group": "g a", "members": ["alice"], "prune": False}
+    r = make(store, {"GroupMembership": never})
+    assert asyncio.run(r.process(KEY)) == "failed"
+    status = store.get(*KEY).status
+    stalled = {c["type"]: c for c in status["conditions"]}["Stalled"]
+    assert (status["phase"], stalled["reason"]) == ("Stalled", "InvalidSpec")
+    assert asyncio.run(r.process(KEY)) == "failed"
+    assert [e.reason for e in store.events(*KEY)].count("InvalidSpec") == 1  # said once
