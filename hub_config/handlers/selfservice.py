@@ -135,7 +135,7 @@ class RequestHandler(SelfServiceHandler):
     """GET /api/users/<name>/server-restarts/<rname> (or volume-resets): follow one request;
     DELETE: cancel it while it has not finished."""
 
-    async def request(self, name: str, collection: str, rname: str) -> StoredResource:
+    async def find_request(self, name: str, collection: str, rname: str) -> StoredResource:
         self.authorized_user(name)
         obj = await asyncio.to_thread(get_store().get, COLLECTIONS[collection], rname)
         if obj is None or obj.spec.get("user") != name:
@@ -143,10 +143,10 @@ class RequestHandler(SelfServiceHandler):
         return obj
 
     async def get(self, name: str, collection: str, rname: str) -> None:
-        self.send(view(await self.request(name, collection, rname)))
+        self.send(view(await self.find_request(name, collection, rname)))
 
     async def delete(self, name: str, collection: str, rname: str) -> None:
-        obj = await self.request(name, collection, rname)
+        obj = await self.find_request(name, collection, rname)
         if obj.status.get("phase") in TERMINAL_PHASES:
             raise web.HTTPError(409, f"{rname} has already finished ({obj.status['phase']})")
         # Cancelling one that is under way stops what remains of it (a volume removed stays
