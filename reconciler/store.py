@@ -32,8 +32,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import applying
 from .applying import GITOPS_OVERRIDE, ApplyResult, ConflictError, event_row
-from .resources import API_VERSION, REGISTRY, Resource, parse_resource
-from .tables import SCHEMA_VERSION, Base, EventRow, MetaRow, ObservedRow, ResourceRow, StatusRow, migrate, utcnow
+from .resources import API_VERSION, ONE_SHOT_KINDS, REGISTRY, Resource, parse_resource
+from .status import TERMINAL_PHASES
+from .tables import (
+    SCHEMA_VERSION,
+    Base,
+    EventRow,
+    MetaRow,
+    ObservedRow,
+    ResourceRow,
+    StatusRow,
+    backfill,
+    migrate,
+    utcnow,
+)
 
 OWNERS = ("gitops", "panel", "cli", "api")
 Owner = Literal["gitops", "panel", "cli", "api"]
@@ -162,6 +174,7 @@ class Store:
                 )
             elif version.value < SCHEMA_VERSION:
                 migrate(s.connection(), version.value)
+                backfill(s, ONE_SHOT_KINDS, TERMINAL_PHASES)
                 version.value = SCHEMA_VERSION
 
     @contextmanager

@@ -8,10 +8,10 @@ status of built-in watches (keys with no spec, such as `PrivilegedAccess/<user>`
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Text, TypeDecorator, inspect, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -111,9 +111,33 @@ class ObservedRow(Base):
 
 def migrate(connection: Any, version: int) -> None:
     """Bring a schema-`version` database to SCHEMA_VERSION, in place (inside the caller's
-    transaction). Schema 1 lacked the bookkeeping columns of jhds_resources."""
-    if version < 2:
-        for column, sql_type in ADDED_IN_2.items():
+    transaction). Schema 1 lacked the bookkeeping columns of jhds_resources; they are added
+    (if missing) and filled from what is stored: a one-shot already finished gets its
+    finish time (from its status) and its TTL, a per-user request its subject."""
+    if version >= 2:
+        return
+    have = {c["name"] for c in inspect(connection).get_columns("jhds_resources")}
+    for column, sql_type in ADDED_IN_2.items():
+        if column not in have:
             connection.execute(text(f"ALTER TABLE jhds_resources ADD COLUMN {column} {sql_type}"))
-        for column in ("finished", "expires", "subject"):
+    indexes = {i["name"] for i in inspect(connection).get_indexes("jhds_resources")}
+    for column in ("finished", "expires", "subject"):
+        if f"ix_jhds_resources_{column}" not in indexes:
             connection.execute(text(f"CREATE INDEX ix_jhds_resources_{column} ON jhds_resources ({column})"))
+
+
+def backfill(session: Any, one_shot_kinds: frozenset[str], terminal: frozenset[str]) -> None:
+    """Schema 1 rows: the subject of per-user requests, and finished one-shots marked so
+    (their TTL counts from their last status write)."""
+    for row in session.query(ResourceRow).filter(ResourceRow.finished.is_(None)):
+        row.subject = row.spec.get("user") if isinstance(row.spec.get("user"), str) else None
+        status = session.get(StatusRow, (row.kind, row.name))
+        body = status.body if status else {}
+        if (
+            row.kind in one_shot_kinds
+            and body.get("phase") in terminal
+            and body.get("observedGeneration") == row.generation
+        ):
+            row.finished = status.updated
+            ttl = row.spec.get("ttlSecondsAfterFinished", 7 * 24 * 3600)
+            row.expires = row.finished + timedelta(seconds=ttl) if ttl else None

@@ -141,11 +141,12 @@ class SuspendHandler(ResourceAPIHandler):
 
     async def post(self, kind: str, name: str, verb: str) -> None:
         canonical = self.kind(kind)
-        await self.require_for_stored(canonical, name)
+        self.require_any_write()
         if canonical not in SUSPENDABLE:
             raise web.HTTPError(
                 400, "%s", f"{canonical} has no spec.suspend; kinds that have it: {', '.join(SUSPENDABLE)}"
             )
+        await self.require_for_stored(canonical, name)
         try:
             obj = await asyncio.to_thread(get_store().set_suspend, canonical, name, verb == "suspend", self.actor)
         except ConflictError as e:

@@ -111,16 +111,16 @@ def test_13_the_state_folder_is_the_owners_only(fresh: tuple[Hub, str]) -> None:
 
 
 def test_2_a_protected_group_is_never_granted_to_a_name_that_does_not_exist(hub: Hub) -> None:
-    r = hub.api("POST", "manifests", data=gm("operators-ahead", "platform-operators", ["ghost"]))
+    r = hub.api("POST", "manifests", data=gm("operators-ahead", "platform-operators", ["phantom-op"]))
     assert r.status_code == 200, r.text
 
     def refused() -> dict | None:
         status = hub.api("GET", "resources/groupmembership/operators-ahead").json().get("status", {})
-        return status if status.get("refusedUsers") == ["ghost"] else None
+        return status if status.get("refusedUsers") == ["phantom-op"] else None
 
     status = wait_for(refused, 15, "the grant refused")
     assert {c["type"]: c for c in status["conditions"]}["Ready"]["reason"] == "UnknownUsersRefused"
-    hub.create_user("ghost")  # someone signs up under that name afterwards
+    hub.create_user("phantom-op")  # someone signs up under that name afterwards
     hub.api("POST", "resources/groupmembership/operators-ahead/reconcile")
     wait_for(
         lambda: (
@@ -129,7 +129,7 @@ def test_2_a_protected_group_is_never_granted_to_a_name_that_does_not_exist(hub:
         15,
         "reconciled again",
     )
-    assert "ghost" not in group_members(hub, "platform-operators")
+    assert "phantom-op" not in group_members(hub, "platform-operators")
     hub.api("DELETE", "resources/groupmembership/operators-ahead")
 
 

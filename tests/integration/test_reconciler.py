@@ -169,7 +169,9 @@ def test_unknown_user_is_a_condition_not_a_retry_loop(hub: Hub, users: list[str]
     assert (ready["status"], ready["reason"]) == ("False", "UnknownUsers")
     assert "ghost" in ready["message"]
     time.sleep(2)
-    metrics = requests.get(hub.reconciler_url + "metrics", timeout=10).text
+    auth = {"Authorization": f"token {hub.token}"}
+    metrics = requests.get(hub.reconciler_url + "metrics", headers=auth, timeout=10).text
+    assert "jhds_reconciles_total" in metrics
     assert 'jhds_reconciles_total{kind="GroupMembership",result="retry"}' not in metrics
     # ghost appears later: a resync (10 s here) adds them, and the condition clears.
     hub.create_user("ghost")

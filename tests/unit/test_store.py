@@ -280,3 +280,33 @@ def test_concurrent_writers_on_two_instances(db_url: str) -> None:
     finally:
         hub_side.close()
         reconciler_side.close()
+
+
+def test_a_schema_1_database_is_migrated_and_its_finished_one_shots_found(db_url: str) -> None:
+    from sqlalchemy import text
+
+    from reconciler.tables import MetaRow, ResourceRow
+
+    store = Store(db_url)
+    reset = (
+        "apiVersion: jupyterhub-ds/v1\nkind: VolumeReset\nmetadata: {name: old}\n"
+        "spec: {user: sam, volumes: [cache], ttlSecondsAfterFinished: 60}\n"
+    )
+    store.apply(parse_manifests(reset, "r.yaml"), "cli")
+    store.write_status("VolumeReset", "old", {"phase": "Succeeded", "observedGeneration": 1})
+    with store.session() as s:  # as schema 1 left it: no bookkeeping columns filled in
+        row = s.get(ResourceRow, ("VolumeReset", "old"))
+        row.finished = row.expires = row.subject = None
+        s.get(MetaRow, "schema_version").value = 1
+        s.execute(text("DROP INDEX ix_jhds_resources_subject"))
+    store.close()
+    store = Store(db_url)  # opening it migrates, once
+    obj = store.get("VolumeReset", "old")
+    assert obj.finished is not None
+    assert store.live_keys(obj.finished) == set()  # finished: not listed by a resync
+    assert store.open_requests("VolumeReset", "sam") == []
+    with store.session() as s:
+        row = s.get(ResourceRow, ("VolumeReset", "old"))
+        assert row.subject == "sam" and (row.expires - row.finished).total_seconds() == 60
+        assert s.get(MetaRow, "schema_version").value == 2
+    store.close()
