@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -117,12 +116,6 @@ def prune_unlisted(
         if not dry_run:
             s.delete(row)
     return pruned
-
-
-def expires_at(spec: Any, finished: datetime) -> datetime | None:
-    """When a finished one-shot is deleted (`ttlSecondsAfterFinished`; 0 keeps it)."""
-    ttl = getattr(spec, "ttl_seconds_after_finished", 0)
-    return finished + timedelta(seconds=ttl) if ttl else None
 
 
 def _group_manager(s: Session, res: Resource, batch: list[Resource]) -> str | None:

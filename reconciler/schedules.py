@@ -132,10 +132,6 @@ class Schedules:
         self._configs.pop(key, None)
         self._due.pop(key, None)
 
-    def next_firing(self, key: Key) -> datetime | None:
-        job = self.scheduler.get_job(f"{key[0]}/{key[1]}")
-        return job.next_run_time if job is not None else None
-
     def take_due(self, key: Key) -> datetime | None:
         """The latest firing of `key` not yet acted on (consumed)."""
         return self._due.pop(key, None)
