@@ -39,9 +39,10 @@ def suspend(status: Status, now: datetime) -> None:
     status.set_condition("Ready", "Unknown", "Suspended", "spec.suspend is true: the reconciler leaves it alone", now)
 
 
-def fail(status: Status, reason: str, message: str, now: datetime) -> None:
-    """End a one-shot: phase Failed, with the reason in its conditions."""
-    status.phase = "Failed"
+def stall(status: Status, one_shot: bool, reason: str, message: str, now: datetime) -> None:
+    """Nothing more is done until the spec changes: a one-shot ends `Failed`, a standing
+    resource is `Stalled`; the reason is in both conditions."""
+    status.phase = "Failed" if one_shot else "Stalled"
     status.set_condition("Ready", "False", reason, message, now)
     status.set_condition("Stalled", "True", reason, message, now)
 

@@ -183,11 +183,8 @@ class Reconciler:
                 await self.ctx.sync_source()
         if is_settled(obj, status, pending):
             return await self._settled(obj, spec, status, now)
-        early = self._before(obj, spec, status, now)
+        early = await self._before(obj, spec, status, now)
         if early is not None:
-            if early == "failed":
-                message = status.condition("Ready").message if status.condition("Ready") else ""
-                await self.ctx.event(kind, name, "DeadlineExceeded", message, type="Warning")
             return await self._finish(obj, spec, status, early, now)
         outcome, result = await self._call(key, lambda: controller(obj, self.ctx))
         if outcome == "success":
@@ -209,15 +206,13 @@ class Reconciler:
         message = f"the stored spec is no longer valid: {problems}"
         if not status.is_true("Stalled") or status.observed_generation != obj.generation:
             await self.ctx.event(obj.kind, obj.name, "InvalidSpec", message, type="Warning")
-        status.phase = "Failed" if REGISTRY[obj.kind].one_shot else "Stalled"
-        status.set_condition("Ready", "False", "InvalidSpec", message, now)
-        status.set_condition("Stalled", "True", "InvalidSpec", message, now)
+        jobs.stall(status, REGISTRY[obj.kind].one_shot, "InvalidSpec", message, now)
         status.observed_generation = obj.generation
         if status.dump() != obj.status:
             await asyncio.to_thread(self.store.write_status, obj.kind, obj.name, status.dump())
         return "failed"
 
-    def _before(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> str | None:
+    async def _before(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> str | None:
         """What the shared semantics decide before a controller is called: suspended, or past
         its deadline (then the controller is not called at all)."""
         if jobs.suspended(spec):
@@ -228,7 +223,8 @@ class Reconciler:
         if deadline is not None and now >= deadline:
             seconds = spec.active_deadline_seconds
             message = f"not finished within activeDeadlineSeconds ({seconds} s); nothing more is done for it"
-            jobs.fail(status, "DeadlineExceeded", message, now)
+            jobs.stall(status, True, "DeadlineExceeded", message, now)
+            await self.ctx.event(obj.kind, obj.name, "DeadlineExceeded", message, type="Warning")
             self.queue.forget(obj.key)
             return "failed"
         return None
@@ -323,7 +319,7 @@ class Reconciler:
         one_shot = REGISTRY[kind].one_shot if kind in REGISTRY else False
         if outcome in ("retry", "error") and one_shot and jobs.out_of_retries(spec, status):
             message = f"{status.failed_attempts} attempts failed (backoffLimit {spec.backoff_limit}); last: {error}"
-            jobs.fail(status, "BackoffLimitExceeded", message, now)
+            jobs.stall(status, True, "BackoffLimitExceeded", message, now)
             await self.ctx.event(kind, name, "BackoffLimitExceeded", message, type="Warning")
             self.queue.forget(key)
             return "failed"
@@ -334,9 +330,7 @@ class Reconciler:
         elif outcome == "failed":
             assert isinstance(error, PermanentError)
             await self.ctx.event(kind, name, error.reason, str(error), type="Warning")
-            status.phase = "Failed" if one_shot else "Stalled"
-            status.set_condition("Ready", "False", error.reason, str(error), now)
-            status.set_condition("Stalled", "True", error.reason, str(error), now)
+            jobs.stall(status, one_shot, error.reason, str(error), now)
         else:
             status.set_condition("Ready", "False", "InternalError", f"{type(error).__name__}: {error}", now)
         return outcome

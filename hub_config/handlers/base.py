@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from jupyterhub.apihandlers.base import APIHandler
@@ -136,15 +137,22 @@ class ResourceAPIHandler(APIHandler):
             raise web.HTTPError(400, "%s", "; ".join(f"{i.path}: {i.message}" for i in e.issues)) from None
         await asyncio.to_thread(get_store().apply, [resource], "panel", actor=self.actor)
 
-    def resource_url(self, kind: str, name: str) -> str:
-        return f"{self.hub.base_url}api/resources/{kind.lower()}/{name}"
-
-    async def wait_until_finished(self, kind: str, name: str, timeout: float = WAIT_SECONDS) -> StoredResource | None:
-        """The resource once the reconciler has finished it, or as it is after `timeout`."""
-        store = get_store()
-        deadline = time.monotonic() + min(timeout, WAIT_SECONDS)
+    async def wait_for(
+        self, kind: str, name: str, done: Callable[[StoredResource | None], bool], timeout: float = WAIT_SECONDS
+    ) -> tuple[bool, StoredResource | None]:
+        """Read the resource every WAIT_POLL s until `done` holds or `timeout` (at most
+        WAIT_SECONDS) passes; whether it held, and the resource as it was last read. The
+        store is read in a worker thread and the wait is a sleep: no thread is held."""
+        store, deadline = get_store(), time.monotonic() + min(timeout, WAIT_SECONDS)
         while True:
             obj = await asyncio.to_thread(store.get, kind, name)
-            if obj is None or obj.status.get("phase") in TERMINAL_PHASES or time.monotonic() > deadline:
-                return obj
+            if done(obj):
+                return True, obj
+            if time.monotonic() >= deadline:
+                return False, obj
             await asyncio.sleep(WAIT_POLL)
+
+    async def wait_until_finished(self, kind: str, name: str) -> StoredResource | None:
+        """The resource once the reconciler has finished it, or as it is after WAIT_SECONDS."""
+        _, obj = await self.wait_for(kind, name, lambda o: o is None or o.status.get("phase") in TERMINAL_PHASES)
+        return obj

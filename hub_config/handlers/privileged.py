@@ -13,7 +13,7 @@ from vocabulary import naming
 from vocabulary.settings import get_settings
 
 from ..backends import get_engine
-from .resources import READ, ResourceAPIHandler
+from .base import READ, ResourceAPIHandler
 
 
 async def report(handler: BaseHandler) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Scope-checked with the platform's custom scopes; errors are JSON (JupyterHub's A
 from __future__ import annotations
 
 import asyncio
-import time
 
 from tornado import web
 
@@ -18,7 +17,7 @@ from reconciler.waiting import FOR_FORMS, parse_for
 from vocabulary.durations import parse_duration
 
 from ..backends import get_store
-from .base import READ, WAIT_POLL, WAIT_SECONDS, WRITE, ResourceAPIHandler
+from .base import READ, WAIT_SECONDS, WRITE, ResourceAPIHandler
 
 API_OWNERS = ("api", "cli")  # gitops and panel write through their own paths
 # The kinds whose spec has `suspend` (Store.set_suspend refuses the others).
@@ -188,15 +187,8 @@ class WaitHandler(ResourceAPIHandler):
             timeout = parse_duration(self.get_argument("timeout", str(WAIT_SECONDS)))
         except ValueError:
             raise web.HTTPError(400, "?timeout must be seconds (e.g. 20) or a duration (e.g. 20s)") from None
-        store, deadline = get_store(), time.monotonic() + min(timeout, WAIT_SECONDS)
-        while True:
-            obj = await asyncio.to_thread(store.get, canonical, name)
-            manifest = obj.manifest() if obj else None
-            met = condition.holds(manifest)
-            if met or time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(WAIT_POLL)
-        self.send({"met": met, "resource": manifest})
+        met, obj = await self.wait_for(canonical, name, lambda o: condition.holds(o.manifest() if o else None), timeout)
+        self.send({"met": met, "resource": obj.manifest() if obj else None})
 
 
 handlers = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -182,9 +183,18 @@ def test_5_siblings_with_the_socket_a_parent_of_it_privileged_or_host_pid_are_st
 # --- 6: usernames -------------------------------------------------------------------------------
 
 
+def signed_up(hub: Hub, name: str) -> bool:
+    """NativeAuthenticator's own record of a sign-up (it exists before any approval)."""
+    with sqlite3.connect(hub.state_dir / "jupyterhub.sqlite") as db:
+        return db.execute("select count(*) from users_info where username = ?", (name,)).fetchone()[0] > 0
+
+
 def test_6_usernames_follow_the_platform_rule(hub: Hub) -> None:
+    hub.signup("plain-name")
+    assert signed_up(hub, "plain-name")  # (the check below sees a sign-up when there is one)
     for name in ("{mallory}", "eve{x}", "bob\x07", "al ice"):
         hub.signup(name)
+        assert not signed_up(hub, name), name
         assert hub.api("GET", f"users/{requests.utils.quote(name, safe='')}").status_code == 404, name
     r = hub.api("POST", "manifests", data=gm("braces", "braces", ["{admin}"]))
     assert r.status_code == 422
