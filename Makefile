@@ -1,5 +1,5 @@
 # The two commands of the README: `make up` and `make test`.
-.PHONY: up down test test-unit images lint bench clean-test
+.PHONY: up down deploy undeploy test test-unit images lint bench clean-test
 
 up:            ## set up what is missing and start the platform on http://127.0.0.1:8000
 	@scripts/up.sh
@@ -7,8 +7,14 @@ up:            ## set up what is missing and start the platform on http://127.0.
 down:          ## stop the hub and user containers (user volumes are kept)
 	@scripts/down.sh
 
-images:        ## build (or reuse) the lab image
-	@scripts/engine.sh && scripts/images.sh
+deploy:        ## the compose deployment: the hub in a container on http://127.0.0.1:8000 (same settings as up)
+	@scripts/deploy.sh
+
+undeploy:      ## stop the compose deployment and its user containers (volumes are kept)
+	@scripts/undeploy.sh
+
+images:        ## build (or reuse) the lab images and the hub image
+	@scripts/engine.sh && scripts/images.sh --hub
 
 test:          ## everything: unit, then integration against the real engine, hub and labs
 	@scripts/test.sh

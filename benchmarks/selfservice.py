@@ -41,7 +41,7 @@ from tests.harness import Hub, cleanup_docker, free_port
 from vocabulary import naming
 
 PLATFORM = "jhds-bench-self"
-IMAGE = "jupyterhub-ds/lab:latest"
+IMAGE = "jupyterhub-ds/lab:minimal"
 USER = "bench-self"
 RAW_USER = "bench-raw"
 VOLUMES = {"home": "/home", "workspace": "/home/lab/workspace", "cache": "/home/lab/.cache"}

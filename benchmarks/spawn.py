@@ -26,7 +26,7 @@ from tests.harness import Hub, cleanup_docker, free_port
 from vocabulary import naming
 
 PLATFORM = "jhds-bench"
-IMAGE = "jupyterhub-ds/lab:latest"
+IMAGE = "jupyterhub-ds/lab:minimal"
 
 
 def raw_docker_start(client: docker.DockerClient) -> float:

@@ -17,7 +17,9 @@ from vocabulary.settings import Settings, SettingsError, get_settings
 RECONCILER_SCOPES = [
     "list:users",
     "read:users:name",
-    "read:servers",  # is a server running? (restarts, resets)
+    "read:servers",  # is a server running? (restarts, resets); its last activity (idle culling)
+    "read:users:groups",  # whose idle-culling policy governs a server
+    "read:users:activity",
     "servers",  # stop and start servers (ServerRestart)
     "admin:groups",
 ]
@@ -58,6 +60,10 @@ def _hub(c: Any, s: Settings) -> None:
     c.JupyterHub.custom_scopes = scopes.DEFINITIONS
     # Lists of users and groups in one request: a resync costs the hub O(1) requests.
     c.JupyterHub.api_page_max_limit = PAGE_LIMIT
+    # What idle culling reads: how often the hub asks the proxy for activity, and how small
+    # a step of activity is still written.
+    c.JupyterHub.last_activity_interval = s.last_activity_interval
+    c.JupyterHub.activity_resolution = s.activity_resolution
     # Created at start-up, members untouched; the spawner recreates it if deleted.
     c.JupyterHub.load_groups = {
         naming.PRIVILEGED_GROUP: {"properties": {"description": "Members get the Docker socket in their server"}}
@@ -94,6 +100,8 @@ def _spawner(c: Any, s: Settings) -> None:
     if s.cpu_limit:
         c.DockerSpawner.cpu_limit = s.cpu_limit
     c.Spawner.default_url = "/lab"
+    # Labs report kernel and terminal activity to the hub this often (idle culling).
+    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(s.activity_interval)}
     c.Spawner.start_timeout = s.spawn_timeout
     c.Spawner.http_timeout = s.spawn_timeout
     if not s.host_network:

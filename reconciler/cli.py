@@ -329,6 +329,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
     print("Spec:")
     print("  " + yaml.safe_dump(item["spec"], sort_keys=False).rstrip().replace("\n", "\n  "))
     extra = {k: v for k, v in status.items() if k not in ("conditions", "phase", "observedGeneration")}
+    if item["kind"] == "IdleCullPolicy":
+        print("Servers:")
+        print(_culled_table(extra.pop("servers", [])))
     if extra:
         print("Status:")
         print("  " + yaml.safe_dump(extra, sort_keys=False).rstrip().replace("\n", "\n  "))
@@ -346,6 +349,19 @@ def cmd_describe(args: argparse.Namespace) -> int:
     print("Events:")
     print(_events_table(events, with_object=False) if events else "  <none>")
     return EXIT_OK
+
+
+def _culled_table(servers: list[dict[str, Any]]) -> str:
+    """An idle-culling policy's servers: idle time, deadline, state."""
+    if not servers:
+        return "  <none>"
+    rows = [["  USER", "SERVER", "IDLE", "DEADLINE", "STATE", "NOTE"]]
+    for e in servers:
+        idle = f"{e.get('idleSeconds', 0) // 60}m{e.get('idleSeconds', 0) % 60}s"
+        deadline = f"{e.get('deadline', '')}{' (maxAge)' if e.get('reason') == 'maxAge' else ''}"
+        state, note = e.get("state", ""), e.get("message", "")
+        rows.append(["  " + e["user"], e.get("server") or "-", idle, deadline, state, note])
+    return _table(rows)
 
 
 def _events_table(events: list[dict[str, Any]], with_object: bool = True) -> str:

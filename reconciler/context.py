@@ -58,6 +58,8 @@ class Context:
     # Calendar time (APScheduler): which scheduled keys are due when; started by the loop.
     schedules: Schedules = field(default_factory=lambda: Schedules(lambda key: None), repr=False)
     _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _active: tuple[float, list[dict[str, Any]]] | None = field(default=None, repr=False)
+    _active_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def deliveries(self) -> Deliveries:
@@ -87,6 +89,14 @@ class Context:
         """Keep the snapshot true after we changed a group ourselves."""
         if self._snapshot is not None:
             self._snapshot.groups[name] = {"name": name, "users": sorted(users)}
+
+    async def active_users(self, max_age: float = 2.0) -> list[dict[str, Any]]:
+        """The hub's users that have an active server, with their servers' activity and their
+        groups: one listing, shared by every policy reconciled within `max_age` seconds."""
+        async with self._active_lock:
+            if self._active is None or time.monotonic() - self._active[0] >= max_age:
+                self._active = (time.monotonic(), await self.hub.paginated("users?state=active"))
+            return self._active[1]
 
     async def existing_users(self, names: set[str]) -> set[str]:
         """Which of `names` are hub users: from the snapshot, asking only about the rest."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from croniter import CroniterBadDateError, CroniterError, croniter
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from vocabulary import naming
 from vocabulary.durations import parse_duration
@@ -26,6 +26,12 @@ _VOLUME_KEY_RE = re.compile(VOLUME_KEY_PATTERN)
 _SERVER_FORBIDDEN = re.compile(r"[\s/,{}\x00-\x1f\x7f]")
 REASON_PATTERN = r"^[A-Z][A-Za-z0-9]*$"
 _MAX_NAME_LEN = 255
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: unknown fields are errors, camelCase in YAML, snake_case in Python."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
 
 # --- reusable field validators -------------------------------------------------------------
@@ -118,6 +124,19 @@ def _duration(value: object) -> int:
 
 
 Duration = Annotated[int, BeforeValidator(_duration), Field(json_schema_extra={"examples": ["5m", "2h", 3600]})]
+
+
+def _duration_or_zero(value: object) -> int:
+    seconds = parse_duration(value)  # type: ignore[arg-type]
+    if seconds < 0 or seconds != int(seconds):
+        raise ValueError(f"must be 0 or a whole number of seconds (got {value!r})")
+    return int(seconds)
+
+
+# 0 means "never" (e.g. an IdleCullPolicy's maxAge).
+DurationOrZero = Annotated[
+    int, BeforeValidator(_duration_or_zero), Field(json_schema_extra={"examples": [0, "8h", 3600]})
+]
 
 
 # --- cron -----------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     TypeAdapter,
@@ -35,15 +34,18 @@ from .fields import (
     GroupName,
     Name,
     ServerName,
+    SpecModel,
     Username,
     VolumeKey,
     unique,
     validate_cron,
 )
+from .policy_specs import IdleCullPolicySpec
 from .status import (
     BroadcastStatus,
     Condition,
     GroupMembershipStatus,
+    IdleCullPolicyStatus,
     ServerRestartStatus,
     Status,
     VolumeResetStatus,
@@ -63,8 +65,7 @@ __all__ = [
 # --- base -----------------------------------------------------------------------------------
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+_Model = SpecModel
 
 
 class Metadata(_Model):
@@ -84,6 +85,9 @@ class JobSpec(_Model):
     backoff_limit: int = Field(6, alias="backoffLimit", ge=0)
     # Seconds after finishing when it is deleted with its events; 0 keeps it forever.
     ttl_seconds_after_finished: int = Field(7 * 24 * 3600, alias="ttlSecondsAfterFinished", ge=0)
+    # Recorded but not carried out while true (still an open request: e.g. idle culling
+    # leaves that user's servers alone); a scheduled broadcast is paused.
+    suspend: StrictBool = False
 
 
 class GroupMembershipSpec(_Model):
@@ -163,8 +167,7 @@ class BroadcastSpec(JobSpec):
     schedule: Schedule | None = None
     # After a run, servers that start (or labs that were unreachable) within this long still get it, once.
     valid_for: Duration | None = Field(None, alias="validFor")
-    # Scheduled broadcasts (as a Kubernetes CronJob): paused, catch-up window, overlap, history.
-    suspend: StrictBool = False
+    # Scheduled broadcasts (as a Kubernetes CronJob): catch-up window, overlap, history.
     starting_deadline_seconds: int = Field(300, alias="startingDeadlineSeconds", ge=1)
     concurrency_policy: Literal["Forbid", "Allow"] = Field("Forbid", alias="concurrencyPolicy")
     successful_runs_history_limit: int = Field(3, alias="successfulRunsHistoryLimit", ge=0)
@@ -267,7 +270,14 @@ class ServerRestart(_Envelope):
     spec: ServerRestartSpec
 
 
-Resource = Annotated[GroupMembership | Broadcast | VolumeReset | ServerRestart, Field(discriminator="kind")]
+class IdleCullPolicy(_Envelope):
+    kind: Literal["IdleCullPolicy"]
+    spec: IdleCullPolicySpec
+
+
+Resource = Annotated[
+    GroupMembership | Broadcast | VolumeReset | ServerRestart | IdleCullPolicy, Field(discriminator="kind")
+]
 RESOURCE_ADAPTER: TypeAdapter[Resource] = TypeAdapter(Resource)
 
 
@@ -285,6 +295,7 @@ REGISTRY: dict[str, KindInfo] = {
     "VolumeReset": KindInfo(VolumeReset, VolumeResetStatus, one_shot=True),
     "ServerRestart": KindInfo(ServerRestart, ServerRestartStatus, one_shot=True),
     "GroupMembership": KindInfo(GroupMembership, GroupMembershipStatus, one_shot=False),
+    "IdleCullPolicy": KindInfo(IdleCullPolicy, IdleCullPolicyStatus, one_shot=False),
 }
 KINDS = tuple(REGISTRY)
 ONE_SHOT_KINDS = frozenset(k for k, info in REGISTRY.items() if info.one_shot)

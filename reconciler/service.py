@@ -23,11 +23,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vocabulary import naming, scopes
-from vocabulary.settings import SettingsError, get_settings
+from vocabulary.settings import Settings, SettingsError, get_settings
 
 from .clients.hub import HubClient
 from .context import Context
-from .controllers import CONTROLLERS, WATCHES, engineaccess
+from .controllers import CONTROLLERS, WATCHES, engineaccess, idlecullpolicy
 from .loop import Reconciler
 from .sources.gitops import GitOpsSource
 from .store import Store
@@ -112,6 +112,18 @@ def make_app(reconciler: Reconciler, check: TokenCheck, prefix: str = "/") -> we
     return app
 
 
+def seed_spec(s: Settings) -> dict[str, object]:
+    """The built-in everyone-policy, from the original platform's idle-culler variables."""
+    timeout = s.idle_culler_timeout
+    return {
+        "idleTimeout": timeout,
+        "maxAge": s.idle_culler_max_age,
+        "warnBefore": s.idle_culler_warn_before if s.idle_culler_warn_before < timeout else 0,
+        "maxExtension": int(s.idle_culler_max_extension * 3600),
+        "priority": -1000,
+    }
+
+
 async def serve(stop: asyncio.Event | None = None) -> None:
     settings = get_settings()
     api_url = os.environ.get("JUPYTERHUB_API_URL", f"http://{settings.hub_ip}:{settings.hub_port}/hub/api")
@@ -124,6 +136,9 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
 
     store = Store(settings.database_url)
+    seeded = await asyncio.to_thread(idlecullpolicy.seed, store, settings.idle_culler_enabled, seed_spec(settings))
+    if seeded not in ("none", "unchanged"):
+        log.info("reconciler: built-in idle-culling policy %s (JUPYTERHUB_IDLE_CULLER_*)", seeded)
     hub = HubClient(api_url, token)
     ctx = Context(store=store, hub=hub, settings=settings)
     reconciler = Reconciler(

@@ -201,3 +201,37 @@ class EscalatedContainer(_StatusModel):
 class EngineAccessStatus(Status):
     containers: list[EscalatedContainer] = []
     handled: list[str] = []  # container ids already reported or stopped
+
+
+class CulledServer(_StatusModel):
+    """One server an IdleCullPolicy covers, as its last pass saw it."""
+
+    user: str
+    server: str = ""
+    last_activity: AwareDatetime | None = Field(None, alias="lastActivity")
+    idle_seconds: int = Field(0, alias="idleSeconds")
+    deadline: AwareDatetime | None = None
+    reason: Literal["idle", "maxAge"] = "idle"
+    state: Literal["Active", "Warned", "Kept", "Skipped", "WouldStop", "Stopped"] = "Active"
+    message: str = ""
+    # The notice: when it was done, for which deadline (never twice for one), and the activity
+    # seen before it (the notice's own request through the proxy is not the user's activity).
+    warned_at: AwareDatetime | None = Field(None, alias="warnedAt")
+    warned_for: AwareDatetime | None = Field(None, alias="warnedFor")
+    activity_at_warning: AwareDatetime | None = Field(None, alias="activityAtWarning")
+    kept_until: AwareDatetime | None = Field(None, alias="keptUntil")
+
+
+class CullAction(_StatusModel):
+    time: AwareDatetime
+    user: str
+    server: str = ""
+    action: Literal["Warned", "Stopped", "WouldStop", "Skipped"]
+    reason: str = ""
+
+
+class IdleCullPolicyStatus(Status):
+    last_pass: AwareDatetime | None = Field(None, alias="lastPass")
+    servers: list[CulledServer] = []
+    # The latest warnings and stops (newest last, at most RECENT_ACTIONS); events keep them all.
+    recent: list[CullAction] = []

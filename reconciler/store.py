@@ -47,8 +47,8 @@ from .tables import (
     utcnow,
 )
 
-OWNERS = ("gitops", "panel", "cli", "api")
-Owner = Literal["gitops", "panel", "cli", "api"]
+OWNERS = ("gitops", "panel", "cli", "api", "settings")
+Owner = Literal["gitops", "panel", "cli", "api", "settings"]
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,9 @@ class Store:
                 s.add(MetaRow(key="resource_version", value=0))
             elif version.value > SCHEMA_VERSION:
                 raise RuntimeError(
-                    f"the database has store schema {version.value}, newer than this code ({SCHEMA_VERSION})"
+                    f"the database has store schema {version.value}, newer than this code knows "
+                    f"({SCHEMA_VERSION}): a newer version of the platform used it last. Run that version "
+                    "(or a newer one), or restore the backup taken before the upgrade"
                 )
             elif version.value < SCHEMA_VERSION:
                 migrate(s.connection(), version.value)
@@ -320,6 +322,11 @@ class Store:
             row = s.get(ObservedRow, (kind, name))
             return dict(row.body) if row else {}
 
+    def observed_all(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every observed row of one kind, by name (one query)."""
+        with self.session() as s:
+            return {r.name: dict(r.body) for r in s.scalars(select(ObservedRow).where(ObservedRow.kind == kind))}
+
     def set_suspend(self, kind: str, name: str, suspend: bool, actor: str | None = None) -> StoredResource | None:
         """Set `spec.suspend` (kinds that have it); None if there is no such resource."""
         model = REGISTRY[kind].model
@@ -407,6 +414,14 @@ class Store:
             rows = list(s.scalars(query))
             statuses = {r.name: s.get(StatusRow, (kind, r.name)) for r in rows}
             return [_stored(r, statuses[r.name].body if statuses[r.name] else {}) for r in rows]
+
+    def open_request_subjects(self, kinds: tuple[str, ...]) -> dict[str, str]:
+        """Users with an unfinished request of these kinds: user -> "kind/name" (one query)."""
+        with self.session() as s:
+            query = select(ResourceRow.subject, ResourceRow.kind, ResourceRow.name).where(
+                ResourceRow.kind.in_(kinds), ResourceRow.finished.is_(None), ResourceRow.subject.is_not(None)
+            )
+            return {subject: f"{kind}/{name}" for subject, kind, name in s.execute(query)}
 
     def changed_since(self, version: int) -> tuple[list[tuple[str, str]], int]:
         """Keys written after `version`, and the newest version (for the next call)."""

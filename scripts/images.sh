@@ -1,73 +1,138 @@
 #!/usr/bin/env bash
 # Build the images the platform needs without any image registry (DESIGN §6), reusing
-# what is cached: a debootstrap base image, the lab's wheels, the lab image itself.
+# what is cached: debootstrap base images, the labs' wheels, the lab images themselves.
 # Each cache is keyed on its inputs, stored as an image label or a folder name.
+#
+# Lab images (docker/lab/, see docs/lab-images.md):
+#   jupyterhub-ds/lab:ds       the data-science lab, the users' default (Dockerfile)
+#   jupyterhub-ds/lab:minimal  JupyterLab and the notifications extension (Dockerfile.minimal)
+# Built: those named in LAB_IMAGES (e.g. "ds minimal"); by default the one that
+# DOCKER_NOTEBOOK_IMAGE names, and ds when it names another image (e.g. one built FROM ds).
+# LAB_REPO changes the repository name and LAB_NO_CACHE=1 builds without the engine's
+# cache (benchmarks/labimage.py measures a cold build with both).
 source "$(dirname "$0")/lib.sh"
 
-# Always this name; DOCKER_NOTEBOOK_IMAGE may point the hub at another image.
-LAB_IMAGE="jupyterhub-ds/lab:latest"
-BASE_TAG="jupyterhub-ds/base:bookworm"
+LAB_REPO="${LAB_REPO:-jupyterhub-ds/lab}"
 KEY_LABEL="io.jupyterhub-ds.input-hash"
-DEBOOTSTRAP_ARGS="--variant=minbase --include=python3,python3-venv,ca-certificates bookworm"
+LAB_DIR="$ROOT/docker/lab"
+# Keep in step with the default of DOCKER_NOTEBOOK_IMAGE in vocabulary/settings.py.
+DEFAULT_IMAGE="jupyterhub-ds/lab:ds"
 
 image_key() { docker image inspect "$1" --format "{{index .Config.Labels \"$KEY_LABEL\"}}" 2>/dev/null || true; }
 
-# 1. Base image: an ordinary one when LAB_BASE_IMAGE names it (docker build pulls it),
-#    else a Debian bookworm imported from debootstrap.
-if [ -n "${LAB_BASE_IMAGE:-}" ]; then
-  BASE_IMAGE="$LAB_BASE_IMAGE"
-else
-  BASE_IMAGE="$BASE_TAG"
-  base_key=$(echo "$DEBOOTSTRAP_ARGS" | sha256sum | cut -c1-16)
-  if [ "$(image_key "$BASE_IMAGE")" != "$base_key" ]; then
-    [ "$(id -u)" = 0 ] || fail "building the base image needs root (debootstrap); or set LAB_BASE_IMAGE to an image your engine can pull"
-    if ! command -v debootstrap >/dev/null 2>&1; then
-      say "installing debootstrap (apt)"
-      with_progress "$STATE_DIR/apt-debootstrap.log" bash -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap'
-    fi
-    rootfs="$STATE_DIR/rootfs"
-    rm -rf "$rootfs"
-    say "building base image $BASE_IMAGE with debootstrap (about a minute)"
-    # shellcheck disable=SC2086
-    with_progress "$STATE_DIR/debootstrap.log" debootstrap $DEBOOTSTRAP_ARGS "$rootfs"
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | docker import --change "LABEL $KEY_LABEL=$base_key" - "$BASE_IMAGE" >/dev/null
-    rm -rf "$rootfs"
+# A Debian bookworm imported from debootstrap with these packages, and without the folders
+# named in STRIP (documentation, translations: nobody reads them in a lab, about 70 MB);
+# rebuilt when any of that changes.
+debootstrap_image() {
+  local tag="$1" include="$2" strip="${3:-}"
+  local args="--variant=minbase --include=$include bookworm"
+  local key rootfs
+  key=$( (echo "$args"; [ -z "$strip" ] || echo "strip $strip") | sha256sum | cut -c1-16)
+  [ "$(image_key "$tag")" = "$key" ] && return
+  [ "$(id -u)" = 0 ] || fail "building the base image needs root (debootstrap); or set LAB_BASE_IMAGE to an image your engine can pull"
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    say "installing debootstrap (apt)"
+    with_progress "$STATE_DIR/apt-debootstrap.log" bash -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap'
   fi
-fi
-
-# 2. The lab image, rebuilt only when its inputs (its folder, the base image) changed.
-ctx="$STATE_DIR/build/lab"
-lab_files=$(find "$ROOT/docker/lab" -maxdepth 1 -type f | sort)
-# shellcheck disable=SC2086
-lab_key=$( (hash_inputs $lab_files; docker image inspect "$BASE_IMAGE" --format '{{.Id}}' 2>/dev/null || echo "$BASE_IMAGE") | sha256sum | cut -c1-16)
-if [ "$(image_key "$LAB_IMAGE")" != "$lab_key" ]; then
-  # Wheels for the lab's Python (bookworm: 3.11), downloaded on the host, which can
-  # reach PyPI; a container cannot.
-  req="$ROOT/docker/lab/requirements.txt"
-  wheels="$STATE_DIR/wheels-$(hash_inputs "$req")"
-  if [ ! -f "$wheels/.complete" ]; then
-    say "downloading the lab's wheels into $wheels"
-    rm -rf "$wheels"; mkdir -p "$wheels"
-    with_progress "$STATE_DIR/wheels.log" python3 -m pip download --quiet --only-binary=:all: \
-      --python-version 3.11.2 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-      --platform manylinux_2_28_x86_64 --platform any -d "$wheels" -r "$req"
-    touch "$wheels/.complete"
-    # Older downloads (other requirements) are not needed any more.
-    find "$STATE_DIR" -maxdepth 1 -name 'wheels-*' ! -path "$wheels" -exec rm -rf {} +
-  fi
-  say "building lab image $LAB_IMAGE from $BASE_IMAGE"
-  old_id=$(docker image inspect "$LAB_IMAGE" --format '{{.Id}}' 2>/dev/null || true)
-  rm -rf "$ctx"; mkdir -p "$ctx/wheels"
+  rootfs="$STATE_DIR/rootfs"
+  rm -rf "$rootfs"
+  say "building base image $tag with debootstrap (about a minute)"
   # shellcheck disable=SC2086
-  cp $lab_files "$ctx"/
-  cp -l "$wheels"/*.whl "$ctx/wheels/" 2>/dev/null || cp "$wheels"/*.whl "$ctx/wheels/"
-  network=(--network none)
-  [ -n "${LAB_BASE_IMAGE:-}" ] && network=()
-  with_progress "$STATE_DIR/build-lab.log" docker build "${network[@]}" \
-    --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "$KEY_LABEL=$lab_key" -t "$LAB_IMAGE" "$ctx"
+  with_progress "$STATE_DIR/debootstrap.log" debootstrap $args "$rootfs"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  local dir
+  for dir in $strip; do find "$rootfs$dir" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +; done
+  tar -C "$rootfs" -c . | docker import --change "LABEL $KEY_LABEL=$key" - "$tag" >/dev/null
+  rm -rf "$rootfs"
+}
+
+# The wheels of one lock file for the lab's Python (bookworm: 3.11), downloaded on the
+# host, which can reach PyPI (a container cannot); hash-checked. Prints the folder.
+wheels_for() {
+  local lock="$1" dir
+  dir="$STATE_DIR/wheels-$(hash_inputs "$lock")"
+  if [ ! -f "$dir/.complete" ]; then
+    say "downloading the wheels of ${lock#"$ROOT"/} into $dir" >&2
+    rm -rf "$dir"; mkdir -p "$dir"
+    with_progress "$STATE_DIR/wheels.log" python3 -m pip download --quiet --only-binary=:all: --no-deps \
+      --require-hashes --python-version 3.11.2 --platform manylinux2014_x86_64 \
+      --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform any \
+      -d "$dir" -r "$lock" >&2
+    touch "$dir/.complete"
+  fi
+  echo "$dir"
+}
+
+# build_lab FLAVOUR DOCKERFILE BASE "SUBDIR=LOCK ..." INPUT...: the image LAB_REPO:FLAVOUR,
+# rebuilt only when its inputs (files of docker/lab, the base image) changed.
+build_lab() {
+  local flavour="$1" dockerfile="$2" base="$3" wheel_sets="$4"; shift 4
+  local image="$LAB_REPO:$flavour" ctx="$STATE_DIR/build/lab-$flavour" key old_id f set
+  local inputs=("$dockerfile" "$@")
+  key=$( (echo "$image"; hash_inputs "${inputs[@]/#/$LAB_DIR/}"; docker image inspect "$base" --format '{{.Id}}' 2>/dev/null || echo "$base") | sha256sum | cut -c1-16)
+  [ "$(image_key "$image")" = "$key" ] && [ "${LAB_NO_CACHE:-}" != 1 ] && return
+  rm -rf "$ctx"; mkdir -p "$ctx"
+  for f in "${inputs[@]}"; do mkdir -p "$ctx/$(dirname "$f")"; cp "$LAB_DIR/$f" "$ctx/$f"; done
+  # COPY keeps the context's modes, and `make up` runs with umask 077: the lab user must
+  # read the image's files (JupyterLab's overrides.json) whoever built it.
+  chmod -R a+rX "$ctx"
+  for set in $wheel_sets; do
+    mkdir -p "$ctx/wheels/${set%%=*}"
+    [ -n "${LAB_BASE_IMAGE:-}" ] && continue # with a registry, pip reaches the index
+    local wheels
+    wheels=$(wheels_for "$LAB_DIR/${set#*=}")
+    cp -l "$wheels"/*.whl "$ctx/wheels/${set%%=*}/" 2>/dev/null || cp "$wheels"/*.whl "$ctx/wheels/${set%%=*}/"
+  done
+  say "building lab image $image from $base"
+  old_id=$(docker image inspect "$image" --format '{{.Id}}' 2>/dev/null || true)
+  local flags=(--network none)
+  [ -n "${LAB_BASE_IMAGE:-}" ] && flags=()
+  [ "${LAB_NO_CACHE:-}" = 1 ] && flags+=(--no-cache)
+  local log="$STATE_DIR/build-lab-$flavour.log" stage started
+  started=$(date +%s)
+  with_progress "$log" docker build "${flags[@]}" -f "$ctx/$dockerfile" \
+    --build-arg "BASE_IMAGE=$base" --label "$KEY_LABEL=$key" -t "$image" "$ctx"
   rm -rf "$ctx"
   # The replaced image, unless a running container still uses it.
-  [ -n "$old_id" ] && docker rmi "$old_id" >/dev/null 2>&1 || true
+  [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect "$image" --format '{{.Id}}')" ] \
+    && { docker rmi "$old_id" >/dev/null 2>&1 || true; }
+  # Build stages of older builds (untagged, labelled stage-of): this build's are the cache,
+  # and one that another build made meanwhile is left alone.
+  for stage in $(docker images -q -f dangling=true -f "label=io.jupyterhub-ds.stage-of=lab-$flavour"); do
+    grep -q -- "---> $stage" "$log" && continue
+    [ "$(date -d "$(docker image inspect "$stage" --format '{{.Created}}')" +%s)" -lt "$started" ] || continue
+    docker rmi "$stage" >/dev/null 2>&1 || true
+  done
+  return 0
+}
+
+if [ -z "${LAB_IMAGES:-}" ]; then
+  case "${DOCKER_NOTEBOOK_IMAGE:-$DEFAULT_IMAGE}" in
+    jupyterhub-ds/lab:minimal) LAB_IMAGES=minimal ;;
+    *) LAB_IMAGES=ds ;;
+  esac
 fi
-say "images ready: $LAB_IMAGE"
+
+for flavour in $LAB_IMAGES; do
+  # Base images: an ordinary one when LAB_BASE_IMAGE names it (docker build pulls it), else
+  # Debian bookworm from debootstrap; the ds lab's holds git too (apt cannot run offline).
+  base="${LAB_BASE_IMAGE:-}"
+  case "$flavour" in
+    minimal)
+      if [ -z "$base" ]; then base="jupyterhub-ds/base:bookworm"; debootstrap_image "$base" python3,python3-venv,ca-certificates; fi
+      build_lab minimal Dockerfile.minimal "$base" "minimal=locks/minimal.txt" overrides.json locks/minimal.txt ;;
+    ds)
+      if [ -z "$base" ]; then base="jupyterhub-ds/base-ds:bookworm"; debootstrap_image "$base" python3,python3-venv,ca-certificates,git \
+        "/usr/share/doc /usr/share/man /usr/share/locale"; fi
+      build_lab ds Dockerfile "$base" "stack=locks/ds-stack.txt lab=locks/ds-lab.txt" \
+        overrides.json jupyter_server_config.json kernels/python3-ds/kernel.json locks/ds-stack.txt locks/ds-lab.txt ;;
+    *) fail "unknown lab image '$flavour' in LAB_IMAGES (ds, minimal)" ;;
+  esac
+done
+# Wheels of older lock files are not needed any more.
+keep=$(for lock in "$LAB_DIR"/locks/*.txt; do echo "wheels-$(hash_inputs "$lock")"; done)
+for dir in "$STATE_DIR"/wheels-*; do
+  [ -d "$dir" ] && ! grep -qx "$(basename "$dir")" <<<"$keep" && rm -rf "$dir"
+done
+say "images ready: $(for f in $LAB_IMAGES; do printf '%s ' "$LAB_REPO:$f"; done)"
+[ "${1:-}" != --hub ] || "$ROOT/scripts/hub-image.sh"  # make images, make deploy: the hub image too (not make up)

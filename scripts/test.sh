@@ -6,7 +6,8 @@ source "$(dirname "$0")/env.sh"
 
 "$ROOT/scripts/engine.sh"
 "$ROOT/scripts/install.sh"
-"$ROOT/scripts/images.sh"
+# Both labs: the suite spawns `minimal`; the notebook tests and users get `ds`.
+LAB_IMAGES="minimal ds" "$ROOT/scripts/images.sh"
 # The store's unit tests also run on PostgreSQL: a local test server unless one is given.
 if [ "${JHDS_SKIP_POSTGRES:-}" != 1 ]; then
   JHDS_TEST_POSTGRES_URL="$("$ROOT/scripts/postgres.sh")" # not `export X=$(...)`: that hides a failure
@@ -16,7 +17,7 @@ fi
 cd "$ROOT"
 
 if [ "${1:-}" = "--bench" ]; then
-  for bench in spawn reconcile selfservice privileged broadcast schedule history; do
+  for bench in spawn labimage reconcile selfservice privileged broadcast schedule history hubcontainer idlecull; do
     say "benchmark: $bench"
     python "benchmarks/$bench.py"
   done

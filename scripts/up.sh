@@ -8,6 +8,13 @@ chmod 700 "$STATE_DIR"
 
 "$ROOT/scripts/engine.sh"
 "$ROOT/scripts/install.sh"
+# One platform per port: `make deploy`'s hub container (compose.local.yml labels it with
+# its port) may hold this one.
+port=$(hubctl settings --get port 2>/dev/null || true)
+deployed=$(docker ps --filter "label=io.jupyterhub-ds.port=${port:-none}" --format '{{.Names}}')
+if [ -n "$deployed" ]; then
+  fail "the compose deployment (container $deployed) runs on port $port: stop it with make undeploy first, or start on another JUPYTERHUB_PORT"
+fi
 "$ROOT/scripts/images.sh"
 
 # The folder of desired state that the reconciler watches (GitOps).

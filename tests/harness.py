@@ -122,6 +122,8 @@ class Hub:
                 "NATIVE_AUTH_ALLOWED_FAILED_LOGINS": "3",
                 "MANIFESTS_DIR": str(self.manifests_dir),
                 "RECONCILER_PORT": str(self.reconciler_port),
+                # The minimal lab keeps the suite fast; tests of the ds image ask for it.
+                "DOCKER_NOTEBOOK_IMAGE": "jupyterhub-ds/lab:minimal",
             }
         )
         env.update(self.extra_env)

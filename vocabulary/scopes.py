@@ -11,12 +11,14 @@ READ = "custom:jupyterhub-ds:read:resources"
 WRITE_BROADCASTS = "custom:jupyterhub-ds:write:broadcasts"
 WRITE_REQUESTS = "custom:jupyterhub-ds:write:requests"
 WRITE_GROUPS = "custom:jupyterhub-ds:write:groupmemberships"
+WRITE_POLICIES = "custom:jupyterhub-ds:write:policies"
 WRITE = "custom:jupyterhub-ds:write:resources"  # all of the above
 KIND_SCOPES = {
     "Broadcast": WRITE_BROADCASTS,
     "VolumeReset": WRITE_REQUESTS,
     "ServerRestart": WRITE_REQUESTS,
     "GroupMembership": WRITE_GROUPS,
+    "IdleCullPolicy": WRITE_POLICIES,
 }
 # JupyterHub's own scope of hub admins: also needed to manage a protected group.
 PROTECTED_GROUPS_SCOPE = "admin:groups"
@@ -29,9 +31,10 @@ DEFINITIONS = {
         "description": "Manage group memberships (not the protected groups: those need admin:groups).",
         "subscopes": [READ],
     },
+    WRITE_POLICIES: {"description": "Write standing policies over servers (idle culling).", "subscopes": [READ]},
     WRITE: {
         "description": "Write every kind of the platform's resources.",
-        "subscopes": [WRITE_BROADCASTS, WRITE_REQUESTS, WRITE_GROUPS, READ],
+        "subscopes": [WRITE_BROADCASTS, WRITE_REQUESTS, WRITE_GROUPS, WRITE_POLICIES, READ],
     },
 }
 

@@ -128,7 +128,7 @@ class Settings(BaseSettings):
 
     # --- DockerSpawner ----------------------------------------------------------------
     notebook_image: str = Field(
-        "jupyterhub-ds/lab:latest", alias="DOCKER_NOTEBOOK_IMAGE", description="Image of user servers"
+        "jupyterhub-ds/lab:ds", alias="DOCKER_NOTEBOOK_IMAGE", description="Image of user servers"
     )
     notebook_dir: str = Field(
         "/home/lab/workspace", alias="DOCKER_NOTEBOOK_DIR", description="Folder JupyterLab opens in"
@@ -242,6 +242,64 @@ class Settings(BaseSettings):
     )
     broadcast_deadline: float = Field(
         60, gt=0, le=3600, alias="BROADCAST_DEADLINE", description="Seconds a broadcast keeps retrying a server"
+    )
+
+    # --- idle culling (seed policy and the activity that feeds every policy) ---------
+    idle_culler_enabled: bool = Field(
+        False,
+        alias="JUPYTERHUB_IDLE_CULLER_ENABLED",
+        description="Seed a built-in IdleCullPolicy `idle-culler` for everyone from the JUPYTERHUB_IDLE_CULLER_* "
+        "variables (priority -1000: any policy you write wins over it)",
+    )
+    idle_culler_timeout: int = Field(
+        86400,
+        ge=60,
+        alias="JUPYTERHUB_IDLE_CULLER_TIMEOUT",
+        description="Seed policy: stop a server idle this many seconds",
+    )
+    idle_culler_interval: float = Field(
+        600,
+        ge=1,
+        le=86400,
+        alias="JUPYTERHUB_IDLE_CULLER_INTERVAL",
+        description="Seconds between two looks at every server's activity (each policy also wakes at its next "
+        "warning or stop)",
+    )
+    idle_culler_max_age: int = Field(
+        0,
+        ge=0,
+        alias="JUPYTERHUB_IDLE_CULLER_MAX_AGE",
+        description="Seed policy: stop any server this many seconds old; 0: never",
+    )
+    idle_culler_max_extension: float = Field(
+        24,
+        ge=0,
+        alias="JUPYTERHUB_IDLE_CULLER_MAX_EXTENSION",
+        description="Seed policy: hours a user may keep their server beyond its idle deadline",
+    )
+    idle_culler_warn_before: int = Field(
+        600,
+        ge=0,
+        alias="JUPYTERHUB_IDLE_CULLER_WARN_BEFORE",
+        description="Seed policy: seconds before the stop that a notice is shown in JupyterLab; 0: none",
+    )
+    last_activity_interval: int = Field(
+        300,
+        ge=1,
+        alias="JUPYTERHUB_LAST_ACTIVITY_INTERVAL",
+        description="Seconds between the hub's reads of the proxy's per-server activity",
+    )
+    activity_interval: int = Field(
+        300,
+        ge=1,
+        alias="JUPYTERHUB_ACTIVITY_INTERVAL",
+        description="Seconds between a lab's own activity reports to the hub (kernels, terminals)",
+    )
+    activity_resolution: int = Field(
+        30,
+        ge=0,
+        alias="JUPYTERHUB_ACTIVITY_RESOLUTION",
+        description="Activity less than this many seconds newer than the recorded one is not written",
     )
 
     # --- automation -------------------------------------------------------------------

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from .idleculling import handlers as idleculling_handlers
 from .notifications import handlers as notification_handlers
 from .privileged import handlers as privileged_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
 
-HANDLERS = [*resource_handlers, *selfservice_handlers, *notification_handlers, *privileged_handlers]
+HANDLERS = [
+    *resource_handlers,
+    *selfservice_handlers,
+    *notification_handlers,
+    *privileged_handlers,
+    *idleculling_handlers,
+]

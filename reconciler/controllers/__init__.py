@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from ..loop import Controller, Watch
 from ..status import EngineAccessStatus, PrivilegedAccessStatus
-from . import broadcast, engineaccess, groupmembership, privilegedaccess, serverrestart, volumereset
+from . import (
+    broadcast,
+    engineaccess,
+    groupmembership,
+    idlecullpolicy,
+    privilegedaccess,
+    serverrestart,
+    volumereset,
+)
 
 CONTROLLERS: dict[str, Controller] = {
     "Broadcast": broadcast.reconcile,
     "GroupMembership": groupmembership.reconcile,
+    "IdleCullPolicy": idlecullpolicy.reconcile,
     "ServerRestart": serverrestart.reconcile,
     "VolumeReset": volumereset.reconcile,
 }

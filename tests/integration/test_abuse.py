@@ -18,7 +18,7 @@ import requests
 
 from tests.harness import PASSWORD, ROOT, Hub, cleanup_docker, wait_for
 
-LAB = "jupyterhub-ds/lab:latest"
+LAB = "jupyterhub-ds/lab:minimal"
 
 
 def gm(name: str, group: str, members: list[str]) -> str:

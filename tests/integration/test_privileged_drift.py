@@ -135,7 +135,7 @@ def test_hand_edit_while_gitops_prunes_is_reported_as_a_conflict(hub: Hub, engin
 
 def test_container_outside_the_hub_with_the_socket_is_drift(hub: Hub, engine, pam: str) -> None:
     rogue = engine.containers.run(
-        "jupyterhub-ds/lab:latest",
+        "jupyterhub-ds/lab:minimal",
         ["sleep", "300"],
         detach=True,
         name="jhds-test-rogue",

@@ -58,7 +58,7 @@ def seconds_to_next_minute() -> float:
 @pytest.fixture(scope="module")
 def timed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A platform whose resync is an hour away: anything on time here was on time by itself."""
-    engine.images.get("jupyterhub-ds/lab:latest").tag(IMAGE)
+    engine.images.get("jupyterhub-ds/lab:minimal").tag(IMAGE)
     env = {
         "RESYNC_SECONDS": "3600",
         "DOCKER_NOTEBOOK_IMAGE": IMAGE,
@@ -128,7 +128,7 @@ def test_cron_suspend_and_a_frozen_reconciler(timed: Hub, engine) -> None:
 
 
 def test_a_restart_whose_image_is_broken_ends_failed_after_its_backoff_limit(timed: Hub, engine) -> None:
-    broken = io.BytesIO(b'FROM jupyterhub-ds/lab:latest\nENTRYPOINT ["false"]\n')
+    broken = io.BytesIO(b'FROM jupyterhub-ds/lab:minimal\nENTRYPOINT ["false"]\n')
     engine.images.build(fileobj=broken, tag=IMAGE, network_mode="none", rm=True)
     apply(timed, "ServerRestart", "broken-restart", {"user": "cora", "backoffLimit": 1})
 

@@ -93,7 +93,8 @@ def test_unknown_kind() -> None:
     text = "apiVersion: jupyterhub-ds/v1\nkind: Pod\nmetadata: {name: a}\nspec: {}\n"
     [issue] = issues_of(text)
     assert (issue.line, issue.path) == (2, "kind")
-    assert issue.message == "unknown kind 'Pod'; known kinds: Broadcast, VolumeReset, ServerRestart, GroupMembership"
+    kinds = "Broadcast, VolumeReset, ServerRestart, GroupMembership, IdleCullPolicy"
+    assert issue.message == f"unknown kind 'Pod'; known kinds: {kinds}"
     [issue] = issues_of(text.replace("Pod", "groupmembership"))
     assert "did you mean 'GroupMembership'?" in issue.message
 

@@ -41,8 +41,8 @@ def errors(data: dict) -> list[tuple[tuple, str]]:
 
 
 def test_kinds() -> None:
-    assert set(KINDS) == {"Broadcast", "VolumeReset", "ServerRestart", "GroupMembership"}
-    assert set(KINDS) - {"GroupMembership"} == ONE_SHOT_KINDS
+    assert set(KINDS) == {"Broadcast", "VolumeReset", "ServerRestart", "GroupMembership", "IdleCullPolicy"}
+    assert set(KINDS) - {"GroupMembership", "IdleCullPolicy"} == ONE_SHOT_KINDS
 
 
 @pytest.mark.parametrize(
