@@ -1,8 +1,10 @@
-"""DockerSpawner for the platform: templated names and volumes, labels, socket, GPU, host network."""
+"""DockerSpawner for the platform: templated names and volumes, labels, socket, GPU, host network,
+and the user's GroupPolicies (limits, environment, volumes, images; docs/policies.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import time
@@ -15,22 +17,25 @@ from jupyterhub.utils import random_port
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import default
 
+from reconciler.effective import Effective, allowed_images, image_problem, policy_hash
 from reconciler.status import TERMINAL_PHASES
 from vocabulary import naming
 from vocabulary.settings import Settings, get_settings
 
 from . import gpu
 from .backends import get_store
+from .policies import effective_for, image_form
 
 RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
 
 
 def resets_in_progress(username: str) -> list[str]:
-    """Names of VolumeResets of this user that have not finished (or not begun): one
-    indexed lookup, however many finished resets the store holds."""
+    """Names of VolumeResets and VolumeRestores of this user that have not finished (or not
+    begun): one indexed lookup per kind, however many finished ones the store holds."""
     return [
         r.name
-        for r in get_store().open_requests("VolumeReset", username)
+        for kind in ("VolumeReset", "VolumeRestore")
+        for r in get_store().open_requests(kind, username)
         if r.status.get("phase") not in TERMINAL_PHASES
     ]
 
@@ -67,9 +72,67 @@ def socket_group_id(path: str) -> int | None:
 class PlatformSpawner(DockerSpawner):
     """One container per user server, named and labelled through `vocabulary.naming`."""
 
+    _policy: Effective | None = None  # the effective policy of the start in progress
+    _configured_limits: tuple[Any, Any] | None = None
+
     @property
     def settings(self) -> Settings:
         return get_settings()
+
+    @default("options_form")
+    def _options_form_default(self) -> Any:
+        return image_form  # evaluated at each visit of the spawn page: policies change
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        if self._policy is not None and self._policy.environment:
+            # Reserved names (JUPYTERHUB_*) are refused in the spec; never override the hub's own.
+            env.update({k: v for k, v in self._policy.environment.items() if k not in env})
+        return env
+
+    async def refuse_private_volume(self, name: str) -> None:
+        """A policy shares team volumes; a user's own volume (home, workspace...) is never one."""
+        try:
+            info = await self.docker("inspect_volume", name)
+        except docker.errors.NotFound:
+            return  # the engine creates it, empty, at the start
+        if naming.LABEL_USER in (info.get("Labels") or {}):
+            raise SpawnError(f"A group policy mounts the volume {name}, which is a user's own volume: refused.")
+
+    async def apply_policy(self, volumes: dict[str, Any], host_config: dict[str, Any], gpus: bool) -> dict[str, str]:
+        """The user's effective GroupPolicy on this start: image (checked against the allowed
+        list), limits, volumes, GPUs; the labels that let drift be told later. Without any
+        policy the start is as it always was (the platform's image and limits)."""
+        s = self.settings
+        eff = self._policy = await effective_for(self.user)
+        allowed = allowed_images(eff, s.notebook_image)
+        image = self.user_options.get("image") or eff.default_image or s.notebook_image
+        if problem := image_problem(image, eff, s.notebook_image):
+            raise SpawnError(problem)
+        self.image = image
+        self.allowed_images = {i: i for i in allowed}  # DockerSpawner's own check agrees
+        if self._configured_limits is None:  # this object outlives a start: keep the config's own
+            self._configured_limits = (self.mem_limit, self.cpu_limit)
+        self.mem_limit = eff.memory or self._configured_limits[0]
+        self.cpu_limit = None if eff.cpus else self._configured_limits[1]  # nano_cpus instead
+        if eff.cpus:
+            host_config["nano_cpus"] = int(eff.cpus * 1e9)
+        for name, volume in (eff.volumes or {}).items():
+            await self.refuse_private_volume(name)
+            volumes[name] = {"bind": volume["mount"], "mode": "ro" if volume.get("readOnly") else "rw"}
+        if gpus and (eff.gpu_count or eff.gpu_ids):
+            request = {"device_ids": eff.gpu_ids} if eff.gpu_ids else {"count": eff.gpu_count}
+            host_config["device_requests"] = [{**request, "capabilities": [["gpu"]]}]
+        try:
+            image_id = (await self.docker("inspect_image", image))["Id"]
+        except docker.errors.NotFound:
+            image_id = ""  # DockerSpawner's pull (and our SpawnError) say what is wrong
+        return {
+            naming.LABEL_POLICY_HASH: policy_hash(eff),
+            naming.LABEL_POLICY: json.dumps(eff.as_dict(), sort_keys=True, separators=(",", ":")),
+            naming.LABEL_IMAGE: image,
+            naming.LABEL_IMAGE_ID: image_id,
+        }
 
     @default("object_name")
     def _object_name_default(self) -> str:
@@ -135,6 +198,7 @@ class PlatformSpawner(DockerSpawner):
                 host_config["group_add"] = [str(gid)]
         if decision.enabled:
             host_config["device_requests"] = [{"count": -1, "capabilities": [["gpu"]]}]
+        policy_labels = await self.apply_policy(volumes, host_config, decision.enabled)
         self.volumes = volumes
         await self.ensure_user_volumes()
 
@@ -152,9 +216,12 @@ class PlatformSpawner(DockerSpawner):
             "cpu_limit": s.cpu_limit,
             "notebook_dir": s.notebook_dir,
         }
+        if self._policy and self._policy.policies:  # unchanged without a policy
+            spawn_config["policy"] = policy_labels[naming.LABEL_POLICY_HASH]
         labels = naming.object_labels(s.platform_id, self.user.name, self.name or "") | {
             naming.LABEL_SOCKET: "true" if privileged else "false",
             naming.LABEL_SPAWN_HASH: naming.spawn_hash(spawn_config),
+            **policy_labels,
         }
         # DockerSpawner formats these values as templates ({username}...): keep them literal.
         self.extra_create_kwargs = {"labels": {k: literal(v) for k, v in labels.items()}}

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import requests
 import yaml
@@ -276,9 +277,39 @@ def cmd_get_privileged(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_get_servers(args: argparse.Namespace) -> int:
+    """Running servers against their policies (the drift survey); the scripts' contract is `-o json`."""
+    data = args.api().call("GET", "servers").json()
+    if args.output in ("yaml", "json"):
+        _print(data, args.output)
+        return EXIT_OK
+    rows = [["USER", "SERVER", "IMAGE", "POLICIES", "HASH", "DRIFTED", "DIFFERENCE"]]
+    for r in data["servers"]:
+        drift = "yes" if r.get("drifted") else "no"
+        policies = ",".join(r.get("policies") or []) or "-"
+        diff = "; ".join(r.get("difference") or []) or "-"
+        image, digest = r.get("image", ""), r.get("policyHash", "")
+        rows.append([r["user"], r.get("server") or "-", image, policies, digest, drift, diff])
+    print(_table(rows))
+    return EXIT_OK
+
+
+def cmd_get_effective(args: argparse.Namespace) -> int:
+    """How a user's groups' GroupPolicies combine (docs/policies.md)."""
+    if not args.name:
+        raise CliError("get effective needs a USER: hubctl get effective alice")
+    data = args.api().call("GET", f"users/{quote(args.name)}/effective-policy").json()
+    _print(data, args.output if args.output in ("yaml", "json") else "yaml")
+    return EXIT_OK
+
+
+# `hubctl get` of what is not a kind: views the hub computes.
+VIEWS = {"privileged": cmd_get_privileged, "servers": cmd_get_servers, "effective": cmd_get_effective}
+
+
 def cmd_get(args: argparse.Namespace) -> int:
-    if args.kind == "privileged":
-        return cmd_get_privileged(args)
+    if args.kind in VIEWS:
+        return VIEWS[args.kind](args)
     if args.watch:
         return cmd_watch(args)
     api = args.api()
@@ -540,7 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 Verb = Any  # (name, func, help, description) -> the verb's ArgumentParser
-KINDS_HELP = "groupmembership, broadcast, volumereset, serverrestart; KIND/NAME or KIND NAME"
+KINDS_HELP = (
+    "groupmembership, broadcast, volumereset, serverrestart, idlecullpolicy, grouppolicy, rolloutrestart;"
+    " KIND/NAME or KIND NAME"
+)
 
 
 def add_ref(p: argparse.ArgumentParser, name_optional: bool = False, kind_help: str = KINDS_HELP) -> None:
@@ -592,7 +626,10 @@ def add_resource_verbs(verb: Verb) -> None:
         ("delete", cmd_delete, "delete a resource (the world is left as it is)"),
     ):
         p = verb(name, func, help, help[0].upper() + help[1:] + ".")
-        privileged = "; or `privileged`: who has the Docker socket, who should, the drift"
+        privileged = (
+            "; or `privileged`: who has the Docker socket, who should, the drift; `servers`: running"
+            " servers, their policy hash and drift; `effective USER`: a user's combined GroupPolicies"
+        )
         add_ref(p, name_optional=name == "get", kind_help=KINDS_HELP + (privileged if name == "get" else ""))
         if name == "get":
             p.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
@@ -676,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
 def resolve_ref(args: argparse.Namespace) -> None:
     """KIND/NAME split, the kind canonical (`groupmemberships` -> GroupMembership), NAME present
     where the verb needs one."""
-    if not getattr(args, "kind", None) or (args.verb == "get" and args.kind == "privileged"):
+    if not getattr(args, "kind", None) or (args.verb == "get" and args.kind in VIEWS):
         return
     from .resources import kind_from_name
 

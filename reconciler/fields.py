@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from croniter import CroniterBadDateError, CroniterError, croniter
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from vocabulary import naming
 from vocabulary.durations import parse_duration
@@ -32,6 +32,20 @@ class SpecModel(BaseModel):
     """Base of every spec model: unknown fields are errors, camelCase in YAML, snake_case in Python."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class JobSpec(SpecModel):
+    """What every one-shot kind has, as a Kubernetes Job does."""
+
+    # Seconds from creation after which an unfinished request ends Failed (DeadlineExceeded).
+    active_deadline_seconds: int | None = Field(None, alias="activeDeadlineSeconds", ge=1)
+    # Failed attempts (temporary errors) after which it ends Failed (BackoffLimitExceeded).
+    backoff_limit: int = Field(6, alias="backoffLimit", ge=0)
+    # Seconds after finishing when it is deleted with its events; 0 keeps it forever.
+    ttl_seconds_after_finished: int = Field(7 * 24 * 3600, alias="ttlSecondsAfterFinished", ge=0)
+    # Recorded but not carried out while true (still an open request: e.g. idle culling
+    # leaves that user's servers alone); a scheduled broadcast is paused.
+    suspend: StrictBool = False
 
 
 # --- reusable field validators -------------------------------------------------------------

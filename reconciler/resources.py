@@ -28,10 +28,13 @@ from pydantic import (
 
 from vocabulary.api import API_VERSION
 
+from .backup_specs import BackupScheduleSpec, VolumeBackupSpec, VolumeRestoreSpec
+from .backup_status import BackupScheduleStatus, VolumeBackupStatus, VolumeRestoreStatus
 from .fields import (
     MESSAGE_MAX,
     Duration,
     GroupName,
+    JobSpec,  # the Job fields of every one-shot (kept in `fields` for the backup kinds' specs)
     Name,
     ServerName,
     SpecModel,
@@ -40,7 +43,8 @@ from .fields import (
     unique,
     validate_cron,
 )
-from .policy_specs import IdleCullPolicySpec
+from .policy_specs import GroupPolicySpec, IdleCullPolicySpec, RolloutRestartSpec, UsersAndGroups
+from .policy_status import GroupPolicyStatus, RolloutRestartStatus
 from .status import (
     BroadcastStatus,
     Condition,
@@ -76,20 +80,6 @@ class Metadata(_Model):
 # --- specs ----------------------------------------------------------------------------------
 
 
-class JobSpec(_Model):
-    """What every one-shot kind has, as a Kubernetes Job does."""
-
-    # Seconds from creation after which an unfinished request ends Failed (DeadlineExceeded).
-    active_deadline_seconds: int | None = Field(None, alias="activeDeadlineSeconds", ge=1)
-    # Failed attempts (temporary errors) after which it ends Failed (BackoffLimitExceeded).
-    backoff_limit: int = Field(6, alias="backoffLimit", ge=0)
-    # Seconds after finishing when it is deleted with its events; 0 keeps it forever.
-    ttl_seconds_after_finished: int = Field(7 * 24 * 3600, alias="ttlSecondsAfterFinished", ge=0)
-    # Recorded but not carried out while true (still an open request: e.g. idle culling
-    # leaves that user's servers alone); a scheduled broadcast is paused.
-    suspend: StrictBool = False
-
-
 class GroupMembershipSpec(_Model):
     group: GroupName
     members: list[Username] = []
@@ -102,15 +92,7 @@ class GroupMembershipSpec(_Model):
         return unique(value)
 
 
-class Targets(_Model):
-    users: list[Username] = []
-    groups: list[GroupName] = []
-
-    @field_validator("users", "groups")
-    @classmethod
-    def _unique_lists(cls, value: list[str]) -> list[str]:
-        return unique(value)
-
+class Targets(UsersAndGroups):
     @model_validator(mode="after")
     def _not_empty(self) -> Targets:
         if not self.users and not self.groups:
@@ -217,6 +199,8 @@ class BroadcastSpec(JobSpec):
 class VolumeResetSpec(JobSpec):
     user: Username
     volumes: list[VolumeKey] = Field(json_schema_extra={"minItems": 1, "uniqueItems": True})
+    # Back the volumes up (a VolumeBackup) before removing them; nothing is removed if it fails.
+    backup_first: StrictBool = Field(False, alias="backupFirst")
 
     @field_validator("volumes")
     @classmethod
@@ -275,8 +259,43 @@ class IdleCullPolicy(_Envelope):
     spec: IdleCullPolicySpec
 
 
+class GroupPolicy(_Envelope):
+    kind: Literal["GroupPolicy"]
+    spec: GroupPolicySpec
+
+
+class RolloutRestart(_Envelope):
+    kind: Literal["RolloutRestart"]
+    spec: RolloutRestartSpec
+
+
+class VolumeBackup(_Envelope):
+    kind: Literal["VolumeBackup"]
+    spec: VolumeBackupSpec
+
+
+class VolumeRestore(_Envelope):
+    kind: Literal["VolumeRestore"]
+    spec: VolumeRestoreSpec
+
+
+class BackupSchedule(_Envelope):
+    kind: Literal["BackupSchedule"]
+    spec: BackupScheduleSpec
+
+
 Resource = Annotated[
-    GroupMembership | Broadcast | VolumeReset | ServerRestart | IdleCullPolicy, Field(discriminator="kind")
+    GroupMembership
+    | Broadcast
+    | VolumeReset
+    | ServerRestart
+    | IdleCullPolicy
+    | GroupPolicy
+    | RolloutRestart
+    | VolumeBackup
+    | VolumeRestore
+    | BackupSchedule,
+    Field(discriminator="kind"),
 ]
 RESOURCE_ADAPTER: TypeAdapter[Resource] = TypeAdapter(Resource)
 
@@ -296,6 +315,11 @@ REGISTRY: dict[str, KindInfo] = {
     "ServerRestart": KindInfo(ServerRestart, ServerRestartStatus, one_shot=True),
     "GroupMembership": KindInfo(GroupMembership, GroupMembershipStatus, one_shot=False),
     "IdleCullPolicy": KindInfo(IdleCullPolicy, IdleCullPolicyStatus, one_shot=False),
+    "GroupPolicy": KindInfo(GroupPolicy, GroupPolicyStatus, one_shot=False),
+    "RolloutRestart": KindInfo(RolloutRestart, RolloutRestartStatus, one_shot=True),
+    "VolumeBackup": KindInfo(VolumeBackup, VolumeBackupStatus, one_shot=True),
+    "VolumeRestore": KindInfo(VolumeRestore, VolumeRestoreStatus, one_shot=True),
+    "BackupSchedule": KindInfo(BackupSchedule, BackupScheduleStatus, one_shot=False),
 }
 KINDS = tuple(REGISTRY)
 ONE_SHOT_KINDS = frozenset(k for k, info in REGISTRY.items() if info.one_shot)

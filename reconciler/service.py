@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 async def watch_engine(ctx: Context, stop: asyncio.Event) -> None:
     """Container events: any start wakes the engine-wide access check; a start or stop of one
-    of this platform's servers wakes that user's privileged-access key."""
+    of this platform's servers wakes that user's privileged-access key and the drift survey."""
     loop = asyncio.get_running_loop()
     halt = threading.Event()
 
@@ -47,6 +47,7 @@ async def watch_engine(ctx: Context, stop: asyncio.Event) -> None:
         user = attributes.get(naming.LABEL_USER)
         if user and attributes.get(naming.LABEL_PLATFORM) == ctx.settings.platform_id:
             loop.call_soon_threadsafe(ctx.enqueue, (naming.PRIVILEGED_ACCESS_KIND, user))
+            loop.call_soon_threadsafe(ctx.enqueue, (naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY))
         if event.get("status") == "start":
             loop.call_soon_threadsafe(ctx.enqueue, (engineaccess.KIND, engineaccess.KEY))
 

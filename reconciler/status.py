@@ -156,6 +156,7 @@ class FailedVolume(_StatusModel):
 
 class VolumeResetStatus(Status):
     user: str | None = None
+    backup: str | None = None  # the VolumeBackup taken first (`backupFirst`)
     reset_volumes: list[str] = Field([], alias="resetVolumes")
     failed_volumes: list[FailedVolume] = Field([], alias="failedVolumes")
     finished_at: AwareDatetime | None = Field(None, alias="finishedAt")

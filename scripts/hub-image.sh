@@ -10,16 +10,12 @@ source "$(dirname "$0")/lib.sh"
 
 HUB_IMAGE="${HUB_IMAGE:-jupyterhub-ds/hub:latest}"
 BASE_TAG="jupyterhub-ds/base:bookworm-node"
-KEY_LABEL="io.jupyterhub-ds.input-hash"
 # Bookworm's Node.js is 18: configurable-http-proxy 5 wants 20, so the hub stays on CHP 4.
 CHP_PACKAGE="configurable-http-proxy@4"
-DEBOOTSTRAP_ARGS="--variant=minbase --include=python3,python3-venv,ca-certificates,nodejs bookworm"
 
 # Downloads are caches of the checkout, shared by every state folder (tests, benchmarks).
 CACHE="$ROOT/.state"
 mkdir -p "$CACHE"
-
-image_key() { docker image inspect "$1" --format "{{index .Config.Labels \"$KEY_LABEL\"}}" 2>/dev/null || true; }
 
 # The image's sources: what `pip install .` and the Dockerfile read. Listed, not globbed
 # from the whole tree, so the offline context holds exactly what the production one does.
@@ -33,22 +29,7 @@ if [ -n "${HUB_BASE_IMAGE:-}" ]; then
   BASE_IMAGE="$HUB_BASE_IMAGE"
 else
   BASE_IMAGE="$BASE_TAG"
-  base_key=$(echo "$DEBOOTSTRAP_ARGS" | sha256sum | cut -c1-16)
-  if [ "$(image_key "$BASE_IMAGE")" != "$base_key" ]; then
-    [ "$(id -u)" = 0 ] || fail "building the hub's base image needs root (debootstrap); or set HUB_BASE_IMAGE to an image your engine can pull"
-    if ! command -v debootstrap >/dev/null 2>&1; then
-      say "installing debootstrap (apt)"
-      with_progress "$STATE_DIR/apt-debootstrap.log" bash -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap'
-    fi
-    rootfs="$STATE_DIR/rootfs-hub"
-    rm -rf "$rootfs"
-    say "building base image $BASE_IMAGE with debootstrap (about a minute)"
-    # shellcheck disable=SC2086
-    with_progress "$STATE_DIR/debootstrap-hub.log" debootstrap $DEBOOTSTRAP_ARGS "$rootfs"
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | docker import --change "LABEL $KEY_LABEL=$base_key" - "$BASE_IMAGE" >/dev/null
-    rm -rf "$rootfs"
-  fi
+  debootstrap_image "$BASE_IMAGE" python3,python3-venv,ca-certificates,nodejs
 fi
 
 # 2. The hub image, rebuilt only when its sources or its base changed.

@@ -13,38 +13,9 @@
 source "$(dirname "$0")/lib.sh"
 
 LAB_REPO="${LAB_REPO:-jupyterhub-ds/lab}"
-KEY_LABEL="io.jupyterhub-ds.input-hash"
 LAB_DIR="$ROOT/docker/lab"
 # Keep in step with the default of DOCKER_NOTEBOOK_IMAGE in vocabulary/settings.py.
 DEFAULT_IMAGE="jupyterhub-ds/lab:ds"
-
-image_key() { docker image inspect "$1" --format "{{index .Config.Labels \"$KEY_LABEL\"}}" 2>/dev/null || true; }
-
-# A Debian bookworm imported from debootstrap with these packages, and without the folders
-# named in STRIP (documentation, translations: nobody reads them in a lab, about 70 MB);
-# rebuilt when any of that changes.
-debootstrap_image() {
-  local tag="$1" include="$2" strip="${3:-}"
-  local args="--variant=minbase --include=$include bookworm"
-  local key rootfs
-  key=$( (echo "$args"; [ -z "$strip" ] || echo "strip $strip") | sha256sum | cut -c1-16)
-  [ "$(image_key "$tag")" = "$key" ] && return
-  [ "$(id -u)" = 0 ] || fail "building the base image needs root (debootstrap); or set LAB_BASE_IMAGE to an image your engine can pull"
-  if ! command -v debootstrap >/dev/null 2>&1; then
-    say "installing debootstrap (apt)"
-    with_progress "$STATE_DIR/apt-debootstrap.log" bash -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap'
-  fi
-  rootfs="$STATE_DIR/rootfs"
-  rm -rf "$rootfs"
-  say "building base image $tag with debootstrap (about a minute)"
-  # shellcheck disable=SC2086
-  with_progress "$STATE_DIR/debootstrap.log" debootstrap $args "$rootfs"
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  local dir
-  for dir in $strip; do find "$rootfs$dir" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +; done
-  tar -C "$rootfs" -c . | docker import --change "LABEL $KEY_LABEL=$key" - "$tag" >/dev/null
-  rm -rf "$rootfs"
-}
 
 # The wheels of one lock file for the lab's Python (bookworm: 3.11), downloaded on the
 # host, which can reach PyPI (a container cannot); hash-checked. Prints the folder.

@@ -26,3 +26,34 @@ with_progress() {
     fail "step failed; full log: $log"
   fi
 }
+
+# --- images built without a registry (images.sh, hub-image.sh) ---
+KEY_LABEL="io.jupyterhub-ds.input-hash" # the hash of an image's inputs, its cache key
+
+image_key() { docker image inspect "$1" --format "{{index .Config.Labels \"$KEY_LABEL\"}}" 2>/dev/null || true; }
+
+# A Debian bookworm imported from debootstrap with these packages, and without the folders
+# named in STRIP (documentation, translations: nobody reads them in a lab, about 70 MB);
+# rebuilt when any of that changes.
+debootstrap_image() {
+  local tag="$1" include="$2" strip="${3:-}"
+  local args="--variant=minbase --include=$include bookworm"
+  local key rootfs
+  key=$( (echo "$args"; [ -z "$strip" ] || echo "strip $strip") | sha256sum | cut -c1-16)
+  [ "$(image_key "$tag")" = "$key" ] && return
+  [ "$(id -u)" = 0 ] || fail "building the base image $tag needs root (debootstrap); or set LAB_BASE_IMAGE / HUB_BASE_IMAGE to an image your engine can pull"
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    say "installing debootstrap (apt)"
+    with_progress "$STATE_DIR/apt-debootstrap.log" bash -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap'
+  fi
+  rootfs="$STATE_DIR/rootfs-${tag//[\/:]/-}"
+  rm -rf "$rootfs"
+  say "building base image $tag with debootstrap (about a minute)"
+  # shellcheck disable=SC2086
+  with_progress "$STATE_DIR/debootstrap-${tag//[\/:]/-}.log" debootstrap $args "$rootfs"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  local dir
+  for dir in $strip; do find "$rootfs$dir" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +; done
+  tar -C "$rootfs" -c . | docker import --change "LABEL $KEY_LABEL=$key" - "$tag" >/dev/null
+  rm -rf "$rootfs"
+}

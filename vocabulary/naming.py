@@ -24,6 +24,16 @@ LABEL_SERVER = "io.jupyterhub-ds.server"
 LABEL_SOCKET = "io.jupyterhub-ds.docker-socket"
 LABEL_SPAWN_HASH = "io.jupyterhub-ds.spawn-hash"
 LABEL_VOLUME = "io.jupyterhub-ds.volume"
+# What a server was started with, so drift can be told later (GroupPolicy, docs/policies.md):
+# the effective policy (its hash, and itself as JSON for the difference), the image
+# reference asked for and the image id it resolved to.
+LABEL_POLICY_HASH = "io.jupyterhub-ds.policy-hash"
+LABEL_POLICY = "io.jupyterhub-ds.policy"
+LABEL_IMAGE = "io.jupyterhub-ds.image"
+LABEL_IMAGE_ID = "io.jupyterhub-ds.image-id"
+# The built-in watch that surveys running servers for drift: one key.
+SERVER_DRIFT_KIND = "ServerDrift"
+SERVER_DRIFT_KEY = "servers"
 
 PRIVILEGED_GROUP = "docker-privileged"
 # The built-in watch that keeps the socket in step with that group: one key per user.

@@ -19,6 +19,11 @@ KIND_SCOPES = {
     "ServerRestart": WRITE_REQUESTS,
     "GroupMembership": WRITE_GROUPS,
     "IdleCullPolicy": WRITE_POLICIES,
+    "GroupPolicy": WRITE_POLICIES,
+    "RolloutRestart": WRITE_REQUESTS,
+    "VolumeBackup": WRITE_REQUESTS,
+    "VolumeRestore": WRITE_REQUESTS,
+    "BackupSchedule": WRITE_POLICIES,
 }
 # JupyterHub's own scope of hub admins: also needed to manage a protected group.
 PROTECTED_GROUPS_SCOPE = "admin:groups"
@@ -26,12 +31,15 @@ PROTECTED_GROUPS_SCOPE = "admin:groups"
 DEFINITIONS = {
     READ: {"description": "Read the platform's desired-state resources, their status and events."},
     WRITE_BROADCASTS: {"description": "Send and schedule broadcast notifications.", "subscopes": [READ]},
-    WRITE_REQUESTS: {"description": "Restart anyone's server and reset anyone's volumes.", "subscopes": [READ]},
+    WRITE_REQUESTS: {"description": "Restart servers; reset, back up and restore volumes.", "subscopes": [READ]},
     WRITE_GROUPS: {
         "description": "Manage group memberships (not the protected groups: those need admin:groups).",
         "subscopes": [READ],
     },
-    WRITE_POLICIES: {"description": "Write standing policies over servers (idle culling).", "subscopes": [READ]},
+    WRITE_POLICIES: {
+        "description": "Write standing policies over servers (idle culling, group policies).",
+        "subscopes": [READ],
+    },
     WRITE: {
         "description": "Write every kind of the platform's resources.",
         "subscopes": [WRITE_BROADCASTS, WRITE_REQUESTS, WRITE_GROUPS, WRITE_POLICIES, READ],

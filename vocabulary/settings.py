@@ -302,6 +302,22 @@ class Settings(BaseSettings):
         description="Activity less than this many seconds newer than the recorded one is not written",
     )
 
+    # --- backups ----------------------------------------------------------------------
+    backup_location: str = Field(
+        "",
+        alias="BACKUP_LOCATION",
+        description="Where backup archives go: `volume:<name>` (a named volume) or an absolute folder on the "
+        "engine's host; empty: the named volume `<PLATFORM_ID>-backups`",
+    )
+    backup_concurrency: int = Field(
+        2, ge=1, le=64, alias="BACKUP_CONCURRENCY", description="Volume backups and restores run at the same time"
+    )
+    backup_helper_image: str = Field(
+        "jupyterhub-ds/base:bookworm",
+        alias="BACKUP_HELPER_IMAGE",
+        description="Image of the short-lived backup helper containers (needs tar, gzip, python3; never pulled)",
+    )
+
     # --- automation -------------------------------------------------------------------
     automation_token: SecretStr | None = Field(
         None, alias="HUB_AUTOMATION_TOKEN", description="Token of the `automation` service; unset: no such service"
@@ -365,6 +381,16 @@ class Settings(BaseSettings):
     def _docker_name(cls, value: str) -> str:
         if not DOCKER_NAME.match(value):
             raise ValueError("must be usable in Docker names: [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        return value
+
+    @field_validator("backup_location")
+    @classmethod
+    def _backup_location(cls, value: str) -> str:
+        if value.startswith("volume:"):
+            if not DOCKER_NAME.match(value.removeprefix("volume:")):
+                raise ValueError("`volume:` must be followed by a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+        elif value and not value.startswith("/"):
+            raise ValueError("must be `volume:<name>`, an absolute folder on the engine's host, or empty")
         return value
 
     @field_validator("shared_volume")

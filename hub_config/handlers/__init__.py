@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from .backups import handlers as backup_handlers
 from .idleculling import handlers as idleculling_handlers
 from .notifications import handlers as notification_handlers
 from .privileged import handlers as privileged_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
+from .servers import handlers as server_handlers
 
 HANDLERS = [
     *resource_handlers,
     *selfservice_handlers,
+    *backup_handlers,
     *notification_handlers,
     *privileged_handlers,
     *idleculling_handlers,
+    *server_handlers,
 ]

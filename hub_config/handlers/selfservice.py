@@ -29,11 +29,12 @@ from vocabulary.settings import get_settings
 from ..backends import get_engine, get_store
 from .base import ResourceAPIHandler
 
-# The two request kinds, by the collection name of their URL.
-COLLECTIONS = {"server-restarts": "ServerRestart", "volume-resets": "VolumeReset"}
+# The request kinds, by the collection name of their URL (restores: recorded by backups.py).
+COLLECTIONS = {"server-restarts": "ServerRestart", "volume-resets": "VolumeReset", "volume-restores": "VolumeRestore"}
 # A request that could not even start within this long is dropped, not carried out hours
 # later when the reconciler comes back (activeDeadlineSeconds of the resource).
 REQUEST_DEADLINE_SECONDS = 300
+BACKUP_FIRST_DEADLINE_SECONDS = 3600
 
 
 def failure(obj: StoredResource | None) -> str:
@@ -50,7 +51,8 @@ def view(obj: StoredResource) -> dict[str, Any]:
     status = obj.status
     phase = status.get("phase") or "Pending"
     answer = {"name": obj.name, "kind": obj.kind, "phase": phase, "finished": phase in TERMINAL_PHASES}
-    answer |= {k: status[k] for k in ("resetVolumes", "failedVolumes", "seconds", "step") if k in status}
+    shown = ("resetVolumes", "failedVolumes", "restoredVolumes", "seconds", "step")
+    answer |= {k: status[k] for k in shown if k in status}
     if phase == "Failed":
         answer["message"] = failure(obj)
     return answer
@@ -94,10 +96,13 @@ class SelfServiceHandler(ResourceAPIHandler):
             raise web.HTTPError(400, f"The server of {name} is running: stop it before resetting volumes")
         await self.refuse_if_pending("VolumeReset", name)
         rname = resource_name("reset", name)
+        backup_first = body.get("backupFirst") is True
         spec = {
             "user": name,
             "volumes": list(dict.fromkeys(volumes)),
-            "activeDeadlineSeconds": REQUEST_DEADLINE_SECONDS,
+            # A backup first may take a while: its reset still ends, but not within 5 minutes.
+            "activeDeadlineSeconds": BACKUP_FIRST_DEADLINE_SECONDS if backup_first else REQUEST_DEADLINE_SECONDS,
+            "backupFirst": backup_first,
         }
         await self.submit("VolumeReset", rname, spec)
         return rname
@@ -218,5 +223,5 @@ handlers = [
     (r"/api/users/([^/]+)/restart-server", RestartServerHandler),
     (r"/api/users/([^/]+)/manage-volumes", ManageVolumesHandler),
     (r"/api/users/([^/]+)/(server-restarts|volume-resets)", RequestsHandler),
-    (r"/api/users/([^/]+)/(server-restarts|volume-resets)/([a-z0-9][-a-z0-9]*)", RequestHandler),
+    (r"/api/users/([^/]+)/(server-restarts|volume-resets|volume-restores)/([a-z0-9][-a-z0-9]*)", RequestHandler),
 ]

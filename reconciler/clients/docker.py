@@ -74,6 +74,19 @@ class Engine:
                 raise VolumeInUse(str(e.explanation or e)) from None
             raise
 
+    async def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
+        """Create the volume with these labels unless it exists; True if it was created."""
+
+        def ensure() -> bool:
+            try:
+                self.client.api.inspect_volume(name)
+                return False
+            except docker.errors.NotFound:
+                self.client.api.create_volume(name=name, labels=labels)
+                return True
+
+        return await self.call(ensure)
+
     async def existing_volumes(self, names: list[str], sizes: bool = False) -> dict[str, dict[str, Any]]:
         """{name: {"size": bytes | None, "labels": {...}}} for the names that exist."""
 

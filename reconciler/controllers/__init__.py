@@ -4,26 +4,39 @@ built-in watches, which reconcile keys derived from the world (`reconcile(name, 
 from __future__ import annotations
 
 from ..loop import Controller, Watch
+from ..policy_status import ServerDriftStatus
 from ..status import EngineAccessStatus, PrivilegedAccessStatus
 from . import (
+    backupschedule,
     broadcast,
     engineaccess,
     groupmembership,
+    grouppolicy,
     idlecullpolicy,
     privilegedaccess,
+    rolloutrestart,
+    serverdrift,
     serverrestart,
+    volumebackup,
     volumereset,
+    volumerestore,
 )
 
 CONTROLLERS: dict[str, Controller] = {
     "Broadcast": broadcast.reconcile,
     "GroupMembership": groupmembership.reconcile,
     "IdleCullPolicy": idlecullpolicy.reconcile,
+    "GroupPolicy": grouppolicy.reconcile,
+    "RolloutRestart": rolloutrestart.reconcile,
     "ServerRestart": serverrestart.reconcile,
     "VolumeReset": volumereset.reconcile,
+    "VolumeBackup": volumebackup.reconcile,
+    "VolumeRestore": volumerestore.reconcile,
+    "BackupSchedule": backupschedule.reconcile,
 }
 
 WATCHES: list[Watch] = [
     Watch(privilegedaccess.KIND, PrivilegedAccessStatus, privilegedaccess.reconcile, privilegedaccess.names),
     Watch(engineaccess.KIND, EngineAccessStatus, engineaccess.reconcile, engineaccess.names),
+    Watch(serverdrift.KIND, ServerDriftStatus, serverdrift.reconcile, serverdrift.names),
 ]

@@ -70,6 +70,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
         if spec.group == naming.PRIVILEGED_GROUP:
             for user in [*to_add, *to_remove]:  # the socket follows membership now, not at the next resync
                 ctx.enqueue((naming.PRIVILEGED_ACCESS_KIND, user))
+        ctx.enqueue((naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY))  # group policies follow membership
         status.last_change = MembershipChange(time=now, added=to_add, removed=to_remove)
 
     ready = f"{spec.group} has {len(members)} members"

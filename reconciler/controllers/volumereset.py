@@ -4,25 +4,29 @@ Names come from the same template as the spawner's (`vocabulary.naming`), so a r
 neither miss a volume nor touch another user's. A volume that does not exist counts as
 reset. Never while a server of the user runs: the reset is refused and says so. The
 status says `Running` before anything is checked, and the spawner waits while it does, so
-a reset and a start cannot overlap.
+a reset and a start cannot overlap. With `backupFirst`, a VolumeBackup of the volumes is
+recorded and must succeed before anything is removed (the reset follows it, requeued).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from vocabulary import naming
+from vocabulary.api import API_VERSION
 
 from ..checks import busy_servers, unknown_volume_keys
 from ..clients.docker import VolumeInUse
 from ..context import Context
 from ..errors import PermanentError
-from ..resources import VolumeResetSpec
+from ..resources import VolumeResetSpec, parse_resource
 from ..result import Result
 from ..status import FailedVolume, VolumeResetStatus
 from ..store import StoredResource
 
 KIND = "VolumeReset"
+BACKUP_POLL = 1.0  # seconds between looks at the backup taken first
 
 
 async def reconcile(obj: StoredResource, ctx: Context) -> Result:
@@ -51,6 +55,8 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
             f"containers of {spec.user} exist ({', '.join(running)}): stop them first; nothing was removed",
             reason="ServerRunning",
         )
+    if spec.backup_first and not await _backed_up(ctx, obj, spec, status):
+        return Result(status, requeue_after=BACKUP_POLL)
 
     removed: list[str] = []
     failed: list[FailedVolume] = []
@@ -72,3 +78,31 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     status.phase = "Failed" if failed else "Succeeded"
     status.reset_volumes, status.failed_volumes, status.finished_at = removed, failed, datetime.now(UTC)
     return Result(status)
+
+
+async def _backed_up(ctx: Context, obj: StoredResource, spec: VolumeResetSpec, status: VolumeResetStatus) -> bool:
+    """`backupFirst`: record a VolumeBackup of the volumes (once), and say whether it has
+    succeeded; a failed backup fails the reset with nothing removed."""
+    name = status.backup or f"{obj.name[:59].rstrip('-')}-bk"
+    backup = await asyncio.to_thread(ctx.store.get, "VolumeBackup", name)
+    if backup is None:
+        if status.backup is not None:
+            raise PermanentError(f"the backup taken first ({name}) was deleted; nothing was removed", "BackupFailed")
+        doc = {
+            "apiVersion": API_VERSION,
+            "kind": "VolumeBackup",
+            "metadata": {"name": name, "labels": {"jupyterhub-ds/before-reset": obj.name}},
+            "spec": {"user": spec.user, "volumes": spec.volumes},
+        }
+        status.backup = name
+        await ctx.progress(KIND, obj.name, status)
+        await ctx.apply(parse_resource(doc), actor=f"volumereset:{obj.name}")
+        await ctx.event(
+            KIND, obj.name, "BackingUp", f"backing up {', '.join(spec.volumes)} of {spec.user} first: {name}"
+        )
+        return False
+    phase = backup.status.get("phase")
+    if phase == "Failed":
+        reason = next((c.get("message", "") for c in backup.status.get("conditions", []) if c["type"] == "Ready"), "")
+        raise PermanentError(f"the backup taken first ({name}) failed: {reason}; nothing was removed", "BackupFailed")
+    return phase == "Succeeded"

@@ -82,7 +82,8 @@ def lab_image(engine: docker.DockerClient) -> str:
 def compose_command() -> list[str]:
     """Docker Compose v2 as the scripts find it (scripts/compose.sh)."""
     out = subprocess.run(
-        ["bash", "-c", 'source scripts/lib.sh && source scripts/compose.sh && printf "%s\\n" "${COMPOSE[@]}"'],
+        # What compose.sh says (e.g. fetching the binary on a fresh clone) goes to stderr.
+        ["bash", "-c", 'source scripts/lib.sh && source scripts/compose.sh >&2 && printf "%s\\n" "${COMPOSE[@]}"'],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -93,7 +93,8 @@ def test_unknown_kind() -> None:
     text = "apiVersion: jupyterhub-ds/v1\nkind: Pod\nmetadata: {name: a}\nspec: {}\n"
     [issue] = issues_of(text)
     assert (issue.line, issue.path) == (2, "kind")
-    kinds = "Broadcast, VolumeReset, ServerRestart, GroupMembership, IdleCullPolicy"
+    kinds = "Broadcast, VolumeReset, ServerRestart, GroupMembership, IdleCullPolicy, GroupPolicy, RolloutRestart"
+    kinds += ", VolumeBackup, VolumeRestore, BackupSchedule"
     assert issue.message == f"unknown kind 'Pod'; known kinds: {kinds}"
     [issue] = issues_of(text.replace("Pod", "groupmembership"))
     assert "did you mean 'GroupMembership'?" in issue.message

@@ -41,8 +41,19 @@ def errors(data: dict) -> list[tuple[tuple, str]]:
 
 
 def test_kinds() -> None:
-    assert set(KINDS) == {"Broadcast", "VolumeReset", "ServerRestart", "GroupMembership", "IdleCullPolicy"}
-    assert set(KINDS) - {"GroupMembership", "IdleCullPolicy"} == ONE_SHOT_KINDS
+    assert set(KINDS) == {
+        "Broadcast",
+        "VolumeReset",
+        "ServerRestart",
+        "GroupMembership",
+        "IdleCullPolicy",
+        "GroupPolicy",
+        "RolloutRestart",
+        "VolumeBackup",
+        "VolumeRestore",
+        "BackupSchedule",
+    }
+    assert set(KINDS) - {"GroupMembership", "IdleCullPolicy", "GroupPolicy", "BackupSchedule"} == ONE_SHOT_KINDS
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,105 @@
+"""Running servers against their policies: drift, effective policies, rollouts.
+
+- `GET /api/servers`: each running server with its user, image, effective policy hash and
+  a `drifted` flag with the difference (the drift survey's last pass; platform read scope).
+  `hubctl get servers -o json` prints it.
+- `GET /api/users/<name>/effective-policy`: how the user's groups' GroupPolicies combine
+  (`hubctl get effective NAME`); the read scope, or the user themself.
+- `POST /api/rollouts {"selector": {...}, ...}`: a RolloutRestart (owner `panel`), with the
+  scope of requests; 202 and its URL.
+- `GET /servers`: the page, with a button to roll out the drifted servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyterhub import orm
+from jupyterhub.handlers.base import BaseHandler
+from tornado import web
+
+from reconciler.effective import allowed_images, policy_hash
+from vocabulary import naming, scopes
+from vocabulary.settings import get_settings
+
+from ..backends import get_store
+from ..policies import effective_for_groups
+from .base import READ, ResourceAPIHandler
+
+
+async def servers_report() -> dict[str, Any]:
+    body = await asyncio.to_thread(get_store().observed, naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY)
+    servers = body.get("servers", [])
+    return {
+        "lastSurvey": body.get("lastSurvey"),
+        "servers": servers,
+        "drifted": sum(1 for s in servers if s.get("drifted")),
+    }
+
+
+async def effective_report(db: Any, name: str) -> dict[str, Any]:
+    user = orm.User.find(db, name)
+    if user is None:
+        raise web.HTTPError(404, f"no such user: {name}")
+    groups = sorted(g.name for g in user.groups)
+    eff = await asyncio.to_thread(effective_for_groups, groups)
+    image = get_settings().notebook_image
+    return {
+        "user": name,
+        "groups": groups,
+        "hash": policy_hash(eff),
+        "effective": eff.as_dict(),
+        "allowedImages": allowed_images(eff, image),
+        "defaultImage": eff.default_image or image,
+    }
+
+
+class ServersAPIHandler(ResourceAPIHandler):
+    """GET /hub/api/servers."""
+
+    async def get(self) -> None:
+        self.require(READ)
+        self.send(await servers_report())
+
+
+class EffectiveAPIHandler(ResourceAPIHandler):
+    """GET /hub/api/users/<name>/effective-policy."""
+
+    async def get(self, name: str) -> None:
+        if self.current_user is None:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        if READ not in self.expanded_scopes and self.current_user.name != name:
+            raise web.HTTPError(403, f"Action is not authorized: needs the scope {READ}")
+        self.send(await effective_report(self.db, name))
+
+
+class RolloutAPIHandler(ResourceAPIHandler):
+    """POST /hub/api/rollouts: a RolloutRestart from the panel."""
+
+    async def post(self) -> None:
+        self.require(scopes.KIND_SCOPES["RolloutRestart"])
+        spec = self.json_object()
+        name = naming.resource_name("rollout", self.current_user.name)
+        await self.submit("RolloutRestart", name, spec)
+        self.send({"name": name, "url": f"{self.hub.base_url}api/resources/rolloutrestart/{name}"}, 202)
+
+
+class ServersPageHandler(BaseHandler):
+    """GET /hub/servers: the running servers, their drift, and a rollout button."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        if READ not in self.expanded_scopes:
+            raise web.HTTPError(403, "Only platform operators may see the servers")
+        can_roll = scopes.KIND_SCOPES["RolloutRestart"] in self.expanded_scopes
+        html = await self.render_template("servers.html", report=await servers_report(), can_roll=can_roll)
+        self.finish(html)
+
+
+handlers = [
+    (r"/api/servers", ServersAPIHandler),
+    (r"/api/users/([^/]+)/effective-policy", EffectiveAPIHandler),
+    (r"/api/rollouts", RolloutAPIHandler),
+    (r"/servers", ServersPageHandler),
+]

@@ -1,0 +1,77 @@
+"""GroupPolicy (standing): what the servers of a group's members get (docs/policies.md).
+
+The policy itself is applied by the spawner at each start; this controller reports on it:
+its members and how many of them run a server, a refusal (`Ready=False`) when it asks for
+GPUs the engine does not have, and it wakes the drift survey so that an edit shows on the
+running servers within a second instead of at the next survey.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from vocabulary import naming
+
+from ..context import Context
+from ..effective import NamedGroupPolicy
+from ..policy_specs import GroupPolicySpec
+from ..policy_status import GroupPolicyStatus
+from ..result import Result
+from ..store import Store, StoredResource
+
+KIND = "GroupPolicy"
+REQUEUE = 60.0
+
+
+def policies(store: Store) -> list[NamedGroupPolicy]:
+    """Every GroupPolicy in force: valid and not suspended (an invalid one is reported on
+    the resource itself by the loop)."""
+    found = []
+    for obj in store.list(KIND):
+        try:
+            spec = GroupPolicySpec.model_validate(obj.spec)
+        except ValidationError:
+            continue
+        if not spec.suspend:
+            found.append(NamedGroupPolicy(obj.name, spec))
+    return found
+
+
+def engine_has_gpus(info: dict) -> bool:
+    """The engine can hand GPUs to containers (the nvidia runtime, or CDI GPU devices)."""
+    if "nvidia" in (info.get("Runtimes") or {}):
+        return True
+    return any("nvidia.com/gpu" in str(d.get("ID", "")) for d in info.get("DiscoveredDevices") or [])
+
+
+async def reconcile(obj: StoredResource, ctx: Context) -> Result:
+    spec = GroupPolicySpec.model_validate(obj.spec)
+    now = datetime.now(UTC)
+    status = GroupPolicyStatus.load(obj.status)
+    groups = await ctx.hub.list_groups()
+    members = sorted({u for g in spec.groups for u in (groups.get(g) or {}).get("users", [])})
+    active = await ctx.active_users()
+    running = [u for u in active if u["name"] in set(members) and u.get("servers")]
+    drift = await ctx.observed(naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY)
+    drifted = [s for s in drift.get("servers", []) if s.get("drifted") and obj.name in s.get("policies", [])]
+    status.members, status.running, status.drifted = members, len(running), len(drifted)
+    status.observed_generation, status.phase = obj.generation, "Ready"
+    missing = [g for g in spec.groups if g not in groups]
+    problem = None
+    if spec.gpus is not None:
+        info = await ctx.engine.call(ctx.engine.client.info)
+        if not engine_has_gpus(info):
+            problem = "the engine has no GPUs (no nvidia runtime, no CDI GPU): members get none"
+    if problem:
+        status.set_condition("Ready", "False", "NoGPU", problem, now)
+        status.set_condition("GPUs", "False", "NoGPU", problem, now)
+    else:
+        message = f"{len(members)} members, {len(running)} running, {len(drifted)} drifted"
+        if missing:
+            message += f"; no such group yet: {', '.join(missing)}"
+        status.set_condition("Ready", "True", "Reconciled", message, now)
+    status.set_condition("Stalled", "False", "Reconciled", "", now)
+    ctx.enqueue((naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY))
+    return Result(status, REQUEUE)

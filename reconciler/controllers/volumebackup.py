@@ -1,0 +1,159 @@
+"""VolumeBackup (one-shot): the chosen volumes of one user, of the users a selector matches,
+or of everyone, written as tar.gz archives with a manifest to the backup location.
+
+One resource, one backup: a selector fans out per user inside it, each user with its own
+outcome and archives in the status (a failed user fails the backup, the others' archives
+are still listed and restorable). Users are backed up concurrently, at most
+BACKUP_CONCURRENCY helper containers at a time. A running server is backed up as it is
+(crash-consistent); with `consistent: true` its servers are stopped first and started
+again after. Each user's progress is written before its side effects, so a reconciler
+restarted mid-way redoes only the users not finished (an archive is written under a
+`.part` name and renamed when whole, so a redo is safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from vocabulary import naming
+
+from ..backup_specs import VolumeBackupSpec
+from ..backup_status import BackupArchive, UserBackup, VolumeBackupStatus
+from ..checks import unknown_volume_keys
+from ..clients.backups import HelperFailed, Helpers, location
+from ..context import Context
+from ..errors import PermanentError, TemporaryError
+from ..result import Result
+from ..store import StoredResource
+
+KIND = "VolumeBackup"
+POLL = 0.5
+Save = Callable[[], Awaitable[None]]
+
+
+async def reconcile(obj: StoredResource, ctx: Context) -> Result:
+    spec = VolumeBackupSpec.model_validate(obj.spec)
+    status = VolumeBackupStatus.load(obj.status)
+    status.phase, status.observed_generation = "Running", obj.generation
+    problem = unknown_volume_keys(spec.volumes, ctx.settings)
+    if problem:
+        raise PermanentError(problem, "UnknownVolume")
+    if not status.users:
+        users = await _users(ctx, spec)
+        if not users:
+            raise PermanentError("the selector matches no user", "NoUsers")
+        status.users = [UserBackup(user=u) for u in users]
+        status.started_at, status.location = datetime.now(UTC), location(ctx.settings)
+    lock = asyncio.Lock()
+
+    async def save() -> None:
+        async with lock:  # progress of concurrent users, written in order
+            await ctx.progress(KIND, obj.name, status)
+
+    await save()
+    todo = [entry for entry in status.users if entry.outcome in ("Pending", "Running")]
+    outcomes = await asyncio.gather(*(_one(ctx, obj.name, spec, status, e, save) for e in todo), return_exceptions=True)
+    errors = [e for e in outcomes if isinstance(e, BaseException)]
+    if errors:
+        raise errors[0]  # the users not finished are redone on the retry
+    return Result(_finish(status))
+
+
+def _finish(status: VolumeBackupStatus) -> VolumeBackupStatus:
+    now = datetime.now(UTC)
+    failed = [e for e in status.users if e.outcome == "Failed"]
+    status.bytes = sum(a.bytes for a in status.archives)
+    status.finished_at = now
+    done = sum(e.outcome == "Succeeded" for e in status.users)
+    summary = f"{done} of {len(status.users)} users backed up: {len(status.archives)} archives, {status.bytes} bytes"
+    if failed:
+        status.phase = "Failed"
+        reasons = "; ".join(f"{e.user}: {e.message}" for e in failed)
+        status.set_condition("Ready", "False", "UsersFailed", f"{summary}; failed: {reasons}", now)
+    else:
+        status.phase = "Succeeded"
+        status.set_condition("Ready", "True", "BackedUp", summary, now)
+    return status
+
+
+async def _users(ctx: Context, spec: VolumeBackupSpec) -> list[str]:
+    if spec.user is not None:
+        return [spec.user]
+    if spec.selector is None:
+        return sorted(await ctx.hub.list_usernames())
+    found = set(spec.selector.users)
+    for group in spec.selector.groups:
+        model = await ctx.hub.get_group(group)
+        found |= set((model or {}).get("users", []))
+    return sorted(found)
+
+
+async def _one(
+    ctx: Context, backup: str, spec: VolumeBackupSpec, status: VolumeBackupStatus, entry: UserBackup, save: Save
+) -> None:
+    """Back up one user's volumes; its outcome in `entry`. A TemporaryError leaves it Running."""
+    entry.outcome, entry.started_at, t0 = "Running", datetime.now(UTC), time.monotonic()
+    await save()
+    model = await ctx.hub.get_user(entry.user)
+    if model is None:
+        return await _end(entry, save, "Failed", "no such user")
+    names = naming.user_volume_names(ctx.settings.volume_name_template, entry.user, spec.volumes)
+    existing = await ctx.engine.existing_volumes(list(names.values()))
+    present = {key: name for key, name in names.items() if name in existing}
+    if not present:
+        return await _end(entry, save, "Skipped", f"has none of the volumes {', '.join(spec.volumes)}")
+    running = sorted(model.get("servers") or {})
+    if spec.consistent and running and not entry.stopped_servers:
+        entry.stopped_servers = running
+        await save()
+        await ctx.event(
+            KIND, backup, "StoppingServers", f"stopping the servers of {entry.user} for a consistent backup"
+        )
+        await _stop(ctx, entry.user, running)
+    try:
+        manifest = await Helpers(ctx.engine, ctx.settings).backup(backup, entry.user, present)
+    except HelperFailed as e:
+        await _restart(ctx, backup, entry, save)
+        await ctx.event(KIND, backup, "BackupFailed", f"{entry.user}: {e}", type="Warning")
+        return await _end(entry, save, "Failed", str(e))
+    archives = [BackupArchive(user=entry.user, **a) for a in manifest["archives"]]
+    status.archives = [a for a in status.archives if a.user != entry.user] + archives
+    how = "crash-consistent: the server was running" if running and not spec.consistent else "consistent"
+    sizes = ", ".join(f"{a.volume} {a.bytes} bytes" for a in archives)
+    message = f"{sizes} in {time.monotonic() - t0:.1f} s ({how})"
+    await ctx.event(KIND, backup, "BackedUp", f"{entry.user}: {message}")
+    await _restart(ctx, backup, entry, save)
+    missing = sorted(set(spec.volumes) - set(present))
+    if missing:
+        message += f"; no {', '.join(missing)} volume"
+    await _end(entry, save, "Succeeded", message)
+
+
+async def _end(entry: UserBackup, save: Save, outcome: str, message: str) -> None:
+    entry.outcome, entry.message, entry.finished_at = outcome, message, datetime.now(UTC)  # type: ignore[assignment]
+    await save()
+
+
+async def _stop(ctx: Context, user: str, servers: list[str]) -> None:
+    for server in servers:
+        await ctx.hub.stop_server(user, server)
+    deadline = time.monotonic() + ctx.settings.spawn_timeout
+    while time.monotonic() < deadline:
+        model = await ctx.hub.get_user(user) or {}
+        if not set(servers) & set(model.get("servers") or {}):
+            return
+        await asyncio.sleep(POLL)
+    raise TemporaryError(f"the servers of {user} did not stop within {ctx.settings.spawn_timeout} s")
+
+
+async def _restart(ctx: Context, backup: str, entry: UserBackup, save: Save) -> None:
+    """Start again what a consistent backup stopped (once: the list is emptied after)."""
+    for server in entry.stopped_servers:
+        await ctx.hub.start_server(entry.user, server)
+    if entry.stopped_servers:
+        await ctx.event(KIND, backup, "ServersStarted", f"started the servers of {entry.user} again")
+        entry.stopped_servers = []
+        await save()

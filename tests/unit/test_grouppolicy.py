@@ -1,0 +1,231 @@
+"""GroupPolicy: the spec's rules, how policies combine, drift, and the rollout's order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from pydantic import ValidationError
+
+from hub_config import policies as hub_policies
+from reconciler.controllers.rolloutrestart import is_active, next_batch
+from reconciler.controllers.serverdrift import survey
+from reconciler.effective import NamedGroupPolicy, combine, differences, image_problem, policy_hash
+from reconciler.policy_specs import GroupPolicySpec, RolloutRestartSpec, memory_bytes
+from reconciler.policy_status import RolloutRestartStatus, RolloutServer, ServerState
+from reconciler.resources import parse_resource
+from vocabulary import naming
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def policy(name: str, **spec: object) -> NamedGroupPolicy:
+    return NamedGroupPolicy(name, GroupPolicySpec.model_validate(spec))
+
+
+ML = policy(
+    "ml",
+    groups=["ml"],
+    priority=10,
+    resources={"memory": "8G", "cpus": 2},
+    environment={"MLFLOW_TRACKING_URI": "http://mlflow:5000", "TEAM": "ml"},
+    images=["jupyterhub-ds/lab:ds", "jupyterhub-ds/lab:minimal"],
+    volumes={"ml-datasets": {"mount": "/mnt/datasets", "readOnly": True}},
+)
+BIO = policy(
+    "bio",
+    groups=["bio"],
+    priority=5,
+    resources={"memory": "16G", "cpus": 1},
+    environment={"TEAM": "bio", "GENOMES": "/mnt/genomes"},
+    images=["bio/lab:1"],
+    volumes={"genomes": {"mount": "/mnt/genomes"}},
+)
+
+
+def test_the_issue_example_parses() -> None:
+    doc = {
+        "apiVersion": "jupyterhub-ds/v1",
+        "kind": "GroupPolicy",
+        "metadata": {"name": "ml-team"},
+        "spec": {
+            "groups": ["ml-team"],
+            "priority": 10,
+            "resources": {"memory": "8G", "cpus": 2},
+            "gpus": {"count": 1},
+            "environment": {"MLFLOW_TRACKING_URI": "http://mlflow:5000"},
+            "images": ["jupyterhub-ds/lab:ds", "jupyterhub-ds/lab:minimal"],
+            "volumes": {"ml-datasets": {"mount": "/mnt/datasets", "readOnly": True}},
+        },
+    }
+    assert parse_resource(doc).spec.volumes["ml-datasets"].read_only is True
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ({"groups": ["a"], "environment": {"JUPYTERHUB_API_TOKEN": "x"}}, "reserved"),
+        ({"groups": ["a"], "environment": {"jpy_api_token": "x"}}, "reserved"),
+        ({"groups": ["a"], "environment": {"1BAD": "x"}}, "not an environment variable name"),
+        ({"groups": ["a"], "resources": {"memory": "lots"}}, "must be a size"),
+        ({"groups": ["a"], "resources": {"memory": "1M"}}, "at least 6M"),
+        ({"groups": ["a"], "resources": {"cpus": 0}}, "greater than 0"),
+        ({"groups": ["a"], "gpus": {}}, "exactly one of count or ids"),
+        ({"groups": ["a"], "volumes": {"v": {"mount": "relative"}}}, "absolute path"),
+        ({"groups": ["a"], "volumes": {"/etc": {"mount": "/x"}}}, "not a Docker volume name"),
+        ({"groups": []}, "at least one group"),
+        ({"groups": ["a"], "dockerSocket": True}, "Extra inputs"),
+    ],
+)
+def test_spec_refuses(spec: dict, error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        GroupPolicySpec.model_validate(spec)
+
+
+def test_memory_units() -> None:
+    assert memory_bytes("8G") == 8 * 1024**3
+    assert memory_bytes("512m") == 512 * 1024**2
+    assert memory_bytes("1.5g") == int(1.5 * 1024**3)
+    assert memory_bytes(1000) == 1000
+
+
+def test_one_group_gets_its_policy() -> None:
+    eff = combine(["ml"], [ML, BIO])
+    assert eff.policies == ["ml"]
+    assert (eff.memory, eff.cpus) == (8 * 1024**3, 2)
+    assert eff.default_image == "jupyterhub-ds/lab:ds"
+    assert eff.volumes == {"ml-datasets": {"mount": "/mnt/datasets", "readOnly": True}}
+
+
+def test_two_groups_combine_by_the_table() -> None:
+    eff = combine(["bio", "ml"], [BIO, ML])
+    assert eff.policies == ["ml", "bio"]  # priority order
+    assert eff.memory == 16 * 1024**3  # the largest, from bio
+    assert eff.cpus == 2  # the largest, from ml
+    assert eff.images == ["jupyterhub-ds/lab:ds", "jupyterhub-ds/lab:minimal", "bio/lab:1"]  # union
+    assert set(eff.volumes or {}) == {"ml-datasets", "genomes"}  # union
+    assert eff.environment == {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "TEAM": "ml", "GENOMES": "/mnt/genomes"}
+
+
+def test_order_of_listing_does_not_matter_and_ties_go_by_name() -> None:
+    a = policy("a", groups=["g"], environment={"X": "a"})
+    b = policy("b", groups=["g"], environment={"X": "b"})
+    assert combine(["g"], [b, a]).environment == {"X": "a"}
+    assert policy_hash(combine(["g"], [a, b])) == policy_hash(combine(["g"], [b, a]))
+
+
+def test_nobody_else_and_suspended() -> None:
+    assert combine(["other"], [ML]).as_dict() == {}
+    off = policy("off", groups=["ml"], suspend=True, resources={"memory": "64G"})
+    assert combine(["ml"], [ML, off]).memory == 8 * 1024**3
+
+
+def test_images_allowed() -> None:
+    eff = combine(["ml"], [ML])
+    assert image_problem("jupyterhub-ds/lab:minimal", eff, "default:1") is None
+    assert "not allowed" in (image_problem("evil/miner:latest", eff, "default:1") or "")
+    # Without a policy only the platform's image may be started.
+    assert image_problem("default:1", combine([], [ML]), "default:1") is None
+    assert image_problem("jupyterhub-ds/lab:ds", combine([], [ML]), "default:1") is not None
+
+
+def test_hash_follows_the_effective_policy_only() -> None:
+    edited = policy("ml", **{**ML.spec.model_dump(by_alias=True), "resources": {"memory": "4G", "cpus": 2}})
+    assert policy_hash(combine(["ml"], [ML])) != policy_hash(combine(["ml"], [edited]))
+    assert policy_hash(combine(["bio"], [ML, BIO])) == policy_hash(combine(["bio"], [edited, BIO]))
+
+
+def test_differences_name_each_field() -> None:
+    was = combine(["ml"], [ML]).as_dict()
+    now = combine(["ml", "bio"], [ML, BIO]).as_dict()
+    diff = differences(was, now)
+    assert f"memory: {8 * 1024**3} -> {16 * 1024**3}" in diff
+    assert "environment.GENOMES: added" in diff
+    assert "volumes.genomes: added" in diff
+    assert differences(was, was) == []
+
+
+def container(user: str, eff_groups: list[str], policies: list, image_id: str = "sha256:aaa") -> dict:
+    eff = combine(eff_groups, policies)
+    labels = {
+        naming.LABEL_USER: user,
+        naming.LABEL_SERVER: "",
+        naming.LABEL_POLICY_HASH: policy_hash(eff),
+        naming.LABEL_POLICY: json.dumps(eff.as_dict()),
+        naming.LABEL_IMAGE: "lab:1",
+        naming.LABEL_IMAGE_ID: image_id,
+    }
+    return {"Names": [f"/c-{user}"], "Labels": labels, "Image": "lab:1"}
+
+
+def test_survey_marks_exactly_the_affected() -> None:
+    edited = policy("ml", groups=["ml"], priority=10, resources={"memory": "4G"})
+    containers = [container("ann", ["ml"], [ML]), container("bob", ["bio"], [BIO]), container("cat", [], [ML])]
+    groups = {"ann": ["ml"], "bob": ["bio"], "cat": []}
+    rows = {r.user: r for r in survey(containers, groups, [edited, BIO], {"lab:1": "sha256:aaa"}, {}, NOW)}
+    assert [u for u, r in rows.items() if r.drifted] == ["ann"]
+    assert any(d.startswith("memory:") for d in rows["ann"].difference)
+    assert rows["ann"].since == NOW
+
+
+def test_survey_sees_membership_and_rebuilt_tag() -> None:
+    containers = [container("ann", ["ml"], [ML])]
+    rows = survey(containers, {"ann": []}, [ML], {"lab:1": "sha256:aaa"}, {}, NOW)
+    assert rows[0].drifted and rows[0].policies == []
+    rows = survey(containers, {"ann": ["ml"]}, [ML], {"lab:1": "sha256:bbb"}, {}, NOW)
+    assert rows[0].drifted and rows[0].difference == ["image lab:1: rebuilt (aaa -> bbb)"]
+    before = {"c-ann": ServerState(user="ann", container="c-ann", drifted=True, since=NOW - timedelta(hours=1))}
+    assert (
+        survey(containers, {"ann": ["ml"]}, [ML], {"lab:1": "sha256:bbb"}, before, NOW)[0].since
+        == before["c-ann"].since
+    )
+    assert not survey(containers, {"ann": ["ml"]}, [ML], {"lab:1": "sha256:aaa"}, {}, NOW)[0].drifted
+    assert survey(containers, {}, [ML], {}, {}, NOW) == []  # not an active hub server
+
+
+def test_rollout_selector_is_exactly_one() -> None:
+    RolloutRestartSpec.model_validate({"selector": {"drifted": True}})
+    for bad in ({}, {"drifted": True, "all": True}, {"drifted": False}):
+        with pytest.raises(ValidationError, match="exactly one"):
+            RolloutRestartSpec.model_validate({"selector": bad})
+
+
+def test_rollout_batches_and_puts_the_active_last() -> None:
+    spec = RolloutRestartSpec.model_validate(
+        {"selector": {"all": True}, "maxUnavailable": 2, "skipActiveWithin": "10m"}
+    )
+    status = RolloutRestartStatus(servers=[RolloutServer(user=u) for u in ("a", "b", "c", "d")])
+    status.servers[0].state = "Restarted"
+    running = {(u, ""): {"last_activity": (NOW - timedelta(hours=1)).isoformat()} for u in "abcd"}
+    running[("b", "")] = {"last_activity": (NOW - timedelta(minutes=1)).isoformat()}
+    batch, busy = next_batch(status, spec, running, NOW)
+    assert [t.user for t in batch] == ["c", "d"] and [t.user for t in busy] == ["b"]
+    status.servers[3].step = "starting"  # a resumed restart goes first
+    batch, _ = next_batch(status, spec, running, NOW)
+    assert [t.user for t in batch] == ["d", "c"]
+
+
+def test_our_own_notice_is_not_activity() -> None:
+    t = RolloutServer(user="a", warned_at=NOW - timedelta(seconds=10), notice_done_at=NOW - timedelta(seconds=9))
+    ours = {"last_activity": (NOW - timedelta(seconds=9)).isoformat()}
+    theirs = {"last_activity": (NOW - timedelta(seconds=2)).isoformat()}
+    assert not is_active(ours, 600, NOW, t)
+    assert is_active(theirs, 600, NOW, t)
+    assert not is_active(theirs, 0, NOW, t)  # skipActiveWithin 0: nobody counts as active
+
+
+def test_spawn_form_only_when_there_is_a_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    spawner = SimpleNamespace(user=None, settings=SimpleNamespace(notebook_image="default:1"))
+    for eff, options in ((combine(["ml"], [ML]), 2), (combine([], [ML]), 0)):
+
+        async def effective(_user: object, eff: object = eff) -> object:
+            return eff
+
+        monkeypatch.setattr(hub_policies, "effective_for", effective)
+        form = asyncio.run(hub_policies.image_form(spawner))
+        assert form.count("<option") == options
+        if options:
+            assert '<option value="jupyterhub-ds/lab:ds" selected>' in form  # the default first
