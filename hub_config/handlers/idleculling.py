@@ -39,28 +39,40 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
 
 
-def user_view(store: Store, user: Any, now: datetime) -> dict[str, Any]:
-    """The governing policy of `user` (a hub User) and the deadline of each active server."""
+def server_views(user: Any) -> list[culling.ServerView]:
+    """The user's active servers, read from the hub's objects on the hub's event loop (the
+    ORM session is not for worker threads)."""
     groups = frozenset(g.name for g in user.groups)
-    governing = culling.winner(user.name, groups, policies(store))
+    return [
+        culling.ServerView(
+            user.name,
+            sp.name,
+            groups,
+            culling.as_utc(sp.orm_spawner.started),
+            culling.as_utc(sp.orm_spawner.last_activity),
+            sp.pending,
+            sp.ready,
+        )
+        for sp in user.spawners.values()
+        if sp.active
+    ]
+
+
+def user_view(store: Store, name: str, groups: frozenset[str], views: list[culling.ServerView], now: datetime) -> dict:
+    """The policy that governs the user and each active server's deadline (store reads:
+    call it in a worker thread)."""
+    governing = culling.winner(name, groups, policies(store))
     if governing is None:
-        return {"user": user.name, "policy": None, "servers": []}
+        return {"user": name, "policy": None, "servers": []}
     obj = store.get(KIND, governing.name)
     before = {(e.user, e.server): e for e in IdleCullPolicyStatus.load(obj.status if obj else {}).servers}
-    keep = culling.keep_until(store.observed(culling.KEEP_ALIVE_KIND, user.name), now)
+    keep = culling.keep_until(store.observed(culling.KEEP_ALIVE_KIND, name), now)
     servers = []
-    for spawner in user.spawners.values():
-        if not spawner.active:
-            continue
-        orm = spawner.orm_spawner
-        view = culling.ServerView(
-            user.name, spawner.name, groups, culling.as_utc(orm.started), culling.as_utc(orm.last_activity),
-            spawner.pending, spawner.ready,
-        )  # fmt: skip
-        entry = culling.decide(view, governing.spec, before.get((user.name, spawner.name)), keep, None, now).entry
+    for view in views:
+        entry = culling.decide(view, governing.spec, before.get((name, view.server)), keep, None, now).entry
         servers.append(
             {
-                "server": spawner.name,
+                "server": view.server,
                 "lastActivity": _iso(entry.last_activity),
                 "idleSeconds": entry.idle_seconds,
                 "deadline": _iso(entry.deadline),
@@ -70,7 +82,7 @@ def user_view(store: Store, user: Any, now: datetime) -> dict[str, Any]:
         )
     spec = governing.spec
     return {
-        "user": user.name,
+        "user": name,
         "policy": governing.name,
         "idleTimeoutSeconds": spec.idle_timeout,
         "maxExtensionMinutes": spec.max_extension // 60,
@@ -83,17 +95,19 @@ def user_view(store: Store, user: Any, now: datetime) -> dict[str, Any]:
 class KeepAliveHandler(SelfServiceHandler):
     async def get(self, name: str) -> None:
         user = self.authorized_user(name)
-        self.send(await asyncio.to_thread(user_view, get_store(), user, datetime.now(UTC)))
+        groups, views = frozenset(g.name for g in user.groups), server_views(user)
+        self.send(await asyncio.to_thread(user_view, get_store(), name, groups, views, datetime.now(UTC)))
 
     async def post(self, name: str) -> None:
         user = self.authorized_user(name)
         minutes = self.json_object().get("minutes")
         if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= MAX_KEEP_MINUTES:
             raise web.HTTPError(400, f'Give whole minutes from 1 to {MAX_KEEP_MINUTES}: {{"minutes": 60}}')
-        if not any(sp.active for sp in user.spawners.values()):
+        groups, views = frozenset(g.name for g in user.groups), server_views(user)
+        if not views:
             raise web.HTTPError(400, f"{name} has no running server to keep")
         store, now = get_store(), datetime.now(UTC)
-        governing = culling.winner(name, frozenset(g.name for g in user.groups), policies(store))
+        governing = culling.winner(name, groups, await asyncio.to_thread(policies, store))
         if governing is None:
             raise web.HTTPError(409, f"No idle-culling policy covers {name}: there is nothing to keep")
         if governing.spec.max_extension < 60:
@@ -105,7 +119,7 @@ class KeepAliveHandler(SelfServiceHandler):
         await asyncio.to_thread(store.add_event, KIND, governing.name, "KeptAlive", message, "Normal", self.actor)
         # The policy's status (and a notice already sent for the old deadline) follow now.
         await asyncio.to_thread(store.request_reconcile, KIND, governing.name, False, self.actor)
-        view = await asyncio.to_thread(user_view, store, user, now)
+        view = await asyncio.to_thread(user_view, store, name, groups, views, now)
         self.send(view | {"requestedMinutes": minutes, "grantedMinutes": granted, "capped": granted < minutes})
 
 
