@@ -25,7 +25,9 @@ from .status import CulledServer
 
 NOTICE_GRACE = timedelta(seconds=2)
 KEEP_ALIVE_KIND = "KeepAlive"  # the store's observed rows: one per user who asked to keep their servers
-BUSY_KINDS = ("ServerRestart", "VolumeReset")  # an open request of these: the server is left alone
+# An open request of these for the user: their servers are left alone (a backup with
+# `consistent: true` stops and starts the server itself).
+BUSY_KINDS = ("ServerRestart", "VolumeReset", "VolumeBackup", "VolumeRestore")
 
 Action = Literal["none", "warn", "stop", "skip", "would-stop"]
 
