@@ -1,5 +1,5 @@
 # The two commands of the README: `make up` and `make test`.
-.PHONY: up down deploy undeploy test test-unit images lint bench clean-test
+.PHONY: up down deploy undeploy test test-unit images lint bench clean-test swarm-up swarm-down
 
 up:            ## set up what is missing and start the platform on http://127.0.0.1:8000
 	@scripts/up.sh
@@ -30,3 +30,9 @@ bench:         ## every benchmark (prints figures and ratios)
 
 clean-test:    ## remove containers and volumes left by an interrupted test run
 	@scripts/clean-test.sh
+
+swarm-up:      ## a two-node test Docker Swarm on this machine (images loaded); prints the manager's DOCKER_HOST
+	@scripts/swarm.sh up
+
+swarm-down:    ## remove the test swarm entirely (the main engine is not touched)
+	@scripts/swarm.sh down

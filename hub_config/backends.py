@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from reconciler.clients.docker import Engine
+from reconciler.context import make_engine
 from reconciler.deliveries import Deliveries
 from reconciler.store import Store
 from vocabulary.settings import get_settings
@@ -23,4 +24,5 @@ def get_ledger() -> Deliveries:
 
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
-    return Engine()
+    """The backend's engine (on Swarm: node placements in the store)."""
+    return make_engine(get_settings(), get_store())

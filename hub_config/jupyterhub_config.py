@@ -87,7 +87,9 @@ def _authenticator(c: Any, s: Settings) -> None:
 
 def _spawner(c: Any, s: Settings) -> None:
     """One container per user server (DockerSpawner, through the platform spawner)."""
-    c.JupyterHub.spawner_class = "hub_config.spawner.PlatformSpawner"
+    c.JupyterHub.spawner_class = (
+        "hub_config.swarm_spawner.SwarmPlatformSpawner" if s.swarm else "hub_config.spawner.PlatformSpawner"
+    )
     c.DockerSpawner.image = s.notebook_image
     c.DockerSpawner.pull_policy = s.pull_policy
     c.DockerSpawner.notebook_dir = s.notebook_dir

@@ -7,7 +7,7 @@ import html
 from typing import Any
 
 from reconciler.controllers.grouppolicy import policies
-from reconciler.effective import Effective, allowed_images, combine
+from reconciler.effective import Effective, NamedGroupPolicy, allowed_images, applying, combine
 
 from .backends import get_store
 
@@ -15,6 +15,13 @@ from .backends import get_store
 def effective_for_groups(groups: list[str]) -> Effective:
     """The effective policy of a member of `groups`, from the store (one query)."""
     return combine(groups, policies(get_store()))
+
+
+def explained_for_groups(groups: list[str]) -> tuple[list[NamedGroupPolicy], Effective]:
+    """The policies that apply to a member of `groups` (highest priority first) and what
+    they combine to, from one read of the store."""
+    in_force = policies(get_store())
+    return applying(groups, in_force), combine(groups, in_force)
 
 
 async def effective_for(user: Any) -> Effective:

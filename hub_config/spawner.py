@@ -19,7 +19,7 @@ from traitlets import default
 
 from reconciler.effective import Effective, allowed_images, image_problem, policy_hash
 from reconciler.status import TERMINAL_PHASES
-from vocabulary import naming
+from vocabulary import naming, scopes
 from vocabulary.settings import Settings, get_settings
 
 from . import gpu
@@ -74,6 +74,7 @@ class PlatformSpawner(DockerSpawner):
 
     _policy: Effective | None = None  # the effective policy of the start in progress
     _configured_limits: tuple[Any, Any] | None = None
+    labels: dict[str, str] = {}  # of the start in progress, as they are (not template-escaped)
 
     @property
     def settings(self) -> Settings:
@@ -101,8 +102,10 @@ class PlatformSpawner(DockerSpawner):
 
     async def apply_policy(self, volumes: dict[str, Any], host_config: dict[str, Any], gpus: bool) -> dict[str, str]:
         """The user's effective GroupPolicy on this start: image (checked against the allowed
-        list), limits, volumes, GPUs; the labels that let drift be told later. Without any
-        policy the start is as it always was (the platform's image and limits)."""
+        list), limits, volumes, GPUs, the Docker socket; the labels that let drift be told
+        later. Without any policy the start is as it always was (the platform's image and
+        limits). The socket (and its group) is added or taken out here, whatever the caller
+        put in: only when a policy gives it AND the user is in a group that may have it."""
         s = self.settings
         eff = self._policy = await effective_for(self.user)
         allowed = allowed_images(eff, s.notebook_image)
@@ -123,6 +126,14 @@ class PlatformSpawner(DockerSpawner):
         if gpus and (eff.gpu_count or eff.gpu_ids):
             request = {"device_ids": eff.gpu_ids} if eff.gpu_ids else {"count": eff.gpu_count}
             host_config["device_requests"] = [{**request, "capabilities": [["gpu"]]}]
+        socket, gid = eff.docker_socket and self.is_privileged(), socket_group_id(s.docker_socket)
+        groups = [g for g in host_config.pop("group_add", []) if g != str(gid)]
+        volumes.pop(s.docker_socket, None)
+        if socket:
+            volumes[s.docker_socket] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+            groups += [str(gid)] if gid is not None else []
+        if groups:
+            host_config["group_add"] = groups
         try:
             image_id = (await self.docker("inspect_image", image))["Id"]
         except docker.errors.NotFound:
@@ -132,6 +143,7 @@ class PlatformSpawner(DockerSpawner):
             naming.LABEL_POLICY: json.dumps(eff.as_dict(), sort_keys=True, separators=(",", ":")),
             naming.LABEL_IMAGE: image,
             naming.LABEL_IMAGE_ID: image_id,
+            naming.LABEL_SOCKET: "true" if socket else "false",
         }
 
     @default("object_name")
@@ -143,7 +155,9 @@ class PlatformSpawner(DockerSpawner):
         return naming.user_volume_names(s.volume_name_template, self.user.name, list(s.user_volumes))
 
     def is_privileged(self) -> bool:
-        return any(g.name == naming.PRIVILEGED_GROUP for g in self.user.groups)
+        """A member of a group a policy may give the socket (docker-privileged): checked again
+        at spawn, besides the policy (defence in depth; the watch revokes by membership)."""
+        return any(g.name in scopes.SOCKET_GROUPS for g in self.user.groups)
 
     async def ensure_user_volumes(self) -> None:
         """Create missing per-user volumes with labels, so they can be found by label."""
@@ -184,21 +198,16 @@ class PlatformSpawner(DockerSpawner):
         s = self.settings
         await self.wait_for_volume_resets()
         ensure_privileged_group(self.user.db, self.log)
-        privileged = self.is_privileged()
-        decision = await gpu.decision(s.gpu_mode, self.client.info, s.gpu_detect_timeout)
+        decision = await self.gpu_decision()
 
         volumes: dict[str, Any] = {name: s.user_volumes[key] for key, name in self.user_volume_names().items()}
         if s.shared_volume:
             volumes[s.shared_volume] = s.shared_volume_mount
         host_config: dict[str, Any] = {}
-        if privileged:
-            volumes[s.docker_socket] = {"bind": "/var/run/docker.sock", "mode": "rw"}
-            gid = socket_group_id(s.docker_socket)
-            if gid is not None:
-                host_config["group_add"] = [str(gid)]
         if decision.enabled:
             host_config["device_requests"] = [{"count": -1, "capabilities": [["gpu"]]}]
-        policy_labels = await self.apply_policy(volumes, host_config, decision.enabled)
+        policy_labels = await self.apply_policy(volumes, host_config, decision.enabled)  # and the socket
+        privileged = policy_labels[naming.LABEL_SOCKET] == "true"
         self.volumes = volumes
         await self.ensure_user_volumes()
 
@@ -223,6 +232,7 @@ class PlatformSpawner(DockerSpawner):
             naming.LABEL_SPAWN_HASH: naming.spawn_hash(spawn_config),
             **policy_labels,
         }
+        self.labels = labels
         # DockerSpawner formats these values as templates ({username}...): keep them literal.
         self.extra_create_kwargs = {"labels": {k: literal(v) for k, v in labels.items()}}
         self.extra_host_config = host_config
@@ -236,6 +246,10 @@ class PlatformSpawner(DockerSpawner):
         ip, port = await super().start()
         await self.wait_answering(ip, port)
         return ip, port
+
+    async def gpu_decision(self) -> gpu.GpuDecision:
+        s = self.settings
+        return await gpu.decision(s.gpu_mode, self.client.info, s.gpu_detect_timeout)
 
     async def wait_answering(self, ip: str, port: int) -> None:
         """Poll the new lab every 50 ms until it answers. JupyterHub's own check backs off

@@ -303,8 +303,42 @@ def cmd_get_effective(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_get_placements(args: argparse.Namespace) -> int:
+    """On Swarm: the nodes, and the node holding each user's volumes (docs/swarm.md)."""
+    data = args.api().call("GET", "placements").json()
+    if args.output in ("yaml", "json"):
+        _print(data, args.output)
+        return EXIT_OK
+    print(
+        _table(
+            [["NODE", "ID", "STATE", "AVAILABILITY"]]
+            + [[n["name"], n["id"][:12], n["state"], n["availability"]] for n in data["nodes"]]
+        )
+    )
+    print()
+    print(
+        _table([["USER", "NODE", "SINCE"]] + [[u["user"], u["nodeName"], u.get("since") or "-"] for u in data["users"]])
+    )
+    return EXIT_OK
+
+
+def cmd_move_user(args: argparse.Namespace) -> int:
+    """On Swarm: record another node for a user whose node is gone (their server stopped)."""
+    data = args.api().call("PUT", f"users/{quote(args.user)}/placement", json={"node": args.node}).json()
+    print(
+        f"{data['user']} moved from node {data.get('from') or '(none)'} to node {data['nodeName']}; "
+        "the volumes there start empty: restore a backup to bring data"
+    )
+    return EXIT_OK
+
+
 # `hubctl get` of what is not a kind: views the hub computes.
-VIEWS = {"privileged": cmd_get_privileged, "servers": cmd_get_servers, "effective": cmd_get_effective}
+VIEWS = {
+    "privileged": cmd_get_privileged,
+    "servers": cmd_get_servers,
+    "effective": cmd_get_effective,
+    "placements": cmd_get_placements,
+}
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -628,7 +662,8 @@ def add_resource_verbs(verb: Verb) -> None:
         p = verb(name, func, help, help[0].upper() + help[1:] + ".")
         privileged = (
             "; or `privileged`: who has the Docker socket, who should, the drift; `servers`: running"
-            " servers, their policy hash and drift; `effective USER`: a user's combined GroupPolicies"
+            " servers, their policy hash and drift; `effective USER`: a user's combined GroupPolicies;"
+            " `placements`: on Swarm, the node of each user's volumes"
         )
         add_ref(p, name_optional=name == "get", kind_help=KINDS_HELP + (privileged if name == "get" else ""))
         if name == "get":
@@ -678,6 +713,15 @@ def add_control_verbs(verb: Verb) -> None:
 
 
 def add_other_verbs(verb: Verb) -> None:
+    p = verb(
+        "move-user",
+        cmd_move_user,
+        "on Swarm: place a user's volumes on another node",
+        "Record another node for a user whose node is gone (their server must be stopped). The volumes "
+        "there start empty; restore a backup to bring data (docs/swarm.md).",
+    )
+    p.add_argument("user", metavar="USER")
+    p.add_argument("node", metavar="NODE", help="node name (label io.jupyterhub-ds.node) or id")
     verb("schema", cmd_schema, "print the JSON Schema of manifests", "JSON Schema of every kind, for editors and CI.")
     verb(
         "run",

@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vocabulary import naming
 from vocabulary.settings import Settings
 
 from .clients.docker import Engine
 from .clients.hub import HubClient
+from .clients.swarm import Placements, SwarmEngine
 from .deliveries import Deliveries
 from .resources import Resource
 from .schedules import Schedules
@@ -35,6 +37,17 @@ class HubSnapshot:
     groups: dict[str, dict[str, Any]]
     taken: float
     usernames: set[str] | None = None  # listed on first need: a pass with nothing to add skips it
+
+
+def make_engine(settings: Settings, store: Store) -> Engine:
+    """The engine for the backend: on Swarm, with the placements kept in the store."""
+    if not settings.swarm:
+        return Engine()
+    placements = Placements(
+        read_all=lambda: store.observed_all(naming.PLACEMENT_KIND),
+        write=lambda user, body: store.write_observed(naming.PLACEMENT_KIND, user, body),
+    )
+    return SwarmEngine(placements, settings.backup_helper_image, settings.docker_socket, platform=settings.platform_id)
 
 
 async def _nothing() -> None:

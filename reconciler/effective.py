@@ -10,6 +10,7 @@ running server should have) and `hubctl get effective` (what an admin sees):
 | images        | the union, highest priority first; the first is the default        |
 | volumes       | the union; a volume in several: the highest priority's mount       |
 | environment   | per name, the highest priority's value                             |
+| dockerSocket  | true if any policy gives it (only docker-privileged's may)         |
 
 Ties in priority are broken by the policy name (alphabetical first wins), so the result
 never depends on the order policies were listed or applied.
@@ -44,6 +45,7 @@ class Effective:
     images: list[str] | None = None  # None: no policy restricts images (the platform's default)
     volumes: dict[str, dict[str, Any]] | None = None  # name -> {mount, readOnly}
     environment: dict[str, str] | None = None
+    docker_socket: bool = False  # the engine socket (the spawner also checks membership)
 
     def as_dict(self) -> dict[str, Any]:
         """Canonical JSON form (what the hash covers and what the container's label holds)."""
@@ -56,6 +58,7 @@ class Effective:
             "images": self.images,
             "volumes": self.volumes,
             "environment": self.environment,
+            "dockerSocket": True if self.docker_socket else None,  # absent when false: hashes unchanged
         }
         return {k: v for k, v in data.items() if v not in (None, [], {})}
 
@@ -97,6 +100,7 @@ def combine(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -> Effe
         for key, value in s.environment.items():
             eff.environment = eff.environment or {}
             eff.environment.setdefault(key, value)  # found is highest priority first
+        eff.docker_socket = eff.docker_socket or s.docker_socket
     return eff
 
 

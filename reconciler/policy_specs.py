@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, StrictBool, field_validator, model_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
+
+from vocabulary import scopes
 
 from .fields import Duration, DurationOrZero, GroupName, JobSpec, SpecModel, Username, unique
 
@@ -129,6 +131,8 @@ class GroupPolicySpec(SpecModel):
     environment: dict[str, str] = {}
     images: list[str] = []  # offered at spawn; the first is the default
     volumes: dict[str, PolicyVolume] = {}  # Docker volume name -> where it is mounted
+    # The engine socket, root on the host: only for the groups in scopes.SOCKET_GROUPS.
+    docker_socket: StrictBool = Field(False, alias="dockerSocket")
     suspend: StrictBool = False
 
     @field_validator("groups")
@@ -166,6 +170,32 @@ class GroupPolicySpec(SpecModel):
         if len(set(mounts)) != len(mounts):
             raise ValueError("two volumes are mounted at the same path")
         return value
+
+    @field_validator("docker_socket")
+    @classmethod
+    def _socket(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and (problem := socket_refusal(info.data.get("groups") or [])):
+            raise ValueError(problem)
+        return value
+
+
+def socket_refusal(groups: list[str]) -> str | None:
+    """Why a policy of `groups` may not give the Docker socket, or None (docs/policies.md)."""
+    allowed = ", ".join(sorted(scopes.SOCKET_GROUPS))
+    unprotected = [g for g in groups if g not in scopes.PROTECTED_GROUPS]
+    if unprotected:
+        return (
+            f"only {allowed} may be given the Docker socket (root on the host): {', '.join(unprotected)} is not "
+            f"a protected group, its members are added with {scopes.WRITE_GROUPS} alone, so the socket "
+            f"would escape {scopes.PROTECTED_GROUPS_SCOPE}"
+        )
+    others = [g for g in groups if g not in scopes.SOCKET_GROUPS]
+    if others:
+        return (
+            f"only {allowed} may be given the Docker socket (root on the host): {', '.join(others)} is "
+            f"protected, but the privileged-access watch takes the socket from anyone outside {allowed}"
+        )
+    return None
 
 
 # --- RolloutRestart: restart what must be, a few at a time ----------------------------------

@@ -26,8 +26,8 @@ from vocabulary import naming, scopes
 from vocabulary.settings import Settings, SettingsError, get_settings
 
 from .clients.hub import HubClient
-from .context import Context
-from .controllers import CONTROLLERS, WATCHES, engineaccess, idlecullpolicy
+from .context import Context, make_engine
+from .controllers import CONTROLLERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
 from .loop import Reconciler
 from .sources.gitops import GitOpsSource
 from .store import Store
@@ -125,6 +125,18 @@ def seed_spec(s: Settings) -> dict[str, object]:
     }
 
 
+def seed_builtins(store: Store, s: Settings) -> None:
+    """The built-in resources, before any controller runs: the idle-culler policy (when
+    JUPYTERHUB_IDLE_CULLER_ENABLED), and the docker-privileged GroupPolicy (the socket)."""
+    idle = seed_spec(s) if s.idle_culler_enabled else None
+    seeded = store.seed(idlecullpolicy.KIND, idlecullpolicy.SEED_NAME, idle)
+    if seeded not in ("none", "unchanged"):
+        log.info("reconciler: built-in idle-culling policy %s (JUPYTERHUB_IDLE_CULLER_*)", seeded)
+    seeded = store.seed(grouppolicy.KIND, grouppolicy.SEED_NAME, grouppolicy.SEED_SPEC)
+    if seeded != "unchanged":
+        log.info("reconciler: built-in group policy %s %s (the Docker socket)", grouppolicy.SEED_NAME, seeded)
+
+
 async def serve(stop: asyncio.Event | None = None) -> None:
     settings = get_settings()
     api_url = os.environ.get("JUPYTERHUB_API_URL", f"http://{settings.hub_ip}:{settings.hub_port}/hub/api")
@@ -137,11 +149,9 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
 
     store = Store(settings.database_url)
-    seeded = await asyncio.to_thread(idlecullpolicy.seed, store, settings.idle_culler_enabled, seed_spec(settings))
-    if seeded not in ("none", "unchanged"):
-        log.info("reconciler: built-in idle-culling policy %s (JUPYTERHUB_IDLE_CULLER_*)", seeded)
+    await asyncio.to_thread(seed_builtins, store, settings)
     hub = HubClient(api_url, token)
-    ctx = Context(store=store, hub=hub, settings=settings)
+    ctx = Context(store=store, hub=hub, settings=settings, engine=make_engine(settings, store))
     reconciler = Reconciler(
         ctx, CONTROLLERS, watches=WATCHES, resync_seconds=settings.resync_seconds, workers=settings.reconciler_workers
     )

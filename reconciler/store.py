@@ -265,6 +265,22 @@ class Store:
                 self._next_version(s)
         return results
 
+    def seed(self, kind: str, name: str, spec: dict[str, Any] | None) -> str:
+        """A built-in resource the platform declares (owner `settings`, label
+        `jupyterhub-ds/source: settings`), applied at each start of the reconciler: an edit
+        made elsewhere is put back then. `spec=None` deletes it, if the settings made it.
+        What was done: created, configured, unchanged, deleted or none."""
+        if spec is None:
+            existing = self.get(kind, name)
+            if existing is not None and existing.owner == "settings":
+                self.delete(kind, name, actor="settings")
+                return "deleted"
+            return "none"
+        labels = {"jupyterhub-ds/source": "settings"}
+        doc = {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name, "labels": labels}, "spec": spec}
+        (result,) = self.apply([parse_resource(doc)], "settings", actor="settings")
+        return result.action
+
     def delete(self, kind: str, name: str, actor: str | None = None, with_events: bool = False) -> bool:
         """Delete a resource (its status and delivery records go with it); with `with_events`
         its events too (a finished one-shot's TTL), else a `Deleted` event is added."""

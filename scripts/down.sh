@@ -20,6 +20,14 @@ if [ -f "$proxy_pid" ]; then
 fi
 
 if docker info >/dev/null 2>&1; then
+  # On Swarm a user server is a service (its tasks run on the nodes).
+  if [ "$(docker info --format '{{.Swarm.ControlAvailable}}')" = true ]; then
+    services=$(docker service ls -q --filter "label=io.jupyterhub-ds.platform=${PLATFORM_ID:-jupyterhub-ds}")
+    if [ -n "$services" ]; then
+      say "removing $(echo "$services" | wc -l) user service(s); volumes are kept"
+      docker service rm $services >/dev/null
+    fi
+  fi
   ids=$(docker ps -aq --filter "label=io.jupyterhub-ds.platform=${PLATFORM_ID:-jupyterhub-ds}")
   if [ -n "$ids" ]; then
     say "removing $(echo "$ids" | wc -l) user container(s); volumes are kept"

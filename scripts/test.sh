@@ -17,7 +17,7 @@ fi
 cd "$ROOT"
 
 if [ "${1:-}" = "--bench" ]; then
-  for bench in spawn labimage reconcile selfservice privileged broadcast schedule history hubcontainer idlecull grouppolicy backup; do
+  for bench in spawn labimage reconcile selfservice privileged broadcast schedule history hubcontainer idlecull grouppolicy backup swarm; do
     say "benchmark: $bench"
     python "benchmarks/$bench.py"
   done

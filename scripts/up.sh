@@ -15,7 +15,16 @@ deployed=$(docker ps --filter "label=io.jupyterhub-ds.port=${port:-none}" --form
 if [ -n "$deployed" ]; then
   fail "the compose deployment (container $deployed) runs on port $port: stop it with make undeploy first, or start on another JUPYTERHUB_PORT"
 fi
-"$ROOT/scripts/images.sh"
+if [ "$(hubctl settings --get backend 2>/dev/null)" = swarm ]; then
+  # On Swarm the images come to every node from a registry (here: `make swarm-up` loads them).
+  image=$(hubctl settings --get notebook_image)
+  docker info --format '{{.Swarm.ControlAvailable}}' | grep -qx true ||
+    fail "PLATFORM_BACKEND=swarm needs DOCKER_HOST to be a Swarm manager (make swarm-up prints one)"
+  docker image inspect "$image" >/dev/null 2>&1 ||
+    fail "the server image $image is not on the Swarm manager: push it to your registry, or load it (make swarm-up)"
+else
+  "$ROOT/scripts/images.sh"
+fi
 
 # The folder of desired state that the reconciler watches (GitOps).
 export MANIFESTS_DIR="${MANIFESTS_DIR-$ROOT/manifests}"

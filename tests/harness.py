@@ -272,3 +272,84 @@ class Hub:
         code, output = container.exec_run(["sh", "-c", command], user="lab")
         assert code == 0, output.decode()
         return output.decode()
+
+
+# --- the two-node test swarm of `scripts/swarm.sh` (node a the manager, b a worker) ---
+SWARM_RUN_DIR = "/run/jhds-swarm"
+SWARM_NODES = ("a", "b")
+
+
+@dataclass
+class Swarm:
+    """The test swarm: each node's engine socket (DOCKER_HOST form) and swarm node id."""
+
+    manager_host: str
+    node_hosts: dict[str, str]
+    node_ids: dict[str, str]
+
+    def client(self, node: str) -> docker.DockerClient:
+        """A client of one node's own engine ("a" is the manager's); close it when done."""
+        return docker.DockerClient(base_url=self.node_hosts[node])
+
+
+def test_swarm() -> Swarm:
+    """Start the test swarm unless it runs (`scripts/swarm.sh up`, seconds when it does) and
+    describe it. Not torn down here: `scripts/swarm.sh down` removes all of it."""
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    result = subprocess.run(
+        [str(ROOT / "scripts/swarm.sh"), "up"], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert result.returncode == 0, f"scripts/swarm.sh up failed:\n{result.stderr}"
+    manager_host = result.stdout.strip().removeprefix("DOCKER_HOST=")
+    node_hosts = {n: f"unix://{SWARM_RUN_DIR}/{n}.sock" for n in SWARM_NODES}
+    node_ids = {}
+    for n, host in node_hosts.items():
+        client = docker.DockerClient(base_url=host)
+        try:
+            node_ids[n] = client.info()["Swarm"]["NodeID"]
+        finally:
+            client.close()
+    return Swarm(manager_host=manager_host, node_hosts=node_hosts, node_ids=node_ids)
+
+
+test_swarm.__test__ = False  # a helper, not a test, in the modules that import it
+
+
+def cleanup_swarm(platform: str) -> None:
+    """Remove the services (on the manager), then the containers and volumes (on each node)
+    labelled with this platform id, on the test swarm's nodes that answer; starts nothing.
+    A service's labels reach neither its tasks' containers nor their volumes: those carry
+    the label only when the service gives it (container labels, the mount's volume labels)."""
+    label = f"{naming.LABEL_PLATFORM}={platform}"
+    clients = {}
+    for n in SWARM_NODES:
+        if not os.path.exists(f"{SWARM_RUN_DIR}/{n}.sock"):
+            continue
+        client = docker.DockerClient(base_url=f"unix://{SWARM_RUN_DIR}/{n}.sock", timeout=30)
+        try:
+            client.ping()
+        except (docker.errors.DockerException, OSError):
+            client.close()  # a node whose engine is stopped keeps what it holds
+            continue
+        clients[n] = client
+    try:
+        for client in clients.values():
+            if client.info()["Swarm"].get("ControlAvailable"):
+                for service in client.services.list(filters={"label": label}):
+                    with contextlib.suppress(docker.errors.NotFound):
+                        service.remove()
+        for client in clients.values():
+            for container in client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    container.remove(force=True)  # the node may be removing it too (409)
+
+            def volumes_gone(client=client) -> bool:  # in use until the node has removed the task
+                for volume in client.volumes.list(filters={"label": label}):
+                    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                        volume.remove(force=True)
+                return not client.volumes.list(filters={"label": label})
+
+            wait_for(volumes_gone, 30, f"the volumes labelled {label} removed", interval=0.5)
+    finally:
+        for client in clients.values():
+            client.close()

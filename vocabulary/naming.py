@@ -35,6 +35,12 @@ LABEL_IMAGE_ID = "io.jupyterhub-ds.image-id"
 SERVER_DRIFT_KIND = "ServerDrift"
 SERVER_DRIFT_KEY = "servers"
 
+# Swarm backend (docs/swarm.md): the node that holds a user's volumes, recorded in the store
+# at their first start (one record per user), and the node labels the platform reads.
+PLACEMENT_KIND = "Placement"
+NODE_LABEL_SOCKET = "io.jupyterhub-ds.socket"  # the node's engine socket path on that host
+LABEL_NODE_TASK = "io.jupyterhub-ds.node-task"  # a one-off task on one node (volumes, backups)
+
 PRIVILEGED_GROUP = "docker-privileged"
 # The built-in watch that keeps the socket in step with that group: one key per user.
 PRIVILEGED_ACCESS_KIND = "PrivilegedAccess"

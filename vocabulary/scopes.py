@@ -52,3 +52,7 @@ OPERATORS_GROUP = "platform-operators"
 # platform's scopes): managed by hub admins only, and never granted to a name that does
 # not exist yet.
 PROTECTED_GROUPS = frozenset({"docker-privileged", OPERATORS_GROUP})
+# The protected groups a GroupPolicy may give the Docker socket (`dockerSocket: true`): the
+# one whose membership the privileged-access watch enforces (it takes the socket from
+# anyone outside it), so a policy can never hand it to anyone the watch would not allow.
+SOCKET_GROUPS = frozenset({"docker-privileged"})

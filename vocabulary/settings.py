@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     lockout_seconds: int = Field(600, ge=1, alias="NATIVE_AUTH_LOCKOUT_SECONDS", description="How long a lockout lasts")
 
     # --- DockerSpawner ----------------------------------------------------------------
+    backend: Literal["docker", "swarm"] = Field(
+        "docker",
+        alias="PLATFORM_BACKEND",
+        description="`docker`: a container per server; `swarm`: a Swarm service per server (DOCKER_HOST: a manager)",
+    )
     notebook_image: str = Field(
         "jupyterhub-ds/lab:ds", alias="DOCKER_NOTEBOOK_IMAGE", description="Image of user servers"
     )
@@ -460,6 +465,10 @@ class Settings(BaseSettings):
         return self
 
     # --- derived ----------------------------------------------------------------------
+    @property
+    def swarm(self) -> bool:
+        return self.backend == "swarm"
+
     @property
     def host_network(self) -> bool:
         return self.network_name == "host"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .backups import handlers as backup_handlers
 from .idleculling import handlers as idleculling_handlers
 from .notifications import handlers as notification_handlers
+from .placements import handlers as placement_handlers
 from .privileged import handlers as privileged_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
@@ -18,4 +19,5 @@ HANDLERS = [
     *privileged_handlers,
     *idleculling_handlers,
     *server_handlers,
+    *placement_handlers,
 ]

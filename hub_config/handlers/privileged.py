@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from jupyterhub import orm
@@ -13,6 +14,7 @@ from vocabulary import naming
 from vocabulary.settings import get_settings
 
 from ..backends import get_engine
+from ..policies import effective_for_groups
 from .base import READ, ResourceAPIHandler
 
 
@@ -27,10 +29,12 @@ async def report(handler: BaseHandler) -> dict[str, Any]:
         if spawner.active
     }
     containers = await get_engine().running_containers(s.platform_id)
-    rows = survey(containers, members, hub_servers, s.docker_socket)
+    granted = (await asyncio.to_thread(effective_for_groups, [naming.PRIVILEGED_GROUP])).docker_socket
+    rows = survey(containers, members, hub_servers, s.docker_socket, granted)
     return {
         "group": naming.PRIVILEGED_GROUP,
         "groupExists": group is not None,
+        "socketGranted": granted,  # a GroupPolicy in force gives the group the socket (the seed)
         "members": sorted(members),
         "policy": s.privileged_drift_policy,
         "servers": [r.model_dump(mode="json") for r in rows],

@@ -8,6 +8,9 @@
 - `POST /api/rollouts {"selector": {...}, ...}`: a RolloutRestart (owner `panel`), with the
   scope of requests; 202 and its URL.
 - `GET /servers`: the page, with a button to roll out the drifted servers.
+- `GET /users/<name>/policy`: the admin's view of one user (JupyterHub's own admin page
+  cannot be extended): groups, the policies that apply, what they combine to, the running
+  server's drift. Same scope as the Servers page.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from reconciler.effective import allowed_images, policy_hash
+from reconciler.effective import NamedGroupPolicy, allowed_images, policy_hash
 from vocabulary import naming, scopes
 from vocabulary.settings import get_settings
 
 from ..backends import get_store
-from ..policies import effective_for_groups
+from ..policies import explained_for_groups
 from .base import READ, ResourceAPIHandler
 
 
@@ -39,11 +42,12 @@ async def servers_report() -> dict[str, Any]:
 
 
 async def effective_report(db: Any, name: str) -> dict[str, Any]:
+    """A user's groups, the policies that apply (highest priority first) and their combination."""
     user = orm.User.find(db, name)
     if user is None:
         raise web.HTTPError(404, f"no such user: {name}")
     groups = sorted(g.name for g in user.groups)
-    eff = await asyncio.to_thread(effective_for_groups, groups)
+    found, eff = await asyncio.to_thread(explained_for_groups, groups)
     image = get_settings().notebook_image
     return {
         "user": name,
@@ -52,7 +56,39 @@ async def effective_report(db: Any, name: str) -> dict[str, Any]:
         "effective": eff.as_dict(),
         "allowedImages": allowed_images(eff, image),
         "defaultImage": eff.default_image or image,
+        # The socket needs both: a policy giving it and membership of docker-privileged.
+        "dockerSocket": eff.docker_socket and bool(scopes.SOCKET_GROUPS.intersection(groups)),
+        "applying": [explain(p, groups) for p in found],
     }
+
+
+def explain(p: NamedGroupPolicy, groups: list[str]) -> dict[str, Any]:
+    """One applying policy: through which of the user's groups, and what it sets."""
+    spec = p.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    for shown_apart in ("groups", "priority"):
+        spec.pop(shown_apart, None)
+    return {"name": p.name, "priority": p.spec.priority, "via": sorted(set(p.spec.groups) & set(groups)), "sets": spec}
+
+
+def effective_rows(eff: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The combined result as (field, value) rows for the page, every field named."""
+    mounts = [
+        f"{n} at {v['mount']}{' (read-only)' if v.get('readOnly') else ''}"
+        for n, v in (eff.get("volumes") or {}).items()
+    ]
+    gpus = eff.get("gpuIds") or ([str(eff["gpuCount"])] if eff.get("gpuCount") else [])
+    socket = "yes" if report["dockerSocket"] else "no"
+    if eff.get("dockerSocket") and not report["dockerSocket"]:
+        socket = "no: a policy gives it, but the user is not in docker-privileged"
+    return [
+        ("Memory", f"{eff['memory'] / 1024**2:g} MiB" if eff.get("memory") else "the platform's (DOCKER_MEM_LIMIT)"),
+        ("CPUs", f"{eff['cpus']:g}" if eff.get("cpus") else "the platform's (DOCKER_CPU_LIMIT)"),
+        ("GPUs", ", ".join(gpus) or "none"),
+        ("Images", f"{', '.join(report['allowedImages'])} (default {report['defaultImage']})"),
+        ("Volumes", ", ".join(mounts) or "none"),
+        ("Environment", ", ".join(f"{k}={v}" for k, v in (eff.get("environment") or {}).items()) or "none"),
+        ("Docker socket", socket),
+    ]
 
 
 class ServersAPIHandler(ResourceAPIHandler):
@@ -97,9 +133,27 @@ class ServersPageHandler(BaseHandler):
         self.finish(html)
 
 
+class UserPolicyPageHandler(BaseHandler):
+    """GET /hub/users/<name>/policy: what one user's server gets and whether it still does."""
+
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        if READ not in self.expanded_scopes:
+            raise web.HTTPError(403, "Only platform operators may see a user's policies")
+        report = await effective_report(self.db, name)
+        survey = await servers_report()
+        servers = [s for s in survey["servers"] if s["user"] == name]
+        rows = effective_rows(report["effective"], report)
+        html = await self.render_template(
+            "user-policy.html", report=report, rows=rows, servers=servers, last_survey=survey["lastSurvey"]
+        )
+        self.finish(html)
+
+
 handlers = [
     (r"/api/servers", ServersAPIHandler),
     (r"/api/users/([^/]+)/effective-policy", EffectiveAPIHandler),
     (r"/api/rollouts", RolloutAPIHandler),
     (r"/servers", ServersPageHandler),
+    (r"/users/([^/]+)/policy", UserPolicyPageHandler),
 ]

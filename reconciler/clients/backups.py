@@ -10,18 +10,14 @@ BACKUP_CONCURRENCY helpers copy data at once (backups and restores), per process
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import weakref
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
 from vocabulary import naming
 from vocabulary.settings import Settings
 
-from ..errors import PermanentError
 from .docker import Engine
 
 SCRIPT = (Path(__file__).parent / "helper_script.py").read_text()
@@ -62,7 +58,7 @@ class Helpers:
 
     async def _ensure_location(self) -> None:
         where = location(self.settings)
-        if where.startswith("volume:"):
+        if where.startswith("volume:") and not self.settings.swarm:  # on Swarm: made by the task's mount
             labels = {naming.LABEL_PLATFORM: self.settings.platform_id, LABEL_HELPER: "location"}
             await self.engine.ensure_volume(where.removeprefix("volume:"), labels)
 
@@ -72,13 +68,15 @@ class Helpers:
         mounts = {name: {"bind": f"/src/{key}", "mode": "ro"} for key, name in volumes.items()}
         args = {"backup": backup, "user": user, "userDir": naming.escape_name(user), "volumes": list(volumes)}
         async with bound(self.settings):
-            return await self._run(f"backup-{backup}-{naming.escape_name(user)}", "backup", args, mounts, "rw")
+            return await self._run(f"backup-{backup}-{naming.escape_name(user)}", "backup", args, mounts, "rw", user)
 
-    async def restore(self, name: str, archives: list[dict[str, Any]], volumes: dict[str, str]) -> dict[str, Any]:
+    async def restore(
+        self, name: str, archives: list[dict[str, Any]], volumes: dict[str, str], user: str | None = None
+    ) -> dict[str, Any]:
         """Check every archive's sha256, then empty and fill {key: volume name}."""
         mounts = {vol: {"bind": f"/dst/{key}", "mode": "rw"} for key, vol in volumes.items()}
         async with bound(self.settings):
-            return await self._run(f"restore-{name}", "restore", {"archives": archives}, mounts, "ro")
+            return await self._run(f"restore-{name}", "restore", {"archives": archives}, mounts, "ro", user)
 
     async def delete(self, backups: list[str]) -> dict[str, Any]:
         """Remove the backups' folders (archives and manifests) from the location."""
@@ -88,7 +86,13 @@ class Helpers:
         return await self._run(f"prune-{backups[0]}", "delete", {"backups": backups}, {}, "rw")
 
     async def _run(
-        self, what: str, op: str, args: dict[str, Any], mounts: dict[str, dict[str, str]], location_mode: str
+        self,
+        what: str,
+        op: str,
+        args: dict[str, Any],
+        mounts: dict[str, dict[str, str]],
+        location_mode: str,
+        user: str | None = None,
     ) -> dict[str, Any]:
         name = f"{self.settings.platform_id}-{what}"[:200]
         labels = {naming.LABEL_PLATFORM: self.settings.platform_id, LABEL_HELPER: op}
@@ -96,27 +100,7 @@ class Helpers:
         command = ["python3", "-c", SCRIPT, op, json.dumps(args)]
         image = self.settings.backup_helper_image
 
-        def run() -> tuple[int, str]:
-            client = self.engine.client
-            with contextlib.suppress(docker.errors.NotFound):  # a leftover of an interrupted run
-                client.api.remove_container(name, force=True)
-            try:
-                container = client.containers.create(
-                    image, command, name=name, network_mode="none", user="0", volumes=volumes, labels=labels
-                )
-            except docker.errors.ImageNotFound:
-                raise PermanentError(
-                    f"the helper image {image} is not on the engine (BACKUP_HELPER_IMAGE)", "HelperImageMissing"
-                ) from None
-            try:
-                container.start()
-                code = container.wait()["StatusCode"]
-                return code, container.logs(stdout=True, stderr=True).decode(errors="replace")
-            finally:
-                with contextlib.suppress(docker.errors.NotFound):
-                    container.remove(force=True)
-
-        code, output = await self.engine.call(run)
+        code, output = await self.engine.run_helper(name, image, command, volumes, labels, user)
         lines = output.strip().splitlines()
         if code == REFUSED:
             raise HelperRefused(json.loads(lines[-1])["refused"])

@@ -18,7 +18,7 @@ import requests
 
 from vocabulary import naming
 
-from ..errors import TemporaryError
+from ..errors import PermanentError, TemporaryError
 
 T = TypeVar("T")
 RemoveResult = Literal["removed", "absent"]
@@ -177,6 +177,43 @@ class Engine:
             return found
 
         return await self.call(look)
+
+    async def run_helper(
+        self,
+        name: str,
+        image: str,
+        command: list[str],
+        volumes: dict[str, dict[str, str]],
+        labels: dict[str, str],
+        user: str | None = None,  # on Swarm: whose node it runs on
+    ) -> tuple[int, str]:
+        """Run a short-lived helper container as root with no network; (exit code, output)."""
+
+        def run() -> tuple[int, str]:
+            client = self.client
+            with contextlib.suppress(docker.errors.NotFound):  # a leftover of an interrupted run
+                client.api.remove_container(name, force=True)
+            try:
+                container = client.containers.create(
+                    image, command, name=name, network_mode="none", user="0", volumes=volumes, labels=labels
+                )
+            except docker.errors.ImageNotFound:
+                raise PermanentError(
+                    f"the helper image {image} is not on the engine (BACKUP_HELPER_IMAGE)", "HelperImageMissing"
+                ) from None
+            try:
+                container.start()
+                code = container.wait()["StatusCode"]
+                return code, container.logs(stdout=True, stderr=True).decode(errors="replace")
+            finally:
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
+
+        return await self.call(run)
+
+    async def node_sockets(self) -> list[str]:
+        """Other engines' sockets on this host (the Swarm nodes'); none for one engine."""
+        return []
 
     async def stop_container(self, container_id: str) -> None:
         def stop() -> None:

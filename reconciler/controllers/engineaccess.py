@@ -22,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from vocabulary import naming
@@ -35,9 +36,11 @@ KIND = "EngineAccess"
 KEY = "engine"
 
 
-def guarded_paths(socket_path: str) -> tuple[set[str], set[str]]:
-    """(the socket's paths, their parent folders): a bind of any of them reaches the engine."""
-    sockets = {os.path.normpath(socket_path), os.path.realpath(socket_path)}
+def guarded_paths(socket_path: str | Sequence[str]) -> tuple[set[str], set[str]]:
+    """(the sockets' paths, their parent folders): a bind of any of them reaches an engine.
+    On Swarm every node's socket counts (the node label io.jupyterhub-ds.socket)."""
+    paths = [socket_path] if isinstance(socket_path, str) else list(socket_path)
+    sockets = {p for path in paths for p in (os.path.normpath(path), os.path.realpath(path))}
     parents: set[str] = set()
     for path in sockets:
         while path not in ("/", ""):
@@ -46,7 +49,7 @@ def guarded_paths(socket_path: str) -> tuple[set[str], set[str]]:
     return sockets, parents
 
 
-def escalations(c: dict[str, Any], socket_path: str) -> list[str]:
+def escalations(c: dict[str, Any], socket_path: str | Sequence[str]) -> list[str]:
     """What gives this container power over the host (empty: nothing)."""
     sockets, parents = guarded_paths(socket_path)
     found = []
@@ -64,7 +67,7 @@ def escalations(c: dict[str, Any], socket_path: str) -> list[str]:
 
 
 def survey_engine(
-    containers: list[dict[str, Any]], platform: str, socket_path: str, allowed: list[str]
+    containers: list[dict[str, Any]], platform: str, socket_path: str | Sequence[str], allowed: list[str]
 ) -> list[EscalatedContainer]:
     """The containers whose access no policy allows."""
     rows = []
@@ -76,6 +79,8 @@ def survey_engine(
         ours = labels.get(naming.LABEL_PLATFORM) == platform and naming.LABEL_USER in labels
         if ours and all(f.startswith("the engine socket") for f in found):
             continue  # a server of ours with the socket: the per-user watch judges it by membership
+        if labels.get(naming.LABEL_PLATFORM) == platform and naming.LABEL_NODE_TASK in labels:
+            continue  # our own one-off task acting on a node's volumes (Swarm)
         user = labels.get(naming.LABEL_USER) if ours else None
         rows.append(EscalatedContainer(container=c["name"], container_id=c["id"], user=user, has=found))
     return sorted(rows, key=lambda r: r.container)
@@ -88,7 +93,8 @@ async def names(ctx: Context) -> set[str]:
 async def reconcile(name: str, ctx: Context) -> Result:
     s = ctx.settings
     containers = await ctx.engine.escalation_facts()
-    rows = survey_engine(containers, s.platform_id, s.docker_socket, s.engine_access_allowed)
+    sockets = [s.docker_socket, *await ctx.engine.node_sockets()]
+    rows = survey_engine(containers, s.platform_id, sockets, s.engine_access_allowed)
     previous = EngineAccessStatus.load(await ctx.observed(KIND, name))
     status = EngineAccessStatus(
         phase="Drift" if rows else "Ready",

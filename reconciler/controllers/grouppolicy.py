@@ -4,6 +4,9 @@ The policy itself is applied by the spawner at each start; this controller repor
 its members and how many of them run a server, a refusal (`Ready=False`) when it asks for
 GPUs the engine does not have, and it wakes the drift survey so that an edit shows on the
 running servers within a second instead of at the next survey.
+
+The built-in policy `docker-privileged` (SEED_SPEC) gives that group's members the Docker
+socket; the reconciler seeds it at each start, as it seeds the idle-culler policy.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pydantic import ValidationError
 from vocabulary import naming
 
 from ..context import Context
-from ..effective import NamedGroupPolicy
+from ..effective import NamedGroupPolicy, combine
 from ..policy_specs import GroupPolicySpec
 from ..policy_status import GroupPolicyStatus
 from ..result import Result
@@ -23,6 +26,8 @@ from ..store import Store, StoredResource
 
 KIND = "GroupPolicy"
 REQUEUE = 60.0
+SEED_NAME = naming.PRIVILEGED_GROUP
+SEED_SPEC: dict[str, object] = {"groups": [naming.PRIVILEGED_GROUP], "dockerSocket": True}
 
 
 def policies(store: Store) -> list[NamedGroupPolicy]:
@@ -37,6 +42,12 @@ def policies(store: Store) -> list[NamedGroupPolicy]:
         if not spec.suspend:
             found.append(NamedGroupPolicy(obj.name, spec))
     return found
+
+
+def socket_granted(store: Store) -> bool:
+    """Whether the policies in force give the members of docker-privileged the socket (they
+    do, through the seed, unless someone suspended, edited or deleted it)."""
+    return combine([naming.PRIVILEGED_GROUP], policies(store)).docker_socket
 
 
 def engine_has_gpus(info: dict) -> bool:

@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from vocabulary.api import API_VERSION
-
 from .. import culling
 from ..clients import lab
 from ..clients.hub import NotFound
@@ -26,7 +24,6 @@ from ..context import Context
 from ..culling import Decision, NamedPolicy
 from ..errors import PermanentError, TemporaryError
 from ..policy_specs import IdleCullPolicySpec
-from ..resources import parse_resource
 from ..result import Result
 from ..status import CullAction, CulledServer, IdleCullPolicyStatus
 from ..store import Store, StoredResource
@@ -177,22 +174,3 @@ async def _report(ctx: Context, policy: str, d: Decision, recent: list[CullActio
     _record(recent, d, action, d.entry.message)
     ACTIONS.labels(policy, "would-stop" if action == "WouldStop" else "skipped").inc()
     await ctx.event(KIND, policy, action, f"{_label(d)}: {d.entry.message} (idle {d.entry.idle_seconds} s)")
-
-
-def seed(store: Store, enabled: bool, spec: dict[str, object]) -> str:
-    """The built-in everyone-policy from the JUPYTERHUB_IDLE_CULLER_* variables: applied
-    when enabled, deleted when not (only if the settings made it). What was done."""
-    existing = store.get(KIND, SEED_NAME)
-    if not enabled:
-        if existing is not None and existing.owner == "settings":
-            store.delete(KIND, SEED_NAME, actor="settings")
-            return "deleted"
-        return "none"
-    doc = {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": SEED_NAME, "labels": {"jupyterhub-ds/source": "settings"}},
-        "spec": spec,
-    }
-    (result,) = store.apply([parse_resource(doc)], "settings", actor="settings")
-    return result.action

@@ -14,7 +14,9 @@ by the policy (`PRIVILEGED_DRIFT_POLICY`):
 - `report`: nothing is changed.
 
 A member whose container lacks the socket is reported (it gets it at its next start); it
-is restarted only with `PRIVILEGED_RESTART_ON_GRANT=true`. A container with the platform's
+is restarted only with `PRIVILEGED_RESTART_ON_GRANT=true`. That side asks the GroupPolicies
+too (the built-in `docker-privileged` policy gives the socket): while no policy in force
+gives it, a member's server without it is no drift, and is never restarted for it. A container with the platform's
 labels that the hub does not know as that user's server is stopped (restart/stop) or
 reported. Each container's drift is handled once: the container ids are kept in the key's
 status in the store, so a restarted reconciler does not act twice.
@@ -22,6 +24,7 @@ status in the store, so a restarted reconciler does not act twice.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -34,6 +37,7 @@ from ..context import Context
 from ..resources import parse_resource
 from ..result import Result
 from ..status import PrivilegedAccessStatus, PrivilegedServer
+from .grouppolicy import socket_granted
 
 log = logging.getLogger("reconciler.privileged")
 KIND = naming.PRIVILEGED_ACCESS_KIND
@@ -46,9 +50,15 @@ def has_socket(mounts: list[dict[str, Any]], socket_path: str) -> bool:
 
 
 def survey(
-    containers: list[dict[str, Any]], members: set[str], hub_servers: set[tuple[str, str]], socket_path: str
+    containers: list[dict[str, Any]],
+    members: set[str],
+    hub_servers: set[tuple[str, str]],
+    socket_path: str,
+    granted: bool = True,
 ) -> list[PrivilegedServer]:
-    """One row per running platform container: who has the socket, who should, the drift."""
+    """One row per running platform container: who has the socket, who should, the drift.
+    `granted`: the policies in force give members the socket (else a member lacking it is
+    no drift); the socket without membership is drift whatever the policies say."""
     rows = []
     for c in containers:
         labels = c.get("Labels") or {}
@@ -61,7 +71,7 @@ def survey(
         drift = None
         if socket and not member:
             drift = "socket-without-membership"
-        elif member and not socket:
+        elif member and not socket and granted:
             drift = "membership-without-socket"
         rows.append(
             PrivilegedServer(
@@ -103,7 +113,8 @@ async def reconcile(user: str, ctx: Context) -> Result:
     containers = [
         c for c in await ctx.engine.user_containers(ctx.settings.platform_id, user) if c["State"] == "running"
     ]
-    rows = survey(containers, members & {user}, set(urls), ctx.settings.docker_socket)
+    granted = await asyncio.to_thread(socket_granted, ctx.store)
+    rows = survey(containers, members & {user}, set(urls), ctx.settings.docker_socket, granted)
     previous = PrivilegedAccessStatus.load(await ctx.observed(KIND, user))
     status = PrivilegedAccessStatus(
         phase="Drift" if any(r.drift for r in rows) else "Ready",

@@ -49,7 +49,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     await ctx.event(KIND, obj.name, "Restoring", f"restoring {what} (requested by {_who(obj)})")
     wanted = [a.model_dump(include={"volume", "path", "sha256"}) for a in archives]
     try:
-        await Helpers(ctx.engine, ctx.settings).restore(obj.name, wanted, volumes)
+        await Helpers(ctx.engine, ctx.settings).restore(obj.name, wanted, volumes, spec.user)
     except HelperRefused as e:
         raise PermanentError(f"{e}: nothing was restored, the volumes are untouched", "ArchiveCorrupt") from None
     except HelperFailed as e:

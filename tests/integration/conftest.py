@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import docker
 import pytest
 
-from tests.harness import TEST_PLATFORM, Hub, cleanup_docker
+from tests.harness import ROOT, TEST_PLATFORM, Hub, Swarm, cleanup_docker, test_swarm
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,3 +47,11 @@ def admin_session(hub: Hub):
     assert session is not None, error
     yield session
     session.close()
+
+
+@pytest.fixture(scope="session")
+def swarm() -> Iterator[Swarm]:
+    """The two-node test swarm (`scripts/swarm.sh up`), removed at the end of the session so
+    nothing is left running; the main engine is untouched."""
+    yield test_swarm()
+    subprocess.run([str(ROOT / "scripts/swarm.sh"), "down"], capture_output=True, timeout=300, check=False)

@@ -15,7 +15,14 @@ in neither. `jupyterhub-ds/lab:gp-test` is a tag of the minimal image made for t
    an event, the metric, the Servers page);
 5. moving the gp-test tag to a rebuilt image marks its three servers Drifted;
 6. a RolloutRestart (maxUnavailable 1) over those three never has two down at once, warns
-   each lab first, puts the one in use (gp-ann) last, and ends with none drifted.
+   each lab first, puts the one in use (gp-ann) last, and ends with none drifted;
+7. the Docker socket as a policy field: refused at apply for an unprotected group, with the
+   reason and the line; a member of docker-privileged (`gp-pia`) gets it through the
+   built-in policy `docker-privileged`, and `hubctl get effective` says so;
+8. the operators' page of one user (`/hub/users/NAME/policy`, linked from the Servers and
+   Privileged pages; 403 for a user without the read scope), then the Servers page's
+   rollout button, clicked in Chromium (XSRF through the page's own call), restarts the
+   drifted servers until none is; `POST /hub/api/rollouts` without the scope is a 403.
 """
 
 from __future__ import annotations
@@ -31,8 +38,12 @@ from collections.abc import Iterator
 import docker
 import pytest
 import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
 
 from tests.harness import Hub, own_hub, server_token, wait_for
+from tests.integration.test_browser import chromium, shot, wait
+from tests.integration.test_browser_broadcast import sign_in
 from tests.integration.test_idleculling import notices
 
 PLATFORM = "jhds-test-policy"
@@ -276,3 +287,96 @@ def test_rollout_one_at_a_time_warned_active_last(gp: Hub, engine: docker.Docker
     assert most_down[0] <= 1, most_down
     wait_for(lambda: drifted(gp) == set(), 30, "no server drifted")
     print(f"rollout of 3 servers (warn 8 s, one waited for) in {seconds:.1f} s; most down at once: {most_down[0]}")
+
+
+SOCKET = "/var/run/docker.sock"
+SOCKET_POLICY = """apiVersion: jupyterhub-ds/v1
+kind: GroupPolicy
+metadata: {name: gp-sock}
+spec:
+  groups: [gp-ml]
+  dockerSocket: true
+"""
+
+
+def test_socket_policy_refused_for_an_unprotected_group(gp: Hub) -> None:
+    r = gp.api("POST", "manifests", data=SOCKET_POLICY.encode())
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert (error["line"], error["path"]) == (6, "spec.dockerSocket"), error
+    assert "gp-ml is not a protected group" in error["message"], error
+    assert "the socket would escape admin:groups" in error["message"], error
+    assert gp.api("GET", "resources/grouppolicy/gp-sock").status_code == 404  # nothing applied
+
+
+def test_docker_privileged_member_gets_the_socket_through_the_seed(gp: Hub, engine: docker.DockerClient) -> None:
+    seed = gp.api("GET", "resources/grouppolicy/docker-privileged").json()
+    assert seed["spec"]["groups"] == ["docker-privileged"] and seed["spec"]["dockerSocket"] is True
+    assert seed["metadata"]["annotations"]["jupyterhub-ds/owner"] == "settings"
+    gp.create_user("gp-pia")
+    assert gp.api("POST", "groups/docker-privileged/users", json={"users": ["gp-pia"]}).status_code == 200
+    gp.start_server("gp-pia")
+    pia = attrs(engine, gp, "gp-pia")
+    assert (mounts(pia)[SOCKET]["Source"], mounts(pia)[SOCKET]["RW"]) == (SOCKET, True)
+    assert pia["Config"]["Labels"]["io.jupyterhub-ds.docker-socket"] == "true"
+    shown = gp.hubctl("get", "effective", "gp-pia", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    effective = json.loads(shown.stdout)
+    assert effective["dockerSocket"] is True, effective
+    assert effective["effective"] == {"policies": ["docker-privileged"], "dockerSocket": True}
+    assert effective["hash"] == pia["Config"]["Labels"]["io.jupyterhub-ds.policy-hash"]
+    assert "dockerSocket" not in attrs(engine, gp, "gp-bob")["Config"]["Labels"]["io.jupyterhub-ds.policy"]
+    assert SOCKET not in mounts(attrs(engine, gp, "gp-bob"))
+    gp.stop_server("gp-pia")
+
+
+def test_user_policy_page_and_the_rollout_button(gp: Hub, tmp_path) -> None:
+    apply(gp, policy("gp-ml", ML), policy("gp-bio", BIO))  # gp-bio back to 768M: gp-cat, gp-dan drift
+    wait_for(lambda: drifted(gp) == {"gp-cat", "gp-dan"}, 20, "gp-cat and gp-dan drifted")
+    admin, error = gp.login("admin")
+    assert admin is not None, error
+    t0 = time.monotonic()
+    page = admin.get(f"{gp.url}hub/users/gp-cat/policy", timeout=30)
+    seconds = time.monotonic() - t0
+    assert page.status_code == 200, page.status_code
+    for text in ('data-policy="gp-ml"', 'data-policy="gp-bio"', ">gp-ml</span>", "768 MiB", 'data-drifted="true"'):
+        assert text in page.text, text
+    assert f"memory: {1024 * MiB} -&gt; {768 * MiB}" in page.text
+    assert "Docker socket</th><td>no" in page.text
+    assert "Docker socket</th><td>yes" in admin.get(f"{gp.url}hub/users/gp-pia/policy", timeout=30).text
+    assert admin.get(f"{gp.url}hub/users/gp-nobody/policy", timeout=30).status_code == 404
+    assert 'href="/hub/users/gp-cat/policy"' in admin.get(f"{gp.url}hub/servers", timeout=30).text
+    assert 'href="/hub/users/gp-pia/policy"' in admin.get(f"{gp.url}hub/privileged", timeout=30).text
+
+    gus = gp.approved_user(admin, "gp-gus")  # no platform scope
+    assert gus.get(f"{gp.url}hub/users/gp-cat/policy", timeout=30).status_code == 403
+    r = gp.as_user(gus, "POST", "rollouts", json={"selector": {"drifted": True}})
+    assert r.status_code == 403 and "custom:jupyterhub-ds:write:requests" in r.json()["message"], r.text
+
+    with chromium(tmp_path / "chromium-profile") as browser:
+        sign_in(browser, gp, "admin", "/hub/users/gp-cat/policy")
+        wait(browser, 30).until(ec.presence_of_element_located((By.ID, "user-policy")))
+        browser.set_window_size(1280, 1400)  # the whole page: groups, policies, combined, drift
+        shot(browser, "policy-user-page")
+        browser.set_window_size(1280, 900)
+        browser.get(f"{gp.url}hub/servers")
+        for field, value in (("rollout-warn", "1s"), ("rollout-active", "0")):
+            element = browser.find_element(By.ID, field)
+            element.clear()
+            element.send_keys(value)
+        browser.find_element(By.ID, "rollout-drifted").click()
+        wait(browser, 30).until(lambda b: "recorded" in b.find_element(By.ID, "rollout-result").text)
+        text = browser.find_element(By.ID, "rollout-result").text
+        shot(browser, "policy-servers-rollout")
+    name = text.split()[1]  # "Rollout <name> recorded: ..."
+    t1 = time.monotonic()
+
+    def rollout() -> dict:
+        return gp.api("GET", f"resources/rolloutrestart/{name}").json()
+
+    wait_for(lambda: (rollout().get("status") or {}).get("phase") == "Succeeded", 120, "the rollout from the page")
+    final = rollout()
+    assert final["metadata"]["annotations"]["jupyterhub-ds/owner"] == "panel"
+    assert sorted(s["user"] for s in final["status"]["servers"]) == ["gp-cat", "gp-dan"]
+    wait_for(lambda: drifted(gp) == set(), 30, "no server drifted after the rollout")
+    print(f"user policy page in {seconds:.2f} s; rollout from the Servers page in {time.monotonic() - t1:.1f} s")

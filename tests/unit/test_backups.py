@@ -117,7 +117,9 @@ def test_at_most_backup_concurrency_helpers_copy_at_once(monkeypatch: pytest.Mon
 
     running, peak = 0, 0
 
-    async def fake_run(self: backups.Helpers, what: str, op: str, args: dict, mounts: dict, mode: str) -> dict:
+    async def fake_run(
+        self: backups.Helpers, what: str, op: str, args: dict, mounts: dict, mode: str, user: str | None = None
+    ) -> dict:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)

@@ -11,12 +11,16 @@ import pytest
 from pydantic import ValidationError
 
 from hub_config import policies as hub_policies
+from reconciler.controllers.grouppolicy import SEED_NAME, SEED_SPEC, socket_granted
+from reconciler.controllers.privilegedaccess import survey as privileged_survey
 from reconciler.controllers.rolloutrestart import is_active, next_batch
 from reconciler.controllers.serverdrift import survey
 from reconciler.effective import NamedGroupPolicy, combine, differences, image_problem, policy_hash
+from reconciler.manifests import ManifestError, parse_manifests
 from reconciler.policy_specs import GroupPolicySpec, RolloutRestartSpec, memory_bytes
 from reconciler.policy_status import RolloutRestartStatus, RolloutServer, ServerState
 from reconciler.resources import parse_resource
+from reconciler.store import Store
 from vocabulary import naming
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -77,7 +81,10 @@ def test_the_issue_example_parses() -> None:
         ({"groups": ["a"], "volumes": {"v": {"mount": "relative"}}}, "absolute path"),
         ({"groups": ["a"], "volumes": {"/etc": {"mount": "/x"}}}, "not a Docker volume name"),
         ({"groups": []}, "at least one group"),
-        ({"groups": ["a"], "dockerSocket": True}, "Extra inputs"),
+        ({"groups": ["a"], "dockerSocket": True}, "a is not a protected group.*would escape admin:groups"),
+        ({"groups": ["docker-privileged", "ml"], "dockerSocket": True}, "ml is not a protected group"),
+        ({"groups": ["platform-operators"], "dockerSocket": True}, "the privileged-access watch takes the socket"),
+        ({"groups": ["docker-privileged"], "dockerSocket": "yes"}, "valid boolean"),
     ],
 )
 def test_spec_refuses(spec: dict, error: str) -> None:
@@ -229,3 +236,69 @@ def test_spawn_form_only_when_there_is_a_choice(monkeypatch: pytest.MonkeyPatch)
         assert form.count("<option") == options
         if options:
             assert '<option value="jupyterhub-ds/lab:ds" selected>' in form  # the default first
+
+
+# --- the Docker socket as a policy field ------------------------------------------------------
+
+SOCKET = policy("docker-privileged", groups=["docker-privileged"], dockerSocket=True)
+
+
+def test_socket_only_for_docker_privileged_with_file_and_line() -> None:
+    assert SOCKET.spec.docker_socket is True
+    assert GroupPolicySpec.model_validate({"groups": ["ml"], "dockerSocket": False}).docker_socket is False
+    text = "apiVersion: jupyterhub-ds/v1\nkind: GroupPolicy\nmetadata: {name: ml}\nspec:\n  groups: [ml]\n"
+    with pytest.raises(ManifestError) as e:
+        parse_manifests(text + "  dockerSocket: true\n", "team.yaml")
+    (issue,) = e.value.issues
+    assert (issue.line, issue.path) == (6, "spec.dockerSocket"), issue
+    assert str(issue).startswith(
+        "team.yaml:6: spec.dockerSocket: only docker-privileged may be given the Docker socket"
+    )
+    assert "custom:jupyterhub-ds:write:groupmemberships alone" in str(issue)
+
+
+def test_socket_combines_as_any_and_changes_the_hash() -> None:
+    assert combine(["docker-privileged"], [SOCKET, ML]).docker_socket is True
+    assert combine(["docker-privileged", "ml"], [SOCKET, ML]).docker_socket is True  # any policy
+    assert combine(["ml"], [SOCKET, ML]).docker_socket is False
+    off = policy("docker-privileged", groups=["docker-privileged"], dockerSocket=True, suspend=True)
+    assert combine(["docker-privileged"], [off]).docker_socket is False
+    mine = combine(["docker-privileged"], [SOCKET])
+    assert mine.as_dict() == {"policies": ["docker-privileged"], "dockerSocket": True}
+    # Without the socket the canonical form has no such field: hashes from before are unchanged.
+    assert "dockerSocket" not in combine(["ml"], [ML]).as_dict()
+    assert policy_hash(combine(["ml"], [ML])) == policy_hash(combine(["ml"], [ML, SOCKET]))
+    without = policy("docker-privileged", groups=["docker-privileged"])
+    assert policy_hash(mine) != policy_hash(combine(["docker-privileged"], [without]))
+    assert "dockerSocket: true -> null" in differences(
+        mine.as_dict(), combine(["docker-privileged"], [without]).as_dict()
+    )
+
+
+def test_the_seed_is_the_socket_policy_and_is_applied_once(tmp_path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/seed.db")
+    assert store.seed("GroupPolicy", SEED_NAME, SEED_SPEC) == "created"
+    assert store.seed("GroupPolicy", SEED_NAME, SEED_SPEC) == "unchanged"
+    stored = store.get("GroupPolicy", "docker-privileged")
+    assert stored is not None and stored.owner == "settings"
+    assert socket_granted(store) is True
+    store.apply([parse_resource({**_doc(stored), "spec": {**SEED_SPEC, "suspend": True}})], "api")
+    assert socket_granted(store) is False  # suspended: members start without it
+    assert store.seed("GroupPolicy", SEED_NAME, SEED_SPEC) == "configured"  # put back at the next start
+    assert socket_granted(store) is True
+    store.close()
+
+
+def _doc(stored) -> dict:
+    return {"apiVersion": "jupyterhub-ds/v1", "kind": stored.kind, "metadata": {"name": stored.name}}
+
+
+def test_a_member_without_the_socket_is_drift_only_while_a_policy_gives_it() -> None:
+    c = {"Id": "c1", "Names": ["/lab-pia"], "Labels": {naming.LABEL_USER: "pia"}, "Mounts": []}
+    (row,) = privileged_survey([c], {"pia"}, {("pia", "")}, "/var/run/docker.sock")
+    assert row.drift == "membership-without-socket"
+    (row,) = privileged_survey([c], {"pia"}, {("pia", "")}, "/var/run/docker.sock", granted=False)
+    assert row.drift is None  # no restart loop when the seed is suspended
+    with_socket = {**c, "Mounts": [{"Source": "/var/run/docker.sock", "Destination": "/var/run/docker.sock"}]}
+    (row,) = privileged_survey([with_socket], set(), {("pia", "")}, "/var/run/docker.sock", granted=False)
+    assert row.drift == "socket-without-membership"  # revocation follows membership, policies or not

@@ -1,0 +1,226 @@
+"""The platform on a real two-node Docker Swarm (PLATFORM_BACKEND=swarm; `make swarm-up`).
+
+Each user server is a service. Volumes stay on the node that holds them; everything that
+touches them runs there; a node that is down fails its users' spawns with its name and
+leaves the other node's users working.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.harness import ROOT, Hub, cleanup_swarm, own_hub, wait_for
+from vocabulary import naming
+
+PLATFORM = "jhds-test-swarm"
+USERS = ("sw-ann", "sw-bob")
+SOCKET = "/var/run/docker.sock"
+
+
+@pytest.fixture(scope="module")
+def shub(swarm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    cleanup_swarm(PLATFORM)
+    env = {"PLATFORM_BACKEND": "swarm", "DOCKER_HOST": swarm.manager_host}
+    manager = swarm.client("a")
+    with own_hub(manager, tmp_path_factory.mktemp("swarm"), PLATFORM, env) as hub:
+        for user in USERS:
+            hub.create_user(user)
+            hub.start_server(user)
+        yield hub
+    cleanup_swarm(PLATFORM)
+
+
+def service(swarm, hub: Hub, user: str) -> dict | None:
+    found = swarm.client("a").api.services(filters={"name": hub.container_name(user)})
+    return next((s for s in found if s["Spec"]["Name"] == hub.container_name(user)), None)
+
+
+def running_task(swarm, svc: dict) -> dict:
+    tasks = swarm.client("a").api.tasks(filters={"service": svc["ID"], "desired-state": "running"})
+    assert len(tasks) == 1, tasks
+    return tasks[0]
+
+
+def node_of(swarm, hub: Hub, user: str) -> str:
+    """The name (a or b) of the node running the user's server."""
+    node_id = running_task(swarm, service(swarm, hub, user))["NodeID"]
+    return next(name for name, nid in swarm.node_ids.items() if nid == node_id)
+
+
+def has_volume(swarm, node: str, name: str) -> bool:
+    try:
+        swarm.client(node).volumes.get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def apply(hub: Hub, manifest: str) -> None:
+    path = hub.state_dir / f"apply-{time.monotonic_ns()}.yaml"
+    path.write_text(textwrap.dedent(manifest))
+    r = hub.hubctl("apply", "-f", str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def phase(hub: Hub, kind: str, name: str) -> dict:
+    r = hub.hubctl("get", kind, name, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout).get("status") or {}
+
+
+def wait_phase(hub: Hub, kind: str, name: str, timeout: float = 90) -> dict:
+    return wait_for(
+        lambda: (st := phase(hub, kind, name)).get("phase") in ("Succeeded", "Failed", "Completed") and st,
+        timeout,
+        f"{kind} {name} finished",
+        interval=0.5,
+    )
+
+
+def test_users_spread_over_both_nodes_with_volume_mounts(swarm, shub: Hub) -> None:
+    nodes = {user: node_of(swarm, shub, user) for user in USERS}
+    assert set(nodes.values()) == {"a", "b"}, nodes  # the least loaded node takes the next user
+    for user, node in nodes.items():
+        spec = service(swarm, shub, user)["Spec"]["TaskTemplate"]["ContainerSpec"]
+        names = {shub.volume_name(user, key) for key in ("home", "workspace", "cache")}
+        own = [m for m in spec["Mounts"] if m["Source"] in names]
+        assert len(own) == 3 and all(m["Type"] == "volume" for m in own), spec["Mounts"]
+        other = "b" if node == "a" else "a"
+        home = shub.volume_name(user, "home")
+        assert has_volume(swarm, node, home) and not has_volume(swarm, other, home)
+        labels = swarm.client(node).volumes.get(home).attrs["Labels"]
+        assert labels[naming.LABEL_USER] == user and labels[naming.LABEL_PLATFORM] == PLATFORM
+
+
+def test_a_broadcast_reaches_labs_on_both_nodes(swarm, shub: Hub) -> None:
+    r = shub.api("POST", "notifications", json={"message": "Hello from the swarm"})
+    assert r.status_code == 202, r.text
+    name = r.json()["name"]
+    data = wait_for(
+        lambda: (d := shub.api("GET", f"notifications/{name}").json())["phase"] == "Completed" and d,
+        60,
+        "the broadcast completed",
+        interval=0.2,
+    )
+    outcomes = {d["user"]: d["outcome"] for d in data["deliveries"]}
+    assert outcomes == dict.fromkeys(USERS, "delivered"), data
+    assert {node_of(swarm, shub, u) for u in USERS} == {"a", "b"}
+
+
+def test_a_restart_is_a_new_task_on_the_same_node(swarm, shub: Hub) -> None:
+    user = USERS[1]
+    node, before = node_of(swarm, shub, user), running_task(swarm, service(swarm, shub, user))["ID"]
+    apply(
+        shub,
+        f"""\
+        apiVersion: jupyterhub-ds/v1
+        kind: ServerRestart
+        metadata: {{name: swarm-restart}}
+        spec: {{user: {user}}}
+        """,
+    )
+    assert wait_phase(shub, "serverrestart", "swarm-restart")["phase"] == "Succeeded"
+    shub.wait_ready(user)
+    assert running_task(swarm, service(swarm, shub, user))["ID"] != before
+    assert node_of(swarm, shub, user) == node
+
+
+def test_backup_and_reset_act_on_the_node_holding_the_volumes(swarm, shub: Hub) -> None:
+    user = USERS[1]
+    node = node_of(swarm, shub, user)
+    other = "b" if node == "a" else "a"
+    shub.stop_server(user)
+    apply(
+        shub,
+        f"""\
+        apiVersion: jupyterhub-ds/v1
+        kind: VolumeBackup
+        metadata: {{name: swarm-backup}}
+        spec: {{user: {user}}}
+        """,
+    )
+    backup = wait_phase(shub, "volumebackup", "swarm-backup", 120)
+    assert backup["phase"] == "Succeeded", backup
+    location = f"{PLATFORM}-backups"
+    assert has_volume(swarm, node, location) and not has_volume(swarm, other, location)
+    cache = shub.volume_name(user, "cache")
+    assert has_volume(swarm, node, cache)
+    apply(
+        shub,
+        f"""\
+        apiVersion: jupyterhub-ds/v1
+        kind: VolumeReset
+        metadata: {{name: swarm-reset}}
+        spec: {{user: {user}, volumes: [cache]}}
+        """,
+    )
+    reset = wait_phase(shub, "volumereset", "swarm-reset")
+    assert reset["phase"] == "Succeeded", json.dumps(reset)
+    assert not has_volume(swarm, node, cache)
+    assert has_volume(swarm, node, shub.volume_name(user, "home"))  # only what was asked
+    shub.start_server(user)
+    assert node_of(swarm, shub, user) == node
+
+
+def members(hub: Hub) -> set[str]:
+    return set(hub.api("GET", f"groups/{naming.PRIVILEGED_GROUP}").json().get("users", []))
+
+
+def socket_mounted(svc: dict | None) -> bool:
+    spec = (svc or {}).get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
+    return any(m["Target"] == SOCKET for m in spec.get("Mounts") or [])
+
+
+def test_a_revoked_member_loses_the_node_socket_within_5_s(swarm, shub: Hub) -> None:
+    user = USERS[0]
+    node = node_of(swarm, shub, user)
+    membership = """\
+        apiVersion: jupyterhub-ds/v1
+        kind: GroupMembership
+        metadata: {{name: docker-privileged}}
+        spec: {{group: docker-privileged, members: {members}, prune: true}}
+        """
+    apply(shub, membership.format(members=json.dumps([user])))
+    wait_for(lambda: members(shub) == {user}, 10, f"{user} in docker-privileged")
+    shub.stop_server(user)
+    shub.start_server(user)
+    svc = service(swarm, shub, user)
+    mount = next(m for m in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"] if m["Target"] == SOCKET)
+    assert mount["Type"] == "bind" and mount["Source"] == swarm.node_hosts[node].removeprefix("unix://")
+    t0 = time.monotonic()
+    apply(shub, membership.format(members="[]"))
+    wait_for(lambda: not socket_mounted(service(swarm, shub, user)), 5, "the socket gone from the service")
+    print(f"swarm revocation: socket gone in {time.monotonic() - t0:.1f} s")
+    shub.wait_ready(user, 90)
+    assert not socket_mounted(service(swarm, shub, user))
+
+
+def test_a_node_down_fails_its_users_clearly_and_spares_the_others(swarm, shub: Hub) -> None:
+    on_b = next(u for u in USERS if node_of(swarm, shub, u) == "b")
+    on_a = next(u for u in USERS if u != on_b)
+    shub.stop_server(on_b)
+    subprocess.run([str(ROOT / "scripts/swarm.sh"), "stop-node", "b"], check=True, capture_output=True, timeout=60)
+    try:
+        wait_for(
+            lambda: swarm.client("a").nodes.get(swarm.node_ids["b"]).attrs["Status"]["State"] == "down", 60, "b down"
+        )
+        r = shub.api("POST", f"users/{on_b}/server")
+        assert r.status_code >= 400 or wait_for(
+            lambda: "" not in shub.api("GET", f"users/{on_b}").json()["servers"], 30, "the spawn failed"
+        )
+        # What the user reads on the spawn page ("Spawn failed: ..."), as the hub logged it.
+        log = Path(shub.log_path).read_text()
+        assert f"Your server cannot start: the volumes of {on_b} are on node b" in log, log[-3000:]
+        shub.stop_server(on_a)
+        shub.start_server(on_a)  # the other node's users keep working
+        assert node_of(swarm, shub, on_a) == "a"
+    finally:
+        subprocess.run([str(ROOT / "scripts/swarm.sh"), "up"], check=True, capture_output=True, timeout=600)
