@@ -70,14 +70,16 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     status.members, status.running, status.drifted = members, len(running), len(drifted)
     status.observed_generation, status.phase = obj.generation, "Ready"
     missing = [g for g in spec.groups if g not in groups]
-    problem = None
-    if spec.gpus is not None:
+    problem, reason = None, "NoGPU"
+    if spec.gpus is not None and ctx.settings.swarm:
+        problem, reason = "GPUs are not supported on the Swarm backend: members' spawns are refused", "Unsupported"
+    elif spec.gpus is not None:
         info = await ctx.engine.call(ctx.engine.client.info)
         if not engine_has_gpus(info):
             problem = "the engine has no GPUs (no nvidia runtime, no CDI GPU): members get none"
     if problem:
-        status.set_condition("Ready", "False", "NoGPU", problem, now)
-        status.set_condition("GPUs", "False", "NoGPU", problem, now)
+        status.set_condition("Ready", "False", reason, problem, now)
+        status.set_condition("GPUs", "False", reason, problem, now)
     else:
         message = f"{len(members)} members, {len(running)} running, {len(drifted)} drifted"
         if missing:

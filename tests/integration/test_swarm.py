@@ -199,7 +199,8 @@ def test_a_revoked_member_loses_the_node_socket_within_5_s(swarm, shub: Hub) -> 
     apply(shub, membership.format(members="[]"))
     wait_for(lambda: not socket_mounted(service(swarm, shub, user)), 5, "the socket gone from the service")
     print(f"swarm revocation: socket gone in {time.monotonic() - t0:.1f} s")
-    shub.wait_ready(user, 90)
+    # The watch restarts the server without the socket (absent from the hub for a moment).
+    wait_for(lambda: shub.api("GET", f"users/{user}").json()["servers"].get("", {}).get("ready"), 90, "restarted")
     assert not socket_mounted(service(swarm, shub, user))
 
 
@@ -222,5 +223,47 @@ def test_a_node_down_fails_its_users_clearly_and_spares_the_others(swarm, shub: 
         shub.stop_server(on_a)
         shub.start_server(on_a)  # the other node's users keep working
         assert node_of(swarm, shub, on_a) == "a"
+        # An admin moves the user whose node is gone: their next start is on the other node.
+        moved = shub.hubctl("move-user", on_b, "a")
+        assert moved.returncode == 0 and "to node a" in moved.stdout, moved.stdout + moved.stderr
+        shub.start_server(on_b)
+        assert node_of(swarm, shub, on_b) == "a"
+        placements = json.loads(shub.hubctl("get", "placements", "-o", "json").stdout)
+        assert {u["user"]: u["nodeName"] for u in placements["users"]} == {on_a: "a", on_b: "a"}
+        refused = shub.hubctl("move-user", on_b, "b")  # while the server runs
+        assert refused.returncode != 0 and "running server" in refused.stderr, refused.stderr
     finally:
         subprocess.run([str(ROOT / "scripts/swarm.sh"), "up"], check=True, capture_output=True, timeout=600)
+
+
+def test_a_gpu_policy_is_unsupported_on_swarm_and_says_so(swarm, shub: Hub) -> None:
+    shub.create_user("sw-gpu")
+    apply(
+        shub,
+        """\
+        apiVersion: jupyterhub-ds/v1
+        kind: GroupMembership
+        metadata: {name: sw-gpu-team}
+        spec: {group: sw-gpu-team, members: [sw-gpu]}
+        ---
+        apiVersion: jupyterhub-ds/v1
+        kind: GroupPolicy
+        metadata: {name: sw-gpu-team}
+        spec: {groups: [sw-gpu-team], gpus: {count: 1}}
+        """,
+    )
+
+    def condition() -> dict | None:
+        return next(
+            (c for c in phase(shub, "grouppolicy", "sw-gpu-team").get("conditions", []) if c["type"] == "GPUs"), None
+        )
+
+    gpus = wait_for(condition, 20, "the GPUs condition")
+    assert gpus["status"] == "False" and gpus["reason"] == "Unsupported", gpus
+    wait_for(lambda: "sw-gpu" in shub.api("GET", "groups/sw-gpu-team").json().get("users", []), 10, "membership")
+    r = shub.api("POST", "users/sw-gpu/server")
+    assert r.status_code >= 400 or wait_for(
+        lambda: "" not in shub.api("GET", "users/sw-gpu").json()["servers"], 30, "the spawn failed"
+    )
+    assert "which the Swarm backend does not support (Unsupported)" in Path(shub.log_path).read_text()
+    assert service(swarm, shub, "sw-gpu") is None
