@@ -23,22 +23,14 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.harness import Hub, cleanup_docker, cleanup_swarm, test_swarm, wait_for
+from tests.harness import Hub, cleanup_docker, cleanup_swarm, test_swarm
 
 PLATFORMS = {"docker": "jhds-bench-swd", "swarm": "jhds-bench-sws"}
 
 
 def broadcast_seconds(hub: Hub, n: int) -> float:
     t0 = time.perf_counter()
-    r = hub.api("POST", "notifications", json={"message": "Benchmark: hello"})
-    assert r.status_code == 202, r.text
-    name = r.json()["name"]
-    data = wait_for(
-        lambda: (d := hub.api("GET", f"notifications/{name}").json())["phase"] == "Completed" and d,
-        60,
-        "broadcast completed",
-        interval=0.05,
-    )
+    data = hub.broadcast("Benchmark: hello", interval=0.05)
     seconds = time.perf_counter() - t0
     delivered = sum(1 for d in data["deliveries"] if d["outcome"] == "delivered")
     assert delivered == n, data

@@ -29,7 +29,21 @@ KEEP_ALIVE_KIND = "KeepAlive"  # the store's observed rows: one per user who ask
 # `consistent: true` stops and starts the server itself).
 BUSY_KINDS = ("ServerRestart", "VolumeReset", "VolumeBackup", "VolumeRestore")
 
+# A server an unfinished RolloutRestart has warned or is restarting is the rollout's to
+# handle (a RolloutRestart names no one user, so its status says whose servers it holds).
+ROLLOUT_HOLDS = ("Warned", "Restarting")
+
 Action = Literal["none", "warn", "stop", "skip", "would-stop"]
+
+
+def rollout_held(rollouts: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """{user: "RolloutRestart/name"} from the (name, status) of unfinished RolloutRestarts."""
+    return {
+        server["user"]: f"RolloutRestart/{name}"
+        for name, status in rollouts
+        for server in status.get("servers") or []
+        if server.get("state") in ROLLOUT_HOLDS
+    }
 
 
 def as_utc(value: datetime | str | None) -> datetime | None:

@@ -204,6 +204,19 @@ class Hub:
             time.sleep(0.2)
         raise AssertionError(f"server of {name} not ready within {timeout} s; see {self.log_path}")
 
+    def broadcast(self, message: str, timeout: float = 60, interval: float = 0.2) -> dict:
+        """Send a broadcast to every running server (`POST notifications`) and wait until it
+        is Completed; its report (deliveries, counts)."""
+        r = self.api("POST", "notifications", json={"message": message})
+        assert r.status_code == 202, r.text
+        name = r.json()["name"]
+        return wait_for(
+            lambda: (d := self.api("GET", f"notifications/{name}").json())["phase"] == "Completed" and d,
+            timeout,
+            f"broadcast {name} completed",
+            interval=interval,
+        )
+
     def stop_server(self, name: str, timeout: float = 60) -> None:
         r = self.api("DELETE", f"users/{quote(name)}/server")
         assert r.status_code in (202, 204, 400), r.text

@@ -161,7 +161,7 @@ async def _try(
     return outcome, (None if time.monotonic() + pause >= deadline else pause)
 
 
-def _session(concurrency: int) -> aiohttp.ClientSession:
+def new_session(concurrency: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, ttl_dns_cache=300)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
@@ -193,7 +193,7 @@ async def deliver_all(
     remaining = len(jobs)
     all_done = asyncio.Event()
     own = session is None
-    session = session or _session(limits.concurrency)
+    session = session or new_session(limits.concurrency)
 
     async def finish(job: _Job, outcome: Outcome) -> None:
         nonlocal remaining

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+import aiohttp
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -49,6 +50,13 @@ def policies(store: Store) -> list[NamedPolicy]:
     return found
 
 
+def busy_users(store: Store) -> dict[str, str]:
+    """Users whose servers are left alone now: an open request for them, or an unfinished
+    RolloutRestart holding one of their servers."""
+    rollouts = [(r.name, r.status) for r in store.list("RolloutRestart") if r.finished is None]
+    return culling.rollout_held(rollouts) | store.open_request_subjects(culling.BUSY_KINDS)
+
+
 async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     spec = IdleCullPolicySpec.model_validate(obj.spec)
     now = datetime.now(UTC)
@@ -56,7 +64,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     users = await ctx.active_users()
     in_force = await asyncio.to_thread(policies, ctx.store)
     keeps = await asyncio.to_thread(ctx.store.observed_all, culling.KEEP_ALIVE_KIND)
-    busy = await asyncio.to_thread(ctx.store.open_request_subjects, culling.BUSY_KINDS)
+    busy = await asyncio.to_thread(busy_users, ctx.store)
     before = {(e.user, e.server): e for e in previous.servers}
 
     decisions: list[Decision] = []
@@ -128,16 +136,17 @@ async def _warn(ctx: Context, policy: str, due: list[Decision], recent: list[Cul
     limits = Limits(concurrency=1, attempt_timeout=s.broadcast_attempt_timeout, deadline=s.broadcast_deadline)
     bound = asyncio.Semaphore(s.broadcast_concurrency)
 
-    async def send(d: Decision) -> lab.Result:
+    async def send(d: Decision, session: aiohttp.ClientSession) -> lab.Result:
         url = lab.ingest_url(s.proxy_url, d.server.url)
         target = Target(d.server.user, d.server.server, url, tokens.get((d.server.user, d.server.server), ""))
         data = {"idleCullPolicy": policy, "deadline": d.entry.deadline.isoformat() if d.entry.deadline else None}
         body = lab.payload(culling.notice(d.entry, datetime.now(UTC), home), "warning", False, True, data)
         async with bound:
-            (result,) = await deliver_all([target], body, limits=limits)
+            (result,) = await deliver_all([target], body, limits=limits, session=session)
         return result
 
-    results = await asyncio.gather(*(send(d) for d in due))
+    async with lab.new_session(s.broadcast_concurrency) as session:  # one connection pool for the pass
+        results = await asyncio.gather(*(send(d, session) for d in due))
     done = datetime.now(UTC)  # after the notice's request: activity up to here (+ grace) is ours
     for d, result in zip(due, results, strict=True):
         entry = d.entry

@@ -100,16 +100,24 @@ def test_users_spread_over_both_nodes_with_volume_mounts(swarm, shub: Hub) -> No
         assert labels[naming.LABEL_USER] == user and labels[naming.LABEL_PLATFORM] == PLATFORM
 
 
+def test_pages_and_the_volume_list_work_as_on_one_host(swarm, shub: Hub) -> None:
+    user = USERS[1]  # on node b: its volumes are listed by a task there
+    r = shub.api("GET", f"users/{user}/manage-volumes")
+    assert r.status_code == 200, r.text
+    listed = {v["key"]: v for v in r.json()["volumes"]}
+    assert set(listed) == {"home", "workspace", "cache"} and all(v["size"] is not None for v in listed.values())
+    session, error = shub.login("admin")
+    assert session is not None, error
+    with session:
+        for page in ("privileged", "servers", "idle-culling", "backups", f"users/{user}/policy"):
+            page_r = session.get(f"{shub.url}hub/{page}", timeout=60)
+            assert page_r.status_code == 200, (page, page_r.status_code)
+            if page in ("privileged", "servers"):  # the running servers, read from the services
+                assert user in page_r.text, page
+
+
 def test_a_broadcast_reaches_labs_on_both_nodes(swarm, shub: Hub) -> None:
-    r = shub.api("POST", "notifications", json={"message": "Hello from the swarm"})
-    assert r.status_code == 202, r.text
-    name = r.json()["name"]
-    data = wait_for(
-        lambda: (d := shub.api("GET", f"notifications/{name}").json())["phase"] == "Completed" and d,
-        60,
-        "the broadcast completed",
-        interval=0.2,
-    )
+    data = shub.broadcast("Hello from the swarm")
     outcomes = {d["user"]: d["outcome"] for d in data["deliveries"]}
     assert outcomes == dict.fromkeys(USERS, "delivered"), data
     assert {node_of(swarm, shub, u) for u in USERS} == {"a", "b"}

@@ -157,3 +157,18 @@ def test_manifest_error_names_file_and_line(tmp_path) -> None:
     with pytest.raises(ManifestError) as e:
         parse_manifests(path.read_text(), str(path))
     assert f"{path}:6" in str(e.value) and "warnBefore" in str(e.value)
+
+
+def test_a_rollout_holds_the_servers_it_warned_or_is_restarting() -> None:
+    status = {
+        "servers": [
+            {"user": "ann", "state": "Warned"},
+            {"user": "bob", "state": "Restarting"},
+            {"user": "cid", "state": "Pending"},
+            {"user": "dee", "state": "Restarted"},
+        ]
+    }
+    assert culling.rollout_held([("r1", status), ("r2", {})]) == {
+        "ann": "RolloutRestart/r1",
+        "bob": "RolloutRestart/r1",
+    }
