@@ -283,13 +283,15 @@ def cmd_get_servers(args: argparse.Namespace) -> int:
     if args.output in ("yaml", "json"):
         _print(data, args.output)
         return EXIT_OK
-    rows = [["USER", "SERVER", "IMAGE", "POLICIES", "HASH", "DRIFTED", "DIFFERENCE"]]
+    node = ["NODE"] if data.get("swarm") else []
+    rows = [["USER", "SERVER", *node, "IMAGE", "POLICIES", "HASH", "DRIFTED", "DIFFERENCE"]]
     for r in data["servers"]:
         drift = "yes" if r.get("drifted") else "no"
         policies = ",".join(r.get("policies") or []) or "-"
         diff = "; ".join(r.get("difference") or []) or "-"
         image, digest = r.get("image", ""), r.get("policyHash", "")
-        rows.append([r["user"], r.get("server") or "-", image, policies, digest, drift, diff])
+        where = [r.get("node") or "?"] if node else []
+        rows.append([r["user"], r.get("server") or "-", *where, image, policies, digest, drift, diff])
     print(_table(rows))
     return EXIT_OK
 

@@ -32,12 +32,18 @@ from .base import READ, ResourceAPIHandler
 
 
 async def servers_report() -> dict[str, Any]:
+    """The drift survey's last pass; on Swarm each server also names its node (docs/swarm.md)."""
     body = await asyncio.to_thread(get_store().observed, naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY)
     servers = body.get("servers", [])
+    swarm = get_settings().swarm
+    if swarm:
+        placed = await asyncio.to_thread(get_store().observed_all, naming.PLACEMENT_KIND)
+        servers = [s | {"node": placed.get(s["user"], {}).get("nodeName")} for s in servers]
     return {
         "lastSurvey": body.get("lastSurvey"),
         "servers": servers,
         "drifted": sum(1 for s in servers if s.get("drifted")),
+        "swarm": swarm,
     }
 
 

@@ -39,6 +39,13 @@ def safe(*parts: str) -> str:
     return "/".join(parts)
 
 
+def failed(what: str, stderr: str) -> SystemExit:
+    """One line, as the hub reads only the last line of output: what failed and the tool's
+    own words (`gzip: stdout: No space left on device; ...`), not only tar's closing line."""
+    said = "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
+    return SystemExit(f"{what} failed: {said[-400:]}")
+
+
 def archive_volume(key: str, target: str) -> dict:
     """tar.gz of /src/<key> into /backup/<target>: its size, sha256, entry count."""
     index, part, log = f"/tmp/{key}.index", f"/backup/{target}.part", f"/tmp/{key}.err"
@@ -51,7 +58,7 @@ def archive_volume(key: str, target: str) -> dict:
         errors = f.read().decode(errors="replace")
     # 1: some file changed while read (a running server): the archive is still whole.
     if code not in (0, 1):
-        raise SystemExit(f"tar of {key} failed: {errors.strip()[-500:]}")
+        raise failed(f"tar of {key}", errors)
     digest, size = sha256(part), os.path.getsize(part)
     os.rename(part, f"/backup/{target}")
     with open(index, "rb") as f:
@@ -113,7 +120,7 @@ def restore(args: dict) -> dict:
         tar = ["tar", "--numeric-owner", "--same-owner", "--xattrs", "-xpzf", f"/backup/{a['path']}", "-C", target]
         done = subprocess.run(tar, capture_output=True, text=True)
         if done.returncode != 0:
-            raise SystemExit(f"extracting {a['path']} failed: {done.stderr.strip()[-500:]}")
+            raise failed(f"extracting {a['path']}", done.stderr)
         restored.append(a["volume"])
     return {"restored": restored}
 

@@ -106,6 +106,11 @@ def test_pages_and_the_volume_list_work_as_on_one_host(swarm, shub: Hub) -> None
     assert r.status_code == 200, r.text
     listed = {v["key"]: v for v in r.json()["volumes"]}
     assert set(listed) == {"home", "workspace", "cache"} and all(v["size"] is not None for v in listed.values())
+    survey = wait_for(lambda: (r := shub.api("GET", "servers").json())["servers"] and r, 30, "the drift survey")
+    assert survey["swarm"] and {s["user"]: s["node"] for s in survey["servers"]} == {
+        u: node_of(swarm, shub, u) for u in USERS
+    }
+    assert "NODE" in shub.hubctl("get", "servers").stdout
     session, error = shub.login("admin")
     assert session is not None, error
     with session:

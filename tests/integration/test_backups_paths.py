@@ -1,0 +1,222 @@
+"""Backup paths `test_backups.py` leaves out, on the real engine, hub and helper: a consistent
+BackupSchedule (the server stopped, backed up, started again); one user of several failing
+part-way (a real ENOSPC: a tiny tmpfs on that user's folder) while the others succeed; and
+BACKUP_LOCATION as an absolute host folder, archives checked on the host.
+
+One platform of its own whose backup location is a temporary host folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.harness import Hub, own_hub, wait_for
+from tests.integration.test_backups import FILL, LISTING
+from vocabulary import naming
+
+PLATFORM = "jhds-test-bkp2"
+IMAGE = "jupyterhub-ds/base:bookworm"
+USERS = ("bp-sch", "bp-ok", "bp-big", "bp-none", "bp-host")
+
+
+def vol(user: str, key: str) -> str:
+    return naming.volume_name(f"{PLATFORM}-{{username}}_{{volume}}", user, key)
+
+
+def in_volume(engine: docker.DockerClient, volume: str, script: str, python: bool = False) -> str:
+    command = ["python3", "-c", script] if python else ["sh", "-c", script]
+    out = engine.containers.run(
+        IMAGE, command, volumes={volume: {"bind": "/v", "mode": "rw"}}, network_mode="none", user="0", remove=True
+    )
+    return out.decode()
+
+
+def tree(engine: docker.DockerClient, volume: str) -> list[str]:
+    return in_volume(engine, volume, LISTING, python=True).splitlines()
+
+
+def fill(engine: docker.DockerClient, user: str, key: str, extra: str = "") -> None:
+    labels = naming.object_labels(PLATFORM, user) | {naming.LABEL_VOLUME: key}
+    engine.volumes.create(vol(user, key), labels=labels)
+    in_volume(engine, vol(user, key), FILL + extra)
+
+
+def apply(hub: Hub, kind: str, name: str, spec: dict) -> None:
+    doc = {"apiVersion": "jupyterhub-ds/v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+    r = hub.api("POST", "manifests", data=json.dumps(doc).encode())
+    assert r.status_code == 200, r.text
+
+
+def get(hub: Hub, kind: str, name: str) -> dict:
+    r = hub.api("GET", f"resources/{kind.lower()}/{name}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def finished(hub: Hub, kind: str, name: str, timeout: float = 60) -> dict:
+    def done() -> dict | None:
+        status = get(hub, kind, name).get("status") or {}
+        return status if status.get("phase") in ("Succeeded", "Failed") else None
+
+    return wait_for(done, timeout, f"{kind}/{name} finished", interval=0.3)
+
+
+def ready(status: dict) -> dict:
+    return next(c for c in status["conditions"] if c["type"] == "Ready")
+
+
+def reasons(hub: Hub, kind: str, name: str) -> list[str]:
+    return [e["reason"] for e in hub.api("GET", f"resources/{kind.lower()}/{name}/events").json()["items"]]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def members(path: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(path, "r:gz") as archive:
+        return {m.name: m for m in archive.getmembers()}
+
+
+@pytest.fixture(scope="module")
+def location(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bkp2-location")
+
+
+@pytest.fixture(scope="module")
+def bhub(tmp_path_factory: pytest.TempPathFactory, location: Path) -> Iterator[Hub]:
+    engine = docker.from_env()
+    env = {"BACKUP_LOCATION": str(location), "BACKUP_CONCURRENCY": "2"}
+    with own_hub(engine, tmp_path_factory.mktemp("bkp2-hub"), PLATFORM, env) as hub:
+        for user in USERS:
+            hub.create_user(user)
+        yield hub
+
+
+def test_consistent_schedule_stops_backs_up_and_starts_the_server(bhub: Hub, location: Path) -> None:
+    """`consistent: true` on a schedule: its backup stops the running server, archives what the
+    lab wrote, starts the server again; the run records the user's outcome."""
+    engine = docker.from_env()
+    bhub.start_server("bp-sch")
+    bhub.exec(engine, "bp-sch", "echo 'saved in the lab' > /home/lab/workspace/lab.txt")
+    started = engine.containers.get(bhub.container_name("bp-sch")).attrs["State"]["StartedAt"]
+    spec = {"schedule": "* * * * *", "selector": {"users": ["bp-sch"]}, "volumes": ["workspace"],
+            "consistent": True, "retention": {"keepLast": 2}}  # fmt: skip
+    apply(bhub, "BackupSchedule", "bp-cons", spec)
+    t0 = time.monotonic()
+    try:
+        run = wait_for(
+            lambda: ((get(bhub, "BackupSchedule", "bp-cons").get("status") or {}).get("runs") or [None])[0],
+            100,
+            "the schedule's first run",
+            interval=1,
+        )
+        backup = get(bhub, "VolumeBackup", run["backup"])
+    finally:
+        bhub.api("DELETE", "resources/backupschedule/bp-cons")
+    print(f"first run of the schedule finished after {time.monotonic() - t0:.1f} s")
+    assert run["phase"] == "Succeeded" and run["users"] == {"bp-sch": "Succeeded"}, run
+    assert backup["spec"]["consistent"] is True
+    entry = backup["status"]["users"][0]
+    assert entry["message"].endswith("(consistent)") and not entry.get("stoppedServers"), entry
+    events = reasons(bhub, "VolumeBackup", run["backup"])
+    assert events.index("StoppingServers") < events.index("BackedUp") < events.index("ServersStarted"), events
+    bhub.wait_ready("bp-sch")  # started again: a new start of the server
+    assert engine.containers.get(bhub.container_name("bp-sch")).attrs["State"]["StartedAt"] != started
+    archive = location / backup["status"]["archives"][0]["path"]
+    with tarfile.open(archive, "r:gz") as t:
+        lab = t.extractfile("./lab.txt")
+        assert lab is not None and lab.read() == b"saved in the lab\n"
+
+
+def test_one_user_failing_part_way_fails_only_that_user(bhub: Hub, location: Path) -> None:
+    """A selector over three users: one skipped (no volumes), one whose workspace archive
+    runs out of space (a 1 MB tmpfs on its folder, after its home archive was written), one
+    fine. The status names who failed and why; nothing of the failed user is left; a restore
+    into the failed or the skipped user is refused, never filled with another's archives."""
+    engine = docker.from_env()
+    for key in ("home", "workspace"):
+        fill(engine, "bp-ok", key)
+    fill(engine, "bp-big", "home")
+    fill(engine, "bp-big", "workspace", "head -c 3000000 /dev/urandom > big.bin\n")
+    ok_before, big_before = tree(engine, vol("bp-ok", "workspace")), tree(engine, vol("bp-big", "workspace"))
+    assert bhub.api("POST", "groups/bp-team", json={"users": ["bp-ok", "bp-big"]}).status_code == 201
+    full = location / "bp-sel-1" / naming.escape_name("bp-big")
+    full.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(full)], check=True)
+    try:
+        spec = {"selector": {"groups": ["bp-team"], "users": ["bp-none"]}, "volumes": ["home", "workspace"]}
+        apply(bhub, "VolumeBackup", "bp-sel-1", spec)
+        status = finished(bhub, "VolumeBackup", "bp-sel-1")
+        left = sorted(p.name for p in full.iterdir())
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    users = {u["user"]: u for u in status["users"]}
+    assert status["phase"] == "Failed", status
+    assert users["bp-ok"]["outcome"] == "Succeeded" and users["bp-none"]["outcome"] == "Skipped", users
+    big = users["bp-big"]
+    assert big["outcome"] == "Failed" and big["message"].startswith("tar of workspace failed"), big
+    assert "No space left on device" in big["message"], big
+    assert ready(status)["reason"] == "UsersFailed" and "bp-big: tar of workspace failed" in ready(status)["message"]
+    assert sorted((a["user"], a["volume"]) for a in status["archives"]) == [("bp-ok", "home"), ("bp-ok", "workspace")]
+    assert left == []  # neither the half-written .part nor a home archive without its manifest
+    ok = location / "bp-sel-1" / naming.escape_name("bp-ok")
+    assert sorted(p.name for p in ok.iterdir()) == ["home.tar.gz", "manifest.json", "workspace.tar.gz"]
+
+    for user in ("bp-big", "bp-none"):
+        apply(bhub, "VolumeRestore", f"{user}-from-sel", {"backup": "bp-sel-1", "user": user})
+        refused = finished(bhub, "VolumeRestore", f"{user}-from-sel")
+        assert refused["phase"] == "Failed" and ready(refused)["reason"] == "NotInBackup", refused
+    assert tree(engine, vol("bp-big", "workspace")) == big_before
+    assert not engine.volumes.list(filters={"name": vol("bp-none", "workspace")})
+    # The others' archives are restorable.
+    in_volume(engine, vol("bp-ok", "workspace"), "rm -rf /v/projects")
+    apply(bhub, "VolumeRestore", "bp-ok-from-sel", {"backup": "bp-sel-1", "user": "bp-ok", "volumes": ["workspace"]})
+    assert finished(bhub, "VolumeRestore", "bp-ok-from-sel")["phase"] == "Succeeded"
+    assert tree(engine, vol("bp-ok", "workspace")) == ok_before
+
+
+def test_host_folder_location_round_trip(bhub: Hub, location: Path) -> None:
+    """BACKUP_LOCATION an absolute host folder: backup, reset, restore; the archives on the
+    host, root's only (folders 0700, files 0600), their sha256 and owners as recorded."""
+    engine = docker.from_env()
+    for key in ("home", "workspace"):
+        fill(engine, "bp-host", key)
+    before = {key: tree(engine, vol("bp-host", key)) for key in ("home", "workspace")}
+    apply(bhub, "VolumeBackup", "bp-host-1", {"user": "bp-host"})
+    status = finished(bhub, "VolumeBackup", "bp-host-1")
+    assert status["phase"] == "Succeeded" and status["location"] == str(location), status
+    folder = location / "bp-host-1" / naming.escape_name("bp-host")
+    files = [folder / "manifest.json"] + [location / a["path"] for a in status["archives"]]
+    assert sorted(p.name for p in folder.iterdir()) == ["home.tar.gz", "manifest.json", "workspace.tar.gz"]
+    for path, mode in [(folder.parent, 0o700), (folder, 0o700)] + [(f, 0o600) for f in files]:
+        st = path.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, mode), path
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["user"] == "bp-host" and manifest["volumes"] == ["home", "workspace"]
+    for a in status["archives"]:
+        path = location / a["path"]
+        assert sha256(path) == a["sha256"] and path.stat().st_size == a["bytes"], a
+        entries = members(path)
+        assert len(entries) == a["files"] == 14, sorted(entries)
+        token, projects = entries["./.config/token"], entries["./projects"]
+        assert (token.uid, token.gid, token.mode) == (4242, 4343, 0o600)
+        assert (projects.uid, projects.gid, projects.mode) == (1000, 100, 0o2775)
+
+    apply(bhub, "VolumeReset", "bp-host-reset", {"user": "bp-host", "volumes": ["home", "workspace"]})
+    assert finished(bhub, "VolumeReset", "bp-host-reset")["phase"] == "Succeeded"
+    assert not engine.volumes.list(filters={"name": vol("bp-host", "home")})
+    apply(bhub, "VolumeRestore", "bp-host-restore", {"backup": "bp-host-1", "user": "bp-host"})
+    restored = finished(bhub, "VolumeRestore", "bp-host-restore")
+    assert restored["phase"] == "Succeeded", restored
+    assert {key: tree(engine, vol("bp-host", key)) for key in ("home", "workspace")} == before
