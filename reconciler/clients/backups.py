@@ -10,6 +10,7 @@ BACKUP_CONCURRENCY helpers copy data at once (backups and restores), per process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import weakref
 from pathlib import Path
@@ -62,12 +63,13 @@ class Helpers:
             labels = {naming.LABEL_PLATFORM: self.settings.platform_id, LABEL_HELPER: "location"}
             await self.engine.ensure_volume(where.removeprefix("volume:"), labels)
 
-    async def backup(self, backup: str, user: str, volumes: dict[str, str]) -> dict[str, Any]:
-        """Archive {key: volume name} of `user`; the manifest (with every archive)."""
+    async def backup(self, backup: str, user: str, volumes: dict[str, str], slot_held: bool = False) -> dict[str, Any]:
+        """Archive {key: volume name} of `user`; the manifest (with every archive).
+        `slot_held`: the caller already holds a slot of `bound` (semaphores do not nest)."""
         await self._ensure_location()
         mounts = {name: {"bind": f"/src/{key}", "mode": "ro"} for key, name in volumes.items()}
         args = {"backup": backup, "user": user, "userDir": naming.escape_name(user), "volumes": list(volumes)}
-        async with bound(self.settings):
+        async with contextlib.nullcontext() if slot_held else bound(self.settings):
             return await self._run(f"backup-{backup}-{naming.escape_name(user)}", "backup", args, mounts, "rw", user)
 
     async def restore(

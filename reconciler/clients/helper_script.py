@@ -7,13 +7,14 @@ output; exit 0 done, 3 refused (nothing changed), anything else a failure.
 
 - backup: GNU tar (`--numeric-owner --xattrs -p`: owners, modes, links, empty folders and
   any file name survive) gzipped to `<key>.tar.gz.part`, hashed, renamed when whole; then
-  `manifest.json`.
+  `manifest.json`. If any step fails, what it wrote for the user is removed.
 - restore: every archive's sha256 checked first; then each volume emptied and extracted.
 - delete: backup folders removed (a missing one is already gone).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -72,20 +73,34 @@ def backup(args: dict) -> dict:
     folder = safe(args["backup"], args["userDir"])
     os.makedirs(f"/backup/{folder}", mode=0o700, exist_ok=True)
     started = now()
-    archives = [archive_volume(key, f"{folder}/{safe(key)}.tar.gz") for key in args["volumes"]]
-    manifest = {
-        "backup": args["backup"],
-        "user": args["user"],
-        "volumes": [a["volume"] for a in archives],
-        "archives": archives,
-        "format": "tar.gz (GNU tar: numeric owners, modes, xattrs, links)",
-        "startedAt": started,
-        "finishedAt": now(),
-    }
-    with open(f"/backup/{folder}/manifest.json.part", "w") as f:
-        json.dump(manifest, f, indent=2)
-    os.rename(f"/backup/{folder}/manifest.json.part", f"/backup/{folder}/manifest.json")
+    try:
+        archives = [archive_volume(key, f"{folder}/{safe(key)}.tar.gz") for key in args["volumes"]]
+        manifest = {
+            "backup": args["backup"],
+            "user": args["user"],
+            "volumes": [a["volume"] for a in archives],
+            "archives": archives,
+            "format": "tar.gz (GNU tar: numeric owners, modes, xattrs, links)",
+            "startedAt": started,
+            "finishedAt": now(),
+        }
+        with open(f"/backup/{folder}/manifest.json.part", "w") as f:
+            json.dump(manifest, f, indent=2)
+        os.rename(f"/backup/{folder}/manifest.json.part", f"/backup/{folder}/manifest.json")
+    except BaseException:  # tar failed, disk full ...: no part file, no archive without its manifest
+        discard(folder, [*(f"{safe(key)}.tar.gz" for key in args["volumes"]), "manifest.json"])
+        raise
     return manifest
+
+
+def discard(folder: str, names: list[str]) -> None:
+    """Remove what a failed backup of one user wrote (whole or partial), then its folder if empty."""
+    for name in names:
+        for path in (f"/backup/{folder}/{name}", f"/backup/{folder}/{name}.part"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.rmdir(f"/backup/{folder}")
 
 
 def sha256(path: str) -> str:

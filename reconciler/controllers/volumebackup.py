@@ -23,7 +23,7 @@ from vocabulary import naming
 from ..backup_specs import VolumeBackupSpec
 from ..backup_status import BackupArchive, UserBackup, VolumeBackupStatus
 from ..checks import unknown_volume_keys
-from ..clients.backups import HelperFailed, Helpers, location
+from ..clients.backups import HelperFailed, Helpers, bound, location
 from ..context import Context
 from ..errors import PermanentError, TemporaryError
 from ..result import Result
@@ -106,19 +106,9 @@ async def _one(
     if not present:
         return await _end(entry, save, "Skipped", f"has none of the volumes {', '.join(spec.volumes)}")
     running = sorted(model.get("servers") or {})
-    if spec.consistent and running and not entry.stopped_servers:
-        entry.stopped_servers = running
-        await save()
-        await ctx.event(
-            KIND, backup, "StoppingServers", f"stopping the servers of {entry.user} for a consistent backup"
-        )
-        await _stop(ctx, entry.user, running)
-    try:
-        manifest = await Helpers(ctx.engine, ctx.settings).backup(backup, entry.user, present)
-    except HelperFailed as e:
-        await _restart(ctx, backup, entry, save)
-        await ctx.event(KIND, backup, "BackupFailed", f"{entry.user}: {e}", type="Warning")
-        return await _end(entry, save, "Failed", str(e))
+    manifest = await _copy(ctx, backup, spec, entry, save, present, running)
+    if manifest is None:
+        return
     archives = [BackupArchive(user=entry.user, **a) for a in manifest["archives"]]
     status.archives = [a for a in status.archives if a.user != entry.user] + archives
     how = "crash-consistent: the server was running" if running and not spec.consistent else "consistent"
@@ -130,6 +120,35 @@ async def _one(
     if missing:
         message += f"; no {', '.join(missing)} volume"
     await _end(entry, save, "Succeeded", message)
+
+
+async def _copy(
+    ctx: Context,
+    backup: str,
+    spec: VolumeBackupSpec,
+    entry: UserBackup,
+    save: Save,
+    present: dict[str, str],
+    running: list[str],
+) -> dict | None:
+    """The helper's manifest (None: failed, and said so). A helper slot (BACKUP_CONCURRENCY)
+    is taken before a consistent backup stops the servers, so they are down only while
+    their data is copied, never while waiting for a slot."""
+    async with bound(ctx.settings):
+        if spec.consistent and running and not entry.stopped_servers:
+            entry.stopped_servers = running
+            await save()
+            message = f"stopping the servers of {entry.user} for a consistent backup"
+            await ctx.event(KIND, backup, "StoppingServers", message)
+            await _stop(ctx, entry.user, running)
+        try:
+            return await Helpers(ctx.engine, ctx.settings).backup(backup, entry.user, present, slot_held=True)
+        except HelperFailed as e:
+            failure = str(e)
+    await _restart(ctx, backup, entry, save)
+    await ctx.event(KIND, backup, "BackupFailed", f"{entry.user}: {failure}", type="Warning")
+    await _end(entry, save, "Failed", failure)
+    return None
 
 
 async def _end(entry: UserBackup, save: Save, outcome: str, message: str) -> None:

@@ -78,7 +78,10 @@ async def _archives(ctx: Context, spec: VolumeRestoreSpec, status: VolumeRestore
     found = VolumeBackupStatus.load(backup.status)
     if found.phase not in ("Succeeded", "Failed"):
         raise PermanentError(f"backup {spec.backup} has not finished (phase {found.phase or 'Pending'})", "NotFinished")
-    users = sorted({a.user for a in found.archives})
+    # Every user the backup covered, whatever their outcome: one who failed or was skipped in
+    # a backup of several is the source of their own restore (NotInBackup), never the one
+    # other user whose archives happen to be there.
+    users = sorted({u.user for u in found.users} | {a.user for a in found.archives})
     source = spec.source_user or (spec.user if spec.user in users or len(users) != 1 else users[0])
     status.source_user = source
     archives = [a for a in found.archives if a.user == source and (not spec.volumes or a.volume in spec.volumes)]

@@ -165,6 +165,7 @@ def test_one_user_failing_part_way_fails_only_that_user(bhub: Hub, location: Pat
     assert status["phase"] == "Failed", status
     assert users["bp-ok"]["outcome"] == "Succeeded" and users["bp-none"]["outcome"] == "Skipped", users
     big = users["bp-big"]
+    print(f"the failed user: {big['message']}")
     assert big["outcome"] == "Failed" and big["message"].startswith("tar of workspace failed"), big
     assert "No space left on device" in big["message"], big
     assert ready(status)["reason"] == "UsersFailed" and "bp-big: tar of workspace failed" in ready(status)["message"]
