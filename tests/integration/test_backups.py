@@ -78,8 +78,8 @@ for dirpath, dirs, files in os.walk(root):
 """
 
 
-def vol(user: str, key: str) -> str:
-    return naming.volume_name(f"{PLATFORM}-{{username}}_{{volume}}", user, key)
+def vol(user: str, key: str, platform: str = PLATFORM) -> str:
+    return naming.volume_name(f"{platform}-{{username}}_{{volume}}", user, key)
 
 
 def in_volume(engine: docker.DockerClient, volume: str, script: str, python: bool = False) -> str:
@@ -96,10 +96,11 @@ def tree(engine: docker.DockerClient, volume: str) -> list[str]:
     return in_volume(engine, volume, LISTING, python=True).splitlines()
 
 
-def fill(engine: docker.DockerClient, user: str, key: str, extra: str = "") -> None:
-    labels = naming.object_labels(PLATFORM, user) | {naming.LABEL_VOLUME: key}
-    engine.volumes.create(vol(user, key), labels=labels)
-    in_volume(engine, vol(user, key), FILL + extra)
+def fill(engine: docker.DockerClient, user: str, key: str, extra: str = "", platform: str = PLATFORM) -> None:
+    """Create the user's volume, labelled, and fill it with files of every kind."""
+    labels = naming.object_labels(platform, user) | {naming.LABEL_VOLUME: key}
+    engine.volumes.create(vol(user, key, platform), labels=labels)
+    in_volume(engine, vol(user, key, platform), FILL + extra)
 
 
 def apply(hub: Hub, kind: str, name: str, spec: dict) -> None:

@@ -21,40 +21,20 @@ import docker
 import pytest
 
 from tests.harness import Hub, own_hub, wait_for
-from tests.integration.test_backups import FILL, LISTING
+from tests.integration import test_backups as base
+from tests.integration.test_backups import apply, in_volume, tree
 from vocabulary import naming
 
 PLATFORM = "jhds-test-bkp2"
-IMAGE = "jupyterhub-ds/base:bookworm"
 USERS = ("bp-sch", "bp-ok", "bp-big", "bp-none", "bp-host")
 
 
 def vol(user: str, key: str) -> str:
-    return naming.volume_name(f"{PLATFORM}-{{username}}_{{volume}}", user, key)
-
-
-def in_volume(engine: docker.DockerClient, volume: str, script: str, python: bool = False) -> str:
-    command = ["python3", "-c", script] if python else ["sh", "-c", script]
-    out = engine.containers.run(
-        IMAGE, command, volumes={volume: {"bind": "/v", "mode": "rw"}}, network_mode="none", user="0", remove=True
-    )
-    return out.decode()
-
-
-def tree(engine: docker.DockerClient, volume: str) -> list[str]:
-    return in_volume(engine, volume, LISTING, python=True).splitlines()
+    return base.vol(user, key, PLATFORM)
 
 
 def fill(engine: docker.DockerClient, user: str, key: str, extra: str = "") -> None:
-    labels = naming.object_labels(PLATFORM, user) | {naming.LABEL_VOLUME: key}
-    engine.volumes.create(vol(user, key), labels=labels)
-    in_volume(engine, vol(user, key), FILL + extra)
-
-
-def apply(hub: Hub, kind: str, name: str, spec: dict) -> None:
-    doc = {"apiVersion": "jupyterhub-ds/v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
-    r = hub.api("POST", "manifests", data=json.dumps(doc).encode())
-    assert r.status_code == 200, r.text
+    base.fill(engine, user, key, extra, PLATFORM)
 
 
 def get(hub: Hub, kind: str, name: str) -> dict:
