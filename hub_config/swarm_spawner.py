@@ -18,7 +18,6 @@ from typing import Any
 
 from docker.types import Mount
 from dockerspawner import SwarmSpawner
-from traitlets import default
 
 from reconciler.clients.swarm import Node, NodeDown, SwarmEngine
 from vocabulary import naming
@@ -32,10 +31,6 @@ FAILED_TASK = {"failed", "rejected", "shutdown", "orphaned", "remove", "complete
 
 class SwarmPlatformSpawner(PlatformSpawner, SwarmSpawner):
     node: Node | None = None  # where the start in progress runs
-
-    @default("pull_policy")
-    def _pull_policy_default(self) -> str:
-        return "skip"  # images reach the nodes by a registry (or `make swarm-up`), not the manager
 
     @property
     def engine(self) -> SwarmEngine:
@@ -58,10 +53,6 @@ class SwarmPlatformSpawner(PlatformSpawner, SwarmSpawner):
 
     async def ensure_user_volumes(self) -> None:
         """Nothing to do here: the task's volume mounts create them, labelled, on the node."""
-
-    async def pull_image(self, image: str) -> None:
-        if self.pull_policy != "skip":
-            await super().pull_image(image)
 
     @property
     def mounts(self) -> list[Mount]:

@@ -228,19 +228,27 @@ class Engine:
         """Blocking (run it in a thread): call `on_event` for container start/die events (of
         this platform, or of every container with `platform=None`) until `stop` is set.
         Reconnects after the engine restarts."""
+        filters: dict[str, Any] = {"type": "container"}
+        if platform is not None:
+            filters["label"] = f"{naming.LABEL_PLATFORM}={platform}"
+
+        def relay(event: dict[str, Any]) -> None:
+            if event.get("status") in ("start", "die", "stop", "destroy"):
+                on_event(event)
+
+        self._watch(relay, stop, filters)
+
+    def _watch(self, relay: Callable[[dict[str, Any]], None], stop: threading.Event, filters: dict[str, Any]) -> None:
+        """The engine's event stream with these filters, each event to `relay`, until `stop`;
+        reconnecting (after 2 s) whenever the engine goes away."""
         while not stop.is_set():
             try:
-                client = self._factory()
-                filters: dict[str, Any] = {"type": "container"}
-                if platform is not None:
-                    filters["label"] = f"{naming.LABEL_PLATFORM}={platform}"
-                stream = client.api.events(decode=True, filters=filters)
+                stream = self._factory().api.events(decode=True, filters=filters)
                 self._event_stream = stream
                 for event in stream:
                     if stop.is_set():
                         break
-                    if event.get("status") in ("start", "die", "stop", "destroy"):
-                        on_event(event)
+                    relay(event)
             except Exception:  # engine away: wait and reconnect
                 stop.wait(2)
 

@@ -198,18 +198,6 @@ class SwarmEngine(Engine):
 
         self._watch(relay, stop, {"type": "service"})
 
-    def _watch(self, relay: Callable[[dict[str, Any]], None], stop: threading.Event, filters: dict[str, Any]) -> None:
-        while not stop.is_set():
-            try:
-                stream = self._factory().api.events(decode=True, filters=filters)
-                self._event_stream = stream
-                for event in stream:
-                    if stop.is_set():
-                        break
-                    relay(event)
-            except Exception:  # engine away: wait and reconnect
-                stop.wait(2)
-
     # --- one-off tasks on one node ----------------------------------------------------
     def run_task_now(
         self,
