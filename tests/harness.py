@@ -23,7 +23,9 @@ import requests
 from vocabulary import naming
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_PLATFORM = "jhds-test"
+# A parallel run (another worktree on the same engine) sets its own label, e.g. jhds-test-w1;
+# modules with platforms of their own must then not run in both at once.
+TEST_PLATFORM = os.environ.get("JHDS_TEST_PLATFORM", "jhds-test")
 PASSWORD = "correct-horse-battery-staple"
 
 
