@@ -6,14 +6,17 @@
 - GitOps is the source of truth for what it owns: a resource from the manifests folder
   that was changed through the API or panel is put back, with an event naming who
   changed it, unless that change carried the label `jupyterhub-ds/gitops-override: "true"`;
-- pruning what an owner no longer lists.
+- pruning what an owner no longer lists;
+- who may replace or prune a stored resource: the caller's `authorize` judges the stored
+  spec, in the same transaction (replacing or pruning a resource is deleting it).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +45,27 @@ class ConflictError(ValueError):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class ForbiddenError(ValueError):
+    """An apply the requester may not make (a stored resource it would replace or prune
+    needs a scope it lacks); nothing is applied."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# Why the requester may not replace or delete a stored resource (kind, name, spec), or None.
+Authorize = Callable[[str, str, dict[str, Any]], str | None]
+
+
+def refusal(authorize: Authorize | None, row: ResourceRow | None, verb: str) -> str | None:
+    """The caller's refusal to `verb` (replace, prune) the stored `row`, naming it."""
+    if authorize is None or row is None:
+        return None
+    problem = authorize(row.kind, row.name, row.spec)
+    return f"{row.kind.lower()}/{row.name}: not {verb}d: {problem}" if problem else None
 
 
 def event_row(kind: str, name: str, type: str, reason: str, message: str, actor: str | None) -> EventRow:
@@ -105,17 +129,26 @@ def write_row(s: Session, row: ResourceRow | None, res: Resource, owner: str, so
 
 
 def prune_unlisted(
-    s: Session, resources: list[Resource], owner: str, scope: str | None, dry_run: bool
-) -> list[ApplyResult]:
+    s: Session,
+    resources: list[Resource],
+    owner: str,
+    scope: str | None,
+    dry_run: bool,
+    authorize: Authorize | None = None,
+) -> tuple[list[ApplyResult], list[str]]:
+    """What pruning deletes, and what the requester may not delete (then nothing is)."""
     listed = {(r.kind, r.metadata.name) for r in resources}
-    pruned = []
+    pruned, forbidden = [], []
     for row in s.scalars(select(ResourceRow).where(ResourceRow.owner == owner)):
         if (row.kind, row.name) in listed or (scope is not None and not within(row.source, scope)):
+            continue
+        if problem := refusal(authorize, row, "prune"):
+            forbidden.append(problem)
             continue
         pruned.append(ApplyResult(row.kind, row.name, "pruned"))
         if not dry_run:
             s.delete(row)
-    return pruned
+    return pruned, forbidden
 
 
 def _group_manager(s: Session, res: Resource, batch: list[Resource]) -> str | None:

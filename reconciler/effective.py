@@ -12,6 +12,10 @@ running server should have) and `hubctl get effective` (what an admin sees):
 | environment   | per name, the highest priority's value                             |
 | dockerSocket  | true if any policy gives it (only docker-privileged's may)         |
 
+A server that gets the socket takes images, volumes and environment from the policies of
+the socket groups alone (`withheld` names the others): only those need `admin:groups` to
+write, so `write:policies` never decides what runs in a container holding the socket.
+
 Ties in priority are broken by the policy name (alphabetical first wins), so the result
 never depends on the order policies were listed or applied.
 """
@@ -23,6 +27,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from vocabulary.scopes import SOCKET_GROUPS
 
 from .policy_specs import GroupPolicySpec, memory_bytes
 
@@ -46,6 +52,8 @@ class Effective:
     volumes: dict[str, dict[str, Any]] | None = None  # name -> {mount, readOnly}
     environment: dict[str, str] | None = None
     docker_socket: bool = False  # the engine socket (the spawner also checks membership)
+    # Policies whose images, volumes and environment a server holding the socket does not get.
+    withheld: list[str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Canonical JSON form (what the hash covers and what the container's label holds)."""
@@ -59,6 +67,7 @@ class Effective:
             "volumes": self.volumes,
             "environment": self.environment,
             "dockerSocket": True if self.docker_socket else None,  # absent when false: hashes unchanged
+            "withheld": self.withheld,
         }
         return {k: v for k, v in data.items() if v not in (None, [], {})}
 
@@ -82,16 +91,13 @@ def combine(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -> Effe
     """The effective policy of a member of `groups` (see the module's table)."""
     found = applying(groups, policies)
     eff = Effective(policies=[p.name for p in found])
+    eff.docker_socket = any(p.spec.docker_socket for p in found)
     for p in found:
         s = p.spec
-        if s.resources and s.resources.memory is not None:
-            eff.memory = max(eff.memory or 0, memory_bytes(s.resources.memory))
-        if s.resources and s.resources.cpus is not None:
-            eff.cpus = max(eff.cpus or 0.0, s.resources.cpus)
-        if s.gpus and s.gpus.count is not None:
-            eff.gpu_count = max(eff.gpu_count or 0, s.gpus.count)
-        if s.gpus and s.gpus.ids:
-            eff.gpu_ids = sorted(set(eff.gpu_ids or []) | set(s.gpus.ids))
+        _limits(eff, s)
+        if eff.docker_socket and not SOCKET_GROUPS.intersection(s.groups):
+            eff.withheld = [*(eff.withheld or []), p.name]  # what runs beside the socket is the admins'
+            continue
         if s.images:
             eff.images = (eff.images or []) + [i for i in s.images if i not in (eff.images or [])]
         for name, volume in s.volumes.items():
@@ -100,8 +106,19 @@ def combine(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -> Effe
         for key, value in s.environment.items():
             eff.environment = eff.environment or {}
             eff.environment.setdefault(key, value)  # found is highest priority first
-        eff.docker_socket = eff.docker_socket or s.docker_socket
     return eff
+
+
+def _limits(eff: Effective, s: GroupPolicySpec) -> None:
+    """Memory, CPUs and GPUs: the largest (they bound a server, they run nothing in it)."""
+    if s.resources and s.resources.memory is not None:
+        eff.memory = max(eff.memory or 0, memory_bytes(s.resources.memory))
+    if s.resources and s.resources.cpus is not None:
+        eff.cpus = max(eff.cpus or 0.0, s.resources.cpus)
+    if s.gpus and s.gpus.count is not None:
+        eff.gpu_count = max(eff.gpu_count or 0, s.gpus.count)
+    if s.gpus and s.gpus.ids:
+        eff.gpu_ids = sorted(set(eff.gpu_ids or []) | set(s.gpus.ids))
 
 
 def policy_hash(eff: Effective) -> str:

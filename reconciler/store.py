@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import applying
-from .applying import GITOPS_OVERRIDE, ApplyResult, ConflictError, event_row
+from .applying import GITOPS_OVERRIDE, ApplyResult, Authorize, ConflictError, ForbiddenError, event_row
 from .resources import API_VERSION, ONE_SHOT_KINDS, REGISTRY, Resource, parse_resource
 from .status import TERMINAL_PHASES
 from .tables import (
@@ -214,20 +214,26 @@ class Store:
         prune: bool = False,
         prune_scope: str | None = None,
         actor: str | None = None,
+        authorize: Authorize | None = None,
     ) -> list[ApplyResult]:
         """Create or update every resource, atomically. With `prune`, delete resources of
-        this owner (and, if given, this `prune_scope` source prefix) that are not listed."""
+        this owner (and, if given, this `prune_scope` source prefix) that are not listed.
+        `authorize` judges every stored resource this would replace or prune (ForbiddenError)."""
         if owner not in OWNERS:
             raise ValueError(f"unknown owner {owner!r}")
         resources = list(resources)
         sources = sources or {}
         results: list[ApplyResult] = []
         problems: list[str] = []
+        forbidden: list[str] = []
         with self.session() if dry_run else self._writing() as s:
             version: int | None = None
             for res in resources:
                 key = (res.kind, res.metadata.name)
                 row = s.get(ResourceRow, key)
+                if problem := applying.refusal(authorize, row, "replace"):
+                    forbidden.append(problem)
+                    continue
                 action, problem = applying.action(s, row, res, owner, sources.get(key), resources)
                 if problem:
                     problems.append(problem)
@@ -238,7 +244,11 @@ class Store:
                     applying.drift_event(s, row, res, owner, sources.get(key))
                     applying.write_row(s, row, res, owner, sources.get(key), version)
             if prune:
-                results += applying.prune_unlisted(s, resources, owner, prune_scope, dry_run)
+                pruned, refused = applying.prune_unlisted(s, resources, owner, prune_scope, dry_run, authorize)
+                results += pruned
+                forbidden += refused
+            if forbidden:
+                raise ForbiddenError(forbidden)  # leaving the block rolls everything back
             if problems:
                 raise ConflictError(problems)  # leaving the block rolls everything back
             if not dry_run:

@@ -6,6 +6,9 @@ the hub declares them (`hub_config`), handlers require them, `hubctl` documents 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 READ = "custom:jupyterhub-ds:read:resources"
 # One write scope per kind of power: sending notices is not managing groups.
 WRITE_BROADCASTS = "custom:jupyterhub-ds:write:broadcasts"
@@ -56,3 +59,25 @@ PROTECTED_GROUPS = frozenset({"docker-privileged", OPERATORS_GROUP})
 # one whose membership the privileged-access watch enforces (it takes the socket from
 # anyone outside it), so a policy can never hand it to anyone the watch would not allow.
 SOCKET_GROUPS = frozenset({"docker-privileged"})
+
+
+def admin_reason(kind: str, spec: Mapping[str, Any] | None) -> str | None:
+    """Why writing, replacing or deleting (prune included) a resource of `kind` with `spec`
+    needs PROTECTED_GROUPS_SCOPE, or None. The one rule the API, hubctl and the panel use.
+
+    A GroupPolicy naming a socket group decides what runs in a container holding the
+    Docker socket (images, environment, volumes). Policies naming only other groups never
+    do: for a server that gets the socket the spawner takes those fields from socket-group
+    policies alone (`reconciler.effective.combine`), so whoever writes policies with
+    WRITE_POLICIES reaches no container that holds the socket, whatever its priority or
+    groups, and whatever the memberships are when the server starts."""
+    spec = spec or {}
+    if kind == "GroupMembership" and spec.get("group") in PROTECTED_GROUPS:
+        return f"Only hub admins manage the group {spec['group']} (needs {PROTECTED_GROUPS_SCOPE})"
+    named = sorted(SOCKET_GROUPS.intersection(spec.get("groups") or [])) if kind == "GroupPolicy" else []
+    if named:
+        return (
+            f"Only hub admins write a GroupPolicy of {', '.join(named)} (needs {PROTECTED_GROUPS_SCOPE}): "
+            "it decides what runs in containers that hold the Docker socket (root on the host)"
+        )
+    return None

@@ -45,12 +45,23 @@ class ResourceAPIHandler(APIHandler):
 
     def require_for(self, kind: str, spec: dict[str, Any] | None = None) -> None:
         """The scope to write `kind`; a protected group (the Docker socket, the operators)
-        is for hub admins only, whichever way the request comes (API, hubctl, panel)."""
+        and a policy of a socket group are for hub admins only, whichever way the request
+        comes (API, hubctl, panel): `scopes.admin_reason` says which."""
         self.require(scopes.KIND_SCOPES[kind])
-        group = (spec or {}).get("group")
-        protected = kind == "GroupMembership" and group in scopes.PROTECTED_GROUPS
-        if protected and scopes.PROTECTED_GROUPS_SCOPE not in self.expanded_scopes:
-            raise web.HTTPError(403, f"Only hub admins manage the group {group} (needs admin:groups)")
+        if problem := self.admin_refusal(kind, spec):
+            raise web.HTTPError(403, "%s", problem)
+
+    def admin_refusal(self, kind: str, spec: dict[str, Any] | None) -> str | None:
+        """Why this requester may not write, replace or delete that resource, or None."""
+        if scopes.PROTECTED_GROUPS_SCOPE in self.expanded_scopes:
+            return None
+        return scopes.admin_reason(kind, spec)
+
+    def authorizer(self) -> Callable[[str, str, dict[str, Any]], str | None]:
+        """`admin_refusal` for the store, which judges in its transaction what an apply would
+        replace or prune (the scopes are read here, on the hub's thread)."""
+        admin = scopes.PROTECTED_GROUPS_SCOPE in self.expanded_scopes
+        return lambda kind, name, spec: None if admin else scopes.admin_reason(kind, spec)
 
     async def require_for_stored(self, kind: str, name: str) -> None:
         """`require_for` a stored resource (its group decides); 404 if there is none."""

@@ -12,7 +12,7 @@ from tornado import web
 
 from reconciler.manifests import APPLY_MAX_DOCUMENTS, ManifestError, TooManyDocuments, parse_manifests
 from reconciler.resources import REGISTRY
-from reconciler.store import ConflictError
+from reconciler.store import ConflictError, ForbiddenError
 from reconciler.waiting import FOR_FORMS, parse_for
 from vocabulary.durations import parse_duration
 
@@ -65,7 +65,7 @@ class ManifestsHandler(ResourceAPIHandler):
             self.require_for(r.kind, r.spec.model_dump(by_alias=True))
         if prune:
             self.require(WRITE)  # pruning may delete any kind
-        try:
+        try:  # what it replaces or prunes needs what DELETE needs (judged in the store's transaction)
             results = await asyncio.to_thread(
                 get_store().apply,
                 resources,
@@ -75,18 +75,18 @@ class ManifestsHandler(ResourceAPIHandler):
                 prune=prune,
                 prune_scope=source,
                 actor=self.actor,
+                authorize=self.authorizer(),
             )
+        except ForbiddenError as e:
+            self.refused(403, f"Action is not authorized: {'; '.join(e.problems)}; nothing was applied", e.problems)
+            return
         except ConflictError as e:
-            self.send(
-                {
-                    "status": 409,
-                    "message": "nothing was applied",
-                    "errors": [{"message": p} for p in e.problems],
-                },
-                409,
-            )
+            self.refused(409, "nothing was applied", e.problems)
             return
         self.send({"dryRun": dry_run, "results": [r.as_dict() for r in results]})
+
+    def refused(self, status: int, message: str, problems: list[str]) -> None:
+        self.send({"status": status, "message": message, "errors": [{"message": p} for p in problems]}, status)
 
 
 class ResourceListHandler(ResourceAPIHandler):

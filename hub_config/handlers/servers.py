@@ -86,7 +86,7 @@ def effective_rows(eff: dict[str, Any], report: dict[str, Any]) -> list[tuple[st
     socket = "yes" if report["dockerSocket"] else "no"
     if eff.get("dockerSocket") and not report["dockerSocket"]:
         socket = "no: a policy gives it, but the user is not in docker-privileged"
-    return [
+    rows = [
         ("Memory", f"{eff['memory'] / 1024**2:g} MiB" if eff.get("memory") else "the platform's (DOCKER_MEM_LIMIT)"),
         ("CPUs", f"{eff['cpus']:g}" if eff.get("cpus") else "the platform's (DOCKER_CPU_LIMIT)"),
         ("GPUs", ", ".join(gpus) or "none"),
@@ -95,6 +95,9 @@ def effective_rows(eff: dict[str, Any], report: dict[str, Any]) -> list[tuple[st
         ("Environment", ", ".join(f"{k}={v}" for k, v in (eff.get("environment") or {}).items()) or "none"),
         ("Docker socket", socket),
     ]
+    if eff.get("withheld"):  # only socket-group policies decide what runs beside the socket
+        rows.append(("Not applied beside the socket", f"images, volumes, environment of {', '.join(eff['withheld'])}"))
+    return rows
 
 
 class ServersAPIHandler(ResourceAPIHandler):

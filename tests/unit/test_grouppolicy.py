@@ -20,8 +20,9 @@ from reconciler.manifests import ManifestError, parse_manifests
 from reconciler.policy_specs import GroupPolicySpec, RolloutRestartSpec, memory_bytes
 from reconciler.policy_status import RolloutRestartStatus, RolloutServer, ServerState
 from reconciler.resources import parse_resource
-from reconciler.store import Store
+from reconciler.store import ForbiddenError, Store
 from vocabulary import naming
+from vocabulary.scopes import admin_reason
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -302,3 +303,69 @@ def test_a_member_without_the_socket_is_drift_only_while_a_policy_gives_it() -> 
     with_socket = {**c, "Mounts": [{"Source": "/var/run/docker.sock", "Destination": "/var/run/docker.sock"}]}
     (row,) = privileged_survey([with_socket], set(), {("pia", "")}, "/var/run/docker.sock", granted=False)
     assert row.drift == "socket-without-membership"  # revocation follows membership, policies or not
+
+
+# --- what runs beside the socket is decided by admins only (issue 22, item 1) -----------------
+
+EVIL = policy(
+    "evil",
+    groups=["ml"],
+    priority=1000,  # a priority cannot buy its way in
+    environment={"LD_PRELOAD": "/tmp/x.so"},
+    images=["evil/image"],
+    volumes={"loot": {"mount": "/loot"}},
+    resources={"memory": "1G"},
+)
+
+
+def test_a_server_with_the_socket_takes_images_environment_volumes_from_socket_groups_only() -> None:
+    extra = policy("priv-extra", groups=["docker-privileged", "ml"], environment={"SAFE": "1"}, images=["ok/image"])
+    member = combine(["docker-privileged", "ml"], [SOCKET, EVIL, extra])
+    assert member.docker_socket and member.withheld == ["evil"]
+    assert member.environment == {"SAFE": "1"} and member.images == ["ok/image"] and member.volumes is None
+    assert member.memory == 1024**3  # limits still combine: they run nothing
+    assert member.as_dict()["withheld"] == ["evil"]
+    # Without the socket (not a member, or the built-in policy suspended), everything applies.
+    other = combine(["ml"], [SOCKET, EVIL, extra])
+    assert other.environment == {"LD_PRELOAD": "/tmp/x.so", "SAFE": "1"} and other.withheld is None
+    off = policy("docker-privileged", groups=["docker-privileged"], dockerSocket=True, suspend=True)
+    assert combine(["docker-privileged", "ml"], [off, EVIL]).images == ["evil/image"]
+
+
+def test_admin_reason_names_the_scope_and_why() -> None:
+    assert "admin:groups" in admin_reason("GroupMembership", {"group": "docker-privileged"})
+    assert "hub admins" in admin_reason("GroupMembership", {"group": "platform-operators"})
+    reason = admin_reason("GroupPolicy", {"groups": ["ml", "docker-privileged"]})
+    assert "needs admin:groups" in reason and "Docker socket" in reason
+    assert admin_reason("GroupPolicy", {"groups": ["ml"], "environment": {"LD_PRELOAD": "x"}}) is None
+    assert admin_reason("GroupMembership", {"group": "ml"}) is None
+    assert admin_reason("Broadcast", {"message": "hi"}) is None
+
+
+def test_replacing_or_pruning_what_needs_admin_is_refused_atomically(tmp_path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+    text = (
+        "apiVersion: jupyterhub-ds/v1\nkind: GroupPolicy\nmetadata: {name: NAME}\n"
+        "spec: {groups: [GROUP], environment: {A: '1'}}\n"
+    )
+
+    def doc(name: str, group: str) -> list:
+        return parse_manifests(text.replace("NAME", name).replace("GROUP", group), "t.yaml")
+
+    def operator(kind: str, name: str, spec: dict) -> str | None:
+        return admin_reason(kind, spec)
+
+    try:
+        store.apply(doc("priv", "docker-privileged") + doc("team", "ml"), "cli", sources=None)
+        with pytest.raises(ForbiddenError) as e:  # re-pointing the admin's policy at another group
+            store.apply(doc("priv", "ml"), "cli", authorize=operator)
+        assert e.value.problems[0].startswith("grouppolicy/priv: not replaced: Only hub admins")
+        with pytest.raises(ForbiddenError) as e:  # pruning it
+            store.apply(doc("team", "ml"), "cli", prune=True, authorize=operator)
+        assert "grouppolicy/priv: not pruned" in e.value.problems[0]
+        assert {r.name for r in store.list("GroupPolicy")} == {"priv", "team"}  # nothing applied
+        assert store.get("GroupPolicy", "priv").spec["groups"] == ["docker-privileged"]
+        results = store.apply(doc("team", "ml"), "cli", prune=True, authorize=lambda *a: None)  # an admin
+        assert ("priv", "pruned") in {(r.name, r.action) for r in results}
+    finally:
+        store.close()
