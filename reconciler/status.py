@@ -184,10 +184,24 @@ class PrivilegedServer(_StatusModel):
     drift: Literal["socket-without-membership", "membership-without-socket"] | None = None
 
 
+class PlatformRestart(_StatusModel):
+    """A restart the privileged-access watch carries out itself (the platform's, not the
+    user's: no resource anyone could cancel or name first), step by step; each step is
+    recorded before its side effect, so a restarted reconciler resumes it."""
+
+    server: str
+    container_id: str  # the container it replaces (the one with the socket, on a revocation)
+    reason: Literal["revoke", "grant"] = "revoke"
+    step: Literal["stopping", "starting"] = "stopping"
+    starts: int = 0  # start requests sent (a start lost or failed is sent again, a few times)
+    started_at: AwareDatetime = Field(alias="startedAt")
+
+
 class PrivilegedAccessStatus(Status):
     servers: list[PrivilegedServer] = []
     # Containers whose drift was already reported or acted on: each is handled once.
     handled: list[str] = []
+    restarts: list[PlatformRestart] = []  # under way
 
 
 class EscalatedContainer(_StatusModel):

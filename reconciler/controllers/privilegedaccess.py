@@ -8,8 +8,13 @@ every resync (for every member and every user with a running container). Drift i
 by the policy (`PRIVILEGED_DRIFT_POLICY`):
 
 - `restart` (default): a container that has the socket while its user is not a member is
-  restarted through the hub (a ServerRestart resource), after a notice in JupyterLab
-  telling the user why; it comes back without the socket;
+  restarted through the hub, after a notice in JupyterLab telling the user why; it comes
+  back without the socket. The restart is the platform's own, carried out by this key
+  (not a ServerRestart resource): no user can cancel it, nobody can take its name first,
+  and it waits behind no other kind's work. Each reconcile does one short step (stop,
+  then start, then ready) recorded in the key's status before its side effect, and comes
+  back `POLL` seconds later (or at the container's engine event), so it never holds a
+  worker for the length of a restart, and a restarted reconciler resumes it;
 - `stop`: the server is stopped;
 - `report`: nothing is changed.
 
@@ -25,23 +30,24 @@ status in the store, so a restarted reconciler does not act twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from vocabulary import naming
-from vocabulary.api import API_VERSION
 
+from .. import restarts
 from ..clients import lab
 from ..context import Context
-from ..resources import parse_resource
 from ..result import Result
-from ..status import PrivilegedAccessStatus, PrivilegedServer
+from ..status import PlatformRestart, PrivilegedAccessStatus, PrivilegedServer
 from .grouppolicy import socket_granted
 
 log = logging.getLogger("reconciler.privileged")
 KIND = naming.PRIVILEGED_ACCESS_KIND
 SOCKET_IN_CONTAINER = "/var/run/docker.sock"
+POLL = 0.5  # a restart under way is looked at again this soon (engine events wake it sooner)
+MAX_STARTS = 3  # start requests per restart; past them the server stays stopped (socket gone)
 
 
 def has_socket(mounts: list[dict[str, Any]], socket_path: str) -> bool:
@@ -100,16 +106,20 @@ async def members_of_group(ctx: Context) -> set[str]:
 
 
 async def names(ctx: Context) -> set[str]:
-    """Every user worth a look at a resync: members, and users with a running container."""
+    """Every user worth a look at a resync: members, users with a running container, and
+    users with a restart under way (a restarted reconciler resumes it from the store)."""
     members = await members_of_group(ctx)
     containers = await ctx.engine.running_containers(ctx.settings.platform_id)
-    return members | {u for c in containers if (u := (c.get("Labels") or {}).get(naming.LABEL_USER))}
+    observed = await asyncio.to_thread(ctx.store.observed_all, KIND)
+    restarting = {name for name, body in observed.items() if body.get("restarts")}
+    return members | restarting | {u for c in containers if (u := (c.get("Labels") or {}).get(naming.LABEL_USER))}
 
 
 async def reconcile(user: str, ctx: Context) -> Result:
     members = await members_of_group(ctx)
     model = await ctx.hub.get_user(user) or {}
-    urls = {(user, name): server["url"] for name, server in (model.get("servers") or {}).items()}
+    hub_servers = model.get("servers") or {}
+    urls = {(user, name): server["url"] for name, server in hub_servers.items()}
     containers = [
         c for c in await ctx.engine.user_containers(ctx.settings.platform_id, user) if c["State"] == "running"
     ]
@@ -120,40 +130,95 @@ async def reconcile(user: str, ctx: Context) -> Result:
         phase="Drift" if any(r.drift for r in rows) else "Ready",
         servers=rows,
         handled=sorted(set(previous.handled) & {r.container_id for r in rows}),  # forget what is gone
+        restarts=previous.restarts,
     )
     for row in rows:
         if row.drift and row.container_id not in status.handled:
-            await act(ctx, row, urls.get((row.user, row.server)))
+            restart = await act(ctx, row, urls.get((row.user, row.server)))
             status.handled = sorted({*status.handled, row.container_id})
+            status.restarts += [restart] if restart else []
             await ctx.record_observed(KIND, user, status)  # handled once, even if we die next
-    return Result(status)
+    running = {c["Id"] for c in containers}
+    for restart in list(status.restarts):
+        if await advance(ctx, user, restart, hub_servers.get(restart.server), running, status):
+            status.restarts = [r for r in status.restarts if r is not restart]
+    return Result(status, POLL if status.restarts else None)
 
 
-async def act(ctx: Context, row: PrivilegedServer, server_url: str | None) -> None:
-    """Report one container's drift and act on it by the policy."""
+async def act(ctx: Context, row: PrivilegedServer, server_url: str | None) -> PlatformRestart | None:
+    """Report one container's drift and act on it by the policy; a restart to carry out
+    (recorded by the caller before its first side effect), or None."""
     policy, where = ctx.settings.privileged_drift_policy, f"{row.user}/{row.server or ''} in {row.container}"
     if row.drift == "membership-without-socket":
         if not ctx.settings.privileged_restart_on_grant or not row.hub_server:
             message = f"{where}: member of {naming.PRIVILEGED_GROUP}, gets the socket at its next start"
             await ctx.event(KIND, row.user, "GrantPending", message)
-            return
+            return None
     else:
         message = f"{where} has the Docker socket but {row.user} is not in {naming.PRIVILEGED_GROUP}"
         await ctx.event(KIND, row.user, "PrivilegedDrift", message, type="Warning")
     if policy == "report":
-        return
+        return None
     if not row.hub_server:
         await ctx.engine.stop_container(row.container_id)
         message = f"stopped {row.container}: not a server the hub knows, with the wrong mounts"
         await ctx.event(KIND, row.user, "ContainerStopped", message, type="Warning")
-        return
+        return None
     if policy == "stop":
         await ctx.hub.stop_server(row.user, row.server)
         await ctx.event(KIND, row.user, "ServerStopped", f"stopped {where} (policy: stop)", type="Warning")
-        return
-    if row.drift == "socket-without-membership" and server_url:
+        return None
+    revoke = row.drift == "socket-without-membership"
+    if revoke and server_url:
         await notify(ctx, row, server_url)
-    await request_restart(ctx, row, where)
+    message = f"restarting {where} through the hub so its mounts follow membership (the platform's own restart)"
+    await ctx.event(KIND, row.user, "RestartRequested", message)
+    return PlatformRestart(
+        server=row.server,
+        container_id=row.container_id,
+        reason="revoke" if revoke else "grant",
+        started_at=datetime.now(UTC),
+    )
+
+
+async def advance(
+    ctx: Context,
+    user: str,
+    r: PlatformRestart,
+    server: dict[str, Any] | None,
+    running: set[str],
+    status: PrivilegedAccessStatus,
+) -> bool:
+    """One step of a platform restart; True once it is over. `server` is the hub's model of
+    it now, `running` the user's running container ids. The old container stopped is what
+    matters (the socket goes with it); the start brings the user's server back."""
+    if r.step == "stopping":
+        if r.container_id in running:  # the old container still runs: (again) ask for its stop
+            if server is None:  # the hub forgot it meanwhile: the container itself is stopped
+                await ctx.engine.stop_container(r.container_id)
+            elif server.get("pending") != "stop":
+                await ctx.hub.stop_server(user, r.server)
+            return False
+        if server is not None:  # still stopping, or started again already (by its user)
+            return server.get("pending") != "stop" and await _finished(ctx, user, r, "started again by its user")
+        r.step = "starting"
+    elif server is not None:
+        return bool(server.get("ready")) and await _finished(ctx, user, r, "back")
+    if r.starts >= MAX_STARTS:
+        message = f"{restarts.label(user, r.server)} did not start again after {r.starts} tries; it stays stopped"
+        await ctx.event(KIND, user, "RestartFailed", message, type="Warning")
+        return True
+    r.starts += 1
+    await ctx.record_observed(KIND, user, status)  # before the start: a crash resumes here
+    await restarts.start(ctx.hub, user, r.server)
+    return False
+
+
+async def _finished(ctx: Context, user: str, r: PlatformRestart, how: str) -> bool:
+    seconds = (datetime.now(UTC) - r.started_at).total_seconds()
+    message = f"{restarts.label(user, r.server)} {how} in {seconds:.1f} s, with the mounts its membership gives"
+    await ctx.event(KIND, user, "ServerRestarted", message)
+    return True
 
 
 async def notify(ctx: Context, row: PrivilegedServer, server_url: str) -> None:
@@ -169,24 +234,3 @@ async def notify(ctx: Context, row: PrivilegedServer, server_url: str) -> None:
     body = lab.payload(message, "warning", False, True, {"privilegedAccess": row.user})
     (result,) = await lab.deliver_all([target], body, limits=lab.Limits(concurrency=1, deadline=10))
     log.info("privileged: told %s/%s: %s", row.user, row.server, result.outcome)
-
-
-def restart_name(row: PrivilegedServer) -> str:
-    digest = hashlib.sha256(f"{row.user}/{row.server}/{row.container_id}".encode()).hexdigest()[:10]
-    return f"revoke-{naming.slug(row.user)}-{digest}"
-
-
-async def request_restart(ctx: Context, row: PrivilegedServer, where: str) -> None:
-    """A ServerRestart through the hub, so the mounts follow membership (idempotent by name)."""
-    resource = parse_resource(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ServerRestart",
-            "metadata": {"name": restart_name(row), "labels": {"requested-by": "privileged-access"}},
-            "spec": {"user": row.user, "server": row.server},
-        }
-    )
-    if await ctx.apply(resource, actor="reconciler:privileged-access") == "unchanged":
-        return  # that restart was asked for already
-    message = f"restarting {where} through the hub so its mounts follow membership ({restart_name(row)})"
-    await ctx.event(KIND, row.user, "RestartRequested", message)
