@@ -133,6 +133,8 @@ async def reconcile(user: str, ctx: Context) -> Result:
         restarts=previous.restarts,
     )
     for row in rows:
+        if any(r.server == row.server for r in status.restarts):
+            continue  # one restart of a server at a time: its new container is judged after it
         if row.drift and row.container_id not in status.handled:
             restart = await act(ctx, row, urls.get((row.user, row.server)))
             status.handled = sorted({*status.handled, row.container_id})

@@ -130,3 +130,13 @@ def test_a_reconciler_that_dies_between_stop_and_start_resumes() -> None:
     run(world, ctx)  # a new reconciler: the server is down, the start is sent again
     done = run(world, ctx)
     assert world.log == ["stop", "start"] and done.status.restarts == []
+
+
+def test_a_server_being_restarted_is_not_restarted_twice() -> None:
+    world = World()
+    world.stop_completes = False
+    ctx = context(world)
+    run(world, ctx)
+    world.containers.append(world.container("other", socket=True))  # drift again, mid-restart
+    second = run(world, ctx)
+    assert len(second.status.restarts) == 1 and "other" not in second.status.handled
