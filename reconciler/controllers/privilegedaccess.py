@@ -11,10 +11,11 @@ by the policy (`PRIVILEGED_DRIFT_POLICY`):
   restarted through the hub, after a notice in JupyterLab telling the user why; it comes
   back without the socket. The restart is the platform's own, carried out by this key
   (not a ServerRestart resource): no user can cancel it, nobody can take its name first,
-  and it waits behind no other kind's work. Each reconcile does one short step (stop,
-  then start, then ready) recorded in the key's status before its side effect, and comes
-  back `POLL` seconds later (or at the container's engine event), so it never holds a
-  worker for the length of a restart, and a restarted reconciler resumes it;
+  and it is never handed to another key to wait behind other work. Each reconcile does
+  one step (stop, then start, then ready) recorded in the key's status before its side
+  effect, and comes back `POLL` seconds later (or at the container's engine event): it
+  never waits for the server inside a reconcile (only for the hub's answer to one
+  request), and a restarted reconciler resumes it;
 - `stop`: the server is stopped;
 - `report`: nothing is changed.
 
