@@ -16,21 +16,15 @@ fi
 "$ROOT/scripts/browser.sh"
 cd "$ROOT"
 
-# The README's order, `make up` then `make test`: the hub of `make up` guards the engine and
-# would stop the test platforms' servers and hub containers that have the engine socket (they
-# are not its own; docs/security.md). It pauses while the tests run (the hub only: its
-# users' servers keep running) and starts again afterwards, whatever the outcome.
-pidfile="$STATE_DIR/jupyterhub.pid"
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-  say "pausing the hub of make up (pid $(cat "$pidfile")) while the tests run; it starts again afterwards"
-  "$ROOT/scripts/down.sh" --hub-only >/dev/null
-  resume_hub() {
-    local rc=$?
-    say "starting the hub of make up again"
-    "$ROOT/scripts/up.sh" >"$STATE_DIR/resume-hub.log" 2>&1 || { tail -n 20 "$STATE_DIR/resume-hub.log" >&2; rc=1; }
-    exit "$rc"
-  }
-  trap resume_hub EXIT
+# The README's order, `make up` then `make test`: the reconciler of that hub guards the whole
+# engine and would stop the test platforms' servers and hub containers that have the engine
+# socket (they are not its own; docs/security.md). It pauses (SIGSTOP) while the tests run and
+# goes on afterwards, whatever the outcome; the hub and its users' servers keep running.
+reconciler="$(reconciler_pid)"
+if [ -n "$reconciler" ]; then
+  say "pausing the reconciler of make up's hub (pid $reconciler) while the tests run"
+  kill -STOP "$reconciler"
+  trap 'kill -CONT "$reconciler" 2>/dev/null || true' EXIT
 fi
 
 if [ "${1:-}" = "--bench" ]; then
