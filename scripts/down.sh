@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # `make down`: stop the hub and the user containers; user volumes are kept.
-# `down.sh --hub-only`: stop the hub (and its proxy) only; the user containers keep running.
 source "$(dirname "$0")/lib.sh"
 # The engine `make up` used (e.g. a Swarm manager's DOCKER_HOST given to `make up` alone).
 if [ -z "${DOCKER_HOST:-}" ] && [ -s "$STATE_DIR/docker-host" ]; then
@@ -23,11 +22,6 @@ proxy_pid="$STATE_DIR/jupyterhub-proxy.pid"
 if [ -f "$proxy_pid" ]; then
   kill -TERM "$(cat "$proxy_pid")" 2>/dev/null || true
   rm -f "$proxy_pid"
-fi
-
-if [ "${1:-}" = --hub-only ]; then
-  say "stopped the hub (user servers keep running)"
-  exit 0
 fi
 
 if docker info >/dev/null 2>&1; then
