@@ -474,12 +474,20 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    """Until `--for` holds (exit 0) or the timeout passes (exit 1), polling the resource."""
-    ref = _ref(args.kind, args.name)
-    met, obj = _poll(args.api(), args.kind, args.name, args.condition.holds, args.timeout)
-    if met:
-        print(f"{ref} {'deleted' if args.condition.what == 'delete' else 'condition met'}")
+    """Until `--for` holds (exit 0), can no longer hold (a finished one-shot: exit 1 at once)
+    or the timeout passes (exit 1), polling the resource."""
+    ref, condition = _ref(args.kind, args.name), args.condition
+
+    def settled(obj: dict[str, Any] | None) -> bool:
+        return condition.holds(obj) or condition.never(obj) is not None
+
+    met, obj = _poll(args.api(), args.kind, args.name, settled, args.timeout)
+    if met and condition.holds(obj):
+        print(f"{ref} {'deleted' if condition.what == 'delete' else 'condition met'}")
         return EXIT_OK
+    if met:
+        print(f"hubctl: {ref}: {condition.never(obj)}", file=sys.stderr)
+        return EXIT_NOT_MET
     print(
         f"hubctl: timed out after {args.timeout:g}s waiting for {args.condition} on {ref} ({_state(obj)})",
         file=sys.stderr,
@@ -707,7 +715,8 @@ def add_control_verbs(verb: Verb) -> None:
         cmd_wait,
         "wait for a condition, a phase or deletion",
         "Exit 0 once --for holds, 1 at the timeout, as kubectl wait. A condition or a phase counts once "
-        "the status has observed the current generation.",
+        "the status has observed the current generation. A one-shot that has finished (Succeeded, "
+        "Failed, Completed) without it exits 1 at once, naming the phase it ended in.",
     )
     add_ref(p)
     p.add_argument("--for", dest="condition", type=_typed(parse_for), required=True, help=FOR_FORMS)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from .status import TERMINAL_PHASES
+
 FOR_FORMS = "condition=<Type>[=True|False|Unknown], phase=<Phase>, or delete"
 
 
@@ -34,6 +36,26 @@ class WaitFor:
             c.get("type", "").lower() == self.name.lower() and c.get("status") == self.value
             for c in status.get("conditions") or []
         )
+
+    def never(self, obj: dict[str, Any] | None) -> str | None:
+        """Why it can no longer hold, or None while it still may: a one-shot that has finished
+        (Succeeded, Failed, Completed) for its current spec is never reconciled again, so a
+        phase or condition it does not have by then never comes. Deletion may still come."""
+        if self.what == "delete" or obj is None or self.holds(obj):
+            return None
+        status = obj.get("status") or {}
+        phase = status.get("phase")
+        if phase not in TERMINAL_PHASES or status.get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        why = next(
+            (
+                f" ({c['reason']}: {c['message']})" if c.get("message") else f" ({c['reason']})"
+                for c in status.get("conditions") or []
+                if c.get("type") == "Ready" and c.get("status") == "False" and c.get("reason")
+            ),
+            "",
+        )
+        return f"it ended {phase}{why}, so {self} will not hold"
 
     def __str__(self) -> str:
         if self.what == "condition":

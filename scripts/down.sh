@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # `make down`: stop the hub and the user containers; user volumes are kept.
 source "$(dirname "$0")/lib.sh"
+# The engine `make up` used (e.g. a Swarm manager's DOCKER_HOST given to `make up` alone).
+if [ -z "${DOCKER_HOST:-}" ] && [ -s "$STATE_DIR/docker-host" ]; then
+  DOCKER_HOST="$(cat "$STATE_DIR/docker-host")"
+  export DOCKER_HOST
+fi
 
 pidfile="$STATE_DIR/jupyterhub.pid"
 if [ -f "$pidfile" ]; then

@@ -8,14 +8,19 @@
 #   jupyterhub-ds/lab:minimal  JupyterLab and the notifications extension (Dockerfile.minimal)
 # Built: those named in LAB_IMAGES (e.g. "ds minimal"); by default the one that
 # DOCKER_NOTEBOOK_IMAGE names, and ds when it names another image (e.g. one built FROM ds).
+# Always, too: the backup helper, jupyterhub-ds/base:bookworm (tar, gzip, python3), unless
+# BACKUP_HELPER_IMAGE names another image (then that one is yours to provide).
 # LAB_REPO changes the repository name and LAB_NO_CACHE=1 builds without the engine's
 # cache (benchmarks/labimage.py measures a cold build with both).
 source "$(dirname "$0")/lib.sh"
 
 LAB_REPO="${LAB_REPO:-jupyterhub-ds/lab}"
 LAB_DIR="$ROOT/docker/lab"
-# Keep in step with the default of DOCKER_NOTEBOOK_IMAGE in vocabulary/settings.py.
+# Keep in step with the defaults of DOCKER_NOTEBOOK_IMAGE and BACKUP_HELPER_IMAGE in
+# vocabulary/settings.py (tests/unit/test_images_fresh.py checks both).
 DEFAULT_IMAGE="jupyterhub-ds/lab:ds"
+HELPER_IMAGE="jupyterhub-ds/base:bookworm"
+MINIMAL_BASE_PACKAGES="python3,python3-venv,ca-certificates"
 
 # The wheels of one lock file for the lab's Python (bookworm: 3.11), downloaded on the
 # host, which can reach PyPI (a container cannot); hash-checked. Prints the folder.
@@ -77,6 +82,24 @@ build_lab() {
   return 0
 }
 
+# The backup helper: the minimal lab's Debian base (debootstrap), or, with LAB_BASE_IMAGE, that
+# image under the helper's name; rebuilt only when that changes.
+ensure_helper() {
+  local key
+  [ "${BACKUP_HELPER_IMAGE:-$HELPER_IMAGE}" = "$HELPER_IMAGE" ] || return 0
+  if [ -z "${LAB_BASE_IMAGE:-}" ]; then
+    debootstrap_image "$HELPER_IMAGE" "$MINIMAL_BASE_PACKAGES"
+    return
+  fi
+  key=$(echo "FROM $LAB_BASE_IMAGE" | sha256sum | cut -c1-16)
+  [ "$(image_key "$HELPER_IMAGE")" = "$key" ] && return
+  say "building the backup helper image $HELPER_IMAGE from $LAB_BASE_IMAGE"
+  rm -rf "$STATE_DIR/build/helper" && mkdir -p "$STATE_DIR/build/helper"
+  echo "FROM $LAB_BASE_IMAGE" >"$STATE_DIR/build/helper/Dockerfile"
+  with_progress "$STATE_DIR/build-helper.log" docker build --label "$KEY_LABEL=$key" -t "$HELPER_IMAGE" "$STATE_DIR/build/helper"
+  rm -rf "$STATE_DIR/build/helper"
+}
+
 if [ -z "${LAB_IMAGES:-}" ]; then
   case "${DOCKER_NOTEBOOK_IMAGE:-$DEFAULT_IMAGE}" in
     jupyterhub-ds/lab:minimal) LAB_IMAGES=minimal ;;
@@ -90,7 +113,7 @@ for flavour in $LAB_IMAGES; do
   base="${LAB_BASE_IMAGE:-}"
   case "$flavour" in
     minimal)
-      if [ -z "$base" ]; then base="jupyterhub-ds/base:bookworm"; debootstrap_image "$base" python3,python3-venv,ca-certificates; fi
+      if [ -z "$base" ]; then base="jupyterhub-ds/base:bookworm"; debootstrap_image "$base" "$MINIMAL_BASE_PACKAGES"; fi
       build_lab minimal Dockerfile.minimal "$base" "minimal=locks/minimal.txt" overrides.json locks/minimal.txt ;;
     ds)
       if [ -z "$base" ]; then base="jupyterhub-ds/base-ds:bookworm"; debootstrap_image "$base" python3,python3-venv,ca-certificates,git \
@@ -100,10 +123,11 @@ for flavour in $LAB_IMAGES; do
     *) fail "unknown lab image '$flavour' in LAB_IMAGES (ds, minimal)" ;;
   esac
 done
+ensure_helper
 # Wheels of older lock files are not needed any more.
 keep=$(for lock in "$LAB_DIR"/locks/*.txt; do echo "wheels-$(hash_inputs "$lock")"; done)
 for dir in "$STATE_DIR"/wheels-*; do
   [ -d "$dir" ] && ! grep -qx "$(basename "$dir")" <<<"$keep" && rm -rf "$dir"
 done
-say "images ready: $(for f in $LAB_IMAGES; do printf '%s ' "$LAB_REPO:$f"; done)"
+say "images ready: $(for f in $LAB_IMAGES; do printf '%s ' "$LAB_REPO:$f"; done)${BACKUP_HELPER_IMAGE:-$HELPER_IMAGE} (backups)"
 [ "${1:-}" != --hub ] || "$ROOT/scripts/hub-image.sh"  # make images, make deploy: the hub image too (not make up)

@@ -8,6 +8,13 @@ mkdir -p "$STATE_DIR"
 say()  { printf '\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# The reconciler service of this clone's hub (`make up`), if it runs: the hub's child.
+reconciler_pid() {
+  local hub
+  hub="$(cat "$STATE_DIR/jupyterhub.pid" 2>/dev/null)" || return 0
+  pgrep -P "$hub" -f 'reconciler[.]service' || true
+}
+
 # sha256 of the given files' contents and names, for cache keys.
 # Paths relative to the checkout, so two clones share caches.
 hash_inputs() { (for f in "$@"; do echo "${f#"$ROOT"/}"; cat "$f"; done) | sha256sum | cut -c1-16; }
@@ -17,9 +24,10 @@ hash_inputs() { (for f in "$@"; do echo "${f#"$ROOT"/}"; cat "$f"; done) | sha25
 with_progress() {
   local log="$1"; shift
   "$@" >"$log" 2>&1 &
-  local pid=$! start=$SECONDS
+  local pid=$! start=$SECONDS next=5
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 5; printf '   ... %ss\n' "$((SECONDS - start))"
+    sleep 0.2 # a short step returns at once
+    [ $((SECONDS - start)) -lt "$next" ] || { printf '   ... %ss\n' "$((SECONDS - start))"; next=$((next + 5)); }
   done
   if ! wait "$pid"; then
     tail -n 30 "$log" >&2

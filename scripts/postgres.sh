@@ -3,18 +3,21 @@
 # stdout (progress goes to stderr):
 #   export JHDS_TEST_POSTGRES_URL="$(scripts/postgres.sh)"
 # - JHDS_TEST_POSTGRES_URL already set and answering: printed back, nothing else done.
-# - otherwise a private cluster in $STATE_DIR/postgres (initdb once, owned by `postgres`
-#   when run as root), listening on 127.0.0.1 only, on port 55432 or, when another
-#   cluster holds that one, the next free port; reused while it runs. PostgreSQL is
-#   installed with apt (root on Debian) when missing.
-# `scripts/postgres.sh stop` stops this clone's cluster (its data is kept).
+# - otherwise a private cluster of this clone (initdb once), listening on 127.0.0.1 only,
+#   on port 55432 or, when another cluster holds that one, the next free port; reused
+#   while it runs. PostgreSQL is installed with apt (root on Debian) when missing.
+#   Run as root, the server runs as `postgres`, which cannot enter the state folder that
+#   `make up` makes private (0700), nor a clone in /root: its data, socket and log are then
+#   in postgres's home, /var/lib/postgresql/jhds-<key of the state folder>. Otherwise they
+#   are in $STATE_DIR/postgres (the server runs as the caller).
+# `scripts/postgres.sh stop` stops this clone's cluster (its data is kept); `remove` stops it
+# and deletes its data.
 source "$(dirname "$0")/lib.sh"
 exec 3>&1 1>&2 # stdout is for the URL only
+case "${1:-}" in "" | stop | remove) ;; *) fail "usage: $0 [stop|remove]" ;; esac
 
 STATE_DIR="$(cd "$STATE_DIR" && pwd -P)" # absolute: the data folder names the server in `ps`
-PGDATA="$STATE_DIR/postgres"
 URL_FILE="$STATE_DIR/postgres.url" # the URL (with the password) of this clone's cluster
-LOG="$STATE_DIR/postgres.log"
 DB=jhds_test ROLE=jhds_test FIRST_PORT=55432
 
 answers() { # a SQLAlchemy URL -> does a session open and run a query?
@@ -27,7 +30,7 @@ answers() { # a SQLAlchemy URL -> does a session open and run a query?
   fi
 }
 
-if [ -n "${JHDS_TEST_POSTGRES_URL:-}" ] && [ "${1:-}" != stop ]; then
+if [ -n "${JHDS_TEST_POSTGRES_URL:-}" ] && [ -z "${1:-}" ]; then
   if answers "$JHDS_TEST_POSTGRES_URL"; then
     echo "$JHDS_TEST_POSTGRES_URL" >&3
     exit 0
@@ -49,6 +52,18 @@ else
   OWNER="$(id -un)"
   as_owner() { "$@"; }
 fi
+
+# Where the cluster lives (set once postgres's account exists; see the top).
+cluster_dir() {
+  local home
+  if [ "$OWNER" = postgres ]; then
+    home="$(getent passwd postgres | cut -d: -f6)"
+    [ -n "$home" ] && [ -d "$home" ] || fail "the postgres account has no home folder (getent passwd postgres)"
+    echo "$home/jhds-$(echo "$STATE_DIR" | sha256sum | cut -c1-16)"
+  else
+    echo "$STATE_DIR/postgres"
+  fi
+}
 
 # The newest installed server, or the one of the existing cluster's version.
 bindir_for() { # [major]
@@ -86,10 +101,33 @@ stale_lock() {
   [ "$1" = "$PGDATA/postmaster.pid" ] && grep -qx -- -D <<<"$argv" && ! grep -qxF -- "$PGDATA" <<<"$argv"
 }
 
-if [ "${1:-}" = stop ]; then
+set_paths() {
+  PGDATA="$(cluster_dir)"
+  LOG="$PGDATA.log"
+}
+
+# Before the cluster left the state folder (root): stop that one, it is test data only.
+retire_old_cluster() {
+  local old="$STATE_DIR/postgres" argv bin
+  [ "$OWNER" = postgres ] && [ -d "$old" ] || return 0
+  if argv="$(postgres_argv "$(head -n 1 "$old/postmaster.pid" 2>/dev/null)")" && grep -qxF -- "$old" <<<"$argv"; then
+    bin="$(bindir_for "$(cat "$old/PG_VERSION" 2>/dev/null)")"
+    [ -z "$bin" ] || { say "stopping the old test server in $old (it moved to $PGDATA)"; as_owner "$bin/pg_ctl" -D "$old" -m fast -w stop >/dev/null 2>&1 || true; }
+  fi
+  rm -rf "$old" "$STATE_DIR/postgres.log" "$STATE_DIR/postgres-initdb.log"
+  rm -f "$URL_FILE" # its port and password were the old server's
+}
+
+if [ "${1:-}" = stop ] || [ "${1:-}" = remove ]; then
+  if ! getent passwd "$OWNER" >/dev/null; then exit 0; fi # never installed: nothing runs
+  set_paths
   if running; then
     as_owner "$(bindir_for "$(cat "$PGDATA/PG_VERSION")")/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
     say "stopped PostgreSQL in $PGDATA"
+  fi
+  if [ "$1" = remove ]; then
+    rm -rf "$PGDATA" "$LOG" "$URL_FILE"
+    say "removed the test server's data ($PGDATA)"
   fi
   exit 0
 fi
@@ -104,8 +142,10 @@ if [ -z "$(bindir_for)" ]; then
   [ -n "$(bindir_for)" ] || fail "apt installed postgresql but no server is in /usr/lib/postgresql/*/bin"
 fi
 
-if ! as_owner test -x "$STATE_DIR"; then
-  fail "user $OWNER cannot reach $STATE_DIR (a parent folder is private): move the clone (or JUPYTERHUB_STATE_DIR) where it can, or set JHDS_TEST_POSTGRES_URL to a server of yours"
+set_paths
+retire_old_cluster
+if ! as_owner test -x "$(dirname "$PGDATA")"; then
+  fail "user $OWNER cannot reach $(dirname "$PGDATA") (a parent folder is private): set JHDS_TEST_POSTGRES_URL to a server of yours"
 fi
 
 if running; then
@@ -125,6 +165,7 @@ else
     as_owner "$BIN/initdb" -D "$PGDATA" -U postgres -E UTF8 --locale=C \
       --auth-local=peer --auth-host=scram-sha-256 >"$STATE_DIR/postgres-initdb.log" 2>&1 ||
       { tail -n 20 "$STATE_DIR/postgres-initdb.log" >&2; fail "initdb failed; log: $STATE_DIR/postgres-initdb.log"; }
+    [ "$OWNER" != postgres ] || echo "$STATE_DIR" | as_owner tee "$PGDATA/jhds-state-dir" >/dev/null # whose it is
     # The socket lives in the data folder unless that path is too long for a socket name.
     sockdir="$PGDATA"
     [ "${#sockdir}" -le 80 ] || sockdir=/tmp
@@ -140,7 +181,7 @@ CONF
     echo "include 'jhds.conf'" | as_owner tee -a "$PGDATA/postgresql.conf" >/dev/null
   fi
   sockdir="$(sed -n "s/^unix_socket_directories = '\(.*\)'$/\1/p" "$PGDATA/jhds.conf")"
-  touch "$LOG" && chown "$OWNER:" "$LOG"
+  as_owner touch "$LOG"
 
   # pg_ctl's server must not inherit our descriptors: it would hold the lock, and the
   # caller's $(...) pipe open, for as long as it runs.

@@ -15,14 +15,17 @@
 #
 # No registry: the images in SWARM_IMAGES reach each node by `docker save` on the main
 # engine piped into `docker load` on the node (the stand-in for a registry), and only when the
-# node's copy differs. Each node is labelled io.jupyterhub-ds.node=<n> and
+# node's copy differs. By default, those `make up` will ask for with the same environment: the
+# users' lab (DOCKER_NOTEBOOK_IMAGE, default jupyterhub-ds/lab:ds) and the backup helper
+# (BACKUP_HELPER_IMAGE); built on the main engine first when it lacks them. Each node is labelled io.jupyterhub-ds.node=<n> and
 # io.jupyterhub-ds.socket=<its engine's socket on this host>.
 # Host networking only: the nodes share this machine's network namespace, so node b's network
 # gossip (port 7946, taken by a) does not start and no overlay network spans both nodes (the
 # same VXLAN id twice); the platform's servers use the host network anyway.
 source "$(dirname "$0")/lib.sh"
 
-SWARM_IMAGES="${SWARM_IMAGES:-jupyterhub-ds/lab:minimal jupyterhub-ds/base:bookworm}"
+# Keep in step with the defaults in vocabulary/settings.py (as scripts/images.sh).
+SWARM_IMAGES="${SWARM_IMAGES:-${DOCKER_NOTEBOOK_IMAGE:-jupyterhub-ds/lab:ds} ${BACKUP_HELPER_IMAGE:-jupyterhub-ds/base:bookworm}}"
 NODES="a b"
 DATA_DIR=/var/lib/jhds-swarm
 RUN_DIR=/run/jhds-swarm
@@ -134,17 +137,18 @@ label_nodes() {
 
 # The images on the main engine, built by images.sh when it lacks them.
 ensure_main_images() {
-  local image flavours=""
+  local image flavours="" build=""
   for image in $SWARM_IMAGES; do
     docker image inspect "$image" >/dev/null 2>&1 && continue
+    build=1
     case "$image" in
       jupyterhub-ds/lab:*) flavours+=" ${image#jupyterhub-ds/lab:}" ;;
-      jupyterhub-ds/base:bookworm) flavours+=" minimal" ;;
+      jupyterhub-ds/base:bookworm) ;; # the backup helper: images.sh always builds it
       jupyterhub-ds/base-ds:bookworm) flavours+=" ds" ;;
       *) fail "the main engine has no image $image (SWARM_IMAGES); build or pull it there first" ;;
     esac
   done
-  [ -z "$flavours" ] || LAB_IMAGES="$(tr ' ' '\n' <<<"$flavours" | sort -u | xargs)" "$ROOT/scripts/images.sh" 3>&-
+  [ -z "$build" ] || LAB_IMAGES="$(tr ' ' '\n' <<<"$flavours" | sort -u | xargs)" "$ROOT/scripts/images.sh" 3>&-
 }
 
 load_images() {

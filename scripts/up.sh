@@ -21,10 +21,16 @@ if [ "$(hubctl settings --get backend 2>/dev/null)" = swarm ]; then
   docker info --format '{{.Swarm.ControlAvailable}}' | grep -qx true ||
     fail "PLATFORM_BACKEND=swarm needs DOCKER_HOST to be a Swarm manager (make swarm-up prints one)"
   docker image inspect "$image" >/dev/null 2>&1 ||
-    fail "the server image $image is not on the Swarm manager: push it to your registry, or load it (make swarm-up)"
+    fail "the server image $image is not on the Swarm manager: push it to your registry, or load it (SWARM_IMAGES=\"$image\" make swarm-up)"
 else
   "$ROOT/scripts/images.sh"
 fi
+helper=$(hubctl settings --get backup_helper_image 2>/dev/null || true)
+if [ -n "$helper" ] && ! docker image inspect "$helper" >/dev/null 2>&1; then
+  say "warning: the backup helper image $helper (BACKUP_HELPER_IMAGE) is not on the engine: backups end HelperImageMissing until it is"
+fi
+# `make down` stops what this started, on the same engine, whatever DOCKER_HOST says then.
+echo "${DOCKER_HOST:-}" >"$STATE_DIR/docker-host"
 
 # The folder of desired state that the reconciler watches (GitOps).
 export MANIFESTS_DIR="${MANIFESTS_DIR-$ROOT/manifests}"
@@ -39,6 +45,9 @@ log="$STATE_DIR/jupyterhub.log"
 
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   say "JupyterHub is already running (pid $(cat "$pidfile"))"
+  # Paused by an interrupted `make test`? Go on.
+  reconciler="$(reconciler_pid)"
+  [ -z "$reconciler" ] || kill -CONT "$reconciler"
 else
   say "starting JupyterHub (log: $log)"
   cd "$STATE_DIR"

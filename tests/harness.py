@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # A parallel run (another worktree on the same engine) sets its own label, e.g. jhds-test-w1;
 # modules with platforms of their own must then not run in both at once.
 TEST_PLATFORM = os.environ.get("JHDS_TEST_PLATFORM", "jhds-test")
+# The suite's hubs spawn the minimal lab, on Swarm too: the test swarm carries it (and the
+# backup helper) rather than `make swarm-up`'s default, the lab `make up` asks for.
+SUITE_SWARM_IMAGES = "jupyterhub-ds/lab:minimal jupyterhub-ds/base:bookworm"
+os.environ.setdefault("SWARM_IMAGES", SUITE_SWARM_IMAGES)
 PASSWORD = "correct-horse-battery-staple"
 
 

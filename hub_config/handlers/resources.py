@@ -7,6 +7,7 @@ Scope-checked with the platform's custom scopes; errors are JSON (JupyterHub's A
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tornado import web
 
@@ -173,7 +174,8 @@ class ReconcileHandler(ResourceAPIHandler):
 class WaitHandler(ResourceAPIHandler):
     """GET /hub/api/resources/<kind>/<name>/wait?for=<cond>&timeout=<seconds>: until it holds.
 
-    Waits at most 30 s whatever the timeout (hubctl wait polls instead, for any timeout)."""
+    Waits at most 30 s whatever the timeout (hubctl wait polls instead, for any timeout), and
+    answers at once when it can no longer hold (a finished one-shot): `never` says why."""
 
     async def get(self, kind: str, name: str) -> None:
         self.require(READ)
@@ -187,8 +189,18 @@ class WaitHandler(ResourceAPIHandler):
             timeout = parse_duration(self.get_argument("timeout", str(WAIT_SECONDS)))
         except ValueError:
             raise web.HTTPError(400, "?timeout must be seconds (e.g. 20) or a duration (e.g. 20s)") from None
-        met, obj = await self.wait_for(canonical, name, lambda o: condition.holds(o.manifest() if o else None), timeout)
-        self.send({"met": met, "resource": obj.manifest() if obj else None})
+
+        def settled(o: Any) -> bool:  # it holds, or it never will (a finished one-shot)
+            manifest = o.manifest() if o else None
+            return condition.holds(manifest) or condition.never(manifest) is not None
+
+        _, obj = await self.wait_for(canonical, name, settled, timeout)
+        manifest = obj.manifest() if obj else None
+        answer = {"met": condition.holds(manifest), "resource": manifest}
+        never = condition.never(manifest)
+        if never:
+            answer["never"] = never
+        self.send(answer)
 
 
 handlers = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -73,6 +74,27 @@ def test_a_condition_or_phase_counts_only_for_the_current_generation() -> None:
     assert not parse_for("phase=Completed").holds(manifest("Ready"))
     assert parse_for("delete").holds(None)
     assert not parse_for("delete").holds(manifest("Ready"))
+
+
+def failed(generation: int = 1, observed: int = 1) -> dict[str, Any]:
+    m = manifest("Failed", "False", generation=generation, observed=observed)
+    m["status"]["conditions"][0].update(reason="NotRunning", message="alice's default server is not running")
+    return m
+
+
+def test_a_finished_one_shot_never_gets_another_phase_or_condition() -> None:
+    never = parse_for("phase=Succeeded").never(failed())
+    why = "NotRunning: alice's default server is not running"
+    assert never == f"it ended Failed ({why}), so phase=Succeeded will not hold"
+    assert parse_for("condition=Ready").never(failed()) is not None
+    assert parse_for("condition=Ready=False").never(failed()) is None  # it holds
+    assert parse_for("phase=Failed").never(failed()) is None
+    assert parse_for("phase=Failed").never(manifest("Succeeded")) == "it ended Succeeded, so phase=Failed will not hold"
+    assert parse_for("phase=Succeeded").never(failed(generation=2, observed=1)) is None  # a new spec: may still
+    assert parse_for("phase=Succeeded").never(manifest("Running")) is None
+    assert parse_for("phase=Ready").never(manifest("Stalled", "False")) is None  # a standing one may recover
+    assert parse_for("delete").never(failed()) is None  # ttlSecondsAfterFinished may delete it
+    assert parse_for("phase=Succeeded").never(None) is None
 
 
 # --- durations, references, reconcile requests ---------------------------------------------
@@ -196,6 +218,16 @@ def test_wait_times_out_with_exit_1(fake, capsys: pytest.CaptureFixture[str]) ->
     _hub, conn = fake
     assert cli.main([*conn, "wait", "groupmembership", "team-a", "--for", "phase=Nope", "--timeout", "0.2"]) == 1
     assert "timed out after 0.2s waiting for phase=Nope on groupmembership/team-a" in capsys.readouterr().err
+
+
+def test_wait_on_a_one_shot_that_ended_otherwise_exits_1_at_once(fake, capsys: pytest.CaptureFixture[str]) -> None:
+    hub, conn = fake
+    hub.script = lambda n: n == 2 and hub.resource.update(failed())
+    started = time.monotonic()
+    assert cli.main([*conn, "wait", "groupmembership/team-a", "--for=phase=Succeeded", "--timeout=60s"]) == 1
+    assert time.monotonic() - started < 10 and hub.gets == 2
+    err = capsys.readouterr().err
+    assert "groupmembership/team-a: it ended Failed (NotRunning: " in err and "phase=Succeeded will not hold" in err
 
 
 def test_wait_for_delete(fake) -> None:
