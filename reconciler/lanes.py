@@ -78,14 +78,15 @@ def plan(
     broadcast_deadline: float,
 ) -> LanePlan:
     """The lanes from the settings. A revocation restarts a server inside its key (stop, then
-    a spawn), a restart does the same, a broadcast retries its labs for `broadcast_deadline`:
-    their deadlines leave room for that, whatever the lane's default."""
+    a spawn), a restart does the same, a broadcast (and an idle-culling notice) retries its
+    labs for `broadcast_deadline`: their deadlines leave room for that, whatever the lane's."""
     restart = 2 * spawn_timeout + 60
     kinds = {
         "PrivilegedAccess": max(fast_deadline, restart),
         "ServerRestart": max(fast_deadline, restart),
         "VolumeReset": max(fast_deadline, restart),
         "Broadcast": max(fast_deadline, broadcast_deadline + 60),
+        "IdleCullPolicy": max(fast_deadline, broadcast_deadline + 60),
     }
     return LanePlan({"fast": fast_workers, "slow": slow_workers}, {"fast": fast_deadline, "slow": slow_deadline}, kinds)
 

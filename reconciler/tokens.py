@@ -97,7 +97,7 @@ class TokenCheck:
             return Verdict.CACHED_ALLOWED if cached else Verdict.CACHED_REFUSED
         pending = self._asking.get(digest)
         if pending is not None:  # someone asks about it already: share the answer
-            return Verdict.HUB_ALLOWED if await asyncio.shield(pending) else Verdict.HUB_REFUSED
+            return Verdict.CACHED_ALLOWED if await asyncio.shield(pending) else Verdict.CACHED_REFUSED
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._asking[digest] = future
         try:
