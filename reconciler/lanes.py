@@ -17,6 +17,7 @@ give way) is *stuck*: `/health/details` names it and `/health` answers 503.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ TEST_HANG_LABEL = "jupyterhub-ds/test-hang"
 
 Key = tuple[str, str]
 T = TypeVar("T")
+log = logging.getLogger("reconciler")
 
 
 def lane_of(kind: str) -> Lane:
@@ -239,7 +241,10 @@ async def within(seconds: float, call: Callable[[], Awaitable[T]], on_overdue: C
         done, _ = await asyncio.wait({task}, timeout=seconds)
         if not done:
             task.cancel()
-            await on_overdue()
+            try:
+                await on_overdue()
+            except Exception:  # saying so must not release the key before the call has ended
+                log.exception("reporting a reconcile past its deadline failed")
             await asyncio.wait({task})
     except asyncio.CancelledError:  # the loop is shutting down: take the reconcile with it
         task.cancel()
