@@ -14,7 +14,8 @@ from vocabulary.settings import get_settings
 
 @lru_cache(maxsize=1)
 def get_store() -> Store:
-    return Store(get_settings().database_url)
+    settings = get_settings()
+    return Store(settings.database_url, settings.events_max_per_subject)
 
 
 @lru_cache(maxsize=1)

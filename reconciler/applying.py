@@ -68,8 +68,27 @@ def refusal(authorize: Authorize | None, row: ResourceRow | None, verb: str) -> 
     return f"{row.kind.lower()}/{row.name}: not {verb}d: {problem}" if problem else None
 
 
-def event_row(kind: str, name: str, type: str, reason: str, message: str, actor: str | None) -> EventRow:
-    return EventRow(time=utcnow(), kind=kind, name=name, type=type, reason=reason, message=message, actor=actor)
+# Watches whose key is a user: their events are that user's.
+PER_USER_KINDS = ("PrivilegedAccess", "KeepAlive")
+
+
+def subject_of(kind: str, name: str, actor: str | None, resource_subject: str | None = None) -> str | None:
+    """Whose history an event counts against: the user who asked (`user:<name>`), else the
+    user the resource is for, else the platform (None)."""
+    if actor and actor.startswith("user:"):
+        return actor.removeprefix("user:")
+    if resource_subject:
+        return resource_subject
+    return name if kind in PER_USER_KINDS else None
+
+
+def event_row(
+    kind: str, name: str, type: str, reason: str, message: str, actor: str | None, subject: str | None = None
+) -> EventRow:
+    who = subject_of(kind, name, actor, subject)
+    return EventRow(
+        time=utcnow(), kind=kind, name=name, type=type, reason=reason, message=message, actor=actor, subject=who
+    )
 
 
 def within(source: str | None, scope: str) -> bool:
@@ -111,7 +130,7 @@ def drift_event(s: Session, row: ResourceRow | None, res: Resource, owner: str, 
     ).first()
     who = last.actor if last else row.owner
     message = f"changed by {who} (owner {row.owner}); put back from {source} (GitOps owns it)"
-    s.add(event_row(row.kind, row.name, "Warning", "DriftCorrected", message, "gitops"))
+    s.add(event_row(row.kind, row.name, "Warning", "DriftCorrected", message, "gitops", row.subject))
 
 
 def write_row(s: Session, row: ResourceRow | None, res: Resource, owner: str, source: str | None, version: int) -> None:

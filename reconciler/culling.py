@@ -7,7 +7,9 @@ hub's keep-alive endpoint both call them, and unit tests call them with made-up 
 - A user covered by several policies gets the one with the highest `priority`; equal
   priorities go to the policy whose name sorts first.
 - A server's deadline is its last activity plus `idleTimeout`, moved to the user's
-  keep-alive time if that is later, and never after `started + maxAge` (when set).
+  keep-alive time if that is later but never past last activity + `idleTimeout` +
+  `maxExtension` (however often the user asks), and never after `started + maxAge`.
+- Activity reported in the future (a lab's own report is the user's to forge) counts as now.
 - The notice (`warnBefore` ahead) is sent once per deadline. Its own request through the
   proxy counts as activity for JupyterHub; activity up to `NOTICE_GRACE` after the notice
   is therefore not the user's, and does not move the deadline.
@@ -110,9 +112,12 @@ def winner(user: str, groups: frozenset[str] | set[str], policies: Iterable[Name
     return min(covering, key=lambda p: (-p.spec.priority, p.name), default=None)
 
 
-def activity(server: ServerView, previous: CulledServer | None) -> datetime | None:
-    """The user's last activity: what the hub reports, minus our own notice's request."""
+def activity(server: ServerView, previous: CulledServer | None, now: datetime) -> datetime | None:
+    """The user's last activity: what the hub reports (never later than now), minus our own
+    notice's request."""
     seen = server.last_activity or server.started
+    if seen is not None and seen > now:
+        seen = now
     if previous is None or previous.warned_at is None or seen is None:
         return seen
     if seen <= previous.warned_at + NOTICE_GRACE and previous.activity_at_warning is not None:
@@ -120,11 +125,20 @@ def activity(server: ServerView, previous: CulledServer | None) -> datetime | No
     return seen
 
 
+def bounded_keep(spec: IdleCullPolicySpec, last: datetime, keep_until: datetime | None) -> datetime | None:
+    """A keep-alive holds at most `maxExtension` past the idle deadline, however often it is
+    asked for (each request is "now + minutes", so without this bound it would never end)."""
+    if keep_until is None:
+        return None
+    return min(keep_until, last + timedelta(seconds=spec.idle_timeout + spec.max_extension))
+
+
 def deadline(
     spec: IdleCullPolicySpec, started: datetime | None, last: datetime, keep_until: datetime | None
 ) -> tuple[datetime, Literal["idle", "maxAge"]]:
     """When the server stops, and why."""
     idle = last + timedelta(seconds=spec.idle_timeout)
+    keep_until = bounded_keep(spec, last, keep_until)
     if keep_until is not None and keep_until > idle:
         idle = keep_until
     if spec.max_age and started is not None:
@@ -143,7 +157,8 @@ def decide(
     now: datetime,
 ) -> Decision:
     """What to do with one server now. `busy` says why it must be left alone, if it must."""
-    last = activity(server, previous) or now
+    last = activity(server, previous, now) or now
+    keep_until = bounded_keep(spec, last, keep_until)
     due, reason = deadline(spec, server.started, last, keep_until)
     entry = CulledServer(
         user=server.user,

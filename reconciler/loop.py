@@ -1,10 +1,16 @@
-"""The reconciler loop: wake-ups -> one work queue -> one controller call per key -> status.
+"""The reconciler loop: wake-ups -> a work queue per lane -> one controller call per key -> status.
+
+One piece: every key goes through the same semantics here (suspend, deadlines, retries,
+status writing, the lanes' workers), which are easier to check side by side.
 
 Level-triggered: a controller reads the world and the spec and acts on the difference, so
 whatever woke it (a store change, a resync, a retry, an engine event), running it again is
 harmless. State lives in the store only; a restarted loop picks everything up from there.
 
-Two sorts of keys share the queue, its backoff and its status handling:
+Lanes (`lanes.py`): a key's kind picks its lane (fast or slow), each lane with its own
+queue and workers and each kind with a deadline for one reconcile.
+
+Two sorts of keys share the queues, its backoff and its status handling:
 - resources (`(kind, name)` rows of the store), reconciled by a `Controller`;
 - built-in watches (`Watch`): keys the platform derives from the world, with no spec
   (e.g. `PrivilegedAccess/<user>`); their status is kept in the store's observed table.
@@ -23,10 +29,11 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
-from . import jobs
+from . import jobs, lanes
 from .context import SNAPSHOT_OK, Context
 from .errors import PermanentError, TemporaryError
-from .queue import Backoff, WorkQueue
+from .lanes import Lane, LanePlan, LaneQueues, Workers
+from .queue import Backoff
 from .resources import REGISTRY
 from .result import Result
 from .status import Status
@@ -58,6 +65,8 @@ LATENCY = Histogram(
 )
 HOUSEKEEPING_SECONDS = 60.0
 RESYNCS = Counter("jhds_resyncs_total", "Full resync passes")
+TIMEOUTS = Counter("jhds_reconcile_timeouts_total", "Reconciles cancelled at their deadline", ["kind", "lane"])
+STUCK = Gauge("jhds_reconciler_stuck_workers", "Workers busy past their deadline and grace", ["lane"])
 
 
 async def wait_event(event: asyncio.Event, seconds: float | None) -> bool:
@@ -92,6 +101,7 @@ class Reconciler:
         watches: list[Watch] | None = None,
         resync_seconds: float = 30,
         workers: int = 4,
+        lane_plan: LanePlan | None = None,
         poll_interval: float = 0.2,
         backoff: Backoff | None = None,
     ):
@@ -100,11 +110,13 @@ class Reconciler:
         self.controllers = dict(controllers)
         self.watches = {w.kind: w for w in watches or []}
         self.resync_seconds = resync_seconds
-        self.workers = workers
+        # Without a plan (tests, benchmarks): `workers` in each lane, deadlines out of the way.
+        self.lane_plan = lane_plan or LanePlan({"fast": workers, "slow": workers}, {"fast": 3600.0, "slow": 3600.0})
         self.poll_interval = poll_interval
         self.backoff = backoff or Backoff()
-        self.queue = WorkQueue(time.monotonic)
-        self._wake = asyncio.Event()
+        self.queue = LaneQueues(time.monotonic)
+        self.workers = Workers(self.lane_plan)
+        self._wakes: dict[Lane, asyncio.Event] = {lane: asyncio.Event() for lane in lanes.LANES}
         self._stop = asyncio.Event()
         self._seen_version = 0
         self._from_resync: set[Key] = set()  # keys whose next reconcile may use the snapshot
@@ -117,7 +129,7 @@ class Reconciler:
     def enqueue(self, key: Key) -> None:
         self.queue.add(key)
         QUEUE_DEPTH.set(len(self.queue))
-        self._wake.set()
+        self._wakes[lanes.lane_of(key[0])].set()
 
     async def poll_store(self) -> None:
         """Keys written since we last looked (the hub writes; we notice within poll_interval)."""
@@ -186,7 +198,7 @@ class Reconciler:
         early = await self._before(obj, spec, status, now)
         if early is not None:
             return await self._finish(obj, spec, status, early, now)
-        outcome, result = await self._call(key, lambda: controller(obj, self.ctx))
+        outcome, result = await self._call(key, self._controller_call(obj, controller))
         if outcome == "success":
             status = result.status.model_copy(update={"last_handled_reconcile_at": status.last_handled_reconcile_at})
             self._requeue_by_deadline(obj, spec, status, result, now)
@@ -199,6 +211,11 @@ class Reconciler:
             status = recorded
             outcome = await self._report_failure(key, spec, status, outcome, result)
         return await self._finish(obj, spec, status, outcome, now)
+
+    def _controller_call(self, obj: StoredResource, controller: Controller) -> Callable[[], Awaitable[Result]]:
+        hang = obj.labels.get(lanes.TEST_HANG_LABEL) if self.ctx.settings.reconciler_test_hooks else None
+        call = lambda: controller(obj, self.ctx)  # noqa: E731
+        return (lambda: lanes.hang_for_tests(float(hang), call)) if hang else call
 
     async def _invalid_spec(self, obj: StoredResource, status: Status, error: ValidationError, now: datetime) -> str:
         """A stored spec today's models refuse: said once, and left alone until it changes."""
@@ -290,7 +307,8 @@ class Reconciler:
         token = SNAPSHOT_OK.set(key in self._from_resync)
         self._from_resync.discard(key)
         try:
-            result = await call()
+            deadline = self.lane_plan.deadline(key[0])
+            result = await lanes.within(deadline, call, lambda: self._overdue(key, deadline))
         except TemporaryError as e:
             self.queue.add_after(key, e.delay if e.delay is not None else self.backoff.next_delay(key))
             return "retry", e
@@ -308,6 +326,13 @@ class Reconciler:
         if result.requeue_after is not None:
             self.queue.add_after(key, max(0.0, result.requeue_after))
         return "success", result
+
+    async def _overdue(self, key: Key, deadline: float) -> None:
+        """At the deadline: said at once, even if the reconcile does not give way."""
+        lane = lanes.lane_of(key[0])
+        TIMEOUTS.labels(key[0], lane).inc()
+        message = f"ran past its deadline ({deadline:g} s, {lane} lane) and was cancelled; retried with backoff"
+        await self.ctx.event(key[0], key[1], "ReconcileTimedOut", message, type="Warning")
 
     async def _report_failure(
         self, key: Key, spec: Any, status: Status, outcome: str, error: Result | Exception
@@ -335,24 +360,35 @@ class Reconciler:
             status.set_condition("Ready", "False", "InternalError", f"{type(error).__name__}: {error}", now)
         return outcome
 
-    async def _worker(self) -> None:
+    async def _worker(self, lane: Lane, index: int) -> None:
+        """One worker of one lane: it takes only that lane's keys."""
+        queue, wake = self.queue.by_lane[lane], self._wakes[lane]
         while not self._stop.is_set():
-            key = self.queue.pop()
+            key = queue.pop()
             QUEUE_DEPTH.set(len(self.queue))
             if key is None:
-                self._wake.clear()
-                timeout = self.queue.next_due_in()
-                await wait_event(self._wake, timeout if timeout is not None else 1.0)
+                wake.clear()
+                timeout = queue.next_due_in()
+                await wait_event(wake, timeout if timeout is not None else 1.0)
                 continue
+            self.workers.start(lane, index, key)
             try:
                 await self.process(key)
             except Exception:  # a worker never dies: the key is retried with backoff
                 log.exception("%s/%s: reconcile failed outside the controller", key[0].lower(), key[1])
                 self.queue.add_after(key, self.backoff.next_delay(key))
             finally:
-                self.queue.done(key)
-                if len(self.queue):
-                    self._wake.set()
+                self.workers.end(lane, index)
+                queue.done(key)
+                if len(queue):
+                    wake.set()
+
+    def lane_reports(self) -> list[lanes.LaneReport]:
+        """Each lane's workers and what they are doing (for /health and /health/details)."""
+        reports = self.workers.report(self.queue)
+        for report in reports:
+            STUCK.labels(report.lane).set(sum(w.stuck for w in report.busy))
+        return reports
 
     async def _every(self, seconds: float, action: Callable[[], Awaitable[None]], what: str) -> None:
         while not self._stop.is_set():
@@ -365,12 +401,12 @@ class Reconciler:
     async def run(self, extra: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None) -> None:
         """Run until `stop()`; then let in-flight reconciles finish (bounded) and return."""
         log.info(
-            "reconciler started: %d workers, resync every %g s, controllers: %s",
-            self.workers,
+            "reconciler started: lanes %s, resync every %g s, controllers: %s",
+            ", ".join(f"{lane} {n} workers" for lane, n in self.lane_plan.workers.items()),
             self.resync_seconds,
             ", ".join(sorted([*self.controllers, *self.watches])),
         )
-        tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+        tasks = [asyncio.create_task(self._worker(lane, i)) for lane, i in self.workers.slots()]
         tasks.append(asyncio.create_task(self._every(self.poll_interval, self.poll_store, "store poll")))
         tasks.append(asyncio.create_task(self._every(self.resync_seconds, self.resync, "resync")))
         tasks.append(asyncio.create_task(self._every(HOUSEKEEPING_SECONDS, self.housekeeping, "housekeeping")))
@@ -380,12 +416,16 @@ class Reconciler:
         await self._stop.wait()
         self.ready = False
         self.ctx.schedules.stop()
-        self._wake.set()
+        self._wake_all()
         _done, pending = await asyncio.wait(tasks, timeout=10)
         for task in pending:
             task.cancel()
         log.info("reconciler stopped (%d keys still queued; they are picked up at the next start)", len(self.queue))
 
+    def _wake_all(self) -> None:
+        for wake in self._wakes.values():
+            wake.set()
+
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._wake_all()

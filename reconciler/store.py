@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -102,6 +102,7 @@ class Event:
     reason: str
     message: str
     actor: str | None
+    subject: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class Event:
             "reason": self.reason,
             "message": self.message,
             "actor": self.actor,
+            "subject": self.subject,
         }
 
 
@@ -140,8 +142,9 @@ def make_engine(url: str) -> Engine:
 class Store:
     """Synchronous and short: call it from a worker thread in async code."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, events_per_subject: int = 1000):
         self.engine = make_engine(url)
+        self.events_per_subject = events_per_subject  # the newest kept per user, at every write
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self.create_schema()
 
@@ -252,10 +255,14 @@ class Store:
             if problems:
                 raise ConflictError(problems)  # leaving the block rolls everything back
             if not dry_run:
-                for r in results:
-                    if r.action != "unchanged":
-                        message = f"{r.action} by {owner}"
-                        s.add(event_row(r.kind, r.name, "Normal", r.action.capitalize(), message, actor))
+                users = {(r.kind, r.metadata.name): getattr(r.spec, "user", None) for r in resources}
+                rows = [
+                    event_row(r.kind, r.name, "Normal", r.action.capitalize(), f"{r.action} by {owner}", actor, who)
+                    for r in results
+                    if r.action != "unchanged"
+                    for who in [users.get((r.kind, r.name))]
+                ]
+                self._add_events(s, rows)
         return results
 
     def prune(
@@ -270,7 +277,8 @@ class Store:
                     continue
                 results.append(ApplyResult(row.kind, row.name, "pruned"))
                 s.delete(row)
-                s.add(event_row(row.kind, row.name, "Normal", "Pruned", f"pruned: no longer in {row.source}", actor))
+                message = f"pruned: no longer in {row.source}"
+                self._add_events(s, [event_row(row.kind, row.name, "Normal", "Pruned", message, actor, row.subject)])
             if results:
                 self._next_version(s)
         return results
@@ -303,14 +311,39 @@ class Store:
             if with_events:
                 s.execute(sql_delete(EventRow).where(EventRow.kind == kind, EventRow.name == name))
             else:
-                s.add(event_row(kind, name, "Normal", "Deleted", "deleted", actor))
+                self._add_events(s, [event_row(kind, name, "Normal", "Deleted", "deleted", actor, row.subject)])
             return True
 
+    def _add_events(self, s: Session, rows: list[EventRow]) -> None:
+        """Add events; each user among their subjects keeps only their newest
+        `events_per_subject` (at once, so a storm never counts against anyone else)."""
+        s.add_all(rows)
+        for subject in sorted({r.subject for r in rows if r.subject is not None}):
+            self._trim_subject(s, subject)
+
+    def _trim_subject(self, s: Session, subject: str) -> int:
+        mine = EventRow.subject == subject
+        first_over = s.scalars(
+            select(EventRow.id).where(mine).order_by(EventRow.id.desc()).offset(self.events_per_subject).limit(1)
+        ).first()
+        if first_over is None:
+            return 0
+        return s.execute(sql_delete(EventRow).where(mine, EventRow.id <= first_over)).rowcount
+
     def trim_events(self, max_age_days: float, max_rows: int) -> int:
-        """Delete events older than `max_age_days`, then the oldest beyond `max_rows`."""
+        """Delete events older than `max_age_days`, each user's beyond their newest
+        `events_per_subject`, then the oldest beyond `max_rows`."""
         cutoff = utcnow() - timedelta(days=max_age_days)
         with self.session() as s:
             removed = s.execute(sql_delete(EventRow).where(EventRow.time < cutoff)).rowcount
+            over = (
+                select(EventRow.subject)
+                .where(EventRow.subject.is_not(None))
+                .group_by(EventRow.subject)
+                .having(func.count() > self.events_per_subject)
+            )
+            for subject in list(s.scalars(over)):
+                removed += self._trim_subject(s, subject)
             newest_kept = s.scalars(select(EventRow.id).order_by(EventRow.id.desc()).offset(max_rows).limit(1)).first()
             if newest_kept is not None:
                 removed += s.execute(sql_delete(EventRow).where(EventRow.id <= newest_kept)).rowcount
@@ -332,7 +365,8 @@ class Store:
         self, kind: str, name: str, reason: str, message: str, type: str = "Normal", actor: str | None = None
     ) -> None:
         with self.session() as s:
-            s.add(event_row(kind, name, type, reason, message, actor))
+            row = s.get(ResourceRow, (kind, name))
+            self._add_events(s, [event_row(kind, name, type, reason, message, actor, row.subject if row else None)])
 
     def write_observed(self, kind: str, name: str, body: dict[str, Any]) -> None:
         """The status of a built-in watch's key (no resource row; not a change to wake on)."""
@@ -389,7 +423,8 @@ class Store:
             row.reconcile_request = json.dumps({"at": at, "withSource": with_source})
             row.resource_version = self._next_version(s)
             where = " (after re-reading the manifests folder)" if with_source else ""
-            s.add(event_row(kind, name, "Normal", "ReconcileRequested", f"reconcile now{where}", actor))
+            message = f"reconcile now{where}"
+            self._add_events(s, [event_row(kind, name, "Normal", "ReconcileRequested", message, actor, row.subject)])
         return at
 
     def mark_finished(self, kind: str, name: str, finished: datetime, expires: datetime | None) -> None:
@@ -468,7 +503,9 @@ class Store:
             if name:
                 query = query.where(EventRow.name == name)
             rows = list(s.scalars(query))
-        return [Event(r.id, r.time, r.kind, r.name, r.type, r.reason, r.message, r.actor) for r in reversed(rows)]
+        return [
+            Event(r.id, r.time, r.kind, r.name, r.type, r.reason, r.message, r.actor, r.subject) for r in reversed(rows)
+        ]
 
 
 def _stored(row: ResourceRow, status: dict[str, Any]) -> StoredResource:

@@ -15,7 +15,7 @@ from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Te
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Columns added since schema 1, with their SQL type: added in place by `migrate`.
 ADDED_IN_2 = {
     "finished": "TIMESTAMP",
@@ -99,6 +99,9 @@ class EventRow(Base):
     reason: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The user an event came from or is about (NULL: the platform's): history is bounded per
+    # subject, so one user's storm cannot push out anyone else's events.
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
 
 
 class ObservedRow(Base):
@@ -114,8 +117,16 @@ def migrate(connection: Any, version: int) -> None:
     transaction). Schema 1 lacked the bookkeeping columns of jhds_resources; they are added
     (if missing) and filled from what is stored: a one-shot already finished gets its
     finish time (from its status) and its TTL, a per-user request its subject."""
-    if version >= 2:
-        return
+    if version < 2:
+        _migrate_1(connection)
+    if version < 3:  # schema 2 lacked the events' subject (old events stay the platform's)
+        if "subject" not in {c["name"] for c in inspect(connection).get_columns("jhds_events")}:
+            connection.execute(text("ALTER TABLE jhds_events ADD COLUMN subject VARCHAR(255)"))
+        if "ix_jhds_events_subject" not in {i["name"] for i in inspect(connection).get_indexes("jhds_events")}:
+            connection.execute(text("CREATE INDEX ix_jhds_events_subject ON jhds_events (subject)"))
+
+
+def _migrate_1(connection: Any) -> None:
     have = {c["name"] for c in inspect(connection).get_columns("jhds_resources")}
     for column, sql_type in ADDED_IN_2.items():
         if column not in have:

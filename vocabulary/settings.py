@@ -201,7 +201,40 @@ class Settings(BaseSettings):
         8090, ge=1, le=65535, alias="RECONCILER_PORT", description="Port of the reconciler's /health and /metrics"
     )
     reconciler_workers: int = Field(
-        4, ge=1, le=64, alias="RECONCILER_WORKERS", description="Resources reconciled at the same time"
+        4,
+        ge=1,
+        le=64,
+        alias="RECONCILER_WORKERS",
+        description="Workers of the fast lane: revocation, engine access, broadcasts, idle culling, groups, "
+        "policies, restarts, resets",
+    )
+    reconciler_slow_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        alias="RECONCILER_SLOW_WORKERS",
+        description="Workers of the slow lane: backups, restores, backup schedules, rollouts",
+    )
+    reconcile_deadline: float = Field(
+        300,
+        ge=1,
+        le=86400,
+        alias="RECONCILE_DEADLINE",
+        description="Seconds one reconcile of a fast-lane kind may take before it is cancelled (revocations, "
+        "restarts and resets get at least twice DOCKER_SPAWN_TIMEOUT + 60, broadcasts BROADCAST_DEADLINE + 60)",
+    )
+    reconcile_slow_deadline: float = Field(
+        21600,
+        ge=1,
+        le=604800,
+        alias="RECONCILE_SLOW_DEADLINE",
+        description="Seconds one reconcile of a slow-lane kind may take before it is cancelled",
+    )
+    reconciler_test_hooks: bool = Field(
+        False,
+        alias="RECONCILER_TEST_HOOKS",
+        description="For tests only, never in production: a resource labelled `jupyterhub-ds/test-hang: <seconds>` "
+        "hangs that long in its reconcile, ignoring cancellation (a stuck worker)",
     )
 
     events_max_age_days: float = Field(
@@ -209,6 +242,13 @@ class Settings(BaseSettings):
     )
     events_max_rows: int = Field(
         100_000, ge=100, alias="EVENTS_MAX_ROWS", description="At most this many events are kept (the newest)"
+    )
+    events_max_per_subject: int = Field(
+        1000,
+        ge=10,
+        alias="EVENTS_MAX_PER_SUBJECT",
+        description="At most this many events are kept per user (the newest), so one user's requests cannot push "
+        "out anyone else's history",
     )
     deliveries_max_age_days: float = Field(
         30, gt=0, alias="DELIVERIES_MAX_AGE_DAYS", description="Broadcast delivery records older than this are deleted"

@@ -67,9 +67,10 @@ def user_view(store: Store, name: str, groups: frozenset[str], views: list[culli
     obj = store.get(KIND, governing.name)
     before = {(e.user, e.server): e for e in IdleCullPolicyStatus.load(obj.status if obj else {}).servers}
     keep = culling.keep_until(store.observed(culling.KEEP_ALIVE_KIND, name), now)
-    servers = []
+    servers, kept = [], []
     for view in views:
         entry = culling.decide(view, governing.spec, before.get((name, view.server)), keep, None, now).entry
+        kept += [entry.kept_until] if entry.kept_until else []
         servers.append(
             {
                 "server": view.server,
@@ -87,7 +88,7 @@ def user_view(store: Store, name: str, groups: frozenset[str], views: list[culli
         "idleTimeoutSeconds": spec.idle_timeout,
         "maxExtensionMinutes": spec.max_extension // 60,
         "dryRun": spec.dry_run,
-        "keptUntil": _iso(keep),
+        "keptUntil": _iso(max(kept, default=None)),  # as each server's total bound leaves it
         "servers": servers,
     }
 

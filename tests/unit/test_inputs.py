@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 
 import pytest
 import yaml
@@ -68,15 +67,14 @@ def test_the_cap_is_checked_before_validation() -> None:
         parse_manifests(broadcasts(600, message="'" + "x" * 200 + "'"), "request", max_documents=500)
 
 
-def test_a_megabyte_of_small_documents_parses_quickly() -> None:
+def test_a_megabyte_of_small_documents_is_refused_by_count_with_the_c_loader() -> None:
     text = broadcasts(11_000)
     assert len(text.encode()) > 1_000_000
-    started = time.perf_counter()
     with pytest.raises(TooManyDocuments, match=r"^11000 documents were sent"):
         parse_manifests(text, "request", max_documents=APPLY_MAX_DOCUMENTS)
-    elapsed = time.perf_counter() - started
-    # The pure-Python loader took about 5 s for this (with validation); libyaml, without.
-    assert elapsed < (3.0 if hasattr(yaml, "CSafeLoader") else 15.0), elapsed
+    # libyaml builds the tree where PyYAML has it (the pure-Python loader took about 5 s for
+    # this). Not timed here: a loaded machine fails a timed test; speed is for benchmarks/.
+    assert manifests._Loader is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def test_json_with_escaped_surrogates_keeps_its_lines(loader: type) -> None:

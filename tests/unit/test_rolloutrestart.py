@@ -127,11 +127,12 @@ def test_resumed_after_a_crash_between_stop_and_start() -> None:
 
 
 def test_notice_wait_is_a_requeue_not_a_sleep() -> None:
-    hub = FakeHub({"cat": NOW - timedelta(hours=1)})
+    now = datetime.now(UTC)  # not the module's NOW: the wait left is measured from the clock
+    hub = FakeHub({"cat": now - timedelta(hours=1)})
     warned = {
         "phase": "Running",
-        "startedAt": NOW.isoformat(),
-        "warnedAt": NOW.isoformat(),
+        "startedAt": now.isoformat(),
+        "warnedAt": now.isoformat(),
         "servers": [{"user": "cat"}],
     }
     result = asyncio.run(

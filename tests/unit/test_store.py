@@ -285,7 +285,7 @@ def test_concurrent_writers_on_two_instances(db_url: str) -> None:
 def test_a_schema_1_database_is_migrated_and_its_finished_one_shots_found(db_url: str) -> None:
     from sqlalchemy import text
 
-    from reconciler.tables import MetaRow, ResourceRow
+    from reconciler.tables import SCHEMA_VERSION, MetaRow, ResourceRow
 
     store = Store(db_url)
     reset = (
@@ -308,5 +308,5 @@ def test_a_schema_1_database_is_migrated_and_its_finished_one_shots_found(db_url
     with store.session() as s:
         row = s.get(ResourceRow, ("VolumeReset", "old"))
         assert row.subject == "sam" and (row.expires - row.finished).total_seconds() == 60
-        assert s.get(MetaRow, "schema_version").value == 2
+        assert s.get(MetaRow, "schema_version").value == SCHEMA_VERSION
     store.close()
