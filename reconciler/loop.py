@@ -35,6 +35,8 @@ from .store import StoredResource
 log = logging.getLogger("reconciler")
 
 Controller = Callable[[StoredResource, Context], Awaitable[Result]]
+# What must go before a resource that its TTL deletes (e.g. a backup's archives).
+Finalizer = Callable[[StoredResource, Context], Awaitable[None]]
 Key = tuple[str, str]
 
 
@@ -90,6 +92,7 @@ class Reconciler:
         controllers: Mapping[str, Controller],
         *,
         watches: list[Watch] | None = None,
+        finalizers: Mapping[str, Finalizer] | None = None,
         resync_seconds: float = 30,
         workers: int = 4,
         poll_interval: float = 0.2,
@@ -99,6 +102,7 @@ class Reconciler:
         self.store = ctx.store
         self.controllers = dict(controllers)
         self.watches = {w.kind: w for w in watches or []}
+        self.finalizers = dict(finalizers or {})
         self.resync_seconds = resync_seconds
         self.workers = workers
         self.poll_interval = poll_interval
@@ -258,6 +262,8 @@ class Reconciler:
         "reconcile now" request is recorded."""
         expires = jobs.ttl_expiry(spec, obj.finished)
         if expires is not None and now >= expires:
+            if obj.kind in self.finalizers:  # a failure is retried with backoff; the row stays till then
+                await self.finalizers[obj.kind](obj, self.ctx)
             await asyncio.to_thread(self.store.delete, obj.kind, obj.name, "reconciler:ttl", True)
             log.info(
                 "%s/%s: deleted, %g s after it finished (ttlSecondsAfterFinished)",

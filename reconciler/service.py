@@ -27,7 +27,7 @@ from vocabulary.settings import Settings, SettingsError, get_settings
 
 from .clients.hub import HubClient
 from .context import Context, make_engine
-from .controllers import CONTROLLERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
+from .controllers import CONTROLLERS, FINALIZERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
 from .loop import Reconciler
 from .sources.gitops import GitOpsSource
 from .store import Store
@@ -153,7 +153,12 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     hub = HubClient(api_url, token)
     ctx = Context(store=store, hub=hub, settings=settings, engine=make_engine(settings, store))
     reconciler = Reconciler(
-        ctx, CONTROLLERS, watches=WATCHES, resync_seconds=settings.resync_seconds, workers=settings.reconciler_workers
+        ctx,
+        CONTROLLERS,
+        watches=WATCHES,
+        finalizers=FINALIZERS,
+        resync_seconds=settings.resync_seconds,
+        workers=settings.reconciler_workers,
     )
     sources = [lambda stop: watch_engine(ctx, stop)]
     if settings.manifests_dir:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -408,6 +408,16 @@ class Store:
                 status_query = status_query.where(StatusRow.kind == kind)
             statuses = {(r.kind, r.name): r.body for r in s.scalars(status_query)}
             return [_stored(row, statuses.get((row.kind, row.name), {})) for row in s.scalars(query)]
+
+    def fingerprint(self, kind: str) -> tuple[int, int, str]:
+        """Changes whenever a resource of `kind` is added, changed, deleted or gets a new
+        status (one aggregate query, no rows loaded): for caches of a kind's listing."""
+        with self.session() as s:
+            count, version = s.execute(
+                select(func.count(), func.max(ResourceRow.resource_version)).where(ResourceRow.kind == kind)
+            ).one()
+            updated = s.execute(select(func.max(StatusRow.updated)).where(StatusRow.kind == kind)).scalar()
+            return int(count), int(version or 0), str(updated)
 
     def keys(self) -> set[tuple[str, str]]:
         with self.session() as s:

@@ -51,6 +51,15 @@ class ResourceAPIHandler(APIHandler):
         protected = kind == "GroupMembership" and group in scopes.PROTECTED_GROUPS
         if protected and scopes.PROTECTED_GROUPS_SCOPE not in self.expanded_scopes:
             raise web.HTTPError(403, f"Only hub admins manage the group {group} (needs admin:groups)")
+        self.require_restore_source(kind, spec or {})
+
+    def require_restore_source(self, kind: str, spec: dict[str, Any]) -> None:
+        """Another user's archives into a user's volumes: hub admins only."""
+        source = spec.get("sourceUser")
+        cross = kind == "VolumeRestore" and source not in (None, spec.get("user"))
+        if cross and scopes.CROSS_USER_RESTORE_SCOPE not in self.expanded_scopes:
+            needs = scopes.CROSS_USER_RESTORE_SCOPE
+            raise web.HTTPError(403, f"Only hub admins restore another user's backup ({source}; needs {needs})")
 
     async def require_for_stored(self, kind: str, name: str) -> None:
         """`require_for` a stored resource (its group decides); 404 if there is none."""

@@ -4,7 +4,13 @@ The helper mounts the user's volumes (read-only for a backup) and the backup loc
 `helper_script.py` as root with no network, prints its result, and is removed. Nothing here
 reads the engine's data folder, so it works the same with the hub on the host or in a
 container, and with the location a host folder or a named volume. At most
-BACKUP_CONCURRENCY helpers copy data at once (backups and restores), per process.
+BACKUP_CONCURRENCY helpers copy data at once (backups and restores), per process, and at
+most one per user where a controller asks for it (`user_slot`).
+
+A helper working for a request (`Job`) is bounded by it: it runs under coreutils `timeout`
+until the request's deadline (so the engine ends it even if the reconciler is gone), and is
+stopped as soon as its request is deleted (looked at every WATCH_SECONDS) or the reconcile
+waiting for it is cancelled. Every helper carries the label LABEL_REQUEST naming its request.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ import asyncio
 import contextlib
 import json
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +32,13 @@ from .docker import Engine
 
 SCRIPT = (Path(__file__).parent / "helper_script.py").read_text()
 LABEL_HELPER = "io.jupyterhub-ds.backup-helper"
+LABEL_REQUEST = "io.jupyterhub-ds.backup-request"  # "<Kind>.<name>" of the request it works for
 REFUSED = 3
+TIMED_OUT = 124  # coreutils `timeout`: the command ran past its time
+STOP_GRACE = 5  # seconds between SIGTERM (the helper removes what it wrote) and SIGKILL
+WATCH_SECONDS = 1.0  # how often a running helper's request is looked up
 _BOUNDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+_USER_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
 class HelperRefused(Exception):
@@ -33,6 +47,31 @@ class HelperRefused(Exception):
 
 class HelperFailed(Exception):
     """The helper ended with an error (tar failed, disk full ...)."""
+
+
+class HelperDeadline(HelperFailed):
+    """The request's deadline (activeDeadlineSeconds) passed: the helper was killed."""
+
+
+class HelperStopped(HelperFailed):
+    """The request was deleted while its helper ran: the helper was stopped."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """The request a helper works for: its label, its deadline, whether it is still wanted."""
+
+    kind: str
+    name: str
+    deadline: datetime | None = None
+    wanted: Callable[[], Awaitable[bool]] | None = None  # False once the request is deleted
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+    def seconds_left(self) -> float | None:
+        return None if self.deadline is None else (self.deadline - datetime.now(UTC)).total_seconds()
 
 
 def location(settings: Settings) -> str:
@@ -48,9 +87,21 @@ def bound(settings: Settings) -> asyncio.Semaphore:
     return _BOUNDS[loop]
 
 
+@contextlib.asynccontextmanager
+async def user_slot(user: str) -> AsyncIterator[None]:
+    """One helper at a time for this user (e.g. their own backups, their restores), so
+    cancelling and recreating a request cannot run two side by side."""
+    slots = _USER_SLOTS.setdefault(asyncio.get_running_loop(), {})
+    lock = slots.setdefault(user, asyncio.Lock())
+    async with lock:
+        yield
+    if not lock.locked() and slots.get(user) is lock:
+        slots.pop(user, None)
+
+
 class Helpers:
-    def __init__(self, engine: Engine, settings: Settings):
-        self.engine, self.settings = engine, settings
+    def __init__(self, engine: Engine, settings: Settings, job: Job | None = None):
+        self.engine, self.settings, self.job = engine, settings, job
 
     def _location_mount(self, mode: str) -> dict[str, dict[str, str]]:
         where = location(self.settings)
@@ -101,11 +152,52 @@ class Helpers:
         volumes = mounts | self._location_mount(location_mode)
         command = ["python3", "-c", SCRIPT, op, json.dumps(args)]
         image = self.settings.backup_helper_image
-
-        code, output = await self.engine.run_helper(name, image, command, volumes, labels, user)
+        left = self.job.seconds_left() if self.job else None
+        wait = None
+        if self.job is not None:
+            labels[LABEL_REQUEST] = self.job.label
+        if self.job is not None and self.job.wanted is not None and not await self.job.wanted():
+            raise HelperStopped(f"not started: its request was cancelled ({self.job.label} or what it was for deleted)")
+        if left is not None:
+            if left <= 0:
+                raise HelperDeadline(f"the deadline of {self.job.label} has passed")  # type: ignore[union-attr]
+            # The engine ends it at the deadline even if this process is gone by then.
+            command = ["timeout", "-k", str(STOP_GRACE), f"{max(1, int(left))}s", *command]
+            wait = left + 2 * STOP_GRACE + 30
+        code, output, stopped = await self._watched(name, image, command, volumes, labels, user, wait)
         lines = output.strip().splitlines()
+        if stopped:
+            raise HelperStopped(f"stopped: its request was cancelled ({self.job.label} or what it was for deleted)")  # type: ignore[union-attr]
+        if code == TIMED_OUT and left is not None:
+            raise HelperDeadline(f"killed at the deadline of {self.job.label} (after {int(left)} s)")  # type: ignore[union-attr]
         if code == REFUSED:
             raise HelperRefused(json.loads(lines[-1])["refused"])
         if code != 0:
             raise HelperFailed((lines[-1] if lines else f"exit code {code}")[-500:])
         return json.loads(lines[-1])
+
+    async def _watched(
+        self,
+        name: str,
+        image: str,
+        command: list[str],
+        volumes: dict[str, dict[str, str]],
+        labels: dict[str, str],
+        user: str | None,
+        wait: float | None,
+    ) -> tuple[int, str, bool]:
+        """Run the helper; stop it when its request is deleted or this wait is cancelled.
+        (exit code, output, whether it was stopped)."""
+        run = asyncio.ensure_future(self.engine.run_helper(name, image, command, volumes, labels, user, wait))
+        stopped = False
+        try:
+            while not run.done():
+                await asyncio.wait({run}, timeout=WATCH_SECONDS)
+                if not run.done() and not stopped and self.job and self.job.wanted and not await self.job.wanted():
+                    stopped = True
+                    await self.engine.stop_helper(name, STOP_GRACE)
+        except asyncio.CancelledError:  # the reconcile was cancelled: its helper goes too
+            await asyncio.shield(self.engine.stop_helper(name, STOP_GRACE))
+            raise
+        code, output = run.result()
+        return code, output, stopped

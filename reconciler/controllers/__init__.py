@@ -3,7 +3,7 @@ built-in watches, which reconcile keys derived from the world (`reconcile(name, 
 
 from __future__ import annotations
 
-from ..loop import Controller, Watch
+from ..loop import Controller, Finalizer, Watch
 from ..policy_status import ServerDriftStatus
 from ..status import EngineAccessStatus, PrivilegedAccessStatus
 from . import (
@@ -34,6 +34,8 @@ CONTROLLERS: dict[str, Controller] = {
     "VolumeRestore": volumerestore.reconcile,
     "BackupSchedule": backupschedule.reconcile,
 }
+
+FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}
 
 WATCHES: list[Watch] = [
     Watch(privilegedaccess.KIND, PrivilegedAccessStatus, privilegedaccess.reconcile, privilegedaccess.names),
