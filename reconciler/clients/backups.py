@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -91,12 +92,11 @@ def bound(settings: Settings) -> asyncio.Semaphore:
 async def user_slot(user: str) -> AsyncIterator[None]:
     """One helper at a time for this user (e.g. their own backups, their restores), so
     cancelling and recreating a request cannot run two side by side."""
+    # One lock per user for the loop's life (a few bytes each): dropping a released lock
+    # would let a newcomer take a fresh one while a waiter is about to take the old.
     slots = _USER_SLOTS.setdefault(asyncio.get_running_loop(), {})
-    lock = slots.setdefault(user, asyncio.Lock())
-    async with lock:
+    async with slots.setdefault(user, asyncio.Lock()):
         yield
-    if not lock.locked() and slots.get(user) is lock:
-        slots.pop(user, None)
 
 
 class Helpers:
@@ -162,14 +162,15 @@ class Helpers:
             if left <= 0:
                 raise HelperDeadline(f"the deadline of {self.job.label} has passed")  # type: ignore[union-attr]
             # The engine ends it at the deadline even if this process is gone by then.
-            command = ["timeout", "-k", str(STOP_GRACE), f"{max(1, int(left))}s", *command]
+            # Rounded up: never before the deadline, so the controller sees it passed.
+            command = ["timeout", "-k", str(STOP_GRACE), f"{math.ceil(left)}s", *command]
             wait = left + 2 * STOP_GRACE + 30
         code, output, stopped = await self._watched(name, image, command, volumes, labels, user, wait)
         lines = output.strip().splitlines()
         if stopped:
             raise HelperStopped(f"stopped: its request was cancelled ({self.job.label} or what it was for deleted)")  # type: ignore[union-attr]
         if code == TIMED_OUT and left is not None:
-            raise HelperDeadline(f"killed at the deadline of {self.job.label} (after {int(left)} s)")  # type: ignore[union-attr]
+            raise HelperDeadline(f"killed at the deadline of {self.job.label} (after {math.ceil(left)} s)")  # type: ignore[union-attr]
         if code == REFUSED:
             raise HelperRefused(json.loads(lines[-1])["refused"])
         if code != 0:

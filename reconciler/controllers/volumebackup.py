@@ -79,7 +79,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
         jobs.stall(status, True, "DeadlineExceeded", message, datetime.now(UTC))
         await ctx.event(KIND, obj.name, "DeadlineExceeded", message, type="Warning")
     if own is not None and status.phase == "Succeeded":
-        await _prune_own(ctx, own)
+        await _prune_own(ctx, own, (obj.name, status.started_at or obj.created))
     return Result(status)
 
 
@@ -97,12 +97,13 @@ async def _wanted(ctx: Context, obj: StoredResource) -> bool:
     return await still_there(ctx, obj)
 
 
-async def _prune_own(ctx: Context, user: str) -> None:
-    """The user's own backups beyond BACKUP_USER_MAX, oldest first (after one succeeded)."""
+async def _prune_own(ctx: Context, user: str, this: tuple[str, datetime]) -> None:
+    """The user's own backups beyond BACKUP_USER_MAX, oldest first, once `this` one (its
+    success not yet written) succeeded."""
     objs = await asyncio.to_thread(ctx.store.list, KIND)
-    own = [b for b in objs if b.labels.get(BEFORE_RESET) and b.spec.get("user") == user]
+    own = [b for b in objs if b.labels.get(BEFORE_RESET) and b.spec.get("user") == user and b.name != this[0]]
     dated = {b.name: (b.name, VolumeBackupStatus.load(b.status).started_at or b.created) for b in own}
-    succeeded = [dated[b.name] for b in own if b.status.get("phase") == "Succeeded"]
+    succeeded = [this] + [dated[b.name] for b in own if b.status.get("phase") == "Succeeded"]
     failed = [dated[b.name] for b in own if b.status.get("phase") == "Failed"]
     decided = retention.plan(succeeded, failed, ctx.settings.backup_user_max, 0, 0)
     if not decided.delete:

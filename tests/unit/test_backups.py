@@ -185,3 +185,23 @@ def test_one_user_slot_at_a_time() -> None:
         return seen
 
     assert asyncio.run(main()) == ["a+", "a-", "b+", "b-"]
+
+
+def test_a_newcomer_never_passes_a_waiter_for_a_user_slot() -> None:
+    async def main() -> int:
+        inside, most = 0, 0
+
+        async def work() -> None:
+            nonlocal inside, most
+            async with backups.user_slot("bob"):
+                inside += 1
+                most = max(most, inside)
+                await asyncio.sleep(0.01)
+                inside -= 1
+
+        first = [asyncio.create_task(work()) for _ in range(2)]
+        await asyncio.sleep(0.015)  # the first is done, the second about to take the slot
+        await asyncio.gather(*first, work(), work())
+        return most
+
+    assert asyncio.run(main()) == 1
