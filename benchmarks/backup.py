@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import threading
@@ -34,7 +35,7 @@ from reconciler.clients.backups import Helpers
 from reconciler.clients.docker import Engine
 from tests.harness import cleanup_docker
 from vocabulary import naming
-from vocabulary.settings import load_settings
+from vocabulary.settings import Settings, load_settings
 
 PLATFORM = "jhds-bench-backup"
 IMAGE = "jupyterhub-ds/base:bookworm"
@@ -113,9 +114,13 @@ def sparse_volumes(client: docker.DockerClient, n: int) -> dict[str, str]:
 class Backups:
     """Four helpers backing up one sparse volume each, again and again, in a thread, until stopped."""
 
-    def __init__(self, client: docker.DockerClient, helpers: Helpers, volumes: dict[str, str]):
-        self.client, self.helpers, self.volumes = client, helpers, volumes
-        self.stop, self.times = threading.Event(), []  # type: ignore[var-annotated]
+    def __init__(self, settings: Settings, volumes: dict[str, str]):
+        self.volumes, self.stop, self.times = volumes, threading.Event(), []  # type: ignore[var-annotated]
+
+        async def wanted() -> bool:  # as a deleted request stops its helper: within about a second
+            return not self.stop.is_set()
+
+        self.helpers = Helpers(Engine(), settings, backups.Job("VolumeBackup", "bench", None, wanted))
         self.thread = threading.Thread(target=lambda: asyncio.run(self._all()), daemon=True)
 
     async def _one(self, key: str, volume: str) -> None:
@@ -126,7 +131,7 @@ class Backups:
                 await self.helpers.backup(f"sparse-{key}-{i}", f"u{key}", {"home": volume})
             except backups.HelperFailed:
                 if self.stop.is_set():
-                    return  # removed when the measurement ended
+                    return  # stopped when the measurement ended
                 raise
             self.times.append(time.perf_counter() - t0)
             i += 1
@@ -141,7 +146,6 @@ class Backups:
 
     def __exit__(self, *_: object) -> None:
         self.stop.set()
-        cleanup_docker(self.client, PLATFORM, volumes=False)  # the helpers at work: removed
         self.thread.join()
 
 
@@ -160,7 +164,7 @@ def during_broadcast(client: docker.DockerClient, repeat: int) -> None:
         rows["alone"].append(broadcast.figures(broadcast.measure("ours", 10.0)))
         for mode, script in (("sparse", sparse_script), ("no-sparse", plain_script)):
             backups.SCRIPT = script
-            with Backups(client, Helpers(Engine(), settings), volumes) as running:
+            with Backups(settings, volumes) as running:
                 rows[mode].append(broadcast.figures(broadcast.measure("ours", 10.0)))
             done[mode] += running.times
     backups.SCRIPT = sparse_script
@@ -178,6 +182,7 @@ def during_broadcast(client: docker.DockerClient, repeat: int) -> None:
         times = done[mode]
         took = f"{statistics.median(times):.2f} s each (median of {len(times)})" if times else "none finished"
         print(f"backups finished during the runs, {mode}: {took}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (the host is shared)")
     for key in ("p50", "p99", "last"):
         print(f"ratio {key}, with 4 sparse backups / alone: {med('sparse', key) / med('alone', key):.2f}x; "
               f"without --sparse / alone: {med('no-sparse', key) / med('alone', key):.2f}x")  # fmt: skip

@@ -320,7 +320,7 @@ class Settings(BaseSettings):
     backup_helper_image: str = Field(
         "jupyterhub-ds/base:bookworm",
         alias="BACKUP_HELPER_IMAGE",
-        description="Image of the short-lived backup helper containers (needs tar, gzip, python3; never pulled)",
+        description="Image of the short-lived backup helper containers (tar, gzip, python3, timeout; never pulled)",
     )
     backup_user_max: int = Field(
         3,

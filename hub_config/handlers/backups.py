@@ -12,7 +12,7 @@ servers (`servers!user=<name>`), as restarts and resets are.
   answers 202 with the URL to follow (`GET /api/users/<name>/volume-restores/<rname>`).
 
 Restoring one user's backup into another user is the admins' (`hubctl apply` a
-VolumeRestore with `sourceUser`), never this API's.
+VolumeRestore with `sourceUser`: needs `admin:users`), never this API's.
 """
 
 from __future__ import annotations
