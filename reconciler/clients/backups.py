@@ -71,8 +71,26 @@ class Job:
     def label(self) -> str:
         return f"{self.kind}.{self.name}"
 
+    @property
+    def cancelled(self) -> str:
+        return f"its request was cancelled ({self.label} or what it was for was deleted)"
+
     def seconds_left(self) -> float | None:
         return None if self.deadline is None else (self.deadline - datetime.now(UTC)).total_seconds()
+
+    async def bounded(self, command: list[str]) -> tuple[list[str], float | None]:
+        """The command under this job's deadline, and how long to wait for it at most; an
+        error instead if the job is gone or late (then no helper starts)."""
+        if self.wanted is not None and not await self.wanted():
+            raise HelperStopped(f"not started: {self.cancelled}")
+        left = self.seconds_left()
+        if left is None:
+            return command, None
+        if left <= 0:
+            raise HelperDeadline(f"not started: the deadline of {self.label} has passed")
+        # Run by the engine's clock, so it ends at the deadline even if this process is gone;
+        # rounded up: never before the deadline, so the controller sees it passed.
+        return ["timeout", "-k", str(STOP_GRACE), f"{math.ceil(left)}s", *command], left + 2 * STOP_GRACE + 30
 
 
 def location(settings: Settings) -> str:
@@ -152,25 +170,16 @@ class Helpers:
         volumes = mounts | self._location_mount(location_mode)
         command = ["python3", "-c", SCRIPT, op, json.dumps(args)]
         image = self.settings.backup_helper_image
-        left = self.job.seconds_left() if self.job else None
-        wait = None
-        if self.job is not None:
-            labels[LABEL_REQUEST] = self.job.label
-        if self.job is not None and self.job.wanted is not None and not await self.job.wanted():
-            raise HelperStopped(f"not started: its request was cancelled ({self.job.label} or what it was for deleted)")
-        if left is not None:
-            if left <= 0:
-                raise HelperDeadline(f"the deadline of {self.job.label} has passed")  # type: ignore[union-attr]
-            # The engine ends it at the deadline even if this process is gone by then.
-            # Rounded up: never before the deadline, so the controller sees it passed.
-            command = ["timeout", "-k", str(STOP_GRACE), f"{math.ceil(left)}s", *command]
-            wait = left + 2 * STOP_GRACE + 30
+        job, wait = self.job, None
+        if job is not None:
+            labels[LABEL_REQUEST] = job.label
+            command, wait = await job.bounded(command)
         code, output, stopped = await self._watched(name, image, command, volumes, labels, user, wait)
         lines = output.strip().splitlines()
-        if stopped:
-            raise HelperStopped(f"stopped: its request was cancelled ({self.job.label} or what it was for deleted)")  # type: ignore[union-attr]
-        if code == TIMED_OUT and left is not None:
-            raise HelperDeadline(f"killed at the deadline of {self.job.label} (after {math.ceil(left)} s)")  # type: ignore[union-attr]
+        if job is not None and stopped:
+            raise HelperStopped(f"stopped: {job.cancelled}")
+        if job is not None and wait is not None and code == TIMED_OUT:
+            raise HelperDeadline(f"killed at the deadline of {job.label} (activeDeadlineSeconds)")
         if code == REFUSED:
             raise HelperRefused(json.loads(lines[-1])["refused"])
         if code != 0:
