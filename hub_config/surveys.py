@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 log = logging.getLogger("jupyterhub")
 T = TypeVar("T")
@@ -26,7 +26,6 @@ T = TypeVar("T")
 class Taken(Generic[T]):
     value: T
     at: float  # time.time() when the survey was taken
-    key: Any = None  # what it was taken for (e.g. the store's fingerprint)
 
     @property
     def age(self) -> float:
@@ -55,6 +54,7 @@ class Survey(Generic[T]):
     def _start(self) -> asyncio.Task[Taken[T]]:
         if self.flight is None or self.flight.done():
             self.flight = asyncio.ensure_future(self._run())
+            self.flight.add_done_callback(_logged)  # a failed background one: said once, tried next time
         return self.flight
 
     async def _run(self) -> Taken[T]:
@@ -64,3 +64,8 @@ class Survey(Generic[T]):
         self.last = Taken(value, at)
         log.debug("survey of %s taken in %.3f s", self.what, time.perf_counter() - t0)
         return self.last
+
+
+def _logged(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("survey failed (the last one is kept): %s", task.exception())
