@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+
 from vocabulary import naming
 from vocabulary.settings import Settings
 
@@ -185,6 +187,18 @@ class Helpers:
         if code != 0:
             raise HelperFailed((lines[-1] if lines else f"exit code {code}")[-500:])
         return json.loads(lines[-1])
+
+    async def working(self) -> dict[str, str]:
+        """{container name: "<Kind>.<name>"} of this platform's helpers working for a request."""
+        filters = {"label": [f"{naming.LABEL_PLATFORM}={self.settings.platform_id}", LABEL_REQUEST]}
+        found = await self.engine.call(self.engine.client.api.containers, all=True, filters=filters)
+        return {c["Names"][0].lstrip("/"): (c.get("Labels") or {}).get(LABEL_REQUEST, "") for c in found}
+
+    async def discard(self, name: str) -> None:
+        """Stop a helper nobody waits for (as a deleted request does), then remove it."""
+        await self.engine.stop_helper(name, STOP_GRACE)
+        with contextlib.suppress(docker.errors.NotFound):  # already gone is done
+            await self.engine.call(self.engine.client.api.remove_container, name, force=True)
 
     async def _watched(
         self,

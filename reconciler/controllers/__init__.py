@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from ..loop import Controller, Finalizer, Watch
 from ..policy_status import ServerDriftStatus
-from ..status import EngineAccessStatus, PrivilegedAccessStatus
+from ..status import EngineAccessStatus, PrivilegedAccessStatus, Status
 from . import (
+    backuphelpers,
     backupschedule,
     broadcast,
     engineaccess,
@@ -41,4 +42,5 @@ WATCHES: list[Watch] = [
     Watch(privilegedaccess.KIND, PrivilegedAccessStatus, privilegedaccess.reconcile, privilegedaccess.names),
     Watch(engineaccess.KIND, EngineAccessStatus, engineaccess.reconcile, engineaccess.names),
     Watch(serverdrift.KIND, ServerDriftStatus, serverdrift.reconcile, serverdrift.names),
+    Watch(backuphelpers.KIND, Status, backuphelpers.reconcile, backuphelpers.names),
 ]

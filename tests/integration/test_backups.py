@@ -33,6 +33,7 @@ LOCATION = f"{PLATFORM}-backups"
 IMAGE = "jupyterhub-ds/base:bookworm"
 USERS = ("bk-ann", "bk-bob", "bk-cid", "bk-dan", "bk-eve", "bk-fay", "bk-gus", "bk-hal", "bk-ivy", "bk-jo", "bk-kim")
 HELPER = "io.jupyterhub-ds.backup-helper"
+REQUEST = "io.jupyterhub-ds.backup-request"  # "<Kind>.<name>" of the request a helper works for
 # Incompressible data gzip needs many seconds for on this 2-CPU host: a helper that is
 # still running when the test looks (deadline, deletion, one per user).
 SLOW = "head -c 300M /dev/urandom > /v/random.bin\n"
@@ -444,6 +445,20 @@ def test_a_deleted_backup_stops_its_helper_and_a_user_runs_one_helper_at_a_time(
         status = finished(bhub, "VolumeBackup", backup)
         assert status["phase"] == "Failed" and "cancelled" in status["users"][0]["message"], status
     assert engine.volumes.list(filters={"name": slow})  # nothing was reset
+
+
+def test_a_helper_whose_request_is_gone_is_stopped_at_the_next_resync(bhub: Hub) -> None:
+    """Issue 22 item 5: a helper left working for a request deleted while the reconciler
+    was down (here: one started by hand with a helper's labels) is stopped and removed."""
+    engine = docker.from_env()
+    labels = {naming.LABEL_PLATFORM: PLATFORM, HELPER: "backup", REQUEST: "VolumeBackup.bk-ghost"}
+    name = f"{PLATFORM}-backup-bk-ghost-bk-2dhal"
+    engine.containers.run(IMAGE, ["sleep", "300"], name=name, labels=labels, network_mode="none", detach=True)
+    t0 = time.monotonic()
+    wait_for(lambda: not helpers(engine, "bk-hal", "bk-ghost"), 60, "the orphan stopped", interval=0.5)
+    print(f"orphaned helper removed after {time.monotonic() - t0:.1f} s (resync every 30 s)")
+    reasons = [e["reason"] for e in bhub.api("GET", "events").json()["items"] if e["kind"] == "BackupHelpers"]
+    assert "OrphanStopped" in reasons, reasons
 
 
 def test_a_users_own_backups_are_limited_and_expire_with_their_archives(bhub: Hub) -> None:
