@@ -455,7 +455,7 @@ def test_a_helper_whose_request_is_gone_is_stopped_at_the_next_resync(bhub: Hub)
     name = f"{PLATFORM}-backup-bk-ghost-bk-2dhal"
     engine.containers.run(IMAGE, ["sleep", "300"], name=name, labels=labels, network_mode="none", detach=True)
     t0 = time.monotonic()
-    wait_for(lambda: not helpers(engine, "bk-hal", "bk-ghost"), 60, "the orphan stopped", interval=0.5)
+    wait_for(lambda: not helpers(engine, "bk-hal", "bk-ghost"), 50, "the orphan stopped", interval=0.5)
     print(f"orphaned helper removed after {time.monotonic() - t0:.1f} s (resync every 30 s)")
     reasons = [e["reason"] for e in bhub.api("GET", "events").json()["items"] if e["kind"] == "BackupHelpers"]
     assert "OrphanStopped" in reasons, reasons
