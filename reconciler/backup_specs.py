@@ -12,6 +12,13 @@ from pydantic import Field, StrictBool, field_validator, model_validator
 from .fields import JobSpec, Name, SpecModel, Username, VolumeKey, unique, validate_cron
 from .policy_specs import ServerSelector
 
+# The label of a backup taken before a reset (`backupFirst`), naming the reset: a backup of
+# the user's own asking, kept BACKUP_USER_MAX per user and expiring by default.
+BEFORE_RESET = "jupyterhub-ds/before-reset"
+# A helper past this (from the request's creation) is killed and the request ends Failed,
+# DeadlineExceeded: long enough for hundreds of GB at the measured 30 MB/s.
+DEADLINE_SECONDS = 6 * 3600
+
 
 def _volume_list(value: list[str]) -> list[str]:
     if not value:
@@ -29,7 +36,9 @@ class VolumeBackupSpec(JobSpec):
     # Stop a running server for the backup and start it again (else crash-consistent).
     consistent: StrictBool = False
     # A backup is the record of its archives: kept until deleted (or pruned by a schedule).
+    # Deleted by its TTL, it takes its archives with it.
     ttl_seconds_after_finished: int = Field(0, alias="ttlSecondsAfterFinished", ge=0)
+    active_deadline_seconds: int = Field(DEADLINE_SECONDS, alias="activeDeadlineSeconds", ge=1)
 
     @field_validator("volumes")
     @classmethod
@@ -50,14 +59,25 @@ class VolumeRestoreSpec(JobSpec):
 
     backup: Name
     user: Username
-    # Whose archives (in a backup of several users); default: `user`, or the backup's only user.
+    # Whose archives; default: `user`. Another user's is for hub admins (`cross_user`).
     source_user: Username | None = Field(None, alias="sourceUser")
     volumes: list[VolumeKey] | None = Field(None, json_schema_extra={"minItems": 1, "uniqueItems": True})
+    active_deadline_seconds: int = Field(DEADLINE_SECONDS, alias="activeDeadlineSeconds", ge=1)
 
     @field_validator("volumes")
     @classmethod
     def _volumes(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _volume_list(value)
+
+    @property
+    def source(self) -> str:
+        """Whose archives: `sourceUser`, else the user restored into (never implied)."""
+        return self.source_user or self.user
+
+    @property
+    def cross_user(self) -> bool:
+        """Another user's archives into this user's volumes: for hub admins only."""
+        return self.source != self.user
 
 
 class Retention(SpecModel):

@@ -42,6 +42,8 @@ from .store import StoredResource
 log = logging.getLogger("reconciler")
 
 Controller = Callable[[StoredResource, Context], Awaitable[Result]]
+# What must go before a resource that its TTL deletes (e.g. a backup's archives).
+Finalizer = Callable[[StoredResource, Context], Awaitable[None]]
 Key = tuple[str, str]
 
 
@@ -99,6 +101,7 @@ class Reconciler:
         controllers: Mapping[str, Controller],
         *,
         watches: list[Watch] | None = None,
+        finalizers: Mapping[str, Finalizer] | None = None,
         resync_seconds: float = 30,
         workers: int = 4,
         lane_plan: LanePlan | None = None,
@@ -109,6 +112,7 @@ class Reconciler:
         self.store = ctx.store
         self.controllers = dict(controllers)
         self.watches = {w.kind: w for w in watches or []}
+        self.finalizers = dict(finalizers or {})
         self.resync_seconds = resync_seconds
         # Without a plan (tests, benchmarks): `workers` in each lane, deadlines out of the way.
         self.lane_plan = lane_plan or LanePlan({"fast": workers, "slow": workers}, {"fast": 3600.0, "slow": 3600.0})
@@ -275,6 +279,8 @@ class Reconciler:
         "reconcile now" request is recorded."""
         expires = jobs.ttl_expiry(spec, obj.finished)
         if expires is not None and now >= expires:
+            if obj.kind in self.finalizers:  # a failure is retried with backoff; the row stays till then
+                await self.finalizers[obj.kind](obj, self.ctx)
             await asyncio.to_thread(self.store.delete, obj.kind, obj.name, "reconciler:ttl", True)
             log.info(
                 "%s/%s: deleted, %g s after it finished (ttlSecondsAfterFinished)",

@@ -28,7 +28,7 @@ from vocabulary.settings import Settings, SettingsError, get_settings
 from . import lanes
 from .clients.hub import HubClient
 from .context import Context, make_engine
-from .controllers import CONTROLLERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
+from .controllers import CONTROLLERS, FINALIZERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
 from .lanes import LaneReport
 from .loop import Reconciler
 from .sources.gitops import GitOpsSource
@@ -186,7 +186,12 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     hub = HubClient(api_url, token)
     ctx = Context(store=store, hub=hub, settings=settings, engine=make_engine(settings, store))
     reconciler = Reconciler(
-        ctx, CONTROLLERS, watches=WATCHES, resync_seconds=settings.resync_seconds, lane_plan=lane_plan(settings)
+        ctx,
+        CONTROLLERS,
+        watches=WATCHES,
+        finalizers=FINALIZERS,
+        resync_seconds=settings.resync_seconds,
+        lane_plan=lane_plan(settings),
     )
     sources = [lambda stop: watch_engine(ctx, stop)]
     if settings.manifests_dir:

@@ -454,6 +454,16 @@ class Store:
             statuses = {(r.kind, r.name): r.body for r in s.scalars(status_query)}
             return [_stored(row, statuses.get((row.kind, row.name), {})) for row in s.scalars(query)]
 
+    def fingerprint(self, kind: str) -> tuple[int, int, str]:
+        """Changes whenever a resource of `kind` is added, changed, deleted or gets a new
+        status (one aggregate query, no rows loaded): for caches of a kind's listing."""
+        with self.session() as s:
+            count, version = s.execute(
+                select(func.count(), func.max(ResourceRow.resource_version)).where(ResourceRow.kind == kind)
+            ).one()
+            updated = s.execute(select(func.max(StatusRow.updated)).where(StatusRow.kind == kind)).scalar()
+            return int(count), int(version or 0), str(updated)
+
     def keys(self) -> set[tuple[str, str]]:
         with self.session() as s:
             return {(k, n) for k, n in s.execute(select(ResourceRow.kind, ResourceRow.name))}

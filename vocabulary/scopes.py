@@ -30,6 +30,9 @@ KIND_SCOPES = {
 }
 # JupyterHub's own scope of hub admins: also needed to manage a protected group.
 PROTECTED_GROUPS_SCOPE = "admin:groups"
+# A VolumeRestore of another user's archives (`sourceUser` not the user restored into)
+# hands one user's files to another: for hub admins only, not for operators.
+CROSS_USER_RESTORE_SCOPE = "admin:users"
 
 DEFINITIONS = {
     READ: {"description": "Read the platform's desired-state resources, their status and events."},

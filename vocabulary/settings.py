@@ -360,7 +360,28 @@ class Settings(BaseSettings):
     backup_helper_image: str = Field(
         "jupyterhub-ds/base:bookworm",
         alias="BACKUP_HELPER_IMAGE",
-        description="Image of the short-lived backup helper containers (needs tar, gzip, python3; never pulled)",
+        description="Image of the short-lived backup helper containers (tar, gzip, python3, timeout; never pulled)",
+    )
+    backup_user_max: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        alias="BACKUP_USER_MAX",
+        description="A user's own backups (taken before their resets) kept per user; a newer one that succeeded "
+        "removes the oldest beyond this, archives first",
+    )
+    backup_user_ttl_seconds: int = Field(
+        14 * 24 * 3600,
+        ge=0,
+        alias="BACKUP_USER_TTL_SECONDS",
+        description="Seconds after it finished when a user's own backup is deleted with its archives; 0 keeps it "
+        "(until BACKUP_USER_MAX pushes it out)",
+    )
+    volume_sizes_max_age: float = Field(
+        60.0,
+        ge=0,
+        alias="VOLUME_SIZES_MAX_AGE",
+        description="Seconds the hub reuses one survey of volume sizes (the engine's disk usage) for Manage Volumes",
     )
 
     # --- automation -------------------------------------------------------------------

@@ -4,13 +4,15 @@ servers (`servers!user=<name>`), as restarts and resets are.
 
 - `GET /api/users/<name>/backups`: the finished backups that hold archives of `name`
   (newest first): name, time, volumes with sizes. Another user's backups are never listed:
-  only archives of `name` are shown, even from a backup of many users.
+  only archives of `name` are shown, even from a backup of many users. Read from an index
+  by user (`surveys.Survey`), rebuilt once per change of the store's backups, not per
+  request; `indexedAt` says when it was built.
 - `POST /api/users/<name>/backups/<backup>/restore` `{"volumes": [...]}` (default: every
   volume in it): records a VolumeRestore of `name`'s own archives into `name`'s volumes,
   answers 202 with the URL to follow (`GET /api/users/<name>/volume-restores/<rname>`).
 
 Restoring one user's backup into another user is the admins' (`hubctl apply` a
-VolumeRestore with `sourceUser`), never this API's.
+VolumeRestore with `sourceUser`: needs `admin:users`), never this API's.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from vocabulary.naming import resource_name
 from vocabulary.settings import get_settings
 
 from ..backends import get_store
+from ..surveys import Survey, Taken
 from .base import READ
-from .selfservice import REQUEST_DEADLINE_SECONDS, SelfServiceHandler
+from .selfservice import SelfServiceHandler
 
 
 def backups_of(objs: list[StoredResource], user: str) -> list[dict[str, Any]]:
@@ -52,13 +55,36 @@ def backups_of(objs: list[StoredResource], user: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda b: b["time"] or "", reverse=True)
 
 
+def index_by_user(objs: list[StoredResource]) -> dict[str, list[dict[str, Any]]]:
+    """{user: backups_of(objs, user)} for every user with an archive in a finished backup."""
+    users = {a.get("user") for obj in objs for a in obj.status.get("archives", [])}
+    return {user: backups_of(objs, user) for user in users if user}
+
+
+async def _index() -> tuple[tuple[int, int, str], dict[str, list[dict[str, Any]]]]:
+    store = get_store()
+    key = await asyncio.to_thread(store.fingerprint, "VolumeBackup")  # taken first: a change after it rebuilds
+    return key, index_by_user(await asyncio.to_thread(store.list, "VolumeBackup"))
+
+
+async def _changed(last: Taken[tuple[tuple[int, int, str], Any]]) -> bool:
+    return await asyncio.to_thread(get_store().fingerprint, "VolumeBackup") != last.value[0]
+
+
+# One per hub process: every backup loaded once per change of the backups, not per request.
+INDEX: Survey[tuple[tuple[int, int, str], dict[str, list[dict[str, Any]]]]] = Survey(
+    "backups by user", _index, lambda: float("inf")
+)
+
+
 class BackupsHandler(SelfServiceHandler):
     """GET /api/users/<name>/backups"""
 
     async def get(self, name: str) -> None:
         self.authorized_user(name)
-        objs = await asyncio.to_thread(get_store().list, "VolumeBackup")
-        self.send({"user": name, "items": backups_of(objs, name)})
+        taken = await INDEX.get(stale=_changed, wait=True)
+        items = taken.value[1].get(name, [])
+        self.send({"user": name, "items": items, "indexedAt": taken.at, "indexAge": round(taken.age, 3)})
 
 
 class RestoreHandler(SelfServiceHandler):
@@ -67,7 +93,7 @@ class RestoreHandler(SelfServiceHandler):
     async def post(self, name: str, backup: str) -> None:
         user = self.authorized_user(name)
         obj = await asyncio.to_thread(get_store().get, "VolumeBackup", backup)
-        found = backups_of([obj], name) if obj is not None else []
+        found = backups_of([obj], name) if obj is not None else []  # one backup: read live
         if not found:  # another user's backup is as good as none
             raise web.HTTPError(404, f"No backup of {name}: {backup}")
         mine = found[0]
@@ -91,7 +117,7 @@ class RestoreHandler(SelfServiceHandler):
             "user": name,
             "sourceUser": name,
             "volumes": list(dict.fromkeys(volumes)),
-            "activeDeadlineSeconds": REQUEST_DEADLINE_SECONDS,
+            # activeDeadlineSeconds: the restores' default (hours): past it the helper is killed.
         }
         await self.submit("VolumeRestore", rname, spec)
         self.accepted(name, "VolumeRestore", rname)

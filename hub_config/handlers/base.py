@@ -50,6 +50,7 @@ class ResourceAPIHandler(APIHandler):
         self.require(scopes.KIND_SCOPES[kind])
         if problem := self.admin_refusal(kind, spec):
             raise web.HTTPError(403, "%s", problem)
+        self.require_restore_source(kind, spec or {})
 
     def admin_refusal(self, kind: str, spec: dict[str, Any] | None) -> str | None:
         """Why this requester may not write, replace or delete that resource, or None."""
@@ -62,6 +63,14 @@ class ResourceAPIHandler(APIHandler):
         replace or prune (the scopes are read here, on the hub's thread)."""
         admin = scopes.PROTECTED_GROUPS_SCOPE in self.expanded_scopes
         return lambda kind, name, spec: None if admin else scopes.admin_reason(kind, spec)
+
+    def require_restore_source(self, kind: str, spec: dict[str, Any]) -> None:
+        """Another user's archives into a user's volumes: hub admins only."""
+        source = spec.get("sourceUser")
+        cross = kind == "VolumeRestore" and source not in (None, spec.get("user"))
+        if cross and scopes.CROSS_USER_RESTORE_SCOPE not in self.expanded_scopes:
+            needs = scopes.CROSS_USER_RESTORE_SCOPE
+            raise web.HTTPError(403, f"Only hub admins restore another user's backup ({source}; needs {needs})")
 
     async def require_for_stored(self, kind: str, name: str) -> None:
         """`require_for` a stored resource (its group decides); 404 if there is none."""

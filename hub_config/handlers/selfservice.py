@@ -9,6 +9,9 @@ the user, admins).
 - `POST /api/users/<name>/restart-server`, `DELETE /api/users/<name>/manage-volumes`: the
   original platform's endpoints, answered when the work is done, waiting at most 30 s
   (then 202 with the request's URL).
+- `GET /api/users/<name>/manage-volumes`: the user's volumes (looked up by name), with sizes
+  from the last survey of the engine's disk usage (`SIZES`: at most one in flight, renewed
+  after VOLUME_SIZES_MAX_AGE s), and `sizesAge`, how old they are.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from vocabulary.naming import resource_name
 from vocabulary.settings import get_settings
 
 from ..backends import get_engine, get_store
+from ..surveys import Survey
 from .base import ResourceAPIHandler
 
 # The request kinds, by the collection name of their URL (restores: recorded by backups.py).
@@ -35,6 +39,14 @@ COLLECTIONS = {"server-restarts": "ServerRestart", "volume-resets": "VolumeReset
 # later when the reconciler comes back (activeDeadlineSeconds of the resource).
 REQUEST_DEADLINE_SECONDS = 300
 BACKUP_FIRST_DEADLINE_SECONDS = 3600
+
+
+async def _sizes() -> dict[str, int | None]:
+    return await get_engine().volume_sizes()
+
+
+# One per hub process: the engine's disk-usage scan, shared by every request.
+SIZES: Survey[dict[str, int | None]] = Survey("volume sizes", _sizes, lambda: get_settings().volume_sizes_max_age)
 
 
 def failure(obj: StoredResource | None) -> str:
@@ -185,19 +197,20 @@ class ManageVolumesHandler(SelfServiceHandler):
         self.authorized_user(name)
         s = get_settings()
         names = naming.user_volume_names(s.volume_name_template, name, list(s.user_volumes))
-        found = await get_engine().existing_volumes(list(names.values()), sizes=True)
+        found = await get_engine().existing_volumes(list(names.values()))  # by name: no scan
+        sizes = await SIZES.get()
         volumes = [
             {
                 "key": key,
                 "name": vname,
                 "mount": s.user_volumes[key],
                 "description": s.volume_descriptions.get(key, ""),
-                "size": found[vname]["size"],
+                "size": sizes.value.get(vname),  # None: not surveyed yet (created since)
             }
             for key, vname in names.items()
             if vname in found
         ]
-        self.finish({"user": name, "volumes": volumes})
+        self.finish({"user": name, "volumes": volumes, "sizesAt": sizes.at, "sizesAge": round(sizes.age, 3)})
 
     async def delete(self, name: str) -> None:
         rname = await self.request_reset(name)

@@ -4,7 +4,13 @@ The helper mounts the user's volumes (read-only for a backup) and the backup loc
 `helper_script.py` as root with no network, prints its result, and is removed. Nothing here
 reads the engine's data folder, so it works the same with the hub on the host or in a
 container, and with the location a host folder or a named volume. At most
-BACKUP_CONCURRENCY helpers copy data at once (backups and restores), per process.
+BACKUP_CONCURRENCY helpers copy data at once (backups and restores), per process, and at
+most one per user where a controller asks for it (`user_slot`).
+
+A helper working for a request (`Job`) is bounded by it: it runs under coreutils `timeout`
+until the request's deadline (so the engine ends it even if the reconciler is gone), and is
+stopped as soon as its request is deleted (looked at every WATCH_SECONDS) or the reconcile
+waiting for it is cancelled. Every helper carries the label LABEL_REQUEST naming its request.
 """
 
 from __future__ import annotations
@@ -12,9 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import docker.errors
 
 from vocabulary import naming
 from vocabulary.settings import Settings
@@ -23,8 +35,13 @@ from .docker import Engine
 
 SCRIPT = (Path(__file__).parent / "helper_script.py").read_text()
 LABEL_HELPER = "io.jupyterhub-ds.backup-helper"
+LABEL_REQUEST = "io.jupyterhub-ds.backup-request"  # "<Kind>.<name>" of the request it works for
 REFUSED = 3
+TIMED_OUT = 124  # coreutils `timeout`: the command ran past its time
+STOP_GRACE = 5  # seconds between SIGTERM (the helper removes what it wrote) and SIGKILL
+WATCH_SECONDS = 1.0  # how often a running helper's request is looked up
 _BOUNDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+_USER_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
 class HelperRefused(Exception):
@@ -33,6 +50,49 @@ class HelperRefused(Exception):
 
 class HelperFailed(Exception):
     """The helper ended with an error (tar failed, disk full ...)."""
+
+
+class HelperDeadline(HelperFailed):
+    """The request's deadline (activeDeadlineSeconds) passed: the helper was killed."""
+
+
+class HelperStopped(HelperFailed):
+    """The request was deleted while its helper ran: the helper was stopped."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """The request a helper works for: its label, its deadline, whether it is still wanted."""
+
+    kind: str
+    name: str
+    deadline: datetime | None = None
+    wanted: Callable[[], Awaitable[bool]] | None = None  # False once the request is deleted
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+    @property
+    def cancelled(self) -> str:
+        return f"its request was cancelled ({self.label} or what it was for was deleted)"
+
+    def seconds_left(self) -> float | None:
+        return None if self.deadline is None else (self.deadline - datetime.now(UTC)).total_seconds()
+
+    async def bounded(self, command: list[str]) -> tuple[list[str], float | None]:
+        """The command under this job's deadline, and how long to wait for it at most; an
+        error instead if the job is gone or late (then no helper starts)."""
+        if self.wanted is not None and not await self.wanted():
+            raise HelperStopped(f"not started: {self.cancelled}")
+        left = self.seconds_left()
+        if left is None:
+            return command, None
+        if left <= 0:
+            raise HelperDeadline(f"not started: the deadline of {self.label} has passed")
+        # Run by the engine's clock, so it ends at the deadline even if this process is gone;
+        # rounded up: never before the deadline, so the controller sees it passed.
+        return ["timeout", "-k", str(STOP_GRACE), f"{math.ceil(left)}s", *command], left + 2 * STOP_GRACE + 30
 
 
 def location(settings: Settings) -> str:
@@ -48,9 +108,20 @@ def bound(settings: Settings) -> asyncio.Semaphore:
     return _BOUNDS[loop]
 
 
+@contextlib.asynccontextmanager
+async def user_slot(user: str) -> AsyncIterator[None]:
+    """One helper at a time for this user (e.g. their own backups, their restores), so
+    cancelling and recreating a request cannot run two side by side."""
+    # One lock per user for the loop's life (a few bytes each): dropping a released lock
+    # would let a newcomer take a fresh one while a waiter is about to take the old.
+    slots = _USER_SLOTS.setdefault(asyncio.get_running_loop(), {})
+    async with slots.setdefault(user, asyncio.Lock()):
+        yield
+
+
 class Helpers:
-    def __init__(self, engine: Engine, settings: Settings):
-        self.engine, self.settings = engine, settings
+    def __init__(self, engine: Engine, settings: Settings, job: Job | None = None):
+        self.engine, self.settings, self.job = engine, settings, job
 
     def _location_mount(self, mode: str) -> dict[str, dict[str, str]]:
         where = location(self.settings)
@@ -101,11 +172,56 @@ class Helpers:
         volumes = mounts | self._location_mount(location_mode)
         command = ["python3", "-c", SCRIPT, op, json.dumps(args)]
         image = self.settings.backup_helper_image
-
-        code, output = await self.engine.run_helper(name, image, command, volumes, labels, user)
+        job, wait = self.job, None
+        if job is not None:
+            labels[LABEL_REQUEST] = job.label
+            command, wait = await job.bounded(command)
+        code, output, stopped = await self._watched(name, image, command, volumes, labels, user, wait)
         lines = output.strip().splitlines()
+        if job is not None and stopped:
+            raise HelperStopped(f"stopped: {job.cancelled}")
+        if job is not None and wait is not None and code == TIMED_OUT:
+            raise HelperDeadline(f"killed at the deadline of {job.label} (activeDeadlineSeconds)")
         if code == REFUSED:
             raise HelperRefused(json.loads(lines[-1])["refused"])
         if code != 0:
             raise HelperFailed((lines[-1] if lines else f"exit code {code}")[-500:])
         return json.loads(lines[-1])
+
+    async def working(self) -> dict[str, str]:
+        """{container name: "<Kind>.<name>"} of this platform's helpers working for a request."""
+        filters = {"label": [f"{naming.LABEL_PLATFORM}={self.settings.platform_id}", LABEL_REQUEST]}
+        found = await self.engine.call(self.engine.client.api.containers, all=True, filters=filters)
+        return {c["Names"][0].lstrip("/"): (c.get("Labels") or {}).get(LABEL_REQUEST, "") for c in found}
+
+    async def discard(self, name: str) -> None:
+        """Stop a helper nobody waits for (as a deleted request does), then remove it."""
+        await self.engine.stop_helper(name, STOP_GRACE)
+        with contextlib.suppress(docker.errors.NotFound):  # already gone is done
+            await self.engine.call(self.engine.client.api.remove_container, name, force=True)
+
+    async def _watched(
+        self,
+        name: str,
+        image: str,
+        command: list[str],
+        volumes: dict[str, dict[str, str]],
+        labels: dict[str, str],
+        user: str | None,
+        wait: float | None,
+    ) -> tuple[int, str, bool]:
+        """Run the helper; stop it when its request is deleted or this wait is cancelled.
+        (exit code, output, whether it was stopped)."""
+        run = asyncio.ensure_future(self.engine.run_helper(name, image, command, volumes, labels, user, wait))
+        stopped = False
+        try:
+            while not run.done():
+                await asyncio.wait({run}, timeout=WATCH_SECONDS)
+                if not run.done() and not stopped and self.job and self.job.wanted and not await self.job.wanted():
+                    stopped = True
+                    await self.engine.stop_helper(name, STOP_GRACE)
+        except asyncio.CancelledError:  # the reconcile was cancelled: its helper goes too
+            await asyncio.shield(self.engine.stop_helper(name, STOP_GRACE))
+            raise
+        code, output = run.result()
+        return code, output, stopped

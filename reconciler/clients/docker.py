@@ -108,6 +108,19 @@ class Engine:
 
         return await self.call(look)
 
+    async def volume_sizes(self) -> dict[str, int | None]:
+        """{volume name: bytes} of every volume: the engine's disk-usage report, a scan of its
+        volumes (seconds on a large engine): callers survey it, never per request."""
+
+        def look() -> dict[str, int | None]:
+            found: dict[str, int | None] = {}
+            for vol in self.client.api.df().get("Volumes") or []:
+                size = (vol.get("UsageData") or {}).get("Size", -1)
+                found[vol["Name"]] = size if size >= 0 else None
+            return found
+
+        return await self.call(look)
+
     async def user_containers(self, platform: str, user: str) -> list[dict[str, Any]]:
         """Containers of this platform labelled with this user, running or not."""
         filters = {"label": [f"{naming.LABEL_PLATFORM}={platform}", f"{naming.LABEL_USER}={user}"]}
@@ -186,8 +199,10 @@ class Engine:
         volumes: dict[str, dict[str, str]],
         labels: dict[str, str],
         user: str | None = None,  # on Swarm: whose node it runs on
+        wait_seconds: float | None = None,  # then killed, whatever it is doing
     ) -> tuple[int, str]:
-        """Run a short-lived helper container as root with no network; (exit code, output)."""
+        """Run a short-lived helper container as root with no network; (exit code, output).
+        The one place helper containers are created."""
 
         def run() -> tuple[int, str]:
             client = self.client
@@ -203,13 +218,26 @@ class Engine:
                 ) from None
             try:
                 container.start()
-                code = container.wait()["StatusCode"]
+                try:
+                    code = container.wait(timeout=wait_seconds)["StatusCode"]
+                except (requests.ConnectionError, requests.Timeout):  # past its time: killed below
+                    return 137, f"killed after {wait_seconds} s"
                 return code, container.logs(stdout=True, stderr=True).decode(errors="replace")
             finally:
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True)
 
         return await self.call(run)
+
+    async def stop_helper(self, name: str, grace: float) -> None:
+        """SIGTERM a helper (it removes what it wrote), SIGKILL after `grace` s; its runner
+        then removes it. Already gone is done."""
+
+        def stop() -> None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.api.stop(name, timeout=int(grace))
+
+        await self.call(stop)
 
     async def node_sockets(self) -> list[str]:
         """Other engines' sockets on this host (the Swarm nodes'); none for one engine."""

@@ -5,10 +5,14 @@ no network. Mounts: the per-user volumes at /src/<key> (read-only, backup) or /d
 (restore), the backup location at /backup. It prints one JSON object on its last line of
 output; exit 0 done, 3 refused (nothing changed), anything else a failure.
 
-- backup: GNU tar (`--numeric-owner --xattrs -p`: owners, modes, links, empty folders and
-  any file name survive) gzipped to `<key>.tar.gz.part`, hashed, renamed when whole; then
-  `manifest.json`. If any step fails, what it wrote for the user is removed.
-- restore: every archive's sha256 checked first; then each volume emptied and extracted.
+- backup: GNU tar (`--numeric-owner --xattrs -p --sparse`: owners, modes, links, empty
+  folders, any file name and the holes of sparse files survive) gzipped to
+  `<key>.tar.gz.part`, hashed, renamed when whole; then `manifest.json`. If any step fails,
+  or the helper is stopped (SIGTERM: its deadline, or its request deleted), what it wrote
+  for the user is removed.
+- restore: every archive's sha256 checked first; then each volume emptied and extracted;
+  then setuid and setgid bits are taken off every restored non-folder (a restore must not
+  hand anyone a set-id program; a folder's setgid, which only passes its group on, stays).
 - delete: backup folders removed (a missing one is already gone).
 """
 
@@ -20,6 +24,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -50,7 +56,10 @@ def failed(what: str, stderr: str) -> SystemExit:
 def archive_volume(key: str, target: str) -> dict:
     """tar.gz of /src/<key> into /backup/<target>: its size, sha256, entry count."""
     index, part, log = f"/tmp/{key}.index", f"/backup/{target}.part", f"/tmp/{key}.err"
-    command = ["tar", "--numeric-owner", "--xattrs", "--totals", "-C", f"/src/{key}", "-cpzv", "--index-file", index]
+    # --sparse: a file's holes are stored as holes (read by SEEK_HOLE), not as zeros to
+    # compress, and come back as holes on extraction.
+    command = ["tar", "--numeric-owner", "--xattrs", "--sparse", "--totals", "-C", f"/src/{key}", "-cpzv"]
+    command += ["--index-file", index]
     # tar and its gzip write the file themselves, as a plain `tar czf` does (a pipe through
     # this process cost a quarter of the throughput); the hash is a second, cached read.
     with open(log, "wb") as err:
@@ -137,7 +146,17 @@ def restore(args: dict) -> dict:
         if done.returncode != 0:
             raise failed(f"extracting {a['path']}", done.stderr)
         restored.append(a["volume"])
-    return {"restored": restored}
+    return {"restored": restored, "setIdCleared": sum(clear_set_id(f"/dst/{safe(v)}") for v in restored)}
+
+
+def clear_set_id(root: str) -> int:
+    """Take setuid and setgid off every non-folder under `root` (symbolic links have none of
+    their own: `find -perm` reads the link, not its target); how many were cleared."""
+    find = ["find", root, "-xdev", "!", "-type", "d", "-perm", "/6000", "-print0"]
+    found = [p for p in subprocess.run(find, capture_output=True, check=True).stdout.split(b"\0") if p]
+    for path in found:
+        os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o6000)
+    return len(found)
 
 
 def delete(args: dict) -> dict:
@@ -150,7 +169,14 @@ def delete(args: dict) -> dict:
     return {"removed": removed}
 
 
+def stopped(signum: int, _frame: object) -> None:
+    """SIGTERM (the deadline's `timeout`, or a deleted request): unwind, so a backup's
+    `except BaseException` removes what it wrote."""
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, stopped)
     op, args = sys.argv[1], json.loads(sys.argv[2])
     os.umask(0o077)  # archives hold every user's files: readable by root only
     result = {"backup": backup, "restore": restore, "delete": delete}[op](args)

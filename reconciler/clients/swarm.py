@@ -263,6 +263,7 @@ class SwarmEngine(Engine):
         volumes: dict[str, dict[str, str]],
         labels: dict[str, str],
         user: str | None = None,
+        wait_seconds: float | None = None,  # unused: the command's own `timeout` ends the task
     ) -> tuple[int, str]:
         """On the user's node; without a user (pruning the backup location) on every ready
         node, and the first failure or else the last answer is returned."""
@@ -282,6 +283,18 @@ class SwarmEngine(Engine):
             return answer
 
         return await self.call(run)
+
+    async def stop_helper(self, name: str, grace: float) -> None:
+        """Remove the helper's one-off services (one per node: `<name>-<node>`); the task's
+        container is stopped with them. Already gone is done."""
+
+        def stop() -> None:
+            for service in self.client.api.services(filters={"name": name}):
+                if service["Spec"]["Name"].startswith(f"{name}-"):
+                    with contextlib.suppress(docker.errors.NotFound):
+                        self.client.api.remove_service(service["ID"])
+
+        await self.call(stop)
 
     def _volume_node(self, name: str) -> Node | None:
         where = self.placements.node_of_volume(name)
@@ -317,6 +330,18 @@ class SwarmEngine(Engine):
             return bool(self.agent_now(node, "ensure", {"volumes": {name: labels}})["created"])
 
         return await self.call(ensure)
+
+    async def volume_sizes(self) -> dict[str, int | None]:
+        """Every ready node's volumes and sizes (one agent task per node)."""
+
+        def look() -> dict[str, int | None]:
+            found: dict[str, int | None] = {}
+            for node in self.nodes_now():
+                if node.ready:
+                    found |= self.agent_now(node, "sizes", {})["sizes"]
+            return found
+
+        return await self.call(look)
 
     async def existing_volumes(self, names: list[str], sizes: bool = False) -> dict[str, dict[str, Any]]:
         def look() -> dict[str, dict[str, Any]]:

@@ -3,10 +3,11 @@ built-in watches, which reconcile keys derived from the world (`reconcile(name, 
 
 from __future__ import annotations
 
-from ..loop import Controller, Watch
+from ..loop import Controller, Finalizer, Watch
 from ..policy_status import ServerDriftStatus
-from ..status import EngineAccessStatus, PrivilegedAccessStatus
+from ..status import EngineAccessStatus, PrivilegedAccessStatus, Status
 from . import (
+    backuphelpers,
     backupschedule,
     broadcast,
     engineaccess,
@@ -35,8 +36,11 @@ CONTROLLERS: dict[str, Controller] = {
     "BackupSchedule": backupschedule.reconcile,
 }
 
+FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}
+
 WATCHES: list[Watch] = [
     Watch(privilegedaccess.KIND, PrivilegedAccessStatus, privilegedaccess.reconcile, privilegedaccess.names),
     Watch(engineaccess.KIND, EngineAccessStatus, engineaccess.reconcile, engineaccess.names),
     Watch(serverdrift.KIND, ServerDriftStatus, serverdrift.reconcile, serverdrift.names),
+    Watch(backuphelpers.KIND, Status, backuphelpers.reconcile, backuphelpers.names),
 ]

@@ -9,21 +9,30 @@ BACKUP_CONCURRENCY helper containers at a time. A running server is backed up as
 again after. Each user's progress is written before its side effects, so a reconciler
 restarted mid-way redoes only the users not finished (an archive is written under a
 `.part` name and renamed when whole, so a redo is safe).
+
+Bounded: helpers are killed at the deadline (`activeDeadlineSeconds`, default
+DEADLINE_SECONDS; then `Failed`, DeadlineExceeded) and stopped when the backup, or the
+reset it was taken for, is deleted. A user's own backups (taken before their resets) run
+one at a time per user, and a new one that succeeded prunes the oldest beyond
+BACKUP_USER_MAX; they expire (ttlSecondsAfterFinished), and `finalize` deletes a backup's
+archives when its TTL deletes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from vocabulary import naming
 
-from ..backup_specs import VolumeBackupSpec
+from .. import jobs, retention
+from ..backup_specs import BEFORE_RESET, VolumeBackupSpec
 from ..backup_status import BackupArchive, UserBackup, VolumeBackupStatus
 from ..checks import unknown_volume_keys
-from ..clients.backups import HelperFailed, Helpers, bound, location
+from ..clients.backups import HelperFailed, Helpers, Job, bound, location, user_slot
 from ..context import Context
 from ..errors import PermanentError, TemporaryError
 from ..result import Result
@@ -54,12 +63,63 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
             await ctx.progress(KIND, obj.name, status)
 
     await save()
+    deadline = jobs.deadline(spec, obj.created)
+    job = Job(KIND, obj.name, deadline, lambda: _wanted(ctx, obj))
+    own = spec.user if obj.labels.get(BEFORE_RESET) else None
     todo = [entry for entry in status.users if entry.outcome in ("Pending", "Running")]
-    outcomes = await asyncio.gather(*(_one(ctx, obj.name, spec, status, e, save) for e in todo), return_exceptions=True)
+    work = (_one(ctx, job, own, spec, status, e, save) for e in todo)
+    outcomes = await asyncio.gather(*work, return_exceptions=True)
     errors = [e for e in outcomes if isinstance(e, BaseException)]
     if errors:
         raise errors[0]  # the users not finished are redone on the retry
-    return Result(_finish(status))
+    _finish(status)
+    if status.phase == "Failed" and deadline is not None and datetime.now(UTC) >= deadline:
+        failed = "; ".join(f"{e.user}: {e.message}" for e in status.users if e.outcome == "Failed")
+        message = f"not finished within activeDeadlineSeconds ({spec.active_deadline_seconds} s): {failed}"
+        jobs.stall(status, True, "DeadlineExceeded", message, datetime.now(UTC))
+        await ctx.event(KIND, obj.name, "DeadlineExceeded", message, type="Warning")
+    if own is not None and status.phase == "Succeeded":
+        await _prune_own(ctx, own, (obj.name, status.started_at or obj.created))
+    return Result(status)
+
+
+async def still_there(ctx: Context, obj: StoredResource) -> bool:
+    """The request has not been deleted (nor replaced by a new one of the same name)."""
+    found = await asyncio.to_thread(ctx.store.get, obj.kind, obj.name)
+    return found is not None and found.created == obj.created
+
+
+async def _wanted(ctx: Context, obj: StoredResource) -> bool:
+    """Still wanted: the backup exists, and so does the reset it was taken for (if any)."""
+    reset = obj.labels.get(BEFORE_RESET)
+    if reset and await asyncio.to_thread(ctx.store.get, "VolumeReset", reset) is None:
+        return False
+    return await still_there(ctx, obj)
+
+
+async def _prune_own(ctx: Context, user: str, this: tuple[str, datetime]) -> None:
+    """The user's own backups beyond BACKUP_USER_MAX, oldest first, once `this` one (its
+    success not yet written) succeeded."""
+    objs = await asyncio.to_thread(ctx.store.list, KIND)
+    own = [b for b in objs if b.labels.get(BEFORE_RESET) and b.spec.get("user") == user and b.name != this[0]]
+    dated = {b.name: (b.name, VolumeBackupStatus.load(b.status).started_at or b.created) for b in own}
+    succeeded = [this] + [dated[b.name] for b in own if b.status.get("phase") == "Succeeded"]
+    failed = [dated[b.name] for b in own if b.status.get("phase") == "Failed"]
+    decided = retention.plan(succeeded, failed, ctx.settings.backup_user_max, 0, 0)
+    if not decided.delete:
+        return
+    await Helpers(ctx.engine, ctx.settings).delete(decided.delete)  # archives first: no orphan records
+    for name in decided.delete:
+        await asyncio.to_thread(ctx.store.delete, KIND, name, f"backups-of:{user}")
+        why = f"{user} has more than {ctx.settings.backup_user_max} backups of their own (BACKUP_USER_MAX)"
+        await ctx.event(KIND, name, "Pruned", why)
+
+
+async def finalize(obj: StoredResource, ctx: Context) -> None:
+    """Before its TTL deletes a backup: its archives go first (a user's own backups expire)."""
+    removed = await Helpers(ctx.engine, ctx.settings).delete([obj.name])
+    if removed.get("removed"):
+        await ctx.event(KIND, obj.name, "ArchivesDeleted", f"archives of {obj.name} deleted: its TTL has passed")
 
 
 def _finish(status: VolumeBackupStatus) -> VolumeBackupStatus:
@@ -92,9 +152,16 @@ async def _users(ctx: Context, spec: VolumeBackupSpec) -> list[str]:
 
 
 async def _one(
-    ctx: Context, backup: str, spec: VolumeBackupSpec, status: VolumeBackupStatus, entry: UserBackup, save: Save
+    ctx: Context,
+    job: Job,
+    own: str | None,
+    spec: VolumeBackupSpec,
+    status: VolumeBackupStatus,
+    entry: UserBackup,
+    save: Save,
 ) -> None:
     """Back up one user's volumes; its outcome in `entry`. A TemporaryError leaves it Running."""
+    backup = job.name
     entry.outcome, entry.started_at, t0 = "Running", datetime.now(UTC), time.monotonic()
     await save()
     model = await ctx.hub.get_user(entry.user)
@@ -106,7 +173,8 @@ async def _one(
     if not present:
         return await _end(entry, save, "Skipped", f"has none of the volumes {', '.join(spec.volumes)}")
     running = sorted(model.get("servers") or {})
-    manifest = await _copy(ctx, backup, spec, entry, save, present, running)
+    async with user_slot(own) if own else contextlib.nullcontext():  # one own backup per user at a time
+        manifest = await _copy(ctx, job, spec, entry, save, present, running)
     if manifest is None:
         return
     archives = [BackupArchive(user=entry.user, **a) for a in manifest["archives"]]
@@ -124,7 +192,7 @@ async def _one(
 
 async def _copy(
     ctx: Context,
-    backup: str,
+    job: Job,
     spec: VolumeBackupSpec,
     entry: UserBackup,
     save: Save,
@@ -134,6 +202,7 @@ async def _copy(
     """The helper's manifest (None: failed, and said so). A helper slot (BACKUP_CONCURRENCY)
     is taken before a consistent backup stops the servers, so they are down only while
     their data is copied, never while waiting for a slot."""
+    backup = job.name
     async with bound(ctx.settings):
         if spec.consistent and running and not entry.stopped_servers:
             entry.stopped_servers = running
@@ -142,7 +211,7 @@ async def _copy(
             await ctx.event(KIND, backup, "StoppingServers", message)
             await _stop(ctx, entry.user, running)
         try:
-            return await Helpers(ctx.engine, ctx.settings).backup(backup, entry.user, present, slot_held=True)
+            return await Helpers(ctx.engine, ctx.settings, job).backup(backup, entry.user, present, slot_held=True)
         except HelperFailed as e:
             failure = str(e)
     await _restart(ctx, backup, entry, save)

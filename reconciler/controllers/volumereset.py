@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from vocabulary import naming
 from vocabulary.api import API_VERSION
 
+from .. import jobs
+from ..backup_specs import BEFORE_RESET
 from ..checks import busy_servers, unknown_volume_keys
 from ..clients.docker import VolumeInUse
 from ..context import Context
@@ -88,11 +90,22 @@ async def _backed_up(ctx: Context, obj: StoredResource, spec: VolumeResetSpec, s
     if backup is None:
         if status.backup is not None:
             raise PermanentError(f"the backup taken first ({name}) was deleted; nothing was removed", "BackupFailed")
+        # The user's own backup: it expires (BACKUP_USER_TTL_SECONDS), and ends by the
+        # reset's own deadline, which is what the user waits on.
+        backup_spec = {
+            "user": spec.user,
+            "volumes": spec.volumes,
+            "ttlSecondsAfterFinished": ctx.settings.backup_user_ttl_seconds,
+        }
+        deadline = jobs.deadline(spec, obj.created)
+        if deadline is not None:
+            left = int((deadline - datetime.now(UTC)).total_seconds())
+            backup_spec["activeDeadlineSeconds"] = max(1, left)
         doc = {
             "apiVersion": API_VERSION,
             "kind": "VolumeBackup",
-            "metadata": {"name": name, "labels": {"jupyterhub-ds/before-reset": obj.name}},
-            "spec": {"user": spec.user, "volumes": spec.volumes},
+            "metadata": {"name": name, "labels": {BEFORE_RESET: obj.name}},
+            "spec": backup_spec,
         }
         status.backup = name
         await ctx.progress(KIND, obj.name, status)

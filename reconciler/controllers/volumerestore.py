@@ -5,7 +5,10 @@ archive it is to restore before it touches any volume: a corrupt or missing arch
 the restore with the volumes untouched. Then each volume is emptied and filled. The
 status says `Running` before anything is checked, and the spawner waits while it does,
 so a restore and a start cannot overlap. Restoring into another user than the one backed
-up is the admin's (`sourceUser`); the self-service API only restores a user's own.
+up is the hub admins' (`sourceUser`, checked where the request is applied); the source is
+never implied. One restore helper per user at a time; it is killed at the request's
+deadline and stopped when the request is deleted (`clients.backups.Job`). Restored files
+lose their setuid and setgid bits.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from datetime import UTC, datetime
 
 from vocabulary import naming
 
+from .. import jobs
 from ..backup_specs import VolumeRestoreSpec
 from ..backup_status import BackupArchive, VolumeBackupStatus, VolumeRestoreStatus
 from ..checks import busy_servers, unknown_volume_keys
-from ..clients.backups import HelperFailed, HelperRefused, Helpers
+from ..clients.backups import HelperDeadline, HelperFailed, HelperRefused, Helpers, HelperStopped, Job, user_slot
 from ..context import Context
 from ..errors import PermanentError
 from ..result import Result
@@ -48,18 +52,33 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     what = f"{', '.join(volumes)} of {spec.user} from backup {spec.backup}"
     await ctx.event(KIND, obj.name, "Restoring", f"restoring {what} (requested by {_who(obj)})")
     wanted = [a.model_dump(include={"volume", "path", "sha256"}) for a in archives]
+    job = Job(KIND, obj.name, jobs.deadline(spec, obj.created), lambda: still_there(ctx, obj))
     try:
-        await Helpers(ctx.engine, ctx.settings).restore(obj.name, wanted, volumes, spec.user)
+        async with user_slot(spec.user):  # a cancelled and recreated restore never runs beside the old one
+            done = await Helpers(ctx.engine, ctx.settings, job).restore(obj.name, wanted, volumes, spec.user)
     except HelperRefused as e:
         raise PermanentError(f"{e}: nothing was restored, the volumes are untouched", "ArchiveCorrupt") from None
+    except HelperDeadline as e:
+        message = f"the restore of {what} was {e}; the volumes may be partly restored"
+        raise PermanentError(message, "DeadlineExceeded") from None
+    except HelperStopped as e:
+        raise PermanentError(f"the restore of {what} was {e}", "Deleted") from None
     except HelperFailed as e:
         raise PermanentError(f"the restore of {what} failed part-way ({e})", "RestoreFailed") from None
     seconds = round(time.monotonic() - t0, 2)
-    await ctx.event(KIND, obj.name, "Restored", f"restored {what} in {seconds} s")
+    cleared = done.get("setIdCleared", 0)
+    note = f"; setuid/setgid taken off {cleared} files" if cleared else ""
+    await ctx.event(KIND, obj.name, "Restored", f"restored {what} in {seconds} s{note}")
     status.phase, status.step, status.restored_volumes = "Succeeded", "done", list(volumes)
     status.finished_at, status.seconds = datetime.now(UTC), seconds
     status.set_condition("Ready", "True", "Restored", f"restored {what}")
     return Result(status)
+
+
+async def still_there(ctx: Context, obj: StoredResource) -> bool:
+    """The request has not been deleted (nor replaced by a new one of the same name)."""
+    found = await asyncio.to_thread(ctx.store.get, obj.kind, obj.name)
+    return found is not None and found.created == obj.created
 
 
 def _who(obj: StoredResource) -> str:
@@ -78,17 +97,16 @@ async def _archives(ctx: Context, spec: VolumeRestoreSpec, status: VolumeRestore
     found = VolumeBackupStatus.load(backup.status)
     if found.phase not in ("Succeeded", "Failed"):
         raise PermanentError(f"backup {spec.backup} has not finished (phase {found.phase or 'Pending'})", "NotFinished")
-    # Every user the backup covered, whatever their outcome: one who failed or was skipped in
-    # a backup of several is the source of their own restore (NotInBackup), never the one
-    # other user whose archives happen to be there.
-    users = sorted({u.user for u in found.users} | {a.user for a in found.archives})
-    source = spec.source_user or (spec.user if spec.user in users or len(users) != 1 else users[0])
+    # Never another user's archives unless `sourceUser` names them (a hub admin's request):
+    # not even the one user of a backup of someone else.
+    source = spec.source
     status.source_user = source
     archives = [a for a in found.archives if a.user == source and (not spec.volumes or a.volume in spec.volumes)]
     missing = sorted(set(spec.volumes or []) - {a.volume for a in archives})
     if not archives or missing:
         lacking = ", ".join(missing) if missing else "any volume"
-        raise PermanentError(f"backup {spec.backup} has no archive of {lacking} of {source}", "NotInBackup")
+        hint = "" if spec.cross_user else " (a hub admin may restore another user's with sourceUser)"
+        raise PermanentError(f"backup {spec.backup} has no archive of {lacking} of {source}{hint}", "NotInBackup")
     return archives
 
 

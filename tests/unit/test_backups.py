@@ -137,3 +137,71 @@ def test_at_most_backup_concurrency_helpers_copy_at_once(monkeypatch: pytest.Mon
 
     asyncio.run(many())
     assert peak == 3
+
+
+def test_a_restore_takes_another_users_archives_only_when_named() -> None:
+    own = VolumeRestoreSpec.model_validate({"backup": "b", "user": "alice"})
+    assert own.source == "alice" and not own.cross_user  # never the backup's one other user
+    cross = VolumeRestoreSpec.model_validate({"backup": "b", "user": "alice", "sourceUser": "bob"})
+    assert cross.source == "bob" and cross.cross_user
+    same = VolumeRestoreSpec.model_validate({"backup": "b", "user": "alice", "sourceUser": "alice"})
+    assert not same.cross_user
+
+
+def test_backups_and_restores_have_a_deadline_by_default() -> None:
+    hours = 6 * 3600
+    assert VolumeBackupSpec.model_validate({"user": "a"}).active_deadline_seconds == hours
+    assert VolumeRestoreSpec.model_validate({"backup": "b", "user": "a"}).active_deadline_seconds == hours
+    with pytest.raises(ValidationError):
+        VolumeBackupSpec.model_validate({"user": "a", "activeDeadlineSeconds": 0})
+
+
+def test_a_helper_past_its_deadline_is_never_started() -> None:
+    settings = load_settings({"PLATFORM_ID": "unit"})
+    past = backups.Job("VolumeBackup", "b", datetime.now(UTC) - timedelta(seconds=1))
+
+    class NoEngine:
+        async def ensure_volume(self, *_a: object) -> bool:
+            return False
+
+        async def run_helper(self, *_a: object) -> tuple[int, str]:
+            raise AssertionError("started")
+
+    with pytest.raises(backups.HelperDeadline):
+        asyncio.run(backups.Helpers(NoEngine(), settings, past).backup("b", "u", {"home": "v"}))  # type: ignore[arg-type]
+
+
+def test_one_user_slot_at_a_time() -> None:
+    async def main() -> list[str]:
+        seen: list[str] = []
+
+        async def work(tag: str) -> None:
+            async with backups.user_slot("alice"):
+                seen.append(f"{tag}+")
+                await asyncio.sleep(0.01)
+                seen.append(f"{tag}-")
+
+        await asyncio.gather(work("a"), work("b"))
+        return seen
+
+    assert asyncio.run(main()) == ["a+", "a-", "b+", "b-"]
+
+
+def test_a_newcomer_never_passes_a_waiter_for_a_user_slot() -> None:
+    async def main() -> int:
+        inside, most = 0, 0
+
+        async def work() -> None:
+            nonlocal inside, most
+            async with backups.user_slot("bob"):
+                inside += 1
+                most = max(most, inside)
+                await asyncio.sleep(0.01)
+                inside -= 1
+
+        first = [asyncio.create_task(work()) for _ in range(2)]
+        await asyncio.sleep(0.015)  # the first is done, the second about to take the slot
+        await asyncio.gather(*first, work(), work())
+        return most
+
+    assert asyncio.run(main()) == 1

@@ -310,3 +310,18 @@ def test_a_schema_1_database_is_migrated_and_its_finished_one_shots_found(db_url
         assert row.subject == "sam" and (row.expires - row.finished).total_seconds() == 60
         assert s.get(MetaRow, "schema_version").value == SCHEMA_VERSION
     store.close()
+
+
+def test_a_kinds_fingerprint_changes_with_its_resources_and_statuses_only(store: Store) -> None:
+    empty = store.fingerprint("GroupMembership")
+    store.apply(gm(), "cli")
+    created = store.fingerprint("GroupMembership")
+    assert created != empty
+    store.apply(parse_manifests(RESET.format(name="r", volumes="home"), "t.yaml"), "cli")
+    assert store.fingerprint("GroupMembership") == created  # another kind's change
+    time.sleep(0.01)
+    store.write_status("GroupMembership", "team", {"phase": "Ready"})
+    written = store.fingerprint("GroupMembership")
+    assert written != created
+    store.delete("GroupMembership", "team")
+    assert store.fingerprint("GroupMembership") not in (written, created)
