@@ -224,11 +224,14 @@ class Settings(BaseSettings):
         "restarts and resets get at least twice DOCKER_SPAWN_TIMEOUT + 60, broadcasts BROADCAST_DEADLINE + 60)",
     )
     reconcile_slow_deadline: float = Field(
-        21600,
+        22200,  # above backups' default activeDeadlineSeconds (6 h): the helper's own deadline ends it first
         ge=1,
         le=604800,
         alias="RECONCILE_SLOW_DEADLINE",
-        description="Seconds one reconcile of a slow-lane kind may take before it is cancelled",
+        description=(
+            "Seconds one reconcile of a slow-lane kind may take before it is cancelled "
+            "(keep it above the backups' `activeDeadlineSeconds`)"
+        ),
     )
     reconciler_test_hooks: bool = Field(
         False,
