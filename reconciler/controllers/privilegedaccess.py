@@ -16,9 +16,10 @@ by the policy (`PRIVILEGED_DRIFT_POLICY`):
 A member whose container lacks the socket is reported (it gets it at its next start); it
 is restarted only with `PRIVILEGED_RESTART_ON_GRANT=true`. That side asks the GroupPolicies
 too (the built-in `docker-privileged` policy gives the socket): while no policy in force
-gives it, a member's server without it is no drift, and is never restarted for it. A container with the platform's
-labels that the hub does not know as that user's server is stopped (restart/stop) or
-reported. Each container's drift is handled once: the container ids are kept in the key's
+gives it, a member's server without it is no drift, and is never restarted for it. A container is that user's
+server only if the hub lists the server and the spawner recorded this container's id for
+it (labels can be copied); any other container with the platform's labels is stopped
+(restart/stop) or reported. Each container's drift is handled once: the container ids are kept in the key's
 status in the store, so a restarted reconciler does not act twice.
 """
 

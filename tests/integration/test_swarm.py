@@ -191,6 +191,13 @@ def test_helper_names_never_collide_between_users_and_requests(swarm, shub: Hub)
     for user in twins:
         shub.create_user(user)
         shub.start_server(user)  # its volumes, on its node
+        # Enough data that the two helpers surely run at the same time (gzip takes seconds).
+        task = running_task(swarm, service(swarm, shub, user))
+        node = swarm.client(node_of(swarm, shub, user))
+        lab = node.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+        fill = lab.exec_run(["sh", "-c", "head -c 24000000 /dev/urandom > /home/lab/workspace/big"], user="0")
+        assert fill.exit_code == 0, fill.output
+        node.close()
         shub.stop_server(user)
     apply(
         shub,
@@ -198,12 +205,17 @@ def test_helper_names_never_collide_between_users_and_requests(swarm, shub: Hub)
         apiVersion: jupyterhub-ds/v1
         kind: VolumeBackup
         metadata: {{name: nightly}}
-        spec: {{selector: {{users: {json.dumps(twins)}}}, volumes: [home]}}
+        spec: {{selector: {{users: {json.dumps(twins)}}}, volumes: [workspace]}}
         """,
     )
     backup = wait_phase(shub, "volumebackup", "nightly", 120)
     assert backup["phase"] == "Succeeded", json.dumps(backup)
     assert {u["user"]: u["outcome"] for u in backup["users"]} == dict.fromkeys(twins, "Succeeded")
+    # Side by side, at the first try: a shared name made the second helper fail ("name
+    # conflicts with an existing object") and wait for a retry, or removed the first one.
+    log = Path(shub.log_path).read_text()
+    assert "name conflicts with an existing object" not in log
+    assert "volumebackup/nightly: unexpected error" not in log
 
 
 def test_a_service_with_the_platforms_labels_copied_is_removed(swarm, shub: Hub) -> None:
