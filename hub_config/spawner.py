@@ -146,6 +146,35 @@ class PlatformSpawner(DockerSpawner):
             naming.LABEL_SOCKET: "true" if socket else "false",
         }
 
+    async def record_object(self, object_id: str) -> None:
+        """Write down in the store that this container (Swarm: service) is this server, before
+        it starts: the engine-wide survey and the per-user watch know the platform's servers
+        by these ids, never by labels (which anyone with the socket can copy)."""
+        if not object_id:
+            return
+        body = {"role": "lab", "user": self.user.name, "server": self.name or "", "name": self.object_name}
+        body["recorded"] = time.time()
+        await asyncio.to_thread(get_store().write_observed, naming.OWNED_KIND, object_id, body)
+
+    async def create_object(self) -> dict[str, Any]:
+        obj = await super().create_object()
+        await self.record_object(obj[self.object_id_key])
+        return obj
+
+    async def start_object(self) -> None:
+        await self.record_object(self.object_id)  # also a container reused (DockerSpawner.remove off)
+        await super().start_object()
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """At the hub's start, the servers it already runs are recorded from its own state (a
+        platform upgraded from a version that did not record them keeps its servers)."""
+        super().load_state(state)
+        if self.object_id:
+            body = {"role": "lab", "user": self.user.name, "server": self.name or "", "name": self.object_name}
+            store = get_store()
+            if store.observed(naming.OWNED_KIND, self.object_id).get("role") != "lab":
+                store.write_observed(naming.OWNED_KIND, self.object_id, body | {"recorded": time.time()})
+
     @default("object_name")
     def _object_name_default(self) -> str:
         return naming.container_name(self.settings.container_prefix, self.user.name, self.name or "")

@@ -387,6 +387,15 @@ class Store:
         with self.session() as s:
             return {r.name: dict(r.body) for r in s.scalars(select(ObservedRow).where(ObservedRow.kind == kind))}
 
+    def forget_observed(self, kind: str, names: Iterable[str]) -> int:
+        """Delete these rows of one kind (e.g. the records of objects that are gone)."""
+        names = list(names)
+        if not names:
+            return 0
+        with self.session() as s:
+            query = sql_delete(ObservedRow).where(ObservedRow.kind == kind, ObservedRow.name.in_(names))
+            return s.execute(query).rowcount
+
     def set_suspend(self, kind: str, name: str, suspend: bool, actor: str | None = None) -> StoredResource | None:
         """Set `spec.suspend` (kinds that have it); None if there is no such resource."""
         model = REGISTRY[kind].model

@@ -41,6 +41,14 @@ PLACEMENT_KIND = "Placement"
 NODE_LABEL_SOCKET = "io.jupyterhub-ds.socket"  # the node's engine socket path on that host
 LABEL_NODE_TASK = "io.jupyterhub-ds.node-task"  # a one-off task on one node (volumes, backups)
 
+# The ids of the containers and services the platform itself made (servers, helpers, node
+# tasks), recorded in the store when they are created: one row per id (`jhds_observed`).
+# The engine-wide survey recognises the platform's own by these ids, never by labels,
+# which anyone who can reach the engine can copy.
+OWNED_KIND = "OwnedObject"
+# Docker's limit for a Swarm service name (a DNS label); container names follow the same.
+OBJECT_NAME_MAX = 63
+
 PRIVILEGED_GROUP = "docker-privileged"
 # The built-in watch that keeps the socket in step with that group: one key per user.
 PRIVILEGED_ACCESS_KIND = "PrivilegedAccess"
@@ -93,6 +101,20 @@ def resource_name(prefix: str, username: str) -> str:
 def container_name(prefix: str, username: str, server: str = "") -> str:
     name = f"{prefix}-{escape_name(username)}"
     return f"{name}--{escape_name(server)}" if server else name
+
+
+def task_name(prefix: str, op: str, user: str | None, request: str, node: str = "") -> str:
+    """The name of a helper container or one-off task: unique per platform, operation, user,
+    request and node (a hash of them all), readable (prefix, operation, user slug), and
+    within Docker's 63 characters however long the parts are."""
+    digest = hashlib.sha256(json.dumps([prefix, op, user, request, node]).encode()).hexdigest()[:12]
+    head = "-".join(p for p in (_readable(prefix, 24), _readable(op, 10), _readable(user or "", 14)) if p)
+    return f"{head}-{digest}"  # at most 24 + 10 + 14 + 3 + 12 = 63
+
+
+def _readable(text: str, limit: int) -> str:
+    """[a-z0-9-], cut: only to help a reader (the hash beside it makes the name unique)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
 
 
 def volume_name(template: str, username: str, key: str) -> str:

@@ -272,8 +272,8 @@ class Settings(BaseSettings):
     engine_access_allowed: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         alias="ENGINE_ACCESS_ALLOWED",
-        description="Containers (names or globs, comma-separated) allowed the engine socket, privileged mode or "
-        "the host's PID namespace besides members' servers: the platform's own (hub, Traefik)",
+        description="Containers (names or globs, comma-separated) allowed the engine socket and the host's network "
+        "besides the platform's servers: the platform's own (hub, Traefik, Watchtower)",
     )
     privileged_restart_on_grant: bool = Field(
         False,
@@ -407,7 +407,11 @@ class Settings(BaseSettings):
     @classmethod
     def _names(cls, value: object) -> object:
         if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        for pattern in value if isinstance(value, list) else []:
+            if isinstance(pattern, str) and not pattern.strip("*?[]!"):
+                # A bare wildcard would allow every container: the survey would see nothing.
+                raise ValueError(f"{pattern!r} matches every container name; list the platform's own containers")
         return value
 
     @field_validator("gpu_mode", mode="before")

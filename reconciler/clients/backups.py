@@ -167,7 +167,7 @@ class Helpers:
         location_mode: str,
         user: str | None = None,
     ) -> dict[str, Any]:
-        name = f"{self.settings.platform_id}-{what}"[:200]
+        name = naming.task_name(self.settings.platform_id, op, user, what)  # unique per user and request
         labels = {naming.LABEL_PLATFORM: self.settings.platform_id, LABEL_HELPER: op}
         volumes = mounts | self._location_mount(location_mode)
         command = ["python3", "-c", SCRIPT, op, json.dumps(args)]

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import docker
 import docker.errors
@@ -28,12 +28,59 @@ class VolumeInUse(Exception):
     """The engine refuses to remove a volume a container still uses."""
 
 
+# Writes down, in the store, an object the platform just created: (its id, what it is).
+Recorder = Callable[[str, dict[str, Any]], None]
+
+
+class EngineView(NamedTuple):
+    """One survey pass: the running objects' facts, and the ids of every object that exists."""
+
+    running: list[dict[str, Any]]
+    present: set[str]
+
+
+def volume_bind_path(info: dict[str, Any]) -> str | None:
+    """The host path behind a volume of the `local` driver mounted with `o=bind` (a host
+    folder under a volume's name), else None."""
+    options = info.get("Options") or {}
+    binds = {o.strip() for o in (options.get("o") or "").split(",")} & {"bind", "rbind"}
+    return (options.get("device") or "?") if info.get("Driver") == "local" and binds else None
+
+
+def container_facts(attrs: dict[str, Any], volume_bind: Callable[[str], str | None]) -> dict[str, Any]:
+    """What, in a container's inspection, can give it power over the host (the engine's
+    record of how it was created, not what its labels claim)."""
+    host = attrs.get("HostConfig") or {}
+    mounts = attrs.get("Mounts") or []
+    volume_binds = {}
+    for m in mounts:
+        if m.get("Type") == "volume" and m.get("Driver") == "local" and m.get("Name"):
+            path = volume_bind(m["Name"])
+            if path is not None:
+                volume_binds[m["Name"]] = path
+    return {
+        "privileged": bool(host.get("Privileged")),
+        "pid_mode": host.get("PidMode") or "",
+        "ipc_mode": host.get("IpcMode") or "",
+        "uts_mode": host.get("UTSMode") or "",
+        "network_mode": host.get("NetworkMode") or "",
+        "cap_add": list(host.get("CapAdd") or []),
+        "devices": [d.get("PathOnHost") or "?" for d in host.get("Devices") or []],
+        "device_rules": list(host.get("DeviceCgroupRules") or []),
+        "security_opt": list(host.get("SecurityOpt") or []),
+        "sources": [m.get("Source", "") for m in mounts if m.get("Type") == "bind"],
+        "volume_binds": volume_binds,
+    }
+
+
 class Engine:
-    def __init__(self, factory: Callable[[], docker.DockerClient] = docker.from_env):
+    def __init__(self, factory: Callable[[], docker.DockerClient] = docker.from_env, recorder: Recorder | None = None):
         self._factory = factory
+        self._record: Recorder = recorder or (lambda object_id, body: None)
+        self._volumes: dict[str, str | None] = {}  # volume name -> the host path it binds, if any
         self._client: docker.DockerClient | None = None
         self._tokens: dict[str, str | None] = {}  # container id -> its server's API token
-        self._facts: dict[str, dict[str, Any]] = {}  # container id -> its privileged/PID/mount facts
+        self._facts: dict[str, dict[str, Any]] = {}  # container id -> `container_facts`
         self._event_stream: Any = None
 
     @property
@@ -162,34 +209,48 @@ class Engine:
         filters = {"label": f"{naming.LABEL_PLATFORM}={platform}", "status": "running"}
         return await self.call(self.client.api.containers, filters=filters)
 
-    async def escalation_facts(self) -> list[dict[str, Any]]:
-        """Every running container on the engine, whoever made it, with what gives power over
-        the host: privileged mode, the host's PID namespace, bind-mount sources. Inspections
-        are cached by container id (these facts are fixed when a container is created)."""
+    async def escalation_facts(self) -> EngineView:
+        """Every running container on the engine, whoever made it, with what can give power
+        over the host (`container_facts`), from one listing; inspections are cached by
+        container id (these facts are fixed when a container is created) and volume
+        inspections by volume name."""
 
-        def look() -> list[dict[str, Any]]:
-            listed = self.client.api.containers(filters={"status": "running"})
+        def look() -> EngineView:
+            listed = self.client.api.containers(all=True)
+            running = [c for c in listed if c.get("State") == "running"]
             found = []
-            for c in listed:
+            for c in running:
                 cid = c["Id"]
                 if cid not in self._facts:
                     try:
                         attrs = self.client.api.inspect_container(cid)
                     except docker.errors.NotFound:
                         continue
-                    host = attrs.get("HostConfig") or {}
-                    self._facts[cid] = {
-                        "privileged": bool(host.get("Privileged")),
-                        "pid_host": host.get("PidMode") == "host",
-                        "sources": [m.get("Source", "") for m in attrs.get("Mounts") or [] if m.get("Type") == "bind"],
-                    }
+                    self._facts[cid] = container_facts(attrs, self._volume_bind)
                 name = (c.get("Names") or ["/?"])[0].lstrip("/")
-                found.append({"id": cid, "name": name, "labels": c.get("Labels") or {}, **self._facts[cid]})
-            for gone in set(self._facts) - {c["Id"] for c in listed}:
+                labels = c.get("Labels") or {}
+                found.append(
+                    {"id": cid, "name": name, "labels": labels, "created": c.get("Created", 0), **self._facts[cid]}
+                )
+            for gone in set(self._facts) - {c["Id"] for c in running}:
                 del self._facts[gone]
-            return found
+            used = {v for facts in self._facts.values() for v in facts["volume_binds"]}
+            for gone in set(self._volumes) - used:
+                del self._volumes[gone]
+            return EngineView(found, {c["Id"] for c in listed})
 
         return await self.call(look)
+
+    def _volume_bind(self, name: str) -> str | None:
+        """The host path a named volume of the `local` driver binds (`o=bind`), else None;
+        cached by name (a volume in use cannot be removed, so cannot change)."""
+        if name not in self._volumes:
+            try:
+                info = self.client.api.inspect_volume(name)
+            except docker.errors.NotFound:
+                return None
+            self._volumes[name] = volume_bind_path(info)
+        return self._volumes[name]
 
     async def run_helper(
         self,
@@ -217,6 +278,8 @@ class Engine:
                     f"the helper image {image} is not on the engine (BACKUP_HELPER_IMAGE)", "HelperImageMissing"
                 ) from None
             try:
+                # Recorded before it starts: the survey knows it as the platform's by this id.
+                self._record(container.id, {"role": "helper", "name": name, "user": user})
                 container.start()
                 try:
                     code = container.wait(timeout=wait_seconds)["StatusCode"]

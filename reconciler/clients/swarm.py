@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from docker.types import ContainerSpec, Mount, Placement, RestartPolicy, TaskTem
 from vocabulary import naming
 
 from ..errors import PermanentError, TemporaryError
-from .docker import Engine, RemoveResult, VolumeInUse
+from .docker import Engine, EngineView, Recorder, RemoveResult, VolumeInUse, volume_bind_path
 from .swarm_nodes import Node, NodeDown, Placements, least_loaded
 
 __all__ = ["Node", "NodeDown", "Placements", "SwarmEngine", "as_container", "least_loaded", "strip_log_headers"]
@@ -55,6 +57,44 @@ def as_container(service: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def epoch(text: str) -> float:
+    """An engine time (RFC 3339, nanoseconds) in seconds since the epoch; 0 if unreadable."""
+    try:
+        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def service_facts(service: dict[str, Any]) -> dict[str, Any]:
+    """A service's spec in the shape of `container_facts`: bind sources, host paths bound
+    through `local` volumes, added capabilities, unconfined seccomp or AppArmor."""
+    c = as_container(service)
+    cs = service["Spec"]["TaskTemplate"]["ContainerSpec"]
+    privileges = cs.get("Privileges") or {}
+    security = []
+    if (privileges.get("Seccomp") or {}).get("Mode") == "unconfined":
+        security.append("seccomp=unconfined")
+    if (privileges.get("AppArmor") or {}).get("Mode") == "disabled":
+        security.append("apparmor=unconfined")
+    volume_binds = {}
+    for m in cs.get("Mounts") or []:
+        driver = (m.get("VolumeOptions") or {}).get("DriverConfig") or {}
+        path = volume_bind_path({"Driver": driver.get("Name") or "local", "Options": driver.get("Options")})
+        if m.get("Type", "volume") == "volume" and path is not None:
+            volume_binds[m.get("Source", "")] = path
+    return {
+        "id": service["ID"],
+        "name": c["Names"][0].lstrip("/"),
+        "labels": c["Labels"],
+        "created": epoch(service.get("CreatedAt", "")),
+        "privileged": False,
+        "cap_add": list(cs.get("CapabilityAdd") or []),
+        "security_opt": security,
+        "sources": [m["Source"] for m in c["Mounts"] if m["Type"] == "bind"],
+        "volume_binds": volume_binds,
+    }
+
+
 class SwarmEngine(Engine):
     def __init__(
         self,
@@ -63,8 +103,9 @@ class SwarmEngine(Engine):
         default_socket: str = "/var/run/docker.sock",
         factory: Callable[[], docker.DockerClient] = docker.from_env,
         platform: str = "jupyterhub-ds",
+        recorder: Recorder | None = None,
     ):
-        super().__init__(factory)
+        super().__init__(factory, recorder)
         self.platform = platform
         self.placements, self.helper_image, self.default_socket = placements, helper_image, default_socket
         self._service_labels: dict[str, dict[str, str]] = {}  # service id -> labels, for remove events
@@ -135,31 +176,28 @@ class SwarmEngine(Engine):
 
         return await self.call(look)
 
-    async def escalation_facts(self) -> list[dict[str, Any]]:
-        """Every service of the swarm (bind sources from its spec; services cannot be
-        privileged or share the host's PID namespace), and the manager's own containers that
-        are not a service's task."""
-        local = [c for c in await super().escalation_facts() if "com.docker.swarm.service.id" not in c["labels"]]
+    async def escalation_facts(self) -> EngineView:
+        """Every service of the swarm (facts from its spec: a Swarm service cannot be
+        privileged or share the host's namespaces), and the manager's own containers that
+        are not a service's task. A container is a task when the swarm lists it as one,
+        not when its labels say so."""
+        local = await super().escalation_facts()
 
-        def services() -> list[dict[str, Any]]:
-            found = []
-            for s in self.client.api.services():
-                c = as_container(s)
-                sources = [m["Source"] for m in c["Mounts"] if m["Type"] == "bind"]
-                name = c["Names"][0].lstrip("/")
-                found.append(
-                    {
-                        "id": s["ID"],
-                        "name": name,
-                        "labels": c["Labels"],
-                        "privileged": False,
-                        "pid_host": False,
-                        "sources": sources,
-                    }
-                )
-            return found
+        def services() -> tuple[list[dict[str, Any]], set[str]]:
+            return [service_facts(s) for s in self.client.api.services()], self._task_containers()
 
-        return local + await self.call(services)
+        found, tasks = await self.call(services)
+        mine = [c for c in local.running if c["id"] not in tasks]
+        return EngineView(mine + found, local.present | {f["id"] for f in found})
+
+    def _task_containers(self) -> set[str]:
+        """The container ids of the swarm's tasks (as the swarm knows them)."""
+        ids = set()
+        for t in self.client.api.tasks():
+            cid = ((t.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+            if cid:
+                ids.add(cid)
+        return ids
 
     async def stop_container(self, container_id: str) -> None:
         """A service is removed (a Swarm service has no stop); else a container is stopped."""
@@ -221,6 +259,7 @@ class SwarmEngine(Engine):
             networks=[],
         )
         service = api.create_service(template, name=name, labels=labels)["ID"]
+        self._record(service, {"role": "node-task", "name": name, "node": node.id})
         try:
             task = self._wait_task(service)
             logs = b"".join(api.service_logs(service, stdout=True, stderr=True, follow=False))
@@ -247,7 +286,8 @@ class SwarmEngine(Engine):
     def agent_now(self, node: Node, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """The node agent (node_agent.py) with the node's engine socket: one JSON answer."""
         mount = Mount("/var/run/docker.sock", node.socket, type="bind")
-        name = f"jhds-agent-{op}-{node.id[:12]}-{int(time.time() * 1000)}"
+        # Unique per call: two lists of volumes at the same moment never share a name.
+        name = naming.task_name(self.platform, f"agent-{op}", None, secrets.token_hex(8), node.id)
         labels = {naming.LABEL_PLATFORM: self.platform}
         code, output = self.run_task_now(node, name, ["python3", "-c", AGENT, op, json.dumps(args)], [mount], labels)
         lines = output.strip().splitlines()
@@ -277,7 +317,8 @@ class SwarmEngine(Engine):
             nodes = [self.node_for_now(platform, user, [])] if user else [n for n in self.nodes_now() if n.ready]
             answer = (0, "")
             for node in nodes:
-                answer = self.run_task_now(node, f"{name}-{node.id[:12]}"[:63], command, mounts, labels, image)
+                task = naming.task_name(platform, "helper", user, name, node.id)  # unique per user, request, node
+                answer = self.run_task_now(node, task, command, mounts, labels, image)
                 if answer[0] != 0:
                     return answer
             return answer

@@ -2,27 +2,44 @@
 container the platform did not give it.
 
 Membership of `docker-privileged` is root on the host while it lasts, and a member can use
-it to start sibling containers that outlive a revocation: unlabelled, with `/var/run`,
-`/run` or `/` bound (a parent of the socket is the socket), in privileged mode, or in the
-host's PID namespace. The per-user watch (`privilegedaccess.py`) only sees the platform's
-labelled containers and the exact socket path, so this one surveys **every running
-container on the engine**, at every resync and at every container start. A container is
-allowed such access only if it is:
+it to start sibling containers that outlive a revocation. So this watch surveys **every
+running container on the engine**, at every resync and at every container start, reading
+what the engine recorded when each was created, never what its labels claim (anyone with
+the socket can copy the platform's labels). It flags:
 
-- a server of this platform whose user is a member, with the socket itself and nothing
-  more (the per-user watch judges those against membership), or
-- listed in `ENGINE_ACCESS_ALLOWED` (the platform's own: hub, Traefik; names or globs).
+- the engine socket, or a folder above it (`/var/run`, `/run`, `/`), bound in directly or
+  through a named volume of the `local` driver with `o=bind`; any other host path bound
+  through such a volume;
+- privileged mode, added capabilities, host devices or device rules, seccomp / AppArmor /
+  SELinux labelling / system paths unconfined;
+- the host's PID, IPC, UTS or network namespace, or another container's (`container:<id>`).
+
+Who may have what:
+
+- the platform's own helpers and node tasks, recognised by the ids recorded in the store
+  when the platform created them (`naming.OWNED_KIND`): anything (they need what they have);
+- the platform's servers, recognised the same way: the socket (judged against membership
+  by the per-user watch), the host's network (DESIGN §6) and host folders through the
+  volumes the spawner mounted; nothing else;
+- containers named in `ENGINE_ACCESS_ALLOWED` (the platform's own hub, Traefik,
+  Watchtower): the socket and the host's network; nothing else;
+- anything else: nothing.
 
 Anything else is stopped (policies `restart` and `stop`) or reported (`report`), once per
-container, with a Warning event naming what it had.
+container, with a Warning event naming what it had. An object that claims this platform's
+labels but is not recorded (yet: a Swarm service is recorded a moment after the swarm
+starts it) is judged, on Swarm, `GRACE` seconds after its creation; it is never exempted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import logging
 import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from vocabulary import naming
@@ -34,6 +51,19 @@ from ..status import EngineAccessStatus, EscalatedContainer
 log = logging.getLogger("reconciler.engineaccess")
 KIND = "EngineAccess"
 KEY = "engine"
+GRACE = 10.0  # seconds between a Swarm service's creation and its record
+FORGET_AFTER = 600.0  # a record whose object is gone from the engine is deleted after this
+# What a recognised server / an allowed name may have (codes of `Finding`).
+LAB_MAY = frozenset({"socket", "network-host", "volume-bind"})
+ALLOWED_MAY = frozenset({"socket", "network-host"})
+UNCONFINED = {"seccomp=unconfined", "apparmor=unconfined", "label=disable", "systempaths=unconfined"}
+NAMESPACES = (("pid_mode", "PID"), ("ipc_mode", "IPC"), ("uts_mode", "UTS"), ("network_mode", "network"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # socket, socket-parent, privileged, <ns>-host, join, caps, devices, unconfined, volume-bind
+    text: str  # what an admin reads in the event
 
 
 def guarded_paths(socket_path: str | Sequence[str]) -> tuple[set[str], set[str]]:
@@ -49,41 +79,101 @@ def guarded_paths(socket_path: str | Sequence[str]) -> tuple[set[str], set[str]]
     return sockets, parents
 
 
-def escalations(c: dict[str, Any], socket_path: str | Sequence[str]) -> list[str]:
-    """What gives this container power over the host (empty: nothing)."""
-    sockets, parents = guarded_paths(socket_path)
+def _host_paths(c: dict[str, Any], sockets: set[str], parents: set[str]) -> list[Finding]:
     found = []
-    if c.get("privileged"):
-        found.append("privileged mode")
-    if c.get("pid_host"):
-        found.append("the host's PID namespace")
-    for source in c.get("sources") or []:
+    binds = [(source, "") for source in c.get("sources") or []]
+    binds += [(path, f" through the volume {name}") for name, path in (c.get("volume_binds") or {}).items()]
+    for source, via in binds:
         normal = os.path.normpath(source) if source else source
         if normal in sockets:
-            found.append(f"the engine socket ({source})")
+            found.append(Finding("socket", f"the engine socket ({source}){via}"))
         elif normal in parents:
-            found.append(f"a parent folder of the engine socket ({source})")
+            found.append(Finding("socket-parent", f"a parent folder of the engine socket ({source}){via}"))
+        elif via:
+            found.append(Finding("volume-bind", f"the host path {source}{via}"))
     return found
 
 
+def _namespaces(c: dict[str, Any]) -> list[Finding]:
+    found = []
+    for field, namespace in NAMESPACES:
+        mode = c.get(field) or ("host" if field == "pid_mode" and c.get("pid_host") else "")
+        if mode == "host":
+            found.append(Finding(f"{namespace.lower()}-host", f"the host's {namespace} namespace"))
+        elif mode.startswith("container:"):
+            found.append(Finding("join", f"another container's {namespace} namespace ({mode[:22]})"))
+    return found
+
+
+def escalations(c: dict[str, Any], socket_path: str | Sequence[str]) -> list[Finding]:
+    """What gives this container power over the host, or over another container (empty:
+    nothing), from the engine's facts (`clients.docker.container_facts`)."""
+    sockets, parents = guarded_paths(socket_path)
+    found = [Finding("privileged", "privileged mode")] if c.get("privileged") else []
+    found += _namespaces(c)
+    if c.get("cap_add"):
+        found.append(Finding("caps", f"added capabilities ({', '.join(sorted(c['cap_add']))})"))
+    if c.get("devices"):
+        found.append(Finding("devices", f"host devices ({', '.join(c['devices'])})"))
+    if c.get("device_rules"):
+        found.append(Finding("devices", f"device cgroup rules ({', '.join(c['device_rules'])})"))
+    unconfined = [o for o in c.get("security_opt") or [] if o.replace(":", "=", 1) in UNCONFINED]
+    if unconfined:
+        found.append(Finding("unconfined", f"no confinement ({', '.join(unconfined)})"))
+    return found + _host_paths(c, sockets, parents)
+
+
+@dataclass
+class Survey:
+    rows: list[EscalatedContainer]
+    recheck_in: float | None = None  # an unrecorded object claiming to be ours: look again then
+
+
 def survey_engine(
-    containers: list[dict[str, Any]], platform: str, socket_path: str | Sequence[str], allowed: list[str]
-) -> list[EscalatedContainer]:
-    """The containers whose access no policy allows."""
-    rows = []
+    containers: list[dict[str, Any]],
+    platform: str,
+    socket_path: str | Sequence[str],
+    allowed: list[str],
+    owned: dict[str, dict[str, Any]] | None = None,
+    now: float | None = None,
+    grace: float = GRACE,
+) -> Survey:
+    """The containers whose access no policy allows. `owned`: the platform's records of
+    what it created ({id: {"role": "lab"|"helper"|"node-task", ...}}). `grace`: how long an
+    unrecorded object claiming this platform's label waits for its record (Swarm only: on
+    one engine every object is recorded before it starts)."""
+    owned, now = owned or {}, time.time() if now is None else now
+    result = Survey([])
     for c in containers:
         found = escalations(c, socket_path)
-        if not found or any(fnmatch.fnmatchcase(c["name"], pattern) for pattern in allowed):
+        if not found:
             continue
-        labels = c.get("labels") or {}
-        ours = labels.get(naming.LABEL_PLATFORM) == platform and naming.LABEL_USER in labels
-        if ours and all(f.startswith("the engine socket") for f in found):
-            continue  # a server of ours with the socket: the per-user watch judges it by membership
-        if labels.get(naming.LABEL_PLATFORM) == platform and naming.LABEL_NODE_TASK in labels:
-            continue  # our own one-off task acting on a node's volumes (Swarm)
-        user = labels.get(naming.LABEL_USER) if ours else None
-        rows.append(EscalatedContainer(container=c["name"], container_id=c["id"], user=user, has=found))
-    return sorted(rows, key=lambda r: r.container)
+        record = owned.get(c["id"])
+        role = (record or {}).get("role")
+        if role in ("helper", "node-task"):
+            continue  # made by the platform itself, with what it needs
+        may: frozenset[str] = frozenset()
+        if role == "lab":
+            may = LAB_MAY  # the socket: judged against membership by the per-user watch
+        elif any(fnmatch.fnmatchcase(c["name"], pattern) for pattern in allowed):
+            may = ALLOWED_MAY
+        has = [f.text for f in found if f.code not in may]
+        if not has:
+            continue
+        age = now - float(c.get("created") or 0)
+        if record is None and (c.get("labels") or {}).get(naming.LABEL_PLATFORM) == platform and age < grace:
+            wait = grace - age + 0.5
+            result.recheck_in = min(result.recheck_in or wait, wait)
+            continue
+        user = record.get("user") if role == "lab" and record else None
+        result.rows.append(EscalatedContainer(container=c["name"], container_id=c["id"], user=user, has=has))
+    result.rows.sort(key=lambda r: r.container)
+    return result
+
+
+def stale_records(owned: dict[str, dict[str, Any]], present: set[str], now: float) -> list[str]:
+    """Records of objects no longer on the engine, old enough that none is being created."""
+    return [oid for oid, body in owned.items() if oid not in present and now - body.get("recorded", 0) > FORGET_AFTER]
 
 
 async def names(ctx: Context) -> set[str]:
@@ -92,16 +182,21 @@ async def names(ctx: Context) -> set[str]:
 
 async def reconcile(name: str, ctx: Context) -> Result:
     s = ctx.settings
-    containers = await ctx.engine.escalation_facts()
+    view = await ctx.engine.escalation_facts()
+    owned = await asyncio.to_thread(ctx.store.observed_all, naming.OWNED_KIND)  # after the listing
     sockets = [s.docker_socket, *await ctx.engine.node_sockets()]
-    rows = survey_engine(containers, s.platform_id, sockets, s.engine_access_allowed)
+    now = time.time()
+    grace = GRACE if s.swarm else 0.0
+    found = survey_engine(view.running, s.platform_id, sockets, s.engine_access_allowed, owned, now, grace)
+    if stale := stale_records(owned, view.present, now):
+        await asyncio.to_thread(ctx.store.forget_observed, naming.OWNED_KIND, stale)
     previous = EngineAccessStatus.load(await ctx.observed(KIND, name))
     status = EngineAccessStatus(
-        phase="Drift" if rows else "Ready",
-        containers=rows,
-        handled=sorted(set(previous.handled) & {r.container_id for r in rows}),
+        phase="Drift" if found.rows else "Ready",
+        containers=found.rows,
+        handled=sorted(set(previous.handled) & {r.container_id for r in found.rows}),
     )
-    for row in rows:
+    for row in found.rows:
         if row.container_id in status.handled:
             continue
         message = f"{row.container} has {', '.join(row.has)}: not allowed by any policy"
@@ -111,4 +206,4 @@ async def reconcile(name: str, ctx: Context) -> Result:
             await ctx.event(KIND, row.container, "ContainerStopped", f"stopped {row.container}", type="Warning")
         status.handled = sorted({*status.handled, row.container_id})
         await ctx.record_observed(KIND, name, status)
-    return Result(status)
+    return Result(status, requeue_after=found.recheck_in)

@@ -22,9 +22,10 @@ by the policy (`PRIVILEGED_DRIFT_POLICY`):
 A member whose container lacks the socket is reported (it gets it at its next start); it
 is restarted only with `PRIVILEGED_RESTART_ON_GRANT=true`. That side asks the GroupPolicies
 too (the built-in `docker-privileged` policy gives the socket): while no policy in force
-gives it, a member's server without it is no drift, and is never restarted for it. A container with the platform's
-labels that the hub does not know as that user's server is stopped (restart/stop) or
-reported. Each container's drift is handled once: the container ids are kept in the key's
+gives it, a member's server without it is no drift, and is never restarted for it. A container is that user's
+server only if the hub lists the server and the spawner recorded this container's id for
+it (labels can be copied); any other container with the platform's labels is stopped
+(restart/stop) or reported. Each container's drift is handled once: the container ids are kept in the key's
 status in the store, so a restarted reconciler does not act twice.
 """
 
@@ -62,10 +63,14 @@ def survey(
     hub_servers: set[tuple[str, str]],
     socket_path: str,
     granted: bool = True,
+    owned: dict[str, dict[str, Any]] | None = None,
 ) -> list[PrivilegedServer]:
     """One row per running platform container: who has the socket, who should, the drift.
     `granted`: the policies in force give members the socket (else a member lacking it is
-    no drift); the socket without membership is drift whatever the policies say."""
+    no drift); the socket without membership is drift whatever the policies say. A
+    container is the hub's server only if the hub lists that server and the spawner
+    recorded this container id for it (`owned`, from the store): labels can be copied."""
+    owned = owned or {}
     rows = []
     for c in containers:
         labels = c.get("Labels") or {}
@@ -88,11 +93,18 @@ def survey(
                 container_id=c["Id"],
                 has_socket=socket,
                 member=member,
-                hub_server=(user, server) in hub_servers,
+                hub_server=(user, server) in hub_servers and recorded_lab(owned.get(c["Id"]), user, server),
                 drift=drift,
             )
         )
     return sorted(rows, key=lambda r: (r.user, r.server, r.container))
+
+
+def recorded_lab(record: dict[str, Any] | None, user: str, server: str) -> bool:
+    """The spawner recorded this container as that user's server when it created it."""
+    if not record or record.get("role") != "lab":
+        return False
+    return (record.get("user"), record.get("server", "")) == (user, server)
 
 
 async def members_of_group(ctx: Context) -> set[str]:
@@ -125,7 +137,8 @@ async def reconcile(user: str, ctx: Context) -> Result:
         c for c in await ctx.engine.user_containers(ctx.settings.platform_id, user) if c["State"] == "running"
     ]
     granted = await asyncio.to_thread(socket_granted, ctx.store)
-    rows = survey(containers, members & {user}, set(urls), ctx.settings.docker_socket, granted)
+    owned = await asyncio.to_thread(ctx.store.observed_all, naming.OWNED_KIND)
+    rows = survey(containers, members & {user}, set(urls), ctx.settings.docker_socket, granted, owned)
     previous = PrivilegedAccessStatus.load(await ctx.observed(KIND, user))
     status = PrivilegedAccessStatus(
         phase="Drift" if any(r.drift for r in rows) else "Ready",

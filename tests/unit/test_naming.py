@@ -46,3 +46,17 @@ def test_spawn_hash_ignores_key_order() -> None:
     b = naming.spawn_hash({"volumes": {"b": "/b", "a": "/a"}, "image": "x"})
     assert a == b and len(a) == 16
     assert naming.spawn_hash({"image": "y", "volumes": {"a": "/a", "b": "/b"}}) != a
+
+
+def test_helper_and_task_names_never_collide_between_users_or_requests() -> None:
+    long = "sw-collide-" + "a" * 60
+    names = {
+        naming.task_name("jhds-test-swarm", "backup", user, request, node)
+        for user in (f"{long}-1", f"{long}-2", "b")
+        for request in ("backup-nightly-" + "x" * 60 + "-1", "backup-nightly-" + "x" * 60 + "-2")
+        for node in ("", "node-a")
+    }
+    assert len(names) == 12
+    for name in names:
+        assert len(name) <= naming.OBJECT_NAME_MAX and re.fullmatch(r"[a-z0-9][a-z0-9-]*[a-z0-9]", name), name
+    assert naming.task_name("p", "backup", "ann", "r") == naming.task_name("p", "backup", "ann", "r")  # a rerun

@@ -117,3 +117,15 @@ def test_table_lists_every_variable_once() -> None:
     assert len(names) == len(set(names))
     assert {"JUPYTERHUB_ADMIN", "ENABLE_GPU_SUPPORT", "DOCKER_NETWORK_NAME", "HUB_AUTOMATION_TOKEN"} <= set(names)
     assert all(description for _, _, description in settings_table())
+
+
+def test_engine_access_allowed_refuses_a_bare_wildcard() -> None:
+    """`*` would exempt every container from the engine-wide survey (docs/security.md)."""
+    for value in ("*", "jupyterhub,*", "**,?"):
+        with pytest.raises(SettingsError) as info:
+            load_settings({"ENGINE_ACCESS_ALLOWED": value})
+        assert "ENGINE_ACCESS_ALLOWED" in str(info.value) and "matches every container name" in str(info.value)
+    assert load_settings({"ENGINE_ACCESS_ALLOWED": "jhds-test*, jupyterhub"}).engine_access_allowed == [
+        "jhds-test*",
+        "jupyterhub",
+    ]
