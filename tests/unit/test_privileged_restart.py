@@ -79,7 +79,9 @@ def context(world: World) -> Any:
         platform_id="p", docker_socket=SOCKET, privileged_drift_policy="restart",
         privileged_restart_on_grant=False, proxy_url="http://127.0.0.1:1/",
     )  # fmt: skip
-    store = SimpleNamespace(list=lambda kind: [])
+    # The spawner recorded both labs' ids (the survey trusts recorded ids, not labels).
+    labs = {cid: {"role": "lab", "user": "ann", "server": ""} for cid in ("old", "new")}
+    store = SimpleNamespace(list=lambda kind: [], observed_all=lambda kind: labs if kind == naming.OWNED_KIND else {})
     return SimpleNamespace(
         hub=world, engine=world, store=store, settings=settings, observed=read, record_observed=record,
         event=event, group=group, events=events, saved=observed,
