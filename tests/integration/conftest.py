@@ -60,8 +60,8 @@ def swarm() -> Iterator[Swarm]:
 
 class OwnPlatforms:
     """Platforms of their own (`own_hub`) shared by the modules that ask for the same settings:
-    each distinct set of settings is started once (a `make up` and its hub's first spawns are
-    tens of seconds) and stopped and removed by label when no test that may use one is next
+    each distinct set of settings is started once (a `make up` and its `make down` are tens of
+    seconds on 2 cores) and stopped and removed by label when no test that may use one is next
     (`pytest_runtest_teardown` below), at the latest at the end of the session.
 
     `platform(name, env)`: the running platform whose settings are exactly `env` (the same
