@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import docker
 import pytest
 
-from tests.harness import ROOT, TEST_PLATFORM, Hub, Swarm, cleanup_docker, test_swarm
+from tests.harness import ROOT, TEST_PLATFORM, Hub, Swarm, cleanup_docker, own_hub, test_swarm
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -55,3 +56,65 @@ def swarm() -> Iterator[Swarm]:
     nothing is left running; the main engine is untouched."""
     yield test_swarm()
     subprocess.run([str(ROOT / "scripts/swarm.sh"), "down"], capture_output=True, timeout=300, check=False)
+
+
+class OwnPlatforms:
+    """Platforms of their own (`own_hub`) shared by the modules that ask for the same settings:
+    each distinct set of settings is started once (a `make up` and its `make down` are tens of
+    seconds on 2 cores) and stopped and removed by label when no test that may use one is next
+    (`pytest_runtest_teardown` below), at the latest at the end of the session.
+
+    `platform(name, env)`: the running platform whose settings are exactly `env` (the same
+    keys and values), else a new one labelled `<JHDS_TEST_PLATFORM>-<name>`, with its own
+    state folder. Modules that share one must use what the hub says (`hub.platform`,
+    `hub.container_name`, ...), not a label of their own, and their own users: what one
+    module leaves on a shared platform the next one finds."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._running: dict[frozenset[tuple[str, str]], Hub] = {}
+        self._stack = contextlib.ExitStack()
+
+    def platform(self, name: str, env: Mapping[str, str]) -> Hub:
+        settings = frozenset(env.items())
+        if settings in self._running:
+            return self._running[settings]
+        label = f"{TEST_PLATFORM}-{name}"
+        clash = [h for h in self._running.values() if h.platform == label]
+        assert not clash, f"{label} runs with other settings: {dict(clash[0].extra_env)} (pick another name)"
+        client = self._stack.enter_context(contextlib.closing(docker.from_env()))
+        state = self._tmp.mktemp(f"own-{name}") / "state"
+        self._running[settings] = self._stack.enter_context(own_hub(client, state, label, dict(env)))
+        return self._running[settings]
+
+    def close(self) -> None:
+        """Stop and remove every platform started here (each by its label)."""
+        self._running.clear()
+        self._stack.close()
+        self._stack = contextlib.ExitStack()
+
+
+_OWN_PLATFORMS = pytest.StashKey[OwnPlatforms]()
+
+
+@pytest.fixture(scope="session")
+def own_platforms(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnPlatforms]:
+    """The session's shared platforms of their own; see `OwnPlatforms`. A module's fixture:
+    `hub = own_platforms.platform("ds", {"DOCKER_NOTEBOOK_IMAGE": "jupyterhub-ds/lab:ds"})`."""
+    platforms = OwnPlatforms(tmp_path_factory)
+    request.config.stash[_OWN_PLATFORMS] = platforms
+    try:
+        yield platforms
+    finally:
+        del request.config.stash[_OWN_PLATFORMS]
+        platforms.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    """After the last test of a run of tests that may use the shared platforms (its module's
+    fixtures torn down), stop them: no idle platform lives on through the rest of the suite."""
+    yield
+    platforms = item.config.stash.get(_OWN_PLATFORMS, None)
+    if platforms is not None and (nextitem is None or "own_platforms" not in getattr(nextitem, "fixturenames", ())):
+        platforms.close()

@@ -34,6 +34,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import docker
 import pytest
@@ -253,10 +254,15 @@ def test_rollout_one_at_a_time_warned_active_last(gp: Hub, engine: docker.Docker
             ready = {u["name"] for u in listed if (u["servers"].get("") or {}).get("ready")}
             most_down[0] = max(most_down[0], sum(u not in ready for u in users))
 
+    def active_since(since: datetime) -> bool:  # what the rollout reads: the hub's last_activity
+        last = gp.api("GET", "users/gp-ann").json()["servers"][""].get("last_activity")
+        return last is not None and datetime.fromisoformat(last) > since
+
+    busy_from = datetime.now(UTC)
     threads = [threading.Thread(target=keep_busy, daemon=True), threading.Thread(target=watch_down, daemon=True)]
     for t in threads:
         t.start()
-    time.sleep(4)  # gp-ann's activity reaches the hub
+    wait_for(lambda: active_since(busy_from), 15, "gp-ann's activity reaches the hub", interval=0.2)
     spec = {"selector": {"drifted": True}, "maxUnavailable": 1, "skipActiveWithin": "15s", "warnBefore": "8s"}
     spec |= {"whenActive": "Wait", "activeDeadlineSeconds": 300}
     doc = {"apiVersion": "jupyterhub-ds/v1", "kind": "RolloutRestart", "metadata": {"name": "gp-roll"}, "spec": spec}

@@ -3,8 +3,9 @@ lab (jupyterhub-ds/lab:ds) through the proxy with JupyterLab's own protocol (RES
 WebSocket), runs pandas, scikit-learn and matplotlib cells, saves the notebook, and finds it
 again in their workspace volume and after a restart.
 
-Runs on a platform of its own (label `jhds-test-ds`), not the session's: the rest of the
-suite spawns the minimal image.
+Runs on a platform of its own on the ds image (label `<session label>-ds`), not the
+session's: the rest of the suite spawns the minimal image. test_notebook_browser.py shares it
+(`own_platforms`: one `make up` for both).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import docker
 import pytest
 import requests
 
-from tests.harness import Hub, own_hub
+from tests.harness import Hub
 from tests.integration.lab_kernel import KERNEL, PNG_SIGNATURE, Lab, png_of, run_analysis, text_of
 from vocabulary import naming
 
-PLATFORM = "jhds-test-ds"
 DS_IMAGE = "jupyterhub-ds/lab:ds"
+# The platform's name and settings; test_notebook_browser.py asks for the same.
+DS_PLATFORM = ("ds", {"DOCKER_NOTEBOOK_IMAGE": DS_IMAGE})
 USER = "dsuser1"
 NOTEBOOK = "analysis.ipynb"
 # A user's own package: a wheel made in the lab (no network), installed with plain `pip install`.
@@ -49,10 +51,8 @@ def client() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="module")
-def ds_hub(client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    state = tmp_path_factory.mktemp("ds-hub") / "state"
-    with own_hub(client, state, PLATFORM, {"DOCKER_NOTEBOOK_IMAGE": DS_IMAGE}) as hub:
-        yield hub
+def ds_hub(own_platforms) -> Hub:
+    return own_platforms.platform(*DS_PLATFORM)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def workspace_file(client: docker.DockerClient, hub: Hub, path: str) -> str:
         ["cat", f"/w/{path}"],
         volumes={hub.volume_name(USER, "workspace"): {"bind": "/w", "mode": "ro"}},
         network_mode="none",
-        labels={naming.LABEL_PLATFORM: PLATFORM},
+        labels={naming.LABEL_PLATFORM: hub.platform},
         remove=True,
     )
     return out.decode()

@@ -2,7 +2,8 @@
 signs in, opens the notebook their lab ran (tests/integration/lab_kernel.py), sees the
 fit's numbers and the figure; a screenshot goes to test-artifacts/browser/.
 
-Its own platform (label `jhds-test-dsb`) on the ds image; see test_notebook.py.
+On the platform of its own on the ds image that test_notebook.py uses (one `make up` for
+both, `own_platforms`), with a user of its own.
 """
 
 from __future__ import annotations
@@ -10,29 +11,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
-from tests.harness import Hub, own_hub
+from tests.harness import Hub
 from tests.integration.lab_kernel import Lab, run_analysis
 from tests.integration.test_browser import SHOTS, chromium, shot, sign_in, wait
+from tests.integration.test_notebook import DS_PLATFORM
 
-PLATFORM = "jhds-test-dsb"
 USER = "dsuser2"
 NOTEBOOK = "analysis.ipynb"
 
 
 @pytest.fixture(scope="module")
-def ds_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    # Its own engine client, not the session's `engine` (that one clears the session's platform).
-    client = docker.from_env()
-    state = tmp_path_factory.mktemp("ds-browser-hub") / "state"
-    with own_hub(client, state, PLATFORM, {"DOCKER_NOTEBOOK_IMAGE": "jupyterhub-ds/lab:ds"}) as hub:
-        yield hub
-    client.close()
+def ds_hub(own_platforms) -> Hub:
+    return own_platforms.platform(*DS_PLATFORM)
 
 
 @pytest.fixture
