@@ -4,7 +4,8 @@ while, so a request never waits on (or multiplies) a scan of the engine or the s
 `Survey` is stale-while-revalidate with a single flight: the first caller waits for the
 first survey; afterwards every caller gets the last one at once, with the time it was
 taken, and a caller that finds it older than `max_age` starts the next in the background
-(one at a time); `wait=True` waits for that one instead (figures that must be current).
+(one at a time); a caller whose `stale` says the last one lacks what it needs (a volume
+created since, backups changed) waits for the next with `wait=True`.
 Used for the engine's disk-usage report behind Manage Volumes (`handlers/selfservice.py`)
 and the index of backups by user behind each user's list (`handlers/backups.py`).
 """
@@ -40,15 +41,17 @@ class Survey(Generic[T]):
         self.count = 0  # surveys taken (tests, metrics)
 
     async def get(self, stale: Callable[[Taken[T]], Awaitable[bool]] | None = None, wait: bool = False) -> Taken[T]:
-        """The last survey (the first one waited for); a new one started when it is older
-        than max_age or `stale` says so (and waited for with `wait`). At most one in flight."""
+        """The last survey (the first one waited for). One that `stale` says lacks what the
+        caller needs is renewed (and waited for with `wait`); one merely older than max_age
+        is renewed in the background and served meanwhile. At most one in flight."""
         last = self.last
         if last is None:
             return await asyncio.shield(self._start())
-        if last.age >= self.max_age() or (stale is not None and await stale(last)):
+        if stale is not None and await stale(last):
             flight = self._start()
-            if wait:
-                return await asyncio.shield(flight)
+            return await asyncio.shield(flight) if wait else last
+        if last.age >= self.max_age():
+            self._start()
         return last
 
     def _start(self) -> asyncio.Task[Taken[T]]:

@@ -30,7 +30,7 @@ from vocabulary.naming import resource_name
 from vocabulary.settings import get_settings
 
 from ..backends import get_engine, get_store
-from ..surveys import Survey
+from ..surveys import Survey, Taken
 from .base import ResourceAPIHandler
 
 # The request kinds, by the collection name of their URL (restores: recorded by backups.py).
@@ -198,14 +198,21 @@ class ManageVolumesHandler(SelfServiceHandler):
         s = get_settings()
         names = naming.user_volume_names(s.volume_name_template, name, list(s.user_volumes))
         found = await get_engine().existing_volumes(list(names.values()))  # by name: no scan
-        sizes = await SIZES.get()
+        present = [vname for vname in names.values() if vname in found]
+
+        async def misses_one(last: Taken[dict[str, int | None]]) -> bool:
+            # A volume created since the last survey: a fresh one (at most one in flight, and
+            # not more than once a second) rather than "no size" for a new user's volumes.
+            return last.age >= 1 and any(v not in last.value for v in present)
+
+        sizes = await SIZES.get(stale=misses_one, wait=True)
         volumes = [
             {
                 "key": key,
                 "name": vname,
                 "mount": s.user_volumes[key],
                 "description": s.volume_descriptions.get(key, ""),
-                "size": sizes.value.get(vname),  # None: not surveyed yet (created since)
+                "size": sizes.value.get(vname),  # None: the engine has no figure for it
             }
             for key, vname in names.items()
             if vname in found

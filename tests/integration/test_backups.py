@@ -13,6 +13,7 @@ links, xattrs), not through a lab: the test is about the backup, not the lab.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ LOCATION = f"{PLATFORM}-backups"
 IMAGE = "jupyterhub-ds/base:bookworm"
 USERS = ("bk-ann", "bk-bob", "bk-cid", "bk-dan", "bk-eve", "bk-fay", "bk-gus", "bk-hal", "bk-ivy", "bk-jo", "bk-kim")
 HELPER = "io.jupyterhub-ds.backup-helper"
+REQUEST_LABEL = "io.jupyterhub-ds.backup-request"  # <Kind>.<name> of the request a helper works for
 REQUEST = "io.jupyterhub-ds.backup-request"  # "<Kind>.<name>" of the request a helper works for
 # Incompressible data gzip needs many seconds for on this 2-CPU host: a helper that is
 # still running when the test looks (deadline, deletion, one per user).
@@ -312,10 +314,17 @@ def ready(status: dict) -> dict:
 
 
 def helpers(engine: docker.DockerClient, user: str = "", backup: str = "") -> list[str]:
-    """Names of this platform's helper containers (of one user's backups, of one backup)."""
+    """Names of this platform's helper containers (of one user's backups, of one backup):
+    the user is in the name (`naming.task_name`: ...-<user slug>-<hash>), the request in
+    the label `io.jupyterhub-ds.backup-request` (<Kind>.<name>)."""
     label = [f"{naming.LABEL_PLATFORM}={PLATFORM}", HELPER]
-    names = [c["Names"][0].lstrip("/") for c in engine.api.containers(all=True, filters={"label": label})]
-    return [n for n in names if n.endswith(f"-{naming.escape_name(user)}") and f"-backup-{backup}" in n]
+    slug = re.sub(r"[^a-z0-9]+", "-", user.lower()).strip("-")[:14].strip("-")
+    found = []
+    for c in engine.api.containers(all=True, filters={"label": label}):
+        name, request = c["Names"][0].lstrip("/"), (c.get("Labels") or {}).get(REQUEST_LABEL, "")
+        if re.search(rf"-{re.escape(slug)}-[0-9a-f]{{12}}$", name) and backup in request:
+            found.append(name)
+    return found
 
 
 def test_another_users_backup_is_restored_by_hub_admins_only_and_without_set_id_bits(bhub: Hub) -> None:
@@ -452,7 +461,7 @@ def test_a_helper_whose_request_is_gone_is_stopped_at_the_next_resync(bhub: Hub)
     was down (here: one started by hand with a helper's labels) is stopped and removed."""
     engine = docker.from_env()
     labels = {naming.LABEL_PLATFORM: PLATFORM, HELPER: "backup", REQUEST: "VolumeBackup.bk-ghost"}
-    name = f"{PLATFORM}-backup-bk-ghost-bk-2dhal"
+    name = naming.task_name(PLATFORM, "backup", "bk-hal", "bk-ghost")  # as the platform names helpers
     engine.containers.run(IMAGE, ["sleep", "300"], name=name, labels=labels, network_mode="none", detach=True)
     t0 = time.monotonic()
     wait_for(lambda: not helpers(engine, "bk-hal", "bk-ghost"), 50, "the orphan stopped", interval=0.5)

@@ -46,3 +46,25 @@ def test_wait_for_a_changed_one() -> None:
         assert (await survey.get(stale=changed, wait=True)).value == 2
 
     asyncio.run(main())
+
+
+def test_an_old_survey_that_has_what_the_caller_needs_is_not_waited_for() -> None:
+    async def main() -> None:
+        calls = 0
+
+        async def take() -> int:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.2)
+            return calls
+
+        async def never(last: Taken[int]) -> bool:
+            return False
+
+        survey = Survey("n", take, lambda: 0.0)  # always old
+        assert (await survey.get()).value == 1
+        assert (await survey.get(stale=never, wait=True)).value == 1  # served at once ...
+        await asyncio.sleep(0.3)
+        assert calls == 2  # ... and renewed behind it
+
+    asyncio.run(main())
