@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from reconciler.clients.docker import Engine
-from reconciler.context import make_engine
 from reconciler.deliveries import Deliveries
+from reconciler.engines import make_engine
 from reconciler.store import Store
 from vocabulary.settings import get_settings
 

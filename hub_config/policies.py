@@ -6,21 +6,21 @@ import asyncio
 import html
 from typing import Any
 
-from reconciler.controllers.grouppolicy import policies
 from reconciler.effective import Effective, NamedGroupPolicy, allowed_images, applying, combine
+from reconciler.in_force import group_policies
 
 from .backends import get_store
 
 
 def effective_for_groups(groups: list[str]) -> Effective:
     """The effective policy of a member of `groups`, from the store (one query)."""
-    return combine(groups, policies(get_store()))
+    return combine(groups, group_policies(get_store()))
 
 
 def explained_for_groups(groups: list[str]) -> tuple[list[NamedGroupPolicy], Effective]:
     """The policies that apply to a member of `groups` (highest priority first) and what
     they combine to, from one read of the store."""
-    in_force = policies(get_store())
+    in_force = group_policies(get_store())
     return applying(groups, in_force), combine(groups, in_force)
 
 

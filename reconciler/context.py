@@ -10,12 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vocabulary import naming
 from vocabulary.settings import Settings
 
 from .clients.docker import Engine
 from .clients.hub import HubClient
-from .clients.swarm import Placements, SwarmEngine
 from .deliveries import Deliveries
 from .resources import Resource
 from .schedules import Schedules
@@ -37,33 +35,6 @@ class HubSnapshot:
     groups: dict[str, dict[str, Any]]
     taken: float
     usernames: set[str] | None = None  # listed on first need: a pass with nothing to add skips it
-
-
-def owned_recorder(store: Store) -> Callable[[str, dict[str, Any]], None]:
-    """Writes down an object the platform created (id -> what it is), for the survey."""
-
-    def record(object_id: str, body: dict[str, Any]) -> None:
-        store.write_observed(naming.OWNED_KIND, object_id, {**body, "recorded": time.time()})
-
-    return record
-
-
-def make_engine(settings: Settings, store: Store) -> Engine:
-    """The engine for the backend (on Swarm, with the placements kept in the store); it
-    records in the store the ids of the helpers and tasks it creates."""
-    if not settings.swarm:
-        return Engine(recorder=owned_recorder(store))
-    placements = Placements(
-        read_all=lambda: store.observed_all(naming.PLACEMENT_KIND),
-        write=lambda user, body: store.write_observed(naming.PLACEMENT_KIND, user, body),
-    )
-    return SwarmEngine(
-        placements,
-        settings.backup_helper_image,
-        settings.docker_socket,
-        platform=settings.platform_id,
-        recorder=owned_recorder(store),
-    )
 
 
 async def _nothing() -> None:

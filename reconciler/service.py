@@ -27,8 +27,9 @@ from vocabulary.settings import Settings, SettingsError, get_settings
 
 from . import lanes
 from .clients.hub import HubClient
-from .context import Context, make_engine
+from .context import Context
 from .controllers import CONTROLLERS, FINALIZERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
+from .engines import make_engine
 from .lanes import LaneReport
 from .loop import Reconciler
 from .sources.gitops import GitOpsSource

@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from tornado import web
 
 from reconciler import culling
-from reconciler.controllers.idlecullpolicy import KIND, policies
+from reconciler.in_force import IDLE_CULL_POLICY as KIND
+from reconciler.in_force import idle_cull_policies
 from reconciler.policy_specs import IdleCullPolicySpec
 from reconciler.status import IdleCullPolicyStatus
 from reconciler.store import Store
@@ -61,7 +62,7 @@ def server_views(user: Any) -> list[culling.ServerView]:
 def user_view(store: Store, name: str, groups: frozenset[str], views: list[culling.ServerView], now: datetime) -> dict:
     """The policy that governs the user and each active server's deadline (store reads:
     call it in a worker thread)."""
-    governing = culling.winner(name, groups, policies(store))
+    governing = culling.winner(name, groups, idle_cull_policies(store))
     if governing is None:
         return {"user": name, "policy": None, "servers": []}
     obj = store.get(KIND, governing.name)
@@ -108,7 +109,7 @@ class KeepAliveHandler(SelfServiceHandler):
         if not views:
             raise web.HTTPError(400, f"{name} has no running server to keep")
         store, now = get_store(), datetime.now(UTC)
-        governing = culling.winner(name, groups, await asyncio.to_thread(policies, store))
+        governing = culling.winner(name, groups, await asyncio.to_thread(idle_cull_policies, store))
         if governing is None:
             raise web.HTTPError(409, f"No idle-culling policy covers {name}: there is nothing to keep")
         if governing.spec.max_extension < 60:

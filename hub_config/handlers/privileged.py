@@ -9,7 +9,7 @@ from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from reconciler.controllers.privilegedaccess import survey
+from reconciler.privileged_survey import survey
 from vocabulary import naming
 from vocabulary.settings import get_settings
 

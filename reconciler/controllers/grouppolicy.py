@@ -13,41 +13,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
-
 from vocabulary import naming
 
 from ..context import Context
-from ..effective import NamedGroupPolicy, combine
+from ..in_force import GROUP_POLICY
 from ..policy_specs import GroupPolicySpec
 from ..policy_status import GroupPolicyStatus
 from ..result import Result
-from ..store import Store, StoredResource
+from ..store import StoredResource
 
-KIND = "GroupPolicy"
+KIND = GROUP_POLICY
 REQUEUE = 60.0
 SEED_NAME = naming.PRIVILEGED_GROUP
 SEED_SPEC: dict[str, object] = {"groups": [naming.PRIVILEGED_GROUP], "dockerSocket": True}
-
-
-def policies(store: Store) -> list[NamedGroupPolicy]:
-    """Every GroupPolicy in force: valid and not suspended (an invalid one is reported on
-    the resource itself by the loop)."""
-    found = []
-    for obj in store.list(KIND):
-        try:
-            spec = GroupPolicySpec.model_validate(obj.spec)
-        except ValidationError:
-            continue
-        if not spec.suspend:
-            found.append(NamedGroupPolicy(obj.name, spec))
-    return found
-
-
-def socket_granted(store: Store) -> bool:
-    """Whether the policies in force give the members of docker-privileged the socket (they
-    do, through the seed, unless someone suspended, edited or deleted it)."""
-    return combine([naming.PRIVILEGED_GROUP], policies(store)).docker_socket
 
 
 def engine_has_gpus(info: dict) -> bool:

@@ -15,39 +15,26 @@ from datetime import UTC, datetime
 
 import aiohttp
 from prometheus_client import Counter
-from pydantic import ValidationError
 
 from .. import culling
 from ..clients import lab
 from ..clients.hub import NotFound
 from ..clients.lab import Limits, Target, deliver_all
 from ..context import Context
-from ..culling import Decision, NamedPolicy
+from ..culling import Decision
 from ..errors import PermanentError, TemporaryError
+from ..in_force import IDLE_CULL_POLICY, idle_cull_policies
 from ..policy_specs import IdleCullPolicySpec
 from ..result import Result
 from ..status import CullAction, CulledServer, IdleCullPolicyStatus
 from ..store import Store, StoredResource
 
-KIND = "IdleCullPolicy"
+KIND = IDLE_CULL_POLICY
 SEED_NAME = "idle-culler"
 RECENT_ACTIONS = 20
 MIN_REQUEUE = 1.0
 ACTIONS = Counter("jhds_idle_cull_actions_total", "Idle-culling notices and stops by policy", ["policy", "action"])
 log = logging.getLogger("reconciler.idlecull")
-
-
-def policies(store: Store) -> list[NamedPolicy]:
-    """Every policy in force: valid and not suspended."""
-    found = []
-    for obj in store.list(KIND):
-        try:
-            spec = IdleCullPolicySpec.model_validate(obj.spec)
-        except ValidationError:
-            continue  # the loop reports it on the resource itself
-        if not spec.suspend:
-            found.append(NamedPolicy(obj.name, spec))
-    return found
 
 
 def busy_users(store: Store) -> dict[str, str]:
@@ -62,7 +49,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     now = datetime.now(UTC)
     previous = IdleCullPolicyStatus.load(obj.status)
     users = await ctx.active_users()
-    in_force = await asyncio.to_thread(policies, ctx.store)
+    in_force = await asyncio.to_thread(idle_cull_policies, ctx.store)
     keeps = await asyncio.to_thread(ctx.store.observed_all, culling.KEEP_ALIVE_KIND)
     busy = await asyncio.to_thread(busy_users, ctx.store)
     before = {(e.user, e.server): e for e in previous.servers}

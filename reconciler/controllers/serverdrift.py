@@ -28,9 +28,9 @@ from vocabulary import naming
 
 from ..context import Context
 from ..effective import NamedGroupPolicy, combine, differences, policy_hash
+from ..in_force import group_policies
 from ..policy_status import ServerDriftStatus, ServerState
 from ..result import Result
-from .grouppolicy import policies
 
 KIND = naming.SERVER_DRIFT_KIND
 KEY = naming.SERVER_DRIFT_KEY
@@ -118,7 +118,7 @@ async def reconcile(_name: str, ctx: Context) -> Result:
     previous = ServerDriftStatus.load(await ctx.observed(KIND, KEY))
     containers = await ctx.engine.running_containers(ctx.settings.platform_id)
     users = await ctx.hub.paginated("users?state=active")  # live: a membership edit shows at once
-    in_force = await asyncio.to_thread(policies, ctx.store)
+    in_force = await asyncio.to_thread(group_policies, ctx.store)
     refs = {(c.get("Labels") or {}).get(naming.LABEL_IMAGE) or c.get("Image", "") for c in containers}
     ids = await image_ids(ctx, {r for r in refs if r})
     groups_of = {u["name"]: list(u.get("groups") or []) for u in users}

@@ -65,3 +65,15 @@ def test_functions_are_short() -> None:
                 if lines > FUNCTION_LINES:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines")
     assert not long, "\n".join(long)
+
+
+def test_the_hub_importing_a_controller_breaks_the_contract(tmp_path: Path) -> None:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with (tmp_path / "hub_config" / "policies.py").open("a") as f:
+        f.write("\nimport reconciler.controllers.grouppolicy  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "the hub stays off the reconciler's internals BROKEN" in result.stdout
+    assert "hub_config.policies -> reconciler.controllers.grouppolicy" in result.stdout
