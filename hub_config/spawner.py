@@ -146,19 +146,21 @@ class PlatformSpawner(DockerSpawner):
             naming.LABEL_SOCKET: "true" if socket else "false",
         }
 
+    def _record_body(self) -> dict[str, Any]:
+        return {"role": "lab", "user": self.user.name, "server": self.name or "", "name": self.object_name}
+
     async def record_object(self, object_id: str) -> None:
         """Write down in the store that this container (Swarm: service) is this server, before
         it starts: the engine-wide survey and the per-user watch know the platform's servers
         by these ids, never by labels (which anyone with the socket can copy)."""
         if not object_id:
             return
-        body = {"role": "lab", "user": self.user.name, "server": self.name or "", "name": self.object_name}
-        body["recorded"] = time.time()
+        body = self._record_body() | {"recorded": time.time()}
         await asyncio.to_thread(get_store().write_observed, naming.OWNED_KIND, object_id, body)
 
     async def create_object(self) -> dict[str, Any]:
         obj = await super().create_object()
-        await self.record_object(obj[self.object_id_key])
+        await self.record_object(obj[self.object_id_key])  # Swarm: its start_object is only a wait
         return obj
 
     async def start_object(self) -> None:
@@ -167,13 +169,18 @@ class PlatformSpawner(DockerSpawner):
 
     def load_state(self, state: dict[str, Any]) -> None:
         """At the hub's start, the servers it already runs are recorded from its own state (a
-        platform upgraded from a version that did not record them keeps its servers)."""
+        platform upgraded from a version that did not record them keeps its servers); in a
+        worker thread, never on the hub's event loop."""
         super().load_state(state)
-        if self.object_id:
-            body = {"role": "lab", "user": self.user.name, "server": self.name or "", "name": self.object_name}
-            store = get_store()
-            if store.observed(naming.OWNED_KIND, self.object_id).get("role") != "lab":
-                store.write_observed(naming.OWNED_KIND, self.object_id, body | {"recorded": time.time()})
+        if not self.object_id:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a script loading state): write it here
+            body = self._record_body() | {"recorded": time.time()}
+            get_store().write_observed(naming.OWNED_KIND, self.object_id, body)
+            return
+        self._recording = loop.create_task(self.record_object(self.object_id))  # kept: not collected mid-way
 
     @default("object_name")
     def _object_name_default(self) -> str:
