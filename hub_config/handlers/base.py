@@ -16,9 +16,9 @@ from typing import Any
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from reconciler.api import kind_from_name
+from reconciler.api.common import TERMINAL_PHASES
 from reconciler.manifests import ManifestError, from_data
-from reconciler.resources import kind_from_name
-from reconciler.status import TERMINAL_PHASES
 from reconciler.store import StoredResource
 from vocabulary import scopes
 from vocabulary.api import API_VERSION

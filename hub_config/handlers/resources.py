@@ -11,8 +11,8 @@ from typing import Any
 
 from tornado import web
 
+from reconciler.api import REGISTRY
 from reconciler.manifests import APPLY_MAX_DOCUMENTS, ManifestError, TooManyDocuments, parse_manifests
-from reconciler.resources import REGISTRY
 from reconciler.store import ConflictError, ForbiddenError
 from reconciler.waiting import FOR_FORMS, parse_for
 from vocabulary.durations import parse_duration
