@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, StrictBool, field_validator, model_validator
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status, StatusModel
 from .fields import ServerSelector, SpecModel, VolumeKey, validate_cron
 from .volumes import volume_list
@@ -71,6 +73,7 @@ KIND = KindInfo(
     BackupSchedule,
     BackupScheduleStatus,
     one_shot=False,
+    scope=scopes.WRITE_POLICIES,
     lane="slow",
     columns=(Column("SCHEDULE", "spec.schedule"), Column("NEXT-RUN", "status.nextRun")),
 )

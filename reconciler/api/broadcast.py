@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, StrictBool, field_validator, model_validator
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status, StatusModel
 from .fields import MESSAGE_MAX, Duration, JobSpec, SpecModel, UsersAndGroups, validate_cron
 
@@ -145,5 +147,6 @@ KIND = KindInfo(
     Broadcast,
     BroadcastStatus,
     one_shot=True,
+    scope=scopes.WRITE_BROADCASTS,
     columns=(Column("TYPE", "spec.type"), Column("NEXT-RUN", "status.nextRun")),
 )

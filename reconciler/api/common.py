@@ -189,6 +189,7 @@ class KindInfo:
     model: type[Envelope]
     status: type[Status]
     one_shot: bool  # a request that runs once (and is immutable once started), not standing state
+    scope: str  # the hub's scope to write it (`vocabulary.scopes`)
     lane: Literal["fast", "slow"] = "fast"  # slow: may take minutes (lanes.py)
     columns: tuple[Column, ...] = ()  # what `hubctl get` shows of it, between READY and AGE
     conflict: Conflict | None = None  # e.g. one GroupMembership per group

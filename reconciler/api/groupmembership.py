@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, StrictBool, field_validator
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status, StatusModel
 from .fields import GroupName, SpecModel, Username, unique
 
@@ -56,6 +58,7 @@ KIND = KindInfo(
     GroupMembership,
     GroupMembershipStatus,
     one_shot=False,
+    scope=scopes.WRITE_GROUPS,
     columns=(Column("GROUP", "spec.group"), Column("MEMBERS", lambda it: len(it["spec"].get("members") or []))),
     conflict=one_manager,
 )

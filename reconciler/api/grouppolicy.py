@@ -162,5 +162,6 @@ KIND = KindInfo(
     GroupPolicy,
     GroupPolicyStatus,
     one_shot=False,
+    scope=scopes.WRITE_POLICIES,
     columns=(Column("GROUPS", "spec.groups"), Column("PRIORITY", "spec.priority"), Column("DRIFTED", "status.drifted")),
 )

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status, StatusModel
 from .fields import Duration, DurationOrZero, ServerSelector, SpecModel
 
@@ -79,6 +81,7 @@ KIND = KindInfo(
     IdleCullPolicy,
     IdleCullPolicyStatus,
     one_shot=False,
+    scope=scopes.WRITE_POLICIES,
     columns=(
         Column("IDLE-TIMEOUT", "spec.idleTimeout"),
         Column("SERVERS", lambda it: len((it.get("status") or {}).get("servers") or [])),

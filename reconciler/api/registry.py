@@ -26,19 +26,24 @@ REGISTRY: dict[str, KindInfo] = {}
 
 
 def register(info: KindInfo) -> None:
-    """Make a kind known: to manifests, the store, the loop, the API and `hubctl`."""
+    """Make a kind known: to manifests, the store, the loop, the lanes, the hub's API and `hubctl`."""
+    if info.kind in REGISTRY:
+        raise ValueError(f"kind {info.kind} is registered twice")
     REGISTRY[info.kind] = info
-    _adapter.cache_clear()
 
 
 def one_shot_kinds() -> frozenset[str]:
     return frozenset(k for k, info in REGISTRY.items() if info.one_shot)
 
 
-@cache
 def _adapter() -> TypeAdapter[Any]:
-    union = Union[tuple(info.model for info in REGISTRY.values())]  # noqa: UP007 (built from a tuple)
-    return TypeAdapter(Annotated[union, Field(discriminator="kind")])
+    return _union_of(tuple(info.model for info in REGISTRY.values()))
+
+
+@cache
+def _union_of(models: tuple[type[Envelope], ...]) -> TypeAdapter[Any]:
+    """One validator for the kinds registered now (built again only when they change)."""
+    return TypeAdapter(Annotated[Union[models], Field(discriminator="kind")])  # noqa: UP007 (from a tuple)
 
 
 def kind_from_name(text: str) -> str:

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status, StatusModel
 from .fields import DurationOrZero, GroupName, JobSpec, SpecModel, Username
 
@@ -71,6 +73,7 @@ KIND = KindInfo(
     RolloutRestart,
     RolloutRestartStatus,
     one_shot=True,
+    scope=scopes.WRITE_REQUESTS,
     lane="slow",
     columns=(Column("RESTARTED", "status.restarted"), Column("SKIPPED", "status.skipped")),
 )

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status
 from .fields import JobSpec, ServerName, Username
 
@@ -34,5 +36,6 @@ KIND = KindInfo(
     ServerRestart,
     ServerRestartStatus,
     one_shot=True,
+    scope=scopes.WRITE_REQUESTS,
     columns=(Column("USER", "spec.user"), Column("SERVER", "spec.server"), Column("STEP", "status.step")),
 )

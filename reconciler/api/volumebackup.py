@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, StrictBool, field_validator, model_validator
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status, StatusModel
 from .fields import JobSpec, ServerSelector, Username, VolumeKey
 from .volumes import DEADLINE_SECONDS, volume_list
@@ -90,6 +92,7 @@ KIND = KindInfo(
     VolumeBackup,
     VolumeBackupStatus,
     one_shot=True,
+    scope=scopes.WRITE_REQUESTS,
     lane="slow",
     columns=(
         Column("USERS", lambda it: len((it.get("status") or {}).get("users") or [])),

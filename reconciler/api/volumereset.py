@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, StrictBool, field_validator
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status, StatusModel
 from .fields import JobSpec, Username, VolumeKey
 from .volumes import volume_list
@@ -48,5 +50,6 @@ KIND = KindInfo(
     VolumeReset,
     VolumeResetStatus,
     one_shot=True,
+    scope=scopes.WRITE_REQUESTS,
     columns=(Column("USER", "spec.user"), Column("VOLUMES", "spec.volumes")),
 )

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, field_validator
 
+from vocabulary import scopes
+
 from .common import Column, Envelope, KindInfo, Status
 from .fields import JobSpec, Name, Username, VolumeKey
 from .volumes import DEADLINE_SECONDS, volume_list
@@ -58,6 +60,7 @@ KIND = KindInfo(
     VolumeRestore,
     VolumeRestoreStatus,
     one_shot=True,
+    scope=scopes.WRITE_REQUESTS,
     lane="slow",
     columns=(Column("USER", "spec.user"), Column("BACKUP", "spec.backup"), Column("STEP", "status.step")),
 )
