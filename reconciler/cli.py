@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NoReturn
 from urllib.parse import quote
 
@@ -28,7 +28,8 @@ import yaml
 from vocabulary.durations import parse_duration
 from vocabulary.settings import SettingsError, load_settings, settings_table
 
-from .status import TERMINAL_PHASES
+from .api import table
+from .api.common import TERMINAL_PHASES, age, ready
 from .waiting import FOR_FORMS, handled, parse_for
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -99,30 +100,9 @@ def _doc(resource: Any) -> dict[str, Any]:
     return resource.model_dump(mode="json", by_alias=True, exclude={"status"}, exclude_none=True)
 
 
-def _time(iso: str) -> datetime:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-
-
-def _age(iso: str | None) -> str:
-    if not iso:
-        return ""
-    seconds = int((datetime.now(UTC) - _time(iso)).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
-
-
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
-
-
-def _ready(status: dict[str, Any]) -> str:
-    for c in status.get("conditions", []):
-        if c.get("type") == "Ready":
-            return c.get("status", "")
-    return ""
 
 
 def _print(data: Any, output: str) -> None:
@@ -203,7 +183,7 @@ def _state(obj: dict[str, Any] | None) -> str:
     if obj is None:
         return "not found"
     st = obj.get("status") or {}
-    return f"phase {st.get('phase') or '<none>'}, Ready {_ready(st) or '<none>'}"
+    return f"phase {st.get('phase') or '<none>'}, Ready {ready(st) or '<none>'}"
 
 
 # --- verbs ----------------------------------------------------------------------------
@@ -361,22 +341,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     if not items:
         print(f"No resources of kind {args.kind} found.", file=sys.stderr)
         return EXIT_OK
-    rows = [["NAME", "OWNER", "GENERATION", "OBSERVED", "PHASE", "READY", "AGE"]]
-    for it in items:
-        st = it.get("status") or {}
-        meta = it["metadata"]
-        rows.append(
-            [
-                meta["name"],
-                meta["annotations"]["jupyterhub-ds/owner"],
-                str(meta["generation"]),
-                str(st.get("observedGeneration", "")),
-                st.get("phase") or "",
-                _ready(st),
-                _age(meta.get("creationTimestamp")),
-            ]
-        )
-    print(_table(rows))
+    print(_table(table(args.kind, items)))
     return EXIT_OK
 
 
@@ -407,7 +372,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if conditions:
         rows = [["  TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"]]
         rows += [
-            ["  " + c["type"], c["status"], c["reason"], _age(c.get("lastTransitionTime")), c.get("message", "")]
+            ["  " + c["type"], c["status"], c["reason"], age(c.get("lastTransitionTime")), c.get("message", "")]
             for c in conditions
         ]
         print(_table(rows))
@@ -436,7 +401,7 @@ def _events_table(events: list[dict[str, Any]], with_object: bool = True) -> str
     rows = [head]
     for e in events:
         obj = [_ref(e["kind"], e["name"])] if with_object else []
-        rows.append(["  " + _age(e["time"]), e["type"], e["reason"], *obj, e.get("actor") or "", e["message"]])
+        rows.append(["  " + age(e["time"]), e["type"], e["reason"], *obj, e.get("actor") or "", e["message"]])
     return _table(rows)
 
 
@@ -535,7 +500,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(_args: argparse.Namespace) -> int:
-    from .resources import json_schema
+    from .api import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return EXIT_OK
@@ -770,7 +735,7 @@ def resolve_ref(args: argparse.Namespace) -> None:
     where the verb needs one."""
     if not getattr(args, "kind", None) or (args.verb == "get" and args.kind in VIEWS):
         return
-    from .resources import kind_from_name
+    from .api import kind_from_name
 
     kind, args.name = split_ref(args.kind, args.name)
     try:

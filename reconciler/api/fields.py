@@ -1,6 +1,6 @@
-"""Validated field types shared by the resource models: names, usernames, groups, volume
-keys, server names, cron expressions. Each rule is written once, here or in
-`vocabulary.naming` (usernames), and used by every kind.
+"""Validated field types shared by the kinds' models: names, usernames, groups, volume
+keys, server names, durations, cron expressions, the users-and-groups selectors. Each rule is
+written once, here or in `vocabulary.naming` (usernames), and used by every kind.
 """
 
 from __future__ import annotations
@@ -10,7 +10,16 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from croniter import CroniterBadDateError, CroniterError, croniter
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from vocabulary import naming
 from vocabulary.durations import parse_duration
@@ -173,3 +182,31 @@ def validate_cron(expr: str) -> str:
     except (CroniterError, ValueError) as e:
         raise ValueError(f"invalid cron expression {normalized!r}: {e}") from None
     return normalized
+
+
+# --- who: users and groups ------------------------------------------------------------------
+
+
+class UsersAndGroups(SpecModel):
+    """Listed users and members of listed groups (broadcast targets, policy selectors)."""
+
+    users: list[Username] = []
+    groups: list[GroupName] = []
+
+    @field_validator("users", "groups")
+    @classmethod
+    def _unique_lists(cls, value: list[str]) -> list[str]:
+        return unique(value)
+
+
+class ServerSelector(UsersAndGroups):
+    """Whose servers a policy covers: members of any listed group, and the listed users."""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ServerSelector:
+        if not self.users and not self.groups:
+            raise ValueError("must list users or groups (omit selector to cover everyone)")
+        return self
+
+    def matches(self, user: str, groups: set[str] | frozenset[str]) -> bool:
+        return user in self.users or bool(groups.intersection(self.groups))
