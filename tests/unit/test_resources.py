@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from reconciler.cron import standard_day_of_week
 from reconciler.resources import (
     API_VERSION,
     KINDS,
@@ -26,7 +27,7 @@ from reconciler.resources import (
     set_condition,
     spec_hash,
 )
-from reconciler.schedules import standard_day_of_week, trigger_for
+from reconciler.schedules import trigger_for
 from reconciler.status import GroupMembershipStatus
 
 
@@ -205,6 +206,13 @@ def test_schedule_valid(schedule: dict) -> None:
         ({"cron": "*/0 * * * *"}, "invalid cron expression"),
         ({"cron": "0 9 L X *"}, "invalid cron expression"),
         ({"cron": "0 0 30 2 *"}, "never fires"),
+        # What APScheduler, which fires it, cannot take or never fires is refused here too.
+        ({"cron": "0 0 30 2 mon"}, "never fires"),  # both day fields must match
+        ({"cron": "0 9 L * *"}, "day-of-month"),
+        ({"cron": "0 9 * * 8"}, "day-of-week: day 8 is not 0-7"),
+        ({"cron": "0 9 * * monday"}, "unknown day 'monday'"),
+        ({"cron": "0 9 * * fri-sun"}, "runs backwards"),
+        ({"cron": "0 9 * * 1,,2"}, "day-of-week"),
         ({"cron": "@daily"}, "5-field"),
     ],
 )
@@ -229,6 +237,8 @@ def test_cron_triggers_follow_standard_cron() -> None:
     assert next_cron_time("0 9 * * 6", after) == datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # Saturday
     assert standard_day_of_week("*/2") == "sun,tue,thu,sat"
     assert standard_day_of_week("5-7") == "sun,fri,sat"
+    assert standard_day_of_week("7") == standard_day_of_week("0") == "sun"
+    assert standard_day_of_week("MON-wed/2") == "mon,wed"
 
 
 def test_valid_volume_reset() -> None:
