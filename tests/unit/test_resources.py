@@ -14,7 +14,8 @@ from reconciler.api.common import Condition, Status, get_condition, set_conditio
 from reconciler.api.groupmembership import GroupMembership, GroupMembershipStatus
 from reconciler.api.serverrestart import ServerRestart
 from reconciler.api.volumereset import VolumeReset
-from reconciler.schedules import standard_day_of_week, trigger_for
+from reconciler.cron import standard_day_of_week
+from reconciler.schedules import trigger_for
 from vocabulary.api import API_VERSION
 
 
@@ -193,6 +194,13 @@ def test_schedule_valid(schedule: dict) -> None:
         ({"cron": "*/0 * * * *"}, "invalid cron expression"),
         ({"cron": "0 9 L X *"}, "invalid cron expression"),
         ({"cron": "0 0 30 2 *"}, "never fires"),
+        # What APScheduler, which fires it, cannot take or never fires is refused here too.
+        ({"cron": "0 0 30 2 mon"}, "never fires"),  # both day fields must match
+        ({"cron": "0 9 L * *"}, "day-of-month"),
+        ({"cron": "0 9 * * 8"}, "day-of-week: day 8 is not 0-7"),
+        ({"cron": "0 9 * * monday"}, "unknown day 'monday'"),
+        ({"cron": "0 9 * * fri-sun"}, "runs backwards"),
+        ({"cron": "0 9 * * 1,,2"}, "day-of-week"),
         ({"cron": "@daily"}, "5-field"),
     ],
 )
@@ -217,6 +225,8 @@ def test_cron_triggers_follow_standard_cron() -> None:
     assert next_cron_time("0 9 * * 6", after) == datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # Saturday
     assert standard_day_of_week("*/2") == "sun,tue,thu,sat"
     assert standard_day_of_week("5-7") == "sun,fri,sat"
+    assert standard_day_of_week("7") == standard_day_of_week("0") == "sun"
+    assert standard_day_of_week("MON-wed/2") == "mon,wed"
 
 
 def test_valid_volume_reset() -> None:
