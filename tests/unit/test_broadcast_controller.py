@@ -111,7 +111,7 @@ def test_when_runs_are_due(tmp_path) -> None:
 
 
 def test_runs_kept_by_the_history_limits_and_forbid_skips_an_overlapping_firing() -> None:
-    from reconciler.controllers.broadcast_runs import keep_history
+    from reconciler.broadcast_runs import keep_history
     from reconciler.status import BroadcastRun
 
     t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
