@@ -13,7 +13,7 @@ by the policy (`PRIVILEGED_DRIFT_POLICY`):
   (not a ServerRestart resource): no user can cancel it, nobody can take its name first,
   and it is never handed to another key to wait behind other work. Each reconcile does
   one step (stop, then start, then ready) recorded in the key's status before its side
-  effect, and comes back `POLL` seconds later (or at the container's engine event): it
+  effect, and comes back `restarts.POLL` seconds later (or at the container's engine event): it
   never waits for the server inside a reconcile (only for the hub's answer to one
   request), and a restarted reconciler resumes it;
 - `stop`: the server is stopped;
@@ -48,7 +48,6 @@ from ..status import PlatformRestart, PrivilegedAccessStatus, PrivilegedServer
 
 log = logging.getLogger("reconciler.privileged")
 KIND = naming.PRIVILEGED_ACCESS_KIND
-POLL = 0.5  # a restart under way is looked at again this soon (engine events wake it sooner)
 MAX_STARTS = 3  # start requests per restart; past them the server stays stopped (socket gone)
 
 
@@ -103,7 +102,8 @@ async def reconcile(user: str, ctx: Context) -> Result:
     for restart in list(status.restarts):
         if await advance(ctx, user, restart, hub_servers.get(restart.server), running, status):
             status.restarts = [r for r in status.restarts if r is not restart]
-    return Result(status, POLL if status.restarts else None)
+    # A restart under way is looked at again as often as any restart waits (engine events wake it sooner).
+    return Result(status, restarts.POLL if status.restarts else None)
 
 
 async def act(ctx: Context, row: PrivilegedServer, server_url: str | None) -> PlatformRestart | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from reconciler import restarts
 from reconciler.controllers import privilegedaccess
 from reconciler.status import PrivilegedAccessStatus
 from vocabulary import naming
@@ -99,7 +100,7 @@ def test_a_revocation_is_carried_out_by_the_key_itself_one_step_at_a_time() -> N
     world.stop_completes = False  # a slow stop: the reconcile must not wait for it
     ctx = context(world)  # (no `apply`: recording a resource would fail here)
     first = run(world, ctx)
-    assert world.log == ["stop"] and first.requeue_after == privilegedaccess.POLL
+    assert world.log == ["stop"] and first.requeue_after == restarts.POLL
     (restart,) = first.status.restarts
     assert (restart.step, restart.container_id, restart.reason) == ("stopping", "old", "revoke")
     run(world, ctx)  # still stopping: no second stop request
