@@ -51,10 +51,11 @@ KIND = naming.PRIVILEGED_ACCESS_KIND
 MAX_STARTS = 3  # start requests per restart; past them the server stays stopped (socket gone)
 
 
-async def members_of_group(ctx: Context) -> set[str]:
-    """The built-in group's members; the group is recreated if it was deleted (its members
-    come back from the GroupMembership that declares them)."""
-    group = await ctx.group(naming.PRIVILEGED_GROUP)
+async def members_of_group(ctx: Context, *, cached: bool) -> set[str]:
+    """The built-in group's members (from a resync pass's snapshot when `cached`); the group
+    is recreated if it was deleted (its members come back from the GroupMembership that
+    declares them)."""
+    group = await ctx.group(naming.PRIVILEGED_GROUP, cached=cached)
     if group is None:
         group = await ctx.hub.create_group(naming.PRIVILEGED_GROUP) or {"users": []}
         ctx.remember_group(naming.PRIVILEGED_GROUP, [])
@@ -65,7 +66,7 @@ async def members_of_group(ctx: Context) -> set[str]:
 async def names(ctx: Context) -> set[str]:
     """Every user worth a look at a resync: members, users with a running container, and
     users with a restart under way (a restarted reconciler resumes it from the store)."""
-    members = await members_of_group(ctx)
+    members = await members_of_group(ctx, cached=False)  # live: whom to look at is never stale
     containers = await ctx.engine.running_containers(ctx.settings.platform_id)
     observed = await asyncio.to_thread(ctx.store.observed_all, KIND)
     restarting = {name for name, body in observed.items() if body.get("restarts")}
@@ -73,7 +74,7 @@ async def names(ctx: Context) -> set[str]:
 
 
 async def reconcile(user: str, ctx: Context) -> Result:
-    members = await members_of_group(ctx)
+    members = await members_of_group(ctx, cached=ctx.woken_by_resync((KIND, user)))
     model = await ctx.hub.get_user(user) or {}
     hub_servers = model.get("servers") or {}
     urls = {(user, name): server["url"] for name, server in hub_servers.items()}

@@ -49,8 +49,7 @@ def test_a_resumed_run_sends_only_what_has_no_final_outcome(tmp_path) -> None:
         await site.start()
         base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
-        ctx = Context(store=store, hub=HubClient(base, "unused"), settings=load_settings({}))
-        ctx.engine = FakeEngine()
+        ctx = Context(store=store, hub=HubClient(base, "unused"), settings=load_settings({}), engine=FakeEngine())
         run = "20261201T090000.000000Z"
         url = base + "/user/{}/" + lab.INGEST
         ctx.deliveries.start_run("b", run, [(u, "", url.format(u)) for u in ("ann", "bob", "cid")])

@@ -73,7 +73,7 @@ def context(world: World) -> Any:
     async def event(kind: str, name: str, reason: str, message: str, **kw: Any) -> None:
         events.append(reason)
 
-    async def group(name: str) -> dict:
+    async def group(name: str, *, cached: bool) -> dict:
         return await world.get_group(name)
 
     settings = SimpleNamespace(
@@ -85,7 +85,7 @@ def context(world: World) -> Any:
     store = SimpleNamespace(list=lambda kind: [], observed_all=lambda kind: labs if kind == naming.OWNED_KIND else {})
     return SimpleNamespace(
         hub=world, engine=world, store=store, settings=settings, observed=read, record_observed=record,
-        event=event, group=group, events=events, saved=observed,
+        event=event, group=group, woken_by_resync=lambda key: False, events=events, saved=observed,
     )  # fmt: skip
 
 
