@@ -156,7 +156,7 @@ class Reconciler:
 
     # --- the work ---
     async def process(self, key: Key) -> Outcome:
-        """Reconcile one key; returns the result label (for metrics and tests)."""
+        """Reconcile one key; what it came to (the metrics' label, and for tests)."""
         kind, name = key
         if kind in self.watches:
             return await self._process_watch(self.watches[kind], name)
@@ -164,6 +164,7 @@ class Reconciler:
         if obj is None:
             self.queue.forget(key)
             self.backoff.reset(key)
+            self.ctx.from_resync.discard(key)
             self.ctx.schedules.remove(key)
             return Outcome.GONE
         controller = self.controllers.get(kind)
