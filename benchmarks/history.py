@@ -43,8 +43,8 @@ from reconciler.api import parse_resource
 from reconciler.api.broadcast import BroadcastRun, BroadcastSpec, BroadcastStatus
 from reconciler.api.groupmembership import GroupMembershipStatus
 from reconciler.api.volumereset import VolumeResetSpec, VolumeResetStatus
+from reconciler.broadcast_runs import keep_history
 from reconciler.clients.lab import Result, Target
-from reconciler.controllers.broadcast_runs import keep_history
 from reconciler.deliveries import Deliveries, DeliveryRow
 from reconciler.store import Store
 from reconciler.tables import EventRow, ResourceRow

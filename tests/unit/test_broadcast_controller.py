@@ -48,8 +48,7 @@ def test_a_resumed_run_sends_only_what_has_no_final_outcome(tmp_path) -> None:
         await site.start()
         base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
-        ctx = Context(store=store, hub=HubClient(base, "unused"), settings=load_settings({}))
-        ctx.engine = FakeEngine()
+        ctx = Context(store=store, hub=HubClient(base, "unused"), settings=load_settings({}), engine=FakeEngine())
         run = "20261201T090000.000000Z"
         url = base + "/user/{}/" + lab.INGEST
         ctx.deliveries.start_run("b", run, [(u, "", url.format(u)) for u in ("ann", "bob", "cid")])
@@ -111,7 +110,7 @@ def test_when_runs_are_due(tmp_path) -> None:
 
 def test_runs_kept_by_the_history_limits_and_forbid_skips_an_overlapping_firing() -> None:
     from reconciler.api.broadcast import BroadcastRun
-    from reconciler.controllers.broadcast_runs import keep_history
+    from reconciler.broadcast_runs import keep_history
 
     t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     runs = [
