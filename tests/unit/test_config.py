@@ -77,3 +77,13 @@ def test_reconciler_service_has_only_the_scopes_it_needs(tmp_path, monkeypatch) 
     (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "reconciler"]
     assert role["services"] == ["reconciler"]
     assert not any(scope.startswith("admin:users") or scope == "admin:servers" for scope in role["scopes"])
+
+
+def test_named_servers_that_jupyterhub_6_refuses_are_renamed(tmp_path) -> None:
+    import jupyterhub
+
+    c = build({}, tmp_path)
+    if jupyterhub.__version__.startswith("5."):  # no such option: 5.x accepts every name
+        assert "allow_existing_invalid_named_servers" not in c.JupyterHub
+    else:
+        assert c.JupyterHub.allow_existing_invalid_named_servers == "autorename"
