@@ -185,9 +185,21 @@ def service_environment(s: Settings) -> dict[str, str]:
     return env
 
 
+def series_problem(s: Settings, version: str) -> str | None:
+    """Why this JupyterHub is not the release the settings ask for (HUB_JUPYTERHUB), if it is not."""
+    if version == s.jupyterhub_series or version.startswith(f"{s.jupyterhub_series}."):
+        return None
+    where = ".venv-compat (make up with HUB_JUPYTERHUB=5.5)" if s.jupyterhub_series == "5.5" else ".venv (make up)"
+    return f"HUB_JUPYTERHUB={s.jupyterhub_series}, but this is JupyterHub {version}: start it from {where}"
+
+
 def _load(c: Any) -> None:
+    import jupyterhub
+
     try:
         settings = get_settings()
+        if problem := series_problem(settings, jupyterhub.__version__):
+            raise SettingsError(problem)
     except SettingsError as e:
         print(f"jupyterhub: {e}", file=sys.stderr)
         raise SystemExit(2) from None
