@@ -17,8 +17,8 @@ from jupyterhub import orm
 from jupyterhub.utils import random_port
 from traitlets import default
 
+from reconciler.api.common import TERMINAL_PHASES
 from reconciler.effective import Effective, allowed_images, image_problem, policy_hash
-from reconciler.status import TERMINAL_PHASES
 from vocabulary import naming, scopes
 from vocabulary.settings import Settings, get_settings
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from vocabulary.settings import Settings
 
+from .api import Resource
+from .api.common import Status
 from .clients.docker import Engine
 from .clients.hub import HubClient
 from .deliveries import Deliveries
-from .resources import Resource
 from .schedules import Schedules
-from .status import Status
 from .store import Store
 
 log = logging.getLogger("reconciler")

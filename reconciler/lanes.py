@@ -7,7 +7,8 @@ the kinds are grouped in two lanes, each with its own work queue and worker coun
   survey, broadcasts, idle culling, groups and policies, restarts and resets;
 - `slow`: what may take minutes or hours: backups, restores, backup schedules, rollouts.
 
-A key's lane is its kind's, so a key lives in one queue only and the queue's guarantee
+A kind's lane is its `KindInfo.lane` (in its module of `api/`); the built-in watches go
+fast. A key's lane is its kind's, so a key lives in one queue only and the queue's guarantee
 (never reconciled twice at once) holds across lanes. Each kind has a deadline for one
 reconcile: past it the reconcile is cancelled, an event says so, and the key is retried
 with backoff. A worker whose reconcile does not end when cancelled (code that does not
@@ -23,26 +24,12 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from .api import REGISTRY
 from .errors import TemporaryError
 from .queue import WorkQueue
 
 Lane = Literal["fast", "slow"]
 LANES: tuple[Lane, ...] = ("fast", "slow")
-SLOW_KINDS = frozenset({"VolumeBackup", "VolumeRestore", "BackupSchedule", "RolloutRestart"})
-FAST_KINDS = frozenset(
-    {
-        "PrivilegedAccess",
-        "EngineAccess",
-        "ServerDrift",
-        "Broadcast",
-        "IdleCullPolicy",
-        "GroupMembership",
-        "GroupPolicy",
-        "ServerRestart",
-        "VolumeReset",
-        "BackupHelpers",  # the orphan watch: a few engine calls, never waits on a helper
-    }
-)
 # A reconcile cancelled at its deadline normally ends at once; one still running this long
 # after is stuck (it swallowed the cancellation, or waits in a `finally`).
 CANCEL_GRACE = 5.0
@@ -56,8 +43,9 @@ log = logging.getLogger("reconciler")
 
 
 def lane_of(kind: str) -> Lane:
-    """A kind's lane; a kind nobody placed goes fast (a unit test insists every kind is placed)."""
-    return "slow" if kind in SLOW_KINDS else "fast"
+    """A kind's lane: its `KindInfo.lane`; a built-in watch's is fast."""
+    info = REGISTRY.get(kind)
+    return info.lane if info is not None else "fast"
 
 
 @dataclass(frozen=True)

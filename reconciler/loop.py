@@ -30,13 +30,13 @@ from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from . import jobs, lanes
+from .api import REGISTRY
+from .api.common import Status
 from .context import SNAPSHOT_OK, Context
 from .errors import PermanentError, TemporaryError
 from .lanes import Lane, LanePlan, LaneQueues, Workers
 from .queue import Backoff
-from .resources import REGISTRY
 from .result import Result
-from .status import Status
 from .store import StoredResource
 
 log = logging.getLogger("reconciler")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .status import Status
+from .api.common import Status
 
 
 @dataclass(frozen=True)

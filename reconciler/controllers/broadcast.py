@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ..api.broadcast import BroadcastSpec, BroadcastStatus
 from ..context import Context
-from ..resources import BroadcastSpec
 from ..result import Result
-from ..status import BroadcastStatus
 from ..store import StoredResource
 from .broadcast_runs import (
     deliver_to_late_joiners,

@@ -17,12 +17,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..api.broadcast import BroadcastRun, BroadcastSpec, BroadcastStatus
 from ..clients import lab
 from ..clients.lab import Limits, Result, Target, deliver_all
 from ..context import Context
 from ..deliveries import PENDING
-from ..resources import BroadcastSpec
-from ..status import BroadcastRun, BroadcastStatus
 from ..store import StoredResource
 
 KIND = "Broadcast"

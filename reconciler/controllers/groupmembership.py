@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 
 from vocabulary import naming, scopes
 
+from ..api.groupmembership import GroupMembershipSpec, GroupMembershipStatus, MembershipChange
 from ..context import Context
-from ..resources import GroupMembershipSpec
 from ..result import Result
-from ..status import GroupMembershipStatus, MembershipChange
 from ..store import StoredResource
 
 KIND = "GroupMembership"

@@ -39,12 +39,12 @@ from typing import Any
 from vocabulary import naming
 
 from .. import restarts
+from ..api.privilegedaccess import PlatformRestart, PrivilegedAccessStatus, PrivilegedServer
 from ..clients import lab
 from ..context import Context
 from ..in_force import socket_granted
 from ..privileged_survey import survey
 from ..result import Result
-from ..status import PlatformRestart, PrivilegedAccessStatus, PrivilegedServer
 
 log = logging.getLogger("reconciler.privileged")
 KIND = naming.PRIVILEGED_ACCESS_KIND

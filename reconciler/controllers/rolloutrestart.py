@@ -25,12 +25,11 @@ from typing import Any
 
 from vocabulary import naming
 
+from ..api.rolloutrestart import RolloutRestartSpec, RolloutRestartStatus, RolloutServer
 from ..clients import lab
 from ..context import Context
 from ..culling import as_utc
 from ..errors import TemporaryError
-from ..policy_specs import RolloutRestartSpec
-from ..policy_status import RolloutRestartStatus, RolloutServer
 from ..result import Result
 from ..store import StoredResource
 

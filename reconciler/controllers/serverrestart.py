@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from .. import restarts
+from ..api.serverrestart import ServerRestartSpec, ServerRestartStatus
 from ..context import Context
 from ..errors import PermanentError
-from ..resources import ServerRestartSpec
 from ..result import Result
-from ..status import ServerRestartStatus
 from ..store import StoredResource
 
 KIND = "ServerRestart"

@@ -29,9 +29,8 @@ from datetime import UTC, datetime
 from vocabulary import naming
 
 from .. import jobs, retention
-from ..backup_specs import BEFORE_RESET, VolumeBackupSpec
-from ..backup_status import BackupArchive, UserBackup, VolumeBackupStatus
-from ..checks import unknown_volume_keys
+from ..api.volumebackup import BEFORE_RESET, BackupArchive, UserBackup, VolumeBackupSpec, VolumeBackupStatus
+from ..api.volumes import unknown_volume_keys
 from ..clients.backups import HelperFailed, Helpers, Job, bound, location, user_slot
 from ..context import Context
 from ..errors import PermanentError, TemporaryError

@@ -77,3 +77,15 @@ def test_the_hub_importing_a_controller_breaks_the_contract(tmp_path: Path) -> N
     assert result.returncode != 0
     assert "the hub stays off the reconciler's internals BROKEN" in result.stdout
     assert "hub_config.policies -> reconciler.controllers.grouppolicy" in result.stdout
+
+
+def test_a_kind_importing_another_kind_breaks_the_contract(tmp_path: Path) -> None:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with (tmp_path / "reconciler" / "api" / "volumereset.py").open("a") as f:
+        f.write("\nimport reconciler.api.volumebackup  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "inside the api: each kind's module is independent, on the shared modules BROKEN" in result.stdout
+    assert "reconciler.api.volumereset -> reconciler.api.volumebackup" in result.stdout

@@ -6,13 +6,14 @@ import asyncio
 
 import pytest
 
+from reconciler.api.groupmembership import GroupMembershipStatus
+from reconciler.api.serverrestart import ServerRestartStatus
 from reconciler.clients.hub import HubClient
 from reconciler.context import Context
 from reconciler.errors import PermanentError, TemporaryError
 from reconciler.loop import Reconciler
 from reconciler.manifests import parse_manifests
 from reconciler.result import Result
-from reconciler.status import GroupMembershipStatus, ServerRestartStatus
 from reconciler.store import Store
 from vocabulary.settings import load_settings
 

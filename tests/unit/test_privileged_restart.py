@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from reconciler.api.privilegedaccess import PrivilegedAccessStatus
 from reconciler.controllers import privilegedaccess
-from reconciler.status import PrivilegedAccessStatus
 from vocabulary import naming
 
 SOCKET = "/var/run/docker.sock"
