@@ -114,6 +114,14 @@ class Settings(BaseSettings):
         "jupyterhub-ds", alias="PLATFORM_ID", description="Label value marking this platform's containers and volumes"
     )
 
+    # --- the JupyterHub release (docs/jupyterhub6.md) -----------------------------------
+    jupyterhub_series: Literal["6", "5.5"] = Field(
+        "6",
+        alias="HUB_JUPYTERHUB",
+        description="The JupyterHub release `make up` runs: `6` (in `.venv`), or `5.5` (in `.venv-compat`, for a "
+        "deployment that cannot move yet; docs/jupyterhub6.md)",
+    )
+
     # --- NativeAuthenticator ----------------------------------------------------------
     min_password_length: int = Field(
         8, ge=1, alias="NATIVE_AUTH_MIN_PASSWORD_LENGTH", description="Shortest password accepted at sign-up"
