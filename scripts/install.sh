@@ -4,7 +4,7 @@
 # .venv-compat with JupyterHub 5.5.x (the `jupyterhub55` extra; lib.sh chooses).
 source "$(dirname "$0")/lib.sh"
 
-stamp="$VENV/.installed-$( (hash_inputs "$ROOT/pyproject.toml"; echo "$HUB_EXTRAS") | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$( (hash_inputs "$ROOT/pyproject.toml"; echo "$HUB_EXTRAS $HUB_REQUIREMENT") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   if [ ! -x "$VENV/bin/python" ]; then
     if ! python3 -m venv "$VENV" 2>/dev/null; then
@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ]; then
     fi
   fi
   say "installing the project into ${VENV#"$ROOT"/}"
-  with_progress "$STATE_DIR/pip.log" "$VENV/bin/pip" install --disable-pip-version-check -e "$ROOT[$HUB_EXTRAS]"
+  with_progress "$STATE_DIR/pip.log" "$VENV/bin/pip" install --disable-pip-version-check -e "$ROOT[$HUB_EXTRAS]" "$HUB_REQUIREMENT"
   rm -f "$VENV"/.installed-* && touch "$stamp"
 fi
 
