@@ -40,6 +40,16 @@ def decide(request: Request, user: str, quota: Quota, view: View) -> Decision:
         return Refuse(_endpoint(request), refused.status, refused.message, refused.field)
 
 
+def markdown() -> str:
+    """The endpoints and the refusals as docs/docker-access.md shows them (a unit test keeps
+    the page equal to this)."""
+    lines = ["| Endpoint | Method and path |", "|---|---|"]
+    lines += [f"| {endpoint} | `{method} {path}` |" for method, path, endpoint, _ in ROUTES]
+    lines += ["", "| Field | Refused | Status |", "|---|---|---|"]
+    lines += [f"| `{r.field}` | {r.refuses} | {r.status} |" for r in RULES]
+    return "\n".join(lines) + "\n"
+
+
 def _endpoint(request: Request) -> str:
     return f"{request.method.upper()} {request.path.split('?', 1)[0]}"
 
@@ -59,5 +69,6 @@ __all__ = [
     "View",
     "decide",
     "image_key",
+    "markdown",
     "owner_labels",
 ]

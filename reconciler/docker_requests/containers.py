@@ -22,7 +22,7 @@ SHARED_RULES = {
         rule("HostConfig.PidMode", "the host's PID namespace, or another owner's container's"),
         rule("HostConfig.IpcMode", "the host's IPC namespace, or another owner's container's"),
         rule("HostConfig.UTSMode", "the host's UTS namespace, or another owner's container's"),
-        rule("HostConfig.NetworkMode", "the host's network, or another owner's container's or network"),
+        rule("HostConfig.NetworkMode", "the host's network, or another owner's container's"),
     )
 }
 USERNS = rule("HostConfig.UsernsMode", "the host's user namespace (`--userns=host`)")

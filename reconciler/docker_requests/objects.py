@@ -18,6 +18,7 @@ NETWORK_OPTIONS = rule("Options", "network options other than MTU and inter-cont
 IPAM = rule("IPAM", "chosen subnets or IPAM drivers")
 INGRESS = rule("Ingress", "Swarm ingress and config-from networks")
 REMOTE = rule("remote", "builds from a URL (the context cannot be measured; the engine fetches it)")
+BUILD_CGROUP = rule("cgroupparent", "a build's cgroup parent (outside the quota)")
 BUILD_NETWORK = rule("networkmode", "builds on the host's network or another container's")
 BUILDKIT = rule("version", "BuildKit builds (`version=2`, /session, /grpc: not filtered by field)")
 CONTEXT = rule("build context", "a build context over the quota", 409)
@@ -77,6 +78,8 @@ def build(
         raise BUILDKIT.refuse("BuildKit is not available here; DOCKER_BUILDKIT=0 uses the classic builder")
     if one.get("networkmode", "default") not in ("", "default", "bridge", "none"):
         raise BUILD_NETWORK.refuse(f"{one['networkmode']!r} is not allowed")
+    if one.get("cgroupparent"):
+        raise BUILD_CGROUP.refuse(f"{one['cgroupparent']!r} is not allowed")
     for tag in q.get("t", []):
         _tag_free(tag, view, TAG)
     if quota.build_context is not None and body_size is not None and body_size > quota.build_context:
