@@ -210,16 +210,23 @@ class Hub:
             time.sleep(0.2)
         raise AssertionError(f"server of {name} not ready within {timeout} s; see {self.log_path}")
 
-    def broadcast(self, message: str, timeout: float = 60, interval: float = 0.2) -> dict:
-        """Send a broadcast to every running server (`POST notifications`) and wait until it
-        is Completed; its report (deliveries, counts)."""
-        r = self.api("POST", "notifications", json={"message": message})
+    def broadcast(
+        self, message: str | dict, timeout: float = 60, interval: float = 0.2, session: requests.Session | None = None
+    ) -> dict:
+        """Send a broadcast (`POST notifications`: a message to every running server, or a whole
+        spec) with the automation token, or as the user of a logged-in `session`, and wait until
+        it ends (Completed or Failed); its report (deliveries, counts)."""
+
+        def call(method: str, path: str, **kwargs) -> requests.Response:
+            return self.as_user(session, method, path, **kwargs) if session else self.api(method, path, **kwargs)
+
+        r = call("POST", "notifications", json={"message": message} if isinstance(message, str) else message)
         assert r.status_code == 202, r.text
         name = r.json()["name"]
         return wait_for(
-            lambda: (d := self.api("GET", f"notifications/{name}").json())["phase"] == "Completed" and d,
+            lambda: (d := call("GET", f"notifications/{name}").json())["phase"] in ("Completed", "Failed") and d,
             timeout,
-            f"broadcast {name} completed",
+            f"broadcast {name} ended",
             interval=interval,
         )
 

@@ -1,5 +1,6 @@
 """The suite's one set of helpers for resources: manifests as tests write them, applied
-through a hub's REST API, and the reads and waits on what the reconciler made of them.
+through a hub's REST API, the reads and waits on what the reconciler made of them, and the
+users' server containers as the engine shows them.
 
 Every test module uses these (and `tests.harness` for platforms): none defines its own.
 """
@@ -9,6 +10,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import docker
+from docker.models.containers import Container
+
 from reconciler.manifests import parse_manifests
 from tests.harness import wait_for
 
@@ -16,6 +20,7 @@ if TYPE_CHECKING:
     from tests.harness import Hub
 
 API_VERSION = "jupyterhub-ds/v1"
+SOCKET = "/var/run/docker.sock"
 # The phases a resource ends in: a request's (Succeeded, Failed), a broadcast's (Completed).
 ENDED = ("Succeeded", "Failed", "Completed")
 
@@ -94,3 +99,17 @@ def group_members(hub: Hub, group: str) -> set[str] | None:
     """The hub group's members; None when the group does not exist."""
     r = hub.api("GET", f"groups/{group}")
     return set(r.json()["users"]) if r.status_code == 200 else None
+
+
+def running_container(engine: docker.DockerClient, hub: Hub, user: str) -> Container | None:
+    """The user's server container if it runs, else None."""
+    try:
+        c = engine.containers.get(hub.container_name(user))
+    except docker.errors.NotFound:
+        return None
+    return c if c.status == "running" else None
+
+
+def has_socket(container: Container) -> bool:
+    """Whether the container mounts the engine's socket."""
+    return any(m["Destination"] == SOCKET for m in container.attrs["Mounts"])

@@ -45,22 +45,6 @@ def broadcasts(count: int, prefix: str, message: str = "hi") -> str:
     )
 
 
-def finished(hub: Hub, admin: requests.Session, name: str, timeout: float = 40) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = hub.as_user(admin, "GET", f"notifications/{name}").json()
-        if data["phase"] in ("Completed", "Failed"):
-            return data
-        time.sleep(0.2)
-    raise AssertionError(f"broadcast {name} did not finish: {data}")
-
-
-def send(hub: Hub, admin: requests.Session, spec: dict) -> dict:
-    r = hub.as_user(admin, "POST", "notifications", json=spec)
-    assert r.status_code == 202, r.text
-    return finished(hub, admin, r.json()["name"])
-
-
 @pytest.fixture(scope="module")
 def normal(hub: Hub, engine: docker.DockerClient) -> Iterator[str]:
     hub.create_user(NORMAL)
@@ -188,7 +172,7 @@ def test_a_hostile_lab_reply_is_bounded_and_printable(hub: Hub, engine, hostile:
     assert r.status_code == 500 and len(r.text) == 1_000_000 and "\u202e" in r.text and "\x00" in r.text
     log_before = hub.log_path.stat().st_size
 
-    data = send(hub, admin_session, {"message": "to a hostile lab", "targets": {"users": [hostile]}})
+    data = hub.broadcast({"message": "to a hostile lab", "targets": {"users": [hostile]}}, 40, session=admin_session)
     [row] = data["deliveries"]
     assert row["user"] == hostile and row["outcome"] == "failed" and row["httpStatus"] == 500, row
     error = row["error"]
@@ -209,7 +193,7 @@ def test_a_hostile_lab_reply_is_bounded_and_printable(hub: Hub, engine, hostile:
 
 def test_140_emoji_are_accepted_and_delivered_141_are_not(hub: Hub, engine, normal: str, admin_session) -> None:
     message = EMOJI * 140
-    data = send(hub, admin_session, {"message": message, "targets": {"users": [normal]}})
+    data = hub.broadcast({"message": message, "targets": {"users": [normal]}}, 40, session=admin_session)
     assert [(r["user"], r["outcome"]) for r in data["deliveries"]] == [(normal, "delivered")]
     assert [n["message"] for n in queued(hub, engine, normal)] == [message]
     for path in ("notifications", "notifications/broadcast"):

@@ -29,10 +29,7 @@ USERS = ("bk-ann", "bk-bob", "bk-cid", "bk-dan", "bk-eve")
 
 @pytest.fixture(scope="module")
 def bhub(own_platforms) -> Hub:
-    hub = own_platforms.platform("backup", BACKUP_ENV)
-    for user in USERS:
-        hub.create_user(user)
-    return hub
+    return own_platforms.platform("backup", BACKUP_ENV, USERS)
 
 
 def test_round_trip_backup_reset_restore(bhub: Hub) -> None:

@@ -40,10 +40,7 @@ SPARSE = "truncate -s 2G /v/sparse.img && printf data | dd of=/v/sparse.img bs=1
 
 @pytest.fixture(scope="module")
 def bhub(own_platforms) -> Hub:
-    hub = own_platforms.platform("backup", BACKUP_ENV)
-    for user in USERS:
-        hub.create_user(user)
-    return hub
+    return own_platforms.platform("backup", BACKUP_ENV, USERS)
 
 
 def test_another_users_backup_is_restored_by_hub_admins_only_and_without_set_id_bits(bhub: Hub) -> None:

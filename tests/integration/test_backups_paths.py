@@ -43,10 +43,7 @@ def location(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def bhub(own_platforms, location: Path) -> Hub:
-    hub = own_platforms.platform("bkp2", {"BACKUP_LOCATION": str(location), "BACKUP_CONCURRENCY": "2"})
-    for user in USERS:
-        hub.create_user(user)
-    return hub
+    return own_platforms.platform("bkp2", {"BACKUP_LOCATION": str(location), "BACKUP_CONCURRENCY": "2"}, USERS)
 
 
 def test_consistent_schedule_stops_backs_up_and_starts_the_server(bhub: Hub, location: Path) -> None:
