@@ -8,7 +8,9 @@ import json
 import re
 import zlib
 from enum import IntEnum
+from typing import Annotated
 
+from pydantic import AfterValidator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .. import naming
@@ -70,6 +72,9 @@ def docker_name(value: str) -> str:
     if not DOCKER_NAME.match(value):
         raise ValueError("must be usable in Docker names: [a-zA-Z0-9][a-zA-Z0-9_.-]*")
     return value
+
+
+DockerName = Annotated[str, AfterValidator(docker_name)]
 
 
 class Section(BaseSettings):

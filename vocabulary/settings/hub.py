@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 
 from .. import naming
-from .fields import Section, docker_name, low_entropy
+from .fields import DockerName, Section, low_entropy
 
 
 class HubSettings(Section):
@@ -48,7 +48,7 @@ class HubSettings(Section):
     named_server_limit: int = Field(
         0, ge=0, alias="JUPYTERHUB_NAMED_SERVER_LIMIT", description="Named servers per user; 0 disables them"
     )
-    platform_id: str = Field(
+    platform_id: DockerName = Field(
         "jupyterhub-ds", alias="PLATFORM_ID", description="Label value marking this platform's containers and volumes"
     )
 
@@ -88,11 +88,6 @@ class HubSettings(Section):
         if len(value.get_secret_value()) < 8:
             raise ValueError("must be at least 8 characters")
         return value
-
-    @field_validator("platform_id")
-    @classmethod
-    def _platform_id(cls, value: str) -> str:
-        return docker_name(value)
 
 
 class AutomationSettings(Section):

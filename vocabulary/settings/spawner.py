@@ -13,9 +13,9 @@ from .fields import (
     DEFAULT_VOLUME_DESCRIPTIONS,
     DOCKER_NAME,
     VOLUME_KEY,
+    DockerName,
     GpuMode,
     Section,
-    docker_name,
     parse_mapping,
 )
 
@@ -41,7 +41,7 @@ class SpawnerSettings(Section):
     pull_policy: Literal["ifnotpresent", "never", "always"] = Field(
         "ifnotpresent", alias="DOCKER_PULL_POLICY", description="When the spawner pulls the image"
     )
-    container_prefix: str = Field(
+    container_prefix: DockerName = Field(
         "jupyterlab", alias="DOCKER_CONTAINER_PREFIX", description="Prefix of user container names"
     )
     spawn_timeout: int = Field(
@@ -152,8 +152,3 @@ class SpawnerSettings(Section):
         if self.shared_volume and self.shared_volume_mount in self.user_volumes.values():
             raise ValueError("SHARED_VOLUME_MOUNT must differ from every per-user mount point")
         return self
-
-    @field_validator("container_prefix")
-    @classmethod
-    def _container_prefix(cls, value: str) -> str:
-        return docker_name(value)
