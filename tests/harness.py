@@ -59,10 +59,18 @@ def server_token(engine: docker.DockerClient, hub: Hub, user: str) -> str:
     return next(e.split("=", 1)[1] for e in env if e.startswith("JUPYTERHUB_API_TOKEN="))
 
 
-def lab_queue(hub: Hub, engine: docker.DockerClient, user: str) -> list[dict]:
-    """What the lab holds for its browser tabs (reading empties the queue)."""
+def lab_queue(hub: Hub, engine: docker.DockerClient, user: str, as_activity: bool = True) -> list[dict]:
+    """What the lab holds for its browser tabs (reading empties the queue). Through the proxy,
+    or (`as_activity=False`) on the lab's own port with `no_track_activity`, so that the
+    reading is not activity (what the idle-culling tests need)."""
+    base, params = f"{hub.url}user/{user}", {}
+    if not as_activity:
+        container = engine.containers.get(hub.container_name(user))
+        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+        base, params = env["JUPYTERHUB_SERVICE_URL"].rstrip("/"), {"no_track_activity": "1"}
     r = requests.get(
-        f"{hub.url}user/{user}/{LAB_NOTIFICATIONS}",
+        f"{base}/{LAB_NOTIFICATIONS}",
+        params=params,
         headers={"Authorization": f"token {server_token(engine, hub, user)}"},
         timeout=10,
     )

@@ -27,8 +27,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from tests.harness import Hub
 from tests.harness import lab_queue as queued
-from tests.integration.test_browser import chromium, shot, wait
-from tests.integration.test_browser_broadcast import sign_in
+from tests.integration.browser import chromium, shot, sign_in, wait
 
 NORMAL = "ulla"  # an ordinary running lab
 HOSTILE = "mallory"  # her lab answers the ingest with garbage

@@ -21,7 +21,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from tests.harness import Hub, wait_for
 from tests.helpers import apply, events, finished, resource, status
 from tests.integration.backup_volumes import BACKUP_ENV, fill, in_volume, location, tree
-from tests.integration.test_browser import chromium, shot, sign_in, wait
+from tests.integration.browser import chromium, shot, sign_in, wait
 from vocabulary import naming
 
 USERS = ("bk-ann", "bk-bob", "bk-cid", "bk-dan", "bk-eve")

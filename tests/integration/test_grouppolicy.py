@@ -42,11 +42,9 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
-from tests.harness import TEST_PLATFORM, Hub, server_token, wait_for
+from tests.harness import TEST_PLATFORM, Hub, lab_queue, server_token, wait_for
 from tests.helpers import apply, apply_manifests, manifest, resource, status
-from tests.integration.test_browser import chromium, shot, wait
-from tests.integration.test_browser_broadcast import sign_in
-from tests.integration.test_idleculling import notices
+from tests.integration.browser import chromium, shot, sign_in, wait
 
 DATASETS = f"{TEST_PLATFORM}-policy-datasets"
 TEST_TAG = "jupyterhub-ds/lab:gp-test"
@@ -268,7 +266,9 @@ def test_rollout_one_at_a_time_warned_active_last(gp: Hub, engine: docker.Docker
 
     wait_for(lambda: roll().get("warnedAt"), 20, "the notices")
     for user in users:  # before any restart (warnBefore 8 s): each lab holds the notice
-        assert any("restarts in about" in n.get("message", "") for n in notices(engine, gp, user)), user
+        assert any(
+            "restarts in about" in n.get("message", "") for n in lab_queue(gp, engine, user, as_activity=False)
+        ), user
     wait_for(lambda: {s["user"]: s["state"] for s in roll()["servers"]}.get("gp-dan") == "Restarted", 60, "dan")
     states = {s["user"]: s["state"] for s in roll()["servers"]}
     assert states["gp-cat"] == "Restarted" and states["gp-ann"] == "Deferred", states

@@ -31,10 +31,9 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
-from tests.harness import Hub, server_token, wait_for
+from tests.harness import Hub, lab_queue, server_token, wait_for
 from tests.helpers import apply, apply_manifests, status
-from tests.integration.test_browser import chromium, shot, wait
-from tests.integration.test_browser_broadcast import in_viewport, sign_in, toast_with
+from tests.integration.browser import chromium, in_viewport, shot, sign_in, toast_with, wait
 
 GROUPS = {
     "cull-idle": "cull-gpu",
@@ -66,22 +65,6 @@ def entry(hub: Hub, name: str, user: str) -> dict | None:
 
 def running(hub: Hub, user: str) -> bool:
     return "" in hub.api("GET", f"users/{user}").json()["servers"]
-
-
-def notices(engine: docker.DockerClient, hub: Hub, user: str) -> list[dict]:
-    """The lab's queue, read on the lab's own port without counting as activity."""
-    container = engine.containers.get(hub.container_name(user))
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
-    base = env["JUPYTERHUB_SERVICE_URL"].rstrip("/")  # http://127.0.0.1:<port>/user/<name>
-    r = requests.get(
-        f"{base}/jupyterlab-notifications-extension/notifications",
-        params={"no_track_activity": "1"},
-        headers={"Authorization": f"token {server_token(engine, hub, user)}"},
-        timeout=10,
-    )
-    assert r.status_code == 200, r.text
-    body = r.json()
-    return body.get("notifications", body) if isinstance(body, dict) else body
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +113,7 @@ def timeline(cull: Hub, engine: docker.DockerClient) -> Iterator[dict]:
     def watch_idle() -> None:
         while not stop.wait(1):
             with contextlib.suppress(docker.errors.NotFound, requests.RequestException, KeyError):
-                seen.extend(notices(engine, hub, "cull-idle"))
+                seen.extend(lab_queue(hub, engine, "cull-idle", as_activity=False))
 
     watcher = threading.Thread(target=watch_idle, daemon=True)
     for user in GROUPS:
@@ -234,7 +217,7 @@ def test_non_member_under_a_longer_policy_is_untouched(cull: Hub, timeline: dict
     assert running(cull, "cull-other")
     e = until(lambda: entry(cull, "everyone-long", "cull-other"), 10, "cull-other under everyone-long")
     assert datetime.fromisoformat(e["deadline"]) - datetime.now(UTC) > timedelta(minutes=55)
-    assert notices(engine, cull, "cull-other") == []
+    assert lab_queue(cull, engine, "cull-other", as_activity=False) == []
     # The seed (JUPYTERHUB_IDLE_CULLER_*) exists, but any written policy outranks it.
     seed = cull.api("GET", "resources/idlecullpolicy/idle-culler").json()
     assert seed["spec"]["priority"] == -1000 and seed["metadata"]["annotations"]["jupyterhub-ds/owner"] == "settings"
@@ -272,7 +255,7 @@ def test_dry_run_reports_and_stops_nothing(cull: Hub, timeline: dict, engine) ->
     assert running(cull, "cull-dry")
     events = cull.api("GET", "resources/idlecullpolicy/cull-dry/events").json()["items"]
     assert [ev["reason"] for ev in events].count("WouldStop") == 1
-    assert notices(engine, cull, "cull-dry") == []  # a dry run warns nobody
+    assert lab_queue(cull, engine, "cull-dry", as_activity=False) == []  # a dry run warns nobody
 
 
 def test_server_with_a_pending_restart_is_skipped(cull: Hub, timeline: dict) -> None:

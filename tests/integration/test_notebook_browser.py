@@ -17,8 +17,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
 from tests.harness import Hub
+from tests.integration.browser import SHOTS, chromium, shot, sign_in, wait
 from tests.integration.lab_kernel import Lab, run_analysis
-from tests.integration.test_browser import SHOTS, chromium, shot, sign_in, wait
 from tests.integration.test_notebook import DS_PLATFORM
 
 USER = "dsuser2"
