@@ -42,6 +42,16 @@ def gm(name: str, group: str, members: list[str], prune: bool = True, labels: di
     return manifest("GroupMembership", name, {"group": group, "members": members, "prune": prune}, labels)
 
 
+def broadcasts(count: int, prefix: str = "b", message: str = "hi") -> str:
+    """`count` Broadcast documents, <prefix>0 to <prefix><count-1>, a few lines each (what
+    the tests of body and document limits send); `message` is YAML as written."""
+    return "".join(
+        f"---\napiVersion: {API_VERSION}\nkind: Broadcast\nmetadata: {{name: {prefix}{i}}}\n"
+        f"spec: {{message: {message}}}\n"
+        for i in range(count)
+    )
+
+
 def parsed(*documents: str) -> list:
     """The documents as the store takes them, for tests without a hub."""
     return parse_manifests("---\n".join(documents), "test.yaml")

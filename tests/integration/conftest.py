@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 
 import docker
 import pytest
+from selenium import webdriver
 
 from tests.harness import ROOT, TEST_PLATFORM, Hub, Swarm, cleanup_docker, own_hub, test_swarm
+from tests.integration.browser import chromium
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,6 +51,13 @@ def admin_session(hub: Hub):
     assert session is not None, error
     yield session
     session.close()
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    """A fresh headless Chromium (own empty profile) per test."""
+    with chromium(tmp_path / "chromium-profile") as browser:
+        yield browser
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from tests.harness import Hub
 from tests.harness import lab_queue as queued
+from tests.helpers import broadcasts
 from tests.integration.browser import chromium, shot, sign_in, wait
 
 NORMAL = "ulla"  # an ordinary running lab
@@ -34,14 +35,6 @@ HOSTILE = "mallory"  # her lab answers the ingest with garbage
 MAX_BODY_BYTES = 1_048_576
 MAX_DOCUMENTS = 500
 EMOJI = "\U0001f680"
-
-
-def broadcasts(count: int, prefix: str, message: str = "hi") -> str:
-    return "".join(
-        f"---\napiVersion: jupyterhub-ds/v1\nkind: Broadcast\nmetadata: {{name: {prefix}-{i}}}\n"
-        f"spec: {{message: {message}}}\n"
-        for i in range(count)
-    )
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +50,7 @@ def normal(hub: Hub, engine: docker.DockerClient) -> Iterator[str]:
 
 
 def test_a_body_over_a_mebibyte_is_413(hub: Hub, admin_session: requests.Session) -> None:
-    big = broadcasts(1, "big", "'" + "x" * 100 + "'").encode()
+    big = broadcasts(1, "big-", "'" + "x" * 100 + "'").encode()
     big += b"#" * (MAX_BODY_BYTES + 1 - len(big))
     r = hub.as_user(admin_session, "POST", "manifests", data=big)
     assert r.status_code == 413, r.text
@@ -74,7 +67,7 @@ def test_a_body_over_a_mebibyte_is_413(hub: Hub, admin_session: requests.Session
 
 
 def test_more_than_500_documents_is_413_and_nothing_is_applied(hub: Hub, admin_session: requests.Session) -> None:
-    r = hub.as_user(admin_session, "POST", "manifests", data=broadcasts(MAX_DOCUMENTS + 1, "many").encode())
+    r = hub.as_user(admin_session, "POST", "manifests", data=broadcasts(MAX_DOCUMENTS + 1, "many-").encode())
     assert r.status_code == 413, r.text
     assert r.json()["message"] == "501 documents were sent; the limit is 500 per request: split the apply"
     assert hub.as_user(admin_session, "GET", "resources/broadcast/many-0").status_code == 404
@@ -104,7 +97,7 @@ def concurrent_latencies(hub: Hub, admin: requests.Session, body: bytes) -> tupl
 
 
 def test_a_megabyte_of_small_documents_does_not_stall_the_hub(hub: Hub, admin_session: requests.Session) -> None:
-    small = broadcasts(10_500, "stall").encode()  # ~1 MB of ~95-byte documents
+    small = broadcasts(10_500, "stall-").encode()  # ~1 MB of ~95-byte documents
     assert 900_000 < len(small) <= MAX_BODY_BYTES
     r, seconds, latencies = concurrent_latencies(hub, admin_session, small)
     assert r.status_code == 413 and r.json()["message"].startswith("10500 documents were sent"), r.text
@@ -112,7 +105,7 @@ def test_a_megabyte_of_small_documents_does_not_stall_the_hub(hub: Hub, admin_se
     print(f"\n10,500 docs, {len(small):,} B: 413 in {seconds:.2f} s; slowest of {len(latencies)} GETs {slowest:.3f} s")
     assert latencies and max(latencies) < 1.0, latencies
     # 500 documents (the limit) of ~2 KB each, all invalid: read, validated, refused whole.
-    fat = broadcasts(MAX_DOCUMENTS, "fat", "'" + "x" * 1950 + "'").encode()
+    fat = broadcasts(MAX_DOCUMENTS, "fat-", "'" + "x" * 1950 + "'").encode()
     assert len(fat) <= MAX_BODY_BYTES
     r, seconds, latencies = concurrent_latencies(hub, admin_session, fat)
     assert r.status_code == 422 and len(r.json()["errors"]) == MAX_DOCUMENTS, r.text[:500]

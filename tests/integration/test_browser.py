@@ -9,7 +9,6 @@ also when a test fails.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
@@ -19,17 +18,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
 from tests.harness import Hub
-from tests.integration.browser import chromium, shot, sign_in, wait
+from tests.integration.browser import shot, sign_in, wait
 
 USER = "vera"
 KEYS = ("home", "workspace", "cache")
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    """A fresh headless Chromium (own empty profile) per test."""
-    with chromium(tmp_path / "chromium-profile") as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")
