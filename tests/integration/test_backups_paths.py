@@ -74,7 +74,7 @@ def test_consistent_schedule_stops_backs_up_and_starts_the_server(bhub: Hub, loc
     assert entry["message"].endswith("(consistent)") and not entry.get("stoppedServers"), entry
     reasons = [e["reason"] for e in events(bhub, "VolumeBackup", run["backup"])]
     assert reasons.index("StoppingServers") < reasons.index("BackedUp") < reasons.index("ServersStarted"), reasons
-    bhub.wait_condition("bp-sch")  # started again: a new start of the server
+    bhub.wait_ready("bp-sch")  # started again: a new start of the server
     assert engine.containers.get(bhub.container_name("bp-sch")).attrs["State"]["StartedAt"] != started
     archive = location / backup["status"]["archives"][0]["path"]
     with tarfile.open(archive, "r:gz") as t:
