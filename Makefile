@@ -1,5 +1,5 @@
 # The two commands of the README: `make up` and `make test`.
-.PHONY: up down deploy undeploy test test-unit images lint bench clean-test swarm-up swarm-down
+.PHONY: up down deploy undeploy test test-compat test-unit images lint bench clean-test swarm-up swarm-down
 
 up:            ## set up what is missing and start the platform on http://127.0.0.1:8000
 	@scripts/up.sh
@@ -18,6 +18,9 @@ images:        ## build (or reuse) the lab images and the hub image
 
 test:          ## everything: unit, then integration against the real engine, hub and labs
 	@scripts/test.sh
+
+test-compat:   ## unit tests and an integration subset on JupyterHub 5.5.x (.venv-compat; the default is 6)
+	@scripts/test-compat.sh
 
 test-unit:     ## fast tests, no engine (the store's also on a local PostgreSQL)
 	@scripts/install.sh && JHDS_TEST_POSTGRES_URL="$$(scripts/postgres.sh)" .venv/bin/pytest tests/unit -q

@@ -43,9 +43,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reconciler.api.broadcast import BroadcastSpec
+from reconciler.broadcast_runs import payload
 from reconciler.clients.lab import INGEST, Limits, Result, Target, deliver_all
-from reconciler.controllers.broadcast_runs import payload
-from reconciler.resources import BroadcastSpec
 from reconciler.service import run as run_service_loop
 
 PLATFORM = "jhds-bench-bc"

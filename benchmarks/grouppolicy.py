@@ -33,10 +33,10 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reconciler.api.grouppolicy import GroupPolicySpec
 from reconciler.clients.docker import Engine
 from reconciler.controllers.serverdrift import survey
 from reconciler.effective import NamedGroupPolicy, combine, policy_hash
-from reconciler.policy_specs import GroupPolicySpec
 from tests.harness import Hub, cleanup_docker
 from vocabulary import naming
 

@@ -39,11 +39,13 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler import jobs
+from reconciler.api import parse_resource
+from reconciler.api.broadcast import BroadcastRun, BroadcastSpec, BroadcastStatus
+from reconciler.api.groupmembership import GroupMembershipStatus
+from reconciler.api.volumereset import VolumeResetSpec, VolumeResetStatus
+from reconciler.broadcast_runs import keep_history
 from reconciler.clients.lab import Result, Target
-from reconciler.controllers.broadcast_runs import keep_history
 from reconciler.deliveries import Deliveries, DeliveryRow
-from reconciler.resources import BroadcastSpec, VolumeResetSpec, parse_resource
-from reconciler.status import BroadcastRun, BroadcastStatus, GroupMembershipStatus, VolumeResetStatus
 from reconciler.store import Store
 from reconciler.tables import EventRow, ResourceRow
 from vocabulary.settings import load_settings

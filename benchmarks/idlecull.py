@@ -52,12 +52,12 @@ from jupyterhub_idle_culler import cull_idle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reconciler.api import parse_resource
+from reconciler.api.idlecullpolicy import IdleCullPolicyStatus
 from reconciler.clients.docker import Engine
 from reconciler.clients.hub import PAGE_LIMIT, PAGINATION, HubClient
 from reconciler.context import Context
 from reconciler.controllers.idlecullpolicy import KIND, reconcile
-from reconciler.resources import parse_resource
-from reconciler.status import IdleCullPolicyStatus
 from reconciler.store import Store
 from vocabulary.settings import load_settings
 

@@ -36,6 +36,7 @@ from reconciler.clients.hub import PAGINATION, HubClient
 from reconciler.context import Context, HubSnapshot
 from reconciler.controllers import CONTROLLERS
 from reconciler.loop import Reconciler
+from reconciler.result import Outcome
 from reconciler.store import Store
 from tests.harness import Hub, cleanup_docker
 from vocabulary.settings import load_settings
@@ -204,7 +205,7 @@ async def one_pass(hub: Hub, db_url: str, snapshot: bool) -> Pass:
         while (key := reconciler.queue.pop()) is not None:
             result = await reconciler.process(key)
             reconciler.queue.done(key)
-            results[result] = results.get(result, 0) + 1
+            results[result.value] = results.get(result.value, 0) + 1
         seconds = time.perf_counter() - t0
         n_requests = client.requests - requests_before
         by_path = client.by_path - warm_up
@@ -218,7 +219,7 @@ def passes(hub: Hub, db_url: str, snapshot: bool, repeat: int) -> Pass:
     runs = [asyncio.run(one_pass(hub, db_url, snapshot)) for _ in range(repeat)]
     for run in runs:
         problems = []
-        if set(run.results) != {"success"}:
+        if set(run.results) != {Outcome.SUCCESS}:
             problems.append(f"results {run.results}")
         if run.new_events:
             problems.append(f"{run.new_events} new events")

@@ -30,6 +30,13 @@ AUTOMATION_SCOPES = [scopes.WRITE]
 AUTOMATION_ADMIN_SCOPES = ["admin:users", "admin:servers", "admin:groups"]
 
 
+def hub_renames_named_servers() -> bool:
+    """JupyterHub 6 has `allow_existing_invalid_named_servers`; 5.x would warn of an unknown option."""
+    from jupyterhub.app import JupyterHub
+
+    return JupyterHub.class_traits().get("allow_existing_invalid_named_servers") is not None
+
+
 def apply_settings(c: Any, s: Settings) -> None:
     """Fill JupyterHub's config object `c` from the settings."""
     s.state_dir.resolve().mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -57,6 +64,11 @@ def _hub(c: Any, s: Settings) -> None:
     c.JupyterHub.cleanup_servers = s.cleanup_servers
     c.JupyterHub.allow_named_servers = s.named_server_limit > 0
     c.JupyterHub.named_server_limit_per_user = s.named_server_limit
+    if hub_renames_named_servers():
+        # JupyterHub 6 restricts server names. Renaming the stopped servers whose names it
+        # refuses is safe here: all a server keeps (volumes, placement, backups, keep-alive)
+        # is its user's, and containers are removed at stop (docs/jupyterhub6.md).
+        c.JupyterHub.allow_existing_invalid_named_servers = "autorename"
     c.JupyterHub.custom_scopes = scopes.DEFINITIONS
     # Lists of users and groups in one request: a resync costs the hub O(1) requests.
     c.JupyterHub.api_page_max_limit = PAGE_LIMIT
@@ -173,9 +185,21 @@ def service_environment(s: Settings) -> dict[str, str]:
     return env
 
 
+def series_problem(s: Settings, version: str) -> str | None:
+    """Why this JupyterHub is not the release the settings ask for (HUB_JUPYTERHUB), if it is not."""
+    if version == s.jupyterhub_series or version.startswith(f"{s.jupyterhub_series}."):
+        return None
+    where = ".venv-compat (make up with HUB_JUPYTERHUB=5.5)" if s.jupyterhub_series == "5.5" else ".venv (make up)"
+    return f"HUB_JUPYTERHUB={s.jupyterhub_series}, but this is JupyterHub {version}: start it from {where}"
+
+
 def _load(c: Any) -> None:
+    import jupyterhub
+
     try:
         settings = get_settings()
+        if problem := series_problem(settings, jupyterhub.__version__):
+            raise SettingsError(problem)
     except SettingsError as e:
         print(f"jupyterhub: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -10,21 +10,22 @@ import stat
 import time
 from typing import Any
 
+import aiohttp
 import docker.errors
 from dockerspawner import DockerSpawner
 from jupyterhub import orm
 from jupyterhub.utils import random_port
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import default
 
+from reconciler.api.common import TERMINAL_PHASES
 from reconciler.effective import Effective, allowed_images, image_problem, policy_hash
-from reconciler.status import TERMINAL_PHASES
 from vocabulary import naming, scopes
 from vocabulary.settings import Settings, get_settings
 
-from . import gpu
+from . import gpu, refusals
 from .backends import get_store
 from .policies import effective_for, image_form
+from .refusals import SpawnRefused
 
 RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
 
@@ -46,7 +47,8 @@ def literal(value: str) -> str:
 
 
 class SpawnError(RuntimeError):
-    """A spawn cannot go ahead; the message is shown to the user on the spawn page."""
+    """A spawn failed (not a refusal: `SpawnRefused`); the message is shown to the user on the
+    spawn page."""
 
 
 def ensure_privileged_group(db: Any, log: Any) -> orm.Group:
@@ -98,7 +100,10 @@ class PlatformSpawner(DockerSpawner):
         except docker.errors.NotFound:
             return  # the engine creates it, empty, at the start
         if naming.LABEL_USER in (info.get("Labels") or {}):
-            raise SpawnError(f"A group policy mounts the volume {name}, which is a user's own volume: refused.")
+            raise SpawnRefused(
+                f"A group policy mounts the volume {name}, which is a user's own volume: refused.",
+                reason=refusals.VOLUME_NOT_SHAREABLE,
+            )
 
     async def apply_policy(self, volumes: dict[str, Any], host_config: dict[str, Any], gpus: bool) -> dict[str, str]:
         """The user's effective GroupPolicy on this start: image (checked against the allowed
@@ -111,7 +116,7 @@ class PlatformSpawner(DockerSpawner):
         allowed = allowed_images(eff, s.notebook_image)
         image = self.user_options.get("image") or eff.default_image or s.notebook_image
         if problem := image_problem(image, eff, s.notebook_image):
-            raise SpawnError(problem)
+            raise SpawnRefused(problem, reason=refusals.IMAGE_NOT_ALLOWED)
         self.image = image
         self.allowed_images = {i: i for i in allowed}  # DockerSpawner's own check agrees
         if self._configured_limits is None:  # this object outlives a start: keep the config's own
@@ -182,6 +187,20 @@ class PlatformSpawner(DockerSpawner):
             return
         self._recording = loop.create_task(self.record_object(self.object_id))  # kept: not collected mid-way
 
+    async def rename(self, old_name: str, new_name: str) -> None:
+        """JupyterHub 6 renames a stopped named server (`PATCH .../servers/<old>` with a new
+        `name`; its start-up `autorename` of names 6 refuses changes only the database,
+        docs/jupyterhub6.md). What the platform keeps of a server belongs to its user, not
+        to the server's name: the volumes (`naming.volume_name`: user and key), the Swarm
+        placement, the backups and the keep-alive record are the renamed server's as they
+        were. Only the container (Swarm: service) carries the name: one left under the old
+        name is removed now, as the next start would (`remove` is on), so none is orphaned."""
+        if await self.get_object() is not None:
+            self.log.info("Removing %s %s of %s before its rename", self.object_type, self.object_name, old_name)
+            await self.remove_object()
+        self.object_id = ""
+        self.orm_spawner.state = self.get_state()  # no name of the old object left to load
+
     @default("object_name")
     def _object_name_default(self) -> str:
         return naming.container_name(self.settings.container_prefix, self.user.name, self.name or "")
@@ -224,9 +243,11 @@ class PlatformSpawner(DockerSpawner):
                 self.log.info("Start of %s waits for volume reset %s", self.user.name, ", ".join(pending))
                 logged = True
             if time.monotonic() > deadline:
-                raise SpawnError(
+                raise SpawnRefused(
                     f"A reset of your volumes ({', '.join(pending)}) is still in progress. "
-                    "Try again in a minute; ask an admin if this persists."
+                    "Try again in a minute; ask an admin if this persists.",
+                    reason=refusals.VOLUME_RESET_PENDING,
+                    status_code=409,
                 )
             await asyncio.sleep(0.5)
 
@@ -289,23 +310,26 @@ class PlatformSpawner(DockerSpawner):
 
     async def wait_answering(self, ip: str, port: int) -> None:
         """Poll the new lab every 50 ms until it answers. JupyterHub's own check backs off
-        randomly up to seconds between tries; this way its first try succeeds."""
+        randomly up to seconds between tries; this way its first try succeeds. With aiohttp of
+        its own: nothing here depends on the hub's HTTP client (tornado's, curl-backed, in
+        JupyterHub 5; aiohttp in 6) or its settings."""
         url = f"http://{ip}:{port}{self.server.base_url if self.server else '/'}api"
-        client = AsyncHTTPClient()
         deadline = time.monotonic() + self.http_timeout
         next_poll = time.monotonic() + 1
-        while time.monotonic() < deadline:
-            try:
-                response = await client.fetch(url, raise_error=False, request_timeout=2, connect_timeout=1)
-                if response.code < 500:
-                    return
-            except (OSError, HTTPClientError):  # not listening yet
-                pass
-            if time.monotonic() > next_poll:
-                next_poll = time.monotonic() + 1
-                if await self.poll() is not None:
-                    return  # the container died: let JupyterHub report the failure
-            await asyncio.sleep(0.05)
+        timeout = aiohttp.ClientTimeout(total=2, connect=1)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while time.monotonic() < deadline:
+                try:
+                    async with http.get(url, allow_redirects=False) as response:
+                        if response.status < 500:
+                            return
+                except (TimeoutError, OSError, aiohttp.ClientError):  # not listening yet
+                    pass
+                if time.monotonic() > next_poll:
+                    next_poll = time.monotonic() + 1
+                    if await self.poll() is not None:
+                        return  # the container died: let JupyterHub report the failure
+                await asyncio.sleep(0.05)
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         if self.settings.host_network:

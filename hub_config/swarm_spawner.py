@@ -22,8 +22,9 @@ from dockerspawner import SwarmSpawner
 from reconciler.clients.swarm import Node, NodeDown, SwarmEngine
 from vocabulary import naming
 
-from . import gpu
+from . import gpu, refusals
 from .backends import get_engine
+from .refusals import SpawnRefused
 from .spawner import PlatformSpawner, SpawnError, socket_group_id
 
 FAILED_TASK = {"failed", "rejected", "shutdown", "orphaned", "remove", "complete"}
@@ -45,9 +46,10 @@ class SwarmPlatformSpawner(PlatformSpawner, SwarmSpawner):
         labels = await super().apply_policy(volumes, host_config, gpus)
         eff = self._policy
         if eff is not None and (eff.gpu_count or eff.gpu_ids):
-            raise SpawnError(
+            raise SpawnRefused(
                 "Your group policy gives you a GPU, which the Swarm backend does not support (Unsupported): "
-                "ask an admin to start your server without one."
+                "ask an admin to start your server without one.",
+                reason=refusals.GPU_UNSUPPORTED,
             )
         return labels
 
@@ -79,7 +81,7 @@ class SwarmPlatformSpawner(PlatformSpawner, SwarmSpawner):
                 s.platform_id, self.user.name, list(self.user_volume_names().values())
             )
         except NodeDown as e:
-            raise SpawnError(f"Your server cannot start: {e}") from None
+            raise SpawnRefused(f"Your server cannot start: {e}", reason=refusals.NODE_DOWN, status_code=503) from None
         if s.host_network:
             self.ip = self.node.addr or "127.0.0.1"
         host = self.extra_host_config or {}

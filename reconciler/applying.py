@@ -1,8 +1,9 @@
 """The rules of `Store.apply`, one function each, on an open transaction:
 
 - what applying a document over the stored row does (created, configured, unchanged), and
-  what is refused: a started one-shot's new spec (immutable, like a Job's), a second
-  GroupMembership for a group another one already manages;
+  what is refused: a started one-shot's new spec (immutable, like a Job's), and what its
+  kind's own rule refuses (`KindInfo.conflict`: a second GroupMembership for a group
+  another one already manages);
 - GitOps is the source of truth for what it owns: a resource from the manifests folder
   that was changed through the API or panel is put back, with an event naming who
   changed it, unless that change carried the label `jupyterhub-ds/gitops-override: "true"`;
@@ -21,7 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .resources import ONE_SHOT_KINDS, Resource, parse_resource, spec_hash
+from .api import REGISTRY, Resource, parse_resource, spec_hash
 from .tables import EventRow, ResourceRow, StatusRow, utcnow
 
 Action = Literal["created", "configured", "unchanged", "pruned"]
@@ -101,16 +102,14 @@ def action(
 ) -> tuple[Action, str | None]:
     """What applying `res` over `row` does, or why it is refused (the second value)."""
     ref = f"{res.kind.lower()}/{res.metadata.name}"
-    if res.kind == "GroupMembership":
-        other = _group_manager(s, res, batch)
-        if other:
-            return "unchanged", f"{ref}: group {res.spec.group!r} is already managed by groupmembership/{other}"
+    if problem := _kind_conflict(s, res, batch):
+        return "unchanged", f"{ref}: {problem}"
     if row is None:
         return "created", None
     if owner == "gitops" and row.owner != "gitops" and row.labels.get(GITOPS_OVERRIDE) == "true":
         return "unchanged", None  # the admin said: leave this change alone
     if spec_hash(res) != _stored_hash(row):
-        if res.kind in ONE_SHOT_KINDS and _started(s, row) and _without_suspend(res) != _without_suspend(row):
+        if REGISTRY[res.kind].one_shot and _started(s, row) and _without_suspend(res) != _without_suspend(row):
             return "unchanged", f"{ref}: spec is immutable once started; apply it under a new name"
         return "configured", None
     if row.labels != dict(res.metadata.labels) or row.owner != owner or row.source != source:
@@ -170,18 +169,23 @@ def prune_unlisted(
     return pruned, forbidden
 
 
-def _group_manager(s: Session, res: Resource, batch: list[Resource]) -> str | None:
-    """Another GroupMembership (stored, or earlier in this apply) managing the same group."""
+def _kind_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | None:
+    """Why the kind's own rule refuses `res` over the others of its kind (stored, or earlier
+    in this apply), or None."""
+    rule = REGISTRY[res.kind].conflict
+    if rule is None:
+        return None
+    others: list[tuple[str, dict[str, Any]]] = []
     for other in batch:
         if other is res:
             break
-        if other.kind == "GroupMembership" and other.spec.group == res.spec.group:
-            return other.metadata.name
-    in_batch = {o.metadata.name for o in batch if o.kind == "GroupMembership"}
-    for row in s.scalars(select(ResourceRow).where(ResourceRow.kind == "GroupMembership")):
-        if row.name not in in_batch and row.spec.get("group") == res.spec.group:
-            return row.name  # (a resource listed in this apply is judged by its new spec above)
-    return None
+        if other.kind == res.kind:
+            others.append((other.metadata.name, other.spec.model_dump(mode="json", by_alias=True)))
+    in_batch = {o.metadata.name for o in batch if o.kind == res.kind}
+    for row in s.scalars(select(ResourceRow).where(ResourceRow.kind == res.kind)):
+        if row.name not in in_batch:  # (a resource listed in this apply is judged by its new spec above)
+            others.append((row.name, row.spec))
+    return rule(res.spec, others)
 
 
 def _stored_hash(row: ResourceRow) -> str:

@@ -1,9 +1,14 @@
-"""What a controller gets besides its resource: clients, settings, a cached view of the hub."""
+"""What a controller gets besides its resource: clients, settings, a cached view of the hub.
+
+Built complete before the loop: the work queue it wakes keys in (and the calendar feeding
+the same queue) and the desired-state sources' "sync now" are given to it, never attached
+after. Reads of the hub say at the call whether a resync pass's snapshot will do
+(`cached=`), and a controller asks `woken_by_resync(key)` to know whether it may.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -12,19 +17,17 @@ from typing import Any
 
 from vocabulary.settings import Settings
 
+from .api import Resource
+from .api.common import Status
 from .clients.docker import Engine
 from .clients.hub import HubClient
 from .deliveries import Deliveries
-from .resources import Resource
+from .lanes import LaneQueues
 from .schedules import Schedules
-from .status import Status
 from .store import Store
 
 log = logging.getLogger("reconciler")
-
-# True while a controller runs for a resync pass: it may read the pass's snapshot. A
-# reconcile woken by a change reads the hub live, so a recent hand edit is never missed.
-SNAPSHOT_OK: contextvars.ContextVar[bool] = contextvars.ContextVar("snapshot_ok", default=False)
+Key = tuple[str, str]
 
 
 @dataclass
@@ -37,8 +40,8 @@ class HubSnapshot:
     usernames: set[str] | None = None  # listed on first need: a pass with nothing to add skips it
 
 
-async def _nothing() -> None:
-    return None
+async def no_source() -> None:
+    """No desired-state source to re-read (no manifests folder)."""
 
 
 @dataclass
@@ -50,16 +53,31 @@ class Context:
     snapshot_ttl: float = 10.0
     _snapshot: HubSnapshot | None = field(default=None, repr=False)
     _deliveries: Deliveries | None = field(default=None, repr=False)
-    # Wake a key now (set by the loop): e.g. a membership change wakes that user's
-    # privileged-access check instead of waiting for the next resync.
-    enqueue: Callable[[tuple[str, str]], None] = field(default=lambda key: None, repr=False)
+    # The work queue (one per lane) the loop drains: made first, so a controller can wake a
+    # key now (e.g. a membership change wakes that user's privileged-access check).
+    queue: LaneQueues = field(default_factory=LaneQueues, repr=False)
     # Re-read the desired-state sources now (GitOps), for "reconcile --with-source".
-    sync_source: Callable[[], Awaitable[Any]] = field(default=_nothing, repr=False)
-    # Calendar time (APScheduler): which scheduled keys are due when; started by the loop.
-    schedules: Schedules = field(default_factory=lambda: Schedules(lambda key: None), repr=False)
+    sync_source: Callable[[], Awaitable[Any]] = field(default=no_source, repr=False)
+    # Keys a resync pass woke and no change since (the loop keeps the set): their reconcile
+    # may read the pass's snapshot. One woken by a change reads live: no recent edit is missed.
+    from_resync: set[Key] = field(default_factory=set, repr=False)
+    # Calendar time (APScheduler), firing into the same queue; started by the loop.
+    schedules: Schedules = field(init=False, repr=False)
     _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _active: tuple[float, list[dict[str, Any]]] | None = field(default=None, repr=False)
     _active_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.schedules = Schedules(self.enqueue)
+
+    def enqueue(self, key: Key) -> None:
+        """Reconcile `key` soon (its lane's next free worker)."""
+        self.queue.add(key)
+
+    def woken_by_resync(self, key: Key) -> bool:
+        """This key's reconcile was woken by a resync pass (not by a change): reads with
+        `cached=True` may use the pass's snapshot."""
+        return key in self.from_resync
 
     @property
     def deliveries(self) -> Deliveries:
@@ -75,12 +93,13 @@ class Context:
 
     def fresh_snapshot(self) -> HubSnapshot | None:
         s = self._snapshot
-        if s is None or not SNAPSHOT_OK.get() or time.monotonic() - s.taken >= self.snapshot_ttl:
+        if s is None or time.monotonic() - s.taken >= self.snapshot_ttl:
             return None
         return s
 
-    async def group(self, name: str) -> dict[str, Any] | None:
-        snap = self.fresh_snapshot()
+    async def group(self, name: str, *, cached: bool) -> dict[str, Any] | None:
+        """A hub group: from a fresh snapshot when `cached`, else live."""
+        snap = self.fresh_snapshot() if cached else None
         if snap is not None:
             return snap.groups.get(name)
         return await self.hub.get_group(name)
@@ -98,9 +117,10 @@ class Context:
                 self._active = (time.monotonic(), await self.hub.paginated("users?state=active"))
             return self._active[1]
 
-    async def existing_users(self, names: set[str]) -> set[str]:
-        """Which of `names` are hub users: from the snapshot, asking only about the rest."""
-        snap = self.fresh_snapshot()
+    async def existing_users(self, names: set[str], *, cached: bool) -> set[str]:
+        """Which of `names` are hub users: when `cached`, from a fresh snapshot, asking only
+        about the rest; else each is asked live."""
+        snap = self.fresh_snapshot() if cached else None
         if snap is not None and snap.usernames is None:
             async with self._snapshot_lock:
                 if snap.usernames is None:

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from .policy_specs import IdleCullPolicySpec
-from .status import CulledServer
+from .api.idlecullpolicy import CulledServer, IdleCullPolicySpec
 
 NOTICE_GRACE = timedelta(seconds=2)
 KEEP_ALIVE_KIND = "KeepAlive"  # the store's observed rows: one per user who asked to keep their servers

@@ -30,7 +30,7 @@ from typing import Any
 
 from vocabulary.scopes import SOCKET_GROUPS
 
-from .policy_specs import GroupPolicySpec, memory_bytes
+from .api.grouppolicy import GroupPolicySpec, memory_bytes
 
 
 @dataclass(frozen=True)

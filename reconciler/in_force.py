@@ -12,9 +12,10 @@ from pydantic import BaseModel, ValidationError
 
 from vocabulary import naming
 
+from .api.grouppolicy import GroupPolicySpec
+from .api.idlecullpolicy import IdleCullPolicySpec
 from .culling import NamedPolicy
 from .effective import NamedGroupPolicy, combine
-from .policy_specs import GroupPolicySpec, IdleCullPolicySpec
 from .store import Store
 
 GROUP_POLICY = "GroupPolicy"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from .status import TERMINAL_PHASES, Status
+from .api.common import TERMINAL_PHASES, Status
 
 
 def suspended(spec: Any) -> bool:

@@ -7,7 +7,8 @@ the kinds are grouped in two lanes, each with its own work queue and worker coun
   survey, broadcasts, idle culling, groups and policies, restarts and resets;
 - `slow`: what may take minutes or hours: backups, restores, backup schedules, rollouts.
 
-A key's lane is its kind's, so a key lives in one queue only and the queue's guarantee
+A kind's lane is its `KindInfo.lane` (in its module of `api/`); the built-in watches go
+fast. A key's lane is its kind's, so a key lives in one queue only and the queue's guarantee
 (never reconciled twice at once) holds across lanes. Each kind has a deadline for one
 reconcile: past it the reconcile is cancelled, an event says so, and the key is retried
 with backoff. A worker whose reconcile does not end when cancelled (code that does not
@@ -23,26 +24,14 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from prometheus_client import Gauge
+
+from .api import REGISTRY
 from .errors import TemporaryError
 from .queue import WorkQueue
 
 Lane = Literal["fast", "slow"]
 LANES: tuple[Lane, ...] = ("fast", "slow")
-SLOW_KINDS = frozenset({"VolumeBackup", "VolumeRestore", "BackupSchedule", "RolloutRestart"})
-FAST_KINDS = frozenset(
-    {
-        "PrivilegedAccess",
-        "EngineAccess",
-        "ServerDrift",
-        "Broadcast",
-        "IdleCullPolicy",
-        "GroupMembership",
-        "GroupPolicy",
-        "ServerRestart",
-        "VolumeReset",
-        "BackupHelpers",  # the orphan watch: a few engine calls, never waits on a helper
-    }
-)
 # A reconcile cancelled at its deadline normally ends at once; one still running this long
 # after is stuck (it swallowed the cancellation, or waits in a `finally`).
 CANCEL_GRACE = 5.0
@@ -52,12 +41,14 @@ TEST_HANG_LABEL = "jupyterhub-ds/test-hang"
 
 Key = tuple[str, str]
 T = TypeVar("T")
+QUEUE_DEPTH = Gauge("jhds_reconciler_queue_depth", "Keys waiting to be reconciled")
 log = logging.getLogger("reconciler")
 
 
 def lane_of(kind: str) -> Lane:
-    """A kind's lane; a kind nobody placed goes fast (a unit test insists every kind is placed)."""
-    return "slow" if kind in SLOW_KINDS else "fast"
+    """A kind's lane: its `KindInfo.lane`; a built-in watch's is fast."""
+    info = REGISTRY.get(kind)
+    return info.lane if info is not None else "fast"
 
 
 @dataclass(frozen=True)
@@ -95,10 +86,12 @@ def plan(
 
 
 class LaneQueues:
-    """One work queue per lane, addressed by key as one queue would be."""
+    """One work queue per lane, addressed by key as one queue would be; a lane's workers
+    sleep until a key of theirs is added (or a retry of theirs is due)."""
 
-    def __init__(self, clock: Callable[[], float]):
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.by_lane: dict[Lane, WorkQueue] = {lane: WorkQueue(clock) for lane in LANES}
+        self._wakes: dict[Lane, asyncio.Event] = {lane: asyncio.Event() for lane in LANES}
 
     def of(self, key: Key) -> WorkQueue:
         return self.by_lane[lane_of(key[0])]
@@ -110,7 +103,10 @@ class LaneQueues:
         return isinstance(key, tuple) and key in self.of(key)  # type: ignore[arg-type]
 
     def add(self, key: Key) -> None:
+        """Wake `key` now (its lane's sleeping worker with it)."""
         self.of(key).add(key)
+        QUEUE_DEPTH.set(len(self))
+        self._wakes[lane_of(key[0])].set()
 
     def add_after(self, key: Key, delay: float) -> None:
         self.of(key).add_after(key, delay)
@@ -119,7 +115,10 @@ class LaneQueues:
         self.of(key).forget(key)
 
     def done(self, key: Key) -> None:
-        self.of(key).done(key)
+        queue = self.of(key)
+        queue.done(key)
+        if len(queue):  # more of this lane: the next free worker looks (its due time may be sooner)
+            self._wakes[lane_of(key[0])].set()
 
     def pop(self) -> Key | None:
         """A key of any lane, fast first (for callers that drive the queue by hand)."""
@@ -129,9 +128,34 @@ class LaneQueues:
                 return key  # type: ignore[return-value]
         return None
 
+    async def take(self, lane: Lane) -> Key | None:
+        """A key of `lane` to reconcile now; else None, after sleeping until a key is added,
+        a retry is due, or a second has passed."""
+        queue, wake = self.by_lane[lane], self._wakes[lane]
+        key = queue.pop()
+        QUEUE_DEPTH.set(len(self))
+        if key is None:
+            wake.clear()
+            timeout = queue.next_due_in()
+            await wait_event(wake, timeout if timeout is not None else 1.0)
+        return key  # type: ignore[return-value]
+
+    def wake_all(self) -> None:
+        for wake in self._wakes.values():
+            wake.set()
+
     def next_due_in(self) -> float | None:
         dues = [d for q in self.by_lane.values() if (d := q.next_due_in()) is not None]
         return min(dues, default=None)
+
+
+async def wait_event(event: asyncio.Event, seconds: float | None) -> bool:
+    """Wait for `event` at most `seconds`; True if it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 @dataclass

@@ -1,14 +1,16 @@
 """The reconciler loop: wake-ups -> a work queue per lane -> one controller call per key -> status.
 
-One piece: every key goes through the same semantics here (suspend, deadlines, retries,
-status writing, the lanes' workers), which are easier to check side by side.
+Every key goes through the same semantics here (suspend, deadlines, retries, status
+writing, the lanes' workers); what a failure writes to the status is in `failures.py`, and
+each reconcile comes to one `Outcome` (`result.py`).
 
 Level-triggered: a controller reads the world and the spec and acts on the difference, so
 whatever woke it (a store change, a resync, a retry, an engine event), running it again is
 harmless. State lives in the store only; a restarted loop picks everything up from there.
 
 Lanes (`lanes.py`): a key's kind picks its lane (fast or slow), each lane with its own
-queue and workers and each kind with a deadline for one reconcile.
+queue and workers and each kind with a deadline for one reconcile. The queues are the
+context's (`ctx.queue`), made before it: controllers and the calendar wake keys there.
 
 Two sorts of keys share the queues, its backoff and its status handling:
 - resources (`(kind, name)` rows of the store), reconciled by a `Controller`;
@@ -29,14 +31,14 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
-from . import jobs, lanes
-from .context import SNAPSHOT_OK, Context
+from . import failures, jobs, lanes
+from .api import REGISTRY
+from .api.common import Status
+from .context import Context
 from .errors import PermanentError, TemporaryError
-from .lanes import Lane, LanePlan, LaneQueues, Workers
+from .lanes import Lane, LanePlan, Workers, wait_event
 from .queue import Backoff
-from .resources import REGISTRY
-from .result import Result
-from .status import Status
+from .result import Outcome, Result
 from .store import StoredResource
 
 log = logging.getLogger("reconciler")
@@ -57,7 +59,6 @@ class Watch:
     names: Callable[[Context], Awaitable[set[str]]]  # every key worth a look at a resync
 
 
-QUEUE_DEPTH = Gauge("jhds_reconciler_queue_depth", "Keys waiting to be reconciled")
 RECONCILES = Counter("jhds_reconciles_total", "Reconciles by kind and result", ["kind", "result"])
 LATENCY = Histogram(
     "jhds_reconcile_duration_seconds",
@@ -69,15 +70,6 @@ HOUSEKEEPING_SECONDS = 60.0
 RESYNCS = Counter("jhds_resyncs_total", "Full resync passes")
 TIMEOUTS = Counter("jhds_reconcile_timeouts_total", "Reconciles cancelled at their deadline", ["kind", "lane"])
 STUCK = Gauge("jhds_reconciler_stuck_workers", "Workers busy past their deadline and grace", ["lane"])
-
-
-async def wait_event(event: asyncio.Event, seconds: float | None) -> bool:
-    """Wait for `event` at most `seconds`; True if it was set."""
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 def is_settled(obj: StoredResource, status: Status, request_pending: bool = False) -> bool:
@@ -118,30 +110,21 @@ class Reconciler:
         self.lane_plan = lane_plan or LanePlan({"fast": workers, "slow": workers}, {"fast": 3600.0, "slow": 3600.0})
         self.poll_interval = poll_interval
         self.backoff = backoff or Backoff()
-        self.queue = LaneQueues(time.monotonic)
+        self.queue = ctx.queue  # the context's: what controllers and the calendar wake lands here
         self.workers = Workers(self.lane_plan)
-        self._wakes: dict[Lane, asyncio.Event] = {lane: asyncio.Event() for lane in lanes.LANES}
         self._stop = asyncio.Event()
         self._seen_version = 0
-        self._from_resync: set[Key] = set()  # keys whose next reconcile may use the snapshot
         self.last_resync: float | None = None
         self.ready = False
-        ctx.enqueue = self.enqueue
-        ctx.schedules.enqueue = self.enqueue
 
     # --- wake-ups ---
-    def enqueue(self, key: Key) -> None:
-        self.queue.add(key)
-        QUEUE_DEPTH.set(len(self.queue))
-        self._wakes[lanes.lane_of(key[0])].set()
-
     async def poll_store(self) -> None:
         """Keys written since we last looked (the hub writes; we notice within poll_interval)."""
         keys, self._seen_version = await asyncio.to_thread(self.store.changed_since, self._seen_version)
         for key in keys:
             self.backoff.reset(key)  # a new spec deserves a prompt try
-            self._from_resync.discard(key)
-            self.enqueue(key)
+            self.ctx.from_resync.discard(key)
+            self.queue.add(key)
 
     async def resync(self) -> None:
         t0 = time.perf_counter()
@@ -157,8 +140,8 @@ class Reconciler:
                 log.warning("resync: cannot list %s keys (%s); next resync tries again", watch.kind, e)
         for key in keys:
             if key not in self.queue:  # a key already woken by a change keeps its live read
-                self._from_resync.add(key)
-            self.enqueue(key)
+                self.ctx.from_resync.add(key)
+            self.queue.add(key)
         RESYNCS.inc()
         self.last_resync = time.time()
         log.debug("resync: %d keys queued in %.3f s", len(keys), time.perf_counter() - t0)
@@ -172,8 +155,8 @@ class Reconciler:
             log.info("housekeeping: %d old events and %d old delivery records deleted", events, records)
 
     # --- the work ---
-    async def process(self, key: Key) -> str:
-        """Reconcile one key; returns the result label (for metrics and tests)."""
+    async def process(self, key: Key) -> Outcome:
+        """Reconcile one key; what it came to (the metrics' label, and for tests)."""
         kind, name = key
         if kind in self.watches:
             return await self._process_watch(self.watches[kind], name)
@@ -181,16 +164,17 @@ class Reconciler:
         if obj is None:
             self.queue.forget(key)
             self.backoff.reset(key)
+            self.ctx.from_resync.discard(key)
             self.ctx.schedules.remove(key)
-            return "gone"
+            return Outcome.GONE
         controller = self.controllers.get(kind)
         if controller is None:
-            return "no-controller"
+            return Outcome.NO_CONTROLLER
         status, now = REGISTRY[kind].status.load(obj.status), datetime.now(UTC)
         try:
             spec = spec_of(obj)
         except ValidationError as e:  # stored by an older version, refused by today's rules
-            return await self._invalid_spec(obj, status, e, now)
+            return await failures.refuse_invalid_spec(self.ctx, obj, status, e, now)
         request = obj.reconcile_request or {}
         pending = bool(request) and request.get("at") != status.last_handled_reconcile_at
         if pending:
@@ -203,7 +187,8 @@ class Reconciler:
         if early is not None:
             return await self._finish(obj, spec, status, early, now)
         outcome, result = await self._call(key, self._controller_call(obj, controller))
-        if outcome == "success":
+        if outcome is Outcome.SUCCESS:
+            assert isinstance(result, Result)
             status = result.status.model_copy(update={"last_handled_reconcile_at": status.last_handled_reconcile_at})
             self._requeue_by_deadline(obj, spec, status, result, now)
         else:
@@ -213,7 +198,7 @@ class Reconciler:
             recorded = REGISTRY[kind].status.load(latest.status if latest else obj.status)
             recorded.last_handled_reconcile_at = status.last_handled_reconcile_at
             status = recorded
-            outcome = await self._report_failure(key, spec, status, outcome, result)
+            outcome = await failures.report(self.ctx, key, spec, status, outcome, result, self.backoff.attempts(key))
         return await self._finish(obj, spec, status, outcome, now)
 
     def _controller_call(self, obj: StoredResource, controller: Controller) -> Callable[[], Awaitable[Result]]:
@@ -221,25 +206,13 @@ class Reconciler:
         call = lambda: controller(obj, self.ctx)  # noqa: E731
         return (lambda: lanes.hang_for_tests(float(hang), call)) if hang else call
 
-    async def _invalid_spec(self, obj: StoredResource, status: Status, error: ValidationError, now: datetime) -> str:
-        """A stored spec today's models refuse: said once, and left alone until it changes."""
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False))
-        message = f"the stored spec is no longer valid: {problems}"
-        if not status.is_true("Stalled") or status.observed_generation != obj.generation:
-            await self.ctx.event(obj.kind, obj.name, "InvalidSpec", message, type="Warning")
-        jobs.stall(status, REGISTRY[obj.kind].one_shot, "InvalidSpec", message, now)
-        status.observed_generation = obj.generation
-        if status.dump() != obj.status:
-            await asyncio.to_thread(self.store.write_status, obj.kind, obj.name, status.dump())
-        return "failed"
-
-    async def _before(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> str | None:
+    async def _before(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> Outcome | None:
         """What the shared semantics decide before a controller is called: suspended, or past
         its deadline (then the controller is not called at all)."""
         if jobs.suspended(spec):
             jobs.suspend(status, now)
             self.ctx.schedules.remove(obj.key)
-            return "suspended"
+            return Outcome.SUSPENDED
         deadline = jobs.deadline(spec, obj.created) if REGISTRY[obj.kind].one_shot else None
         if deadline is not None and now >= deadline:
             seconds = spec.active_deadline_seconds
@@ -247,7 +220,7 @@ class Reconciler:
             jobs.stall(status, True, "DeadlineExceeded", message, now)
             await self.ctx.event(obj.kind, obj.name, "DeadlineExceeded", message, type="Warning")
             self.queue.forget(obj.key)
-            return "failed"
+            return Outcome.FAILED
         return None
 
     def _requeue_by_deadline(
@@ -258,10 +231,10 @@ class Reconciler:
         if deadline is not None and not jobs.finished(status):
             self.queue.add_after(obj.key, (deadline - now).total_seconds())
 
-    async def _finish(self, obj: StoredResource, spec: Any, status: Status, outcome: str, now: datetime) -> str:
+    async def _finish(self, obj: StoredResource, spec: Any, status: Status, outcome: Outcome, now: datetime) -> Outcome:
         """Write the status (if it changed); a one-shot that just finished is marked finished,
         and comes back when its TTL deletes it."""
-        if outcome in ("success", "failed", "suspended"):
+        if outcome.acted_on_spec:
             status.observed_generation = obj.generation
         body = status.dump()
         if body != obj.status:  # an unchanged status is not rewritten (resyncs stay cheap)
@@ -274,7 +247,7 @@ class Reconciler:
         RECONCILES.labels(obj.kind, outcome).inc()
         return outcome
 
-    async def _settled(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> str:
+    async def _settled(self, obj: StoredResource, spec: Any, status: Status, now: datetime) -> Outcome:
         """A finished one-shot: deleted once its TTL has passed; else only a handled
         "reconcile now" request is recorded."""
         expires = jobs.ttl_expiry(spec, obj.finished)
@@ -288,50 +261,49 @@ class Reconciler:
                 obj.name,
                 spec.ttl_seconds_after_finished,
             )
-            return "expired"
+            return Outcome.EXPIRED
         if status.dump() != obj.status:
             await asyncio.to_thread(self.store.write_status, obj.kind, obj.name, status.dump())
-        return "settled"
+        return Outcome.SETTLED
 
-    async def _process_watch(self, watch: Watch, name: str) -> str:
+    async def _process_watch(self, watch: Watch, name: str) -> Outcome:
         key = (watch.kind, name)
         outcome, result = await self._call(key, lambda: watch.reconcile(name, self.ctx))
-        if outcome == "success":
+        if outcome is Outcome.SUCCESS:
+            assert isinstance(result, Result)
             body = result.status.dump()
         else:
             status = watch.status.load(await asyncio.to_thread(self.store.observed, watch.kind, name))
-            await self._report_failure(key, None, status, outcome, result)
+            await failures.report(self.ctx, key, None, status, outcome, result, self.backoff.attempts(key))
             body = status.dump()
         await asyncio.to_thread(self.store.write_observed, watch.kind, name, body)
         RECONCILES.labels(watch.kind, outcome).inc()
         return outcome
 
-    async def _call(self, key: Key, call: Callable[[], Awaitable[Result]]) -> tuple[str, Result | Exception]:
-        """Run one controller call: ("success", its Result) or (outcome, the error), with the
+    async def _call(self, key: Key, call: Callable[[], Awaitable[Result]]) -> tuple[Outcome, Result | Exception]:
+        """Run one controller call: (SUCCESS, its Result) or (the outcome, the error), with the
         retry planned: the controller's wish on success, backoff on a temporary error."""
         t0 = time.perf_counter()
-        token = SNAPSHOT_OK.set(key in self._from_resync)
-        self._from_resync.discard(key)
         try:
             deadline = self.lane_plan.deadline(key[0])
             result = await lanes.within(deadline, call, lambda: self._overdue(key, deadline))
         except TemporaryError as e:
             self.queue.add_after(key, e.delay if e.delay is not None else self.backoff.next_delay(key))
-            return "retry", e
+            return Outcome.RETRY, e
         except PermanentError as e:
             self.backoff.reset(key)
-            return "failed", e
+            return Outcome.FAILED, e
         except Exception as e:  # a bug or an unexpected reply: log it whole, retry like a temporary error
             log.exception("%s/%s: unexpected error", key[0].lower(), key[1])
             self.queue.add_after(key, self.backoff.next_delay(key))
-            return "error", e
+            return Outcome.ERROR, e
         finally:
-            SNAPSHOT_OK.reset(token)
+            self.ctx.from_resync.discard(key)  # the next wake-up says again where it came from
             LATENCY.labels(key[0]).observe(time.perf_counter() - t0)
         self.backoff.reset(key)
         if result.requeue_after is not None:
             self.queue.add_after(key, max(0.0, result.requeue_after))
-        return "success", result
+        return Outcome.SUCCESS, result
 
     async def _overdue(self, key: Key, deadline: float) -> None:
         """At the deadline: said at once, even if the reconcile does not give way."""
@@ -340,42 +312,11 @@ class Reconciler:
         message = f"ran past its deadline ({deadline:g} s, {lane} lane) and was cancelled; retried with backoff"
         await self.ctx.event(key[0], key[1], "ReconcileTimedOut", message, type="Warning")
 
-    async def _report_failure(
-        self, key: Key, spec: Any, status: Status, outcome: str, error: Result | Exception
-    ) -> str:
-        """Conditions (and, for a permanent error, phase and an event) saying what went wrong;
-        a one-shot out of retries (`backoffLimit`) ends Failed. The outcome, as it ends up."""
-        kind, name = key
-        now = datetime.now(UTC)
-        one_shot = REGISTRY[kind].one_shot if kind in REGISTRY else False
-        if outcome in ("retry", "error") and one_shot and jobs.out_of_retries(spec, status):
-            message = f"{status.failed_attempts} attempts failed (backoffLimit {spec.backoff_limit}); last: {error}"
-            jobs.stall(status, True, "BackoffLimitExceeded", message, now)
-            await self.ctx.event(kind, name, "BackoffLimitExceeded", message, type="Warning")
-            self.queue.forget(key)
-            return "failed"
-        if outcome == "retry":
-            attempts = self.backoff.attempts(key)
-            log.warning("%s/%s: %s (attempt %d, retrying)", kind.lower(), name, error, attempts)
-            status.set_condition("Ready", "False", "Retrying", f"{error} (attempt {attempts})", now)
-        elif outcome == "failed":
-            assert isinstance(error, PermanentError)
-            await self.ctx.event(kind, name, error.reason, str(error), type="Warning")
-            jobs.stall(status, one_shot, error.reason, str(error), now)
-        else:
-            status.set_condition("Ready", "False", "InternalError", f"{type(error).__name__}: {error}", now)
-        return outcome
-
     async def _worker(self, lane: Lane, index: int) -> None:
         """One worker of one lane: it takes only that lane's keys."""
-        queue, wake = self.queue.by_lane[lane], self._wakes[lane]
         while not self._stop.is_set():
-            key = queue.pop()
-            QUEUE_DEPTH.set(len(self.queue))
+            key = await self.queue.take(lane)
             if key is None:
-                wake.clear()
-                timeout = queue.next_due_in()
-                await wait_event(wake, timeout if timeout is not None else 1.0)
                 continue
             self.workers.start(lane, index, key)
             try:
@@ -385,9 +326,7 @@ class Reconciler:
                 self.queue.add_after(key, self.backoff.next_delay(key))
             finally:
                 self.workers.end(lane, index)
-                queue.done(key)
-                if len(queue):
-                    wake.set()
+                self.queue.done(key)
 
     def lane_reports(self) -> list[lanes.LaneReport]:
         """Each lane's workers and what they are doing (for /health and /health/details)."""
@@ -422,16 +361,12 @@ class Reconciler:
         await self._stop.wait()
         self.ready = False
         self.ctx.schedules.stop()
-        self._wake_all()
+        self.queue.wake_all()
         _done, pending = await asyncio.wait(tasks, timeout=10)
         for task in pending:
             task.cancel()
         log.info("reconciler stopped (%d keys still queued; they are picked up at the next start)", len(self.queue))
 
-    def _wake_all(self) -> None:
-        for wake in self._wakes.values():
-            wake.set()
-
     def stop(self) -> None:
         self._stop.set()
-        self._wake_all()
+        self.queue.wake_all()

@@ -29,7 +29,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
-from .resources import Resource
+from .api import Resource
 from .validation import (
     Document,
     ManifestError,

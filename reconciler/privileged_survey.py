@@ -9,7 +9,7 @@ from typing import Any
 
 from vocabulary import naming
 
-from .status import PrivilegedServer
+from .api.privilegedaccess import PrivilegedServer
 
 SOCKET_IN_CONTAINER = "/var/run/docker.sock"
 

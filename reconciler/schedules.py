@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
+
+from .cron import cron_trigger
 
 log = logging.getLogger("reconciler.schedules")
 Key = tuple[str, str]
@@ -35,44 +36,11 @@ async def _hand_over() -> None:
     """The job: nothing. Its `executed` event carries the firing time to the queue."""
 
 
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def _day(text: str) -> int:
-    return int(text) % 7 if text.isdigit() else _DAYS.index(text.lower()[:3])
-
-
-def standard_day_of_week(field: str) -> str:
-    """A crontab day-of-week field as APScheduler means it. Standard cron counts 0 (and 7) as
-    Sunday; APScheduler counts 0 as Monday. Day names mean the same in both, so every item
-    is spelled out as names: `1-5` -> `mon,tue,wed,thu,fri`, `0,6` -> `sun,sat`."""
-    if field == "*":
-        return field
-    days: list[int] = []
-    for item in field.split(","):
-        base, _, step = item.partition("/")
-        if base == "*":
-            first, last = 0, 6
-        else:
-            first_text, _, last_text = base.partition("-")
-            first = _day(first_text)
-            last = (7 if last_text in ("7",) else _day(last_text)) if last_text else (6 if step else first)
-        days += [d % 7 for d in range(first, last + 1, int(step or 1))]
-    return ",".join(_DAYS[d] for d in sorted(set(days)))
-
-
 def trigger_for(cron: str | None, at: datetime | None) -> BaseTrigger:
-    """The APScheduler trigger of a schedule: standard 5-field cron, or one time."""
+    """The APScheduler trigger of a schedule: standard 5-field cron (`cron.cron_trigger`, the
+    same parser that validated the spec), or one time."""
     if cron is not None:
-        minute, hour, day, month, day_of_week = cron.split()
-        return CronTrigger(
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=standard_day_of_week(day_of_week),
-            timezone=UTC,
-        )
+        return cron_trigger(cron)
     assert at is not None
     return DateTrigger(run_date=at, timezone=UTC)
 

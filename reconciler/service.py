@@ -27,7 +27,7 @@ from vocabulary.settings import Settings, SettingsError, get_settings
 
 from . import lanes
 from .clients.hub import HubClient
-from .context import Context
+from .context import Context, no_source
 from .controllers import CONTROLLERS, FINALIZERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
 from .engines import make_engine
 from .lanes import LaneReport
@@ -185,7 +185,17 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     store = Store(settings.database_url, settings.events_max_per_subject)
     await asyncio.to_thread(seed_builtins, store, settings)
     hub = HubClient(api_url, token)
-    ctx = Context(store=store, hub=hub, settings=settings, engine=make_engine(settings, store))
+    gitops = None
+    if settings.manifests_dir:
+        root = Path(settings.manifests_dir).resolve()
+        gitops = GitOpsSource(store, root, prune=settings.gitops_prune, resync=settings.resync_seconds)
+    ctx = Context(
+        store=store,
+        hub=hub,
+        settings=settings,
+        engine=make_engine(settings, store),
+        sync_source=gitops.sync_once if gitops else no_source,
+    )
     reconciler = Reconciler(
         ctx,
         CONTROLLERS,
@@ -195,12 +205,8 @@ async def serve(stop: asyncio.Event | None = None) -> None:
         lane_plan=lane_plan(settings),
     )
     sources = [lambda stop: watch_engine(ctx, stop)]
-    if settings.manifests_dir:
-        gitops = GitOpsSource(
-            store, Path(settings.manifests_dir).resolve(), prune=settings.gitops_prune, resync=settings.resync_seconds
-        )
+    if gitops is not None:
         sources.append(gitops.run)
-        ctx.sync_source = gitops.sync_once
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -30,10 +30,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from vocabulary.api import API_VERSION
+
 from . import applying
+from .api import REGISTRY, Resource, one_shot_kinds, parse_resource
+from .api.common import TERMINAL_PHASES
 from .applying import GITOPS_OVERRIDE, ApplyResult, Authorize, ConflictError, ForbiddenError, event_row
-from .resources import API_VERSION, ONE_SHOT_KINDS, REGISTRY, Resource, parse_resource
-from .status import TERMINAL_PHASES
 from .store_reads import StoreReads
 from .stored import StoredResource, iso
 from .tables import (
@@ -110,7 +112,7 @@ class Store(StoreReads):
                 )
             elif version.value < SCHEMA_VERSION:
                 migrate(s.connection(), version.value)
-                backfill(s, ONE_SHOT_KINDS, TERMINAL_PHASES)
+                backfill(s, one_shot_kinds(), TERMINAL_PHASES)
                 version.value = SCHEMA_VERSION
 
     @contextmanager

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .resources import API_VERSION
+from vocabulary.api import API_VERSION
+
 from .tables import ResourceRow
 
 

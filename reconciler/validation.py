@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .resources import KINDS, MODELS, Resource, kind_from_name, parse_resource
+from .api import REGISTRY, Resource, kind_from_name, parse_resource
 
 Loc = tuple[str | int, ...]
 
@@ -168,7 +168,7 @@ def validate(document: Document, source: str) -> tuple[Resource | None, list[Man
             loc = ("kind",)
             if error_type == "union_tag_not_found":
                 error_type = "missing"
-        elif loc and loc[0] == kind and kind in KINDS:
+        elif loc and loc[0] == kind and kind in REGISTRY:
             loc = loc[1:]  # the union member's tag
         path, line = locate(document, loc, error_type)
         message = _message(error, kind, path)
@@ -182,15 +182,15 @@ def _message(error: dict, kind: Any, path: Loc) -> str:
     ctx = error.get("ctx") or {}
     value = error.get("input")
     if error_type == "union_tag_invalid" and not isinstance(kind, str):
-        return f"must be one of {', '.join(KINDS)} (got {_show(kind)})"
+        return f"must be one of {', '.join(REGISTRY)} (got {_show(kind)})"
     if error_type == "union_tag_invalid":
-        message = f"unknown kind {ctx.get('tag')!r}; known kinds: {', '.join(KINDS)}"
+        message = f"unknown kind {ctx.get('tag')!r}; known kinds: {', '.join(REGISTRY)}"
         try:
             return f"{message} (did you mean {kind_from_name(str(ctx.get('tag')))!r}?)"
         except ValueError:
             return message
     if error_type == "union_tag_not_found":
-        return f"required field is missing (one of: {', '.join(KINDS)})"
+        return f"required field is missing (one of: {', '.join(REGISTRY)})"
     if error_type == "missing":
         return "required field is missing"
     if error_type == "extra_forbidden":
@@ -221,7 +221,7 @@ def _message(error: dict, kind: Any, path: Loc) -> str:
 
 def _allowed_fields(kind: Any, parent: Loc) -> list[str]:
     """The YAML field names of the model at `parent` in a document of `kind`, if known."""
-    model: Any = MODELS.get(kind) if isinstance(kind, str) else None
+    model: Any = REGISTRY[kind].model if isinstance(kind, str) and kind in REGISTRY else None
     for part in parent:
         if model is None:
             return []

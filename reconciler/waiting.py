@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from .status import TERMINAL_PHASES
+from .api.common import TERMINAL_PHASES
 
 FOR_FORMS = "condition=<Type>[=True|False|Unknown], phase=<Phase>, or delete"
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install the project into .venv (re-run only when pyproject.toml changes) and make sure
-# configurable-http-proxy, which JupyterHub starts, is on PATH.
+# configurable-http-proxy, which JupyterHub starts, is on PATH. With HUB_JUPYTERHUB=5.5, into
+# .venv-compat with JupyterHub 5.5.x (the `jupyterhub55` extra; lib.sh chooses).
 source "$(dirname "$0")/lib.sh"
 
-VENV="$ROOT/.venv"
-stamp="$VENV/.installed-$(hash_inputs "$ROOT/pyproject.toml")"
+stamp="$VENV/.installed-$( (hash_inputs "$ROOT/pyproject.toml"; echo "$HUB_EXTRAS $HUB_REQUIREMENT") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   if [ ! -x "$VENV/bin/python" ]; then
     if ! python3 -m venv "$VENV" 2>/dev/null; then
@@ -14,8 +14,8 @@ if [ ! -f "$stamp" ]; then
       python3 -m venv "$VENV"
     fi
   fi
-  say "installing the project into .venv"
-  with_progress "$STATE_DIR/pip.log" "$VENV/bin/pip" install --disable-pip-version-check -e "$ROOT[test]"
+  say "installing the project into ${VENV#"$ROOT"/}"
+  with_progress "$STATE_DIR/pip.log" "$VENV/bin/pip" install --disable-pip-version-check -e "$ROOT[$HUB_EXTRAS]" "$HUB_REQUIREMENT"
   rm -f "$VENV"/.installed-* && touch "$stamp"
 fi
 

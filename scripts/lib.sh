@@ -5,6 +5,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${JUPYTERHUB_STATE_DIR:-$ROOT/.state}"
 mkdir -p "$STATE_DIR"
 
+# The JupyterHub release the platform runs (HUB_JUPYTERHUB, docs/jupyterhub6.md): 6 from
+# .venv, 5.5 from a virtual environment of its own, so switching never reinstalls either.
+case "${HUB_JUPYTERHUB:-6}" in
+  # HUB_REQUIREMENT moves a .venv made before 6 was the default onto 6 (pip keeps what satisfies).
+  6) VENV="$ROOT/.venv"; HUB_EXTRAS="test"; HUB_REQUIREMENT="jupyterhub>=6.1,<7" ;;
+  5.5) VENV="$ROOT/.venv-compat"; HUB_EXTRAS="test,jupyterhub55"; HUB_REQUIREMENT="jupyterhub>=5.5.1,<5.6" ;;
+  *) printf 'error: HUB_JUPYTERHUB: 6 or 5.5 (got %s)\n' "$HUB_JUPYTERHUB" >&2; exit 2 ;;
+esac
+
 say()  { printf '\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

@@ -5,7 +5,10 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/env.sh"
 
 "$ROOT/scripts/engine.sh"
-"$ROOT/scripts/install.sh"
+# Both JupyterHub releases: the upgrade test makes its database with 5.5 (.venv-compat), the
+# harness runs .venv's hubctl (whichever HUB_JUPYTERHUB the suite's hubs run).
+HUB_JUPYTERHUB=6 "$ROOT/scripts/install.sh"
+HUB_JUPYTERHUB=5.5 "$ROOT/scripts/install.sh"
 # Both labs: the suite spawns `minimal`; the notebook tests and users get `ds`.
 LAB_IMAGES="minimal ds" "$ROOT/scripts/images.sh"
 # The store's unit tests also run on PostgreSQL: a local test server unless one is given.

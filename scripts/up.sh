@@ -49,7 +49,10 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   reconciler="$(reconciler_pid)"
   [ -z "$reconciler" ] || kill -CONT "$reconciler"
 else
-  say "starting JupyterHub (log: $log)"
+  # JupyterHub's tables at this JupyterHub's schema: an older SQLite database is copied aside,
+  # then upgraded; PostgreSQL, or a schema newer than this JupyterHub, stops here with what to do.
+  python -m hub_config.hubdb "$ROOT/hub_config/jupyterhub_config.py" || exit $?
+  say "starting JupyterHub $(python -c 'import jupyterhub; print(jupyterhub.__version__)') (log: $log)"
   cd "$STATE_DIR"
   setsid nohup jupyterhub -f "$ROOT/hub_config/jupyterhub_config.py" >"$log" 2>&1 </dev/null &
   echo $! >"$pidfile"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from reconciler.cli import settings_markdown
+from reconciler.cli.local import settings_markdown
 
 readme = Path(__file__).resolve().parents[1] / "README.md"
 text = readme.read_text()

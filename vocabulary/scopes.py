@@ -16,18 +16,7 @@ WRITE_REQUESTS = "custom:jupyterhub-ds:write:requests"
 WRITE_GROUPS = "custom:jupyterhub-ds:write:groupmemberships"
 WRITE_POLICIES = "custom:jupyterhub-ds:write:policies"
 WRITE = "custom:jupyterhub-ds:write:resources"  # all of the above
-KIND_SCOPES = {
-    "Broadcast": WRITE_BROADCASTS,
-    "VolumeReset": WRITE_REQUESTS,
-    "ServerRestart": WRITE_REQUESTS,
-    "GroupMembership": WRITE_GROUPS,
-    "IdleCullPolicy": WRITE_POLICIES,
-    "GroupPolicy": WRITE_POLICIES,
-    "RolloutRestart": WRITE_REQUESTS,
-    "VolumeBackup": WRITE_REQUESTS,
-    "VolumeRestore": WRITE_REQUESTS,
-    "BackupSchedule": WRITE_POLICIES,
-}
+# Which of them writes a kind: its `KindInfo.scope` (reconciler/api/<kind>.py).
 # JupyterHub's own scope of hub admins: also needed to manage a protected group.
 PROTECTED_GROUPS_SCOPE = "admin:groups"
 # A VolumeRestore of another user's archives (`sourceUser` not the user restored into)

@@ -23,7 +23,7 @@ from typing import Any
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from reconciler.checks import busy_servers, unknown_volume_keys
+from reconciler.api.volumes import busy_servers, unknown_volume_keys
 from reconciler.store import StoredResource
 from vocabulary.naming import resource_name
 from vocabulary.settings import get_settings

@@ -16,9 +16,9 @@ from typing import Any
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from reconciler.api import REGISTRY, kind_from_name
+from reconciler.api.common import TERMINAL_PHASES
 from reconciler.manifests import ManifestError, from_data
-from reconciler.resources import kind_from_name
-from reconciler.status import TERMINAL_PHASES
 from reconciler.store import StoredResource
 from vocabulary import scopes
 from vocabulary.api import API_VERSION
@@ -47,7 +47,7 @@ class ResourceAPIHandler(APIHandler):
         """The scope to write `kind`; a protected group (the Docker socket, the operators)
         and a policy of a socket group are for hub admins only, whichever way the request
         comes (API, hubctl, panel): `scopes.admin_reason` says which."""
-        self.require(scopes.KIND_SCOPES[kind])
+        self.require(REGISTRY[kind].scope)
         if problem := self.admin_refusal(kind, spec):
             raise web.HTTPError(403, "%s", problem)
         self.require_restore_source(kind, spec or {})
@@ -83,7 +83,7 @@ class ResourceAPIHandler(APIHandler):
     def require_any_write(self) -> None:
         if self.current_user is None:
             raise web.HTTPError(403, "Missing or invalid credentials.")
-        if not set(scopes.KIND_SCOPES.values()) & set(self.expanded_scopes):
+        if not {info.scope for info in REGISTRY.values()} & set(self.expanded_scopes):
             raise web.HTTPError(403, f"Action is not authorized: needs a write scope such as {scopes.WRITE}")
 
     @property

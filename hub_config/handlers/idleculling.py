@@ -23,10 +23,9 @@ from pydantic import ValidationError
 from tornado import web
 
 from reconciler import culling
+from reconciler.api.idlecullpolicy import IdleCullPolicySpec, IdleCullPolicyStatus
 from reconciler.in_force import IDLE_CULL_POLICY as KIND
 from reconciler.in_force import idle_cull_policies
-from reconciler.policy_specs import IdleCullPolicySpec
-from reconciler.status import IdleCullPolicyStatus
 from reconciler.store import Store
 
 from ..backends import get_store

@@ -14,7 +14,7 @@ from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from reconciler.resources import MESSAGE_MAX
+from reconciler.api.fields import MESSAGE_MAX
 from vocabulary.naming import resource_name
 from vocabulary.scopes import WRITE_BROADCASTS
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from tornado import web
 
+from reconciler.api import REGISTRY
 from reconciler.manifests import APPLY_MAX_DOCUMENTS, ManifestError, TooManyDocuments, parse_manifests
-from reconciler.resources import REGISTRY
 from reconciler.store import ConflictError, ForbiddenError
 from reconciler.waiting import FOR_FORMS, parse_for
 from vocabulary.durations import parse_duration
@@ -22,9 +22,7 @@ from .base import READ, WAIT_SECONDS, WRITE, ResourceAPIHandler
 
 API_OWNERS = ("api", "cli")  # gitops and panel write through their own paths
 # The kinds whose spec has `suspend` (Store.set_suspend refuses the others).
-SUSPENDABLE = tuple(
-    k for k, info in REGISTRY.items() if "suspend" in info.model.model_fields["spec"].annotation.model_fields
-)
+SUSPENDABLE = tuple(k for k, info in REGISTRY.items() if "suspend" in info.spec.model_fields)
 
 
 class ManifestsHandler(ResourceAPIHandler):

@@ -22,8 +22,8 @@ from typing import Any
 from jupyterhub.scopes import has_scope
 from tornado import web
 
-from reconciler.checks import busy_servers, unknown_volume_keys
-from reconciler.status import TERMINAL_PHASES
+from reconciler.api.common import TERMINAL_PHASES
+from reconciler.api.volumes import busy_servers, unknown_volume_keys
 from reconciler.store import StoredResource
 from vocabulary import naming
 from vocabulary.naming import resource_name

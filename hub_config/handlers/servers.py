@@ -22,6 +22,7 @@ from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
+from reconciler.api import REGISTRY
 from reconciler.effective import NamedGroupPolicy, allowed_images, policy_hash
 from vocabulary import naming, scopes
 from vocabulary.settings import get_settings
@@ -123,7 +124,7 @@ class RolloutAPIHandler(ResourceAPIHandler):
     """POST /hub/api/rollouts: a RolloutRestart from the panel."""
 
     async def post(self) -> None:
-        self.require(scopes.KIND_SCOPES["RolloutRestart"])
+        self.require(REGISTRY["RolloutRestart"].scope)
         spec = self.json_object()
         name = naming.resource_name("rollout", self.current_user.name)
         await self.submit("RolloutRestart", name, spec)
@@ -137,7 +138,7 @@ class ServersPageHandler(BaseHandler):
     async def get(self) -> None:
         if READ not in self.expanded_scopes:
             raise web.HTTPError(403, "Only platform operators may see the servers")
-        can_roll = scopes.KIND_SCOPES["RolloutRestart"] in self.expanded_scopes
+        can_roll = REGISTRY["RolloutRestart"].scope in self.expanded_scopes
         html = await self.render_template("servers.html", report=await servers_report(), can_roll=can_roll)
         self.finish(html)
 

@@ -3,9 +3,11 @@ built-in watches, which reconcile keys derived from the world (`reconcile(name, 
 
 from __future__ import annotations
 
+from ..api.common import Status
+from ..api.engineaccess import EngineAccessStatus
+from ..api.privilegedaccess import PrivilegedAccessStatus
+from ..api.serverdrift import ServerDriftStatus
 from ..loop import Controller, Finalizer, Watch
-from ..policy_status import ServerDriftStatus
-from ..status import EngineAccessStatus, PrivilegedAccessStatus, Status
 from . import (
     backuphelpers,
     backupschedule,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from ..api.common import Status
 from ..clients.backups import Helpers
 from ..context import Context
 from ..result import Result
-from ..status import Status
 
 KIND = "BackupHelpers"
 KEY = "orphans"

@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from vocabulary.api import API_VERSION
 
 from .. import retention
-from ..backup_specs import BackupScheduleSpec
-from ..backup_status import BackupScheduleStatus, ScheduleRun, VolumeBackupStatus
+from ..api import parse_resource
+from ..api.backupschedule import BackupScheduleSpec, BackupScheduleStatus, ScheduleRun
+from ..api.common import TERMINAL_PHASES
+from ..api.volumebackup import VolumeBackupStatus
 from ..clients.backups import Helpers
 from ..context import Context
-from ..resources import parse_resource
 from ..result import Result
-from ..status import TERMINAL_PHASES
 from ..store import StoredResource
 
 KIND = "BackupSchedule"

@@ -2,7 +2,7 @@
 
 Without a schedule it runs once, at once. With `schedule.at` or `schedule.cron`, calendar
 time is APScheduler's (`reconciler/schedules.py`): the key is woken at each firing and
-this controller takes the firing and runs it (`broadcast_runs.py`). As a Kubernetes
+this controller takes the firing and runs it (`reconciler/broadcast_runs.py`). As a Kubernetes
 CronJob: a firing missed by more than `startingDeadlineSeconds` (the reconciler was down
 or frozen) is recorded as missed, not run late; missed firings collapse into one;
 `concurrencyPolicy: Forbid` skips a firing that came while the previous run was still
@@ -14,12 +14,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..context import Context
-from ..resources import BroadcastSpec
-from ..result import Result
-from ..status import BroadcastStatus
-from ..store import StoredResource
-from .broadcast_runs import (
+from ..api.broadcast import BroadcastSpec, BroadcastStatus
+from ..broadcast_runs import (
     deliver_to_late_joiners,
     finish_run,
     resume_run,
@@ -27,6 +23,9 @@ from .broadcast_runs import (
     start_run,
     window_end,
 )
+from ..context import Context
+from ..result import Result
+from ..store import StoredResource
 
 KIND = "Broadcast"
 LATE_JOINER_POLL = 5.0  # seconds between looks for late joiners while `validFor` lasts

@@ -44,9 +44,9 @@ from typing import Any
 
 from vocabulary import naming
 
+from ..api.engineaccess import EngineAccessStatus, EscalatedContainer
 from ..context import Context
 from ..result import Result
-from ..status import EngineAccessStatus, EscalatedContainer
 
 log = logging.getLogger("reconciler.engineaccess")
 KIND = "EngineAccess"

@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 
 from vocabulary import naming, scopes
 
+from ..api.groupmembership import GroupMembershipSpec, GroupMembershipStatus, MembershipChange
 from ..context import Context
-from ..resources import GroupMembershipSpec
 from ..result import Result
-from ..status import GroupMembershipStatus, MembershipChange
 from ..store import StoredResource
 
 KIND = "GroupMembership"
@@ -26,7 +25,8 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     previous = GroupMembershipStatus.load(obj.status)
     status = GroupMembershipStatus(conditions=previous.conditions, last_change=previous.last_change)
 
-    group = await ctx.group(spec.group)
+    cached = ctx.woken_by_resync(obj.key)  # the pass's snapshot will do; woken by a change: live
+    group = await ctx.group(spec.group, cached=cached)
     if group is None:
         group = await ctx.hub.create_group(spec.group) or {"name": spec.group, "users": []}
         await ctx.event(KIND, obj.name, "GroupCreated", f"created hub group {spec.group}")
@@ -38,7 +38,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     refused = set(previous.refused_users) if protected and previous.observed_generation == obj.generation else set()
     desired = set(spec.members) - refused
     missing = desired - current
-    existing = await ctx.existing_users(missing) if missing else set()
+    existing = await ctx.existing_users(missing, cached=cached) if missing else set()
     unknown = sorted(missing - existing)
     if protected and unknown:
         message = (

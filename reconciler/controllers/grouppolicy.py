@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 
 from vocabulary import naming
 
+from ..api.grouppolicy import GroupPolicySpec, GroupPolicyStatus
 from ..context import Context
 from ..in_force import GROUP_POLICY
-from ..policy_specs import GroupPolicySpec
-from ..policy_status import GroupPolicyStatus
 from ..result import Result
 from ..store import StoredResource
 

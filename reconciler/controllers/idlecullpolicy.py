@@ -17,6 +17,7 @@ import aiohttp
 from prometheus_client import Counter
 
 from .. import culling
+from ..api.idlecullpolicy import CullAction, CulledServer, IdleCullPolicySpec, IdleCullPolicyStatus
 from ..clients import lab
 from ..clients.hub import NotFound
 from ..clients.lab import Limits, Target, deliver_all
@@ -24,9 +25,7 @@ from ..context import Context
 from ..culling import Decision
 from ..errors import PermanentError, TemporaryError
 from ..in_force import IDLE_CULL_POLICY, idle_cull_policies
-from ..policy_specs import IdleCullPolicySpec
 from ..result import Result
-from ..status import CullAction, CulledServer, IdleCullPolicyStatus
 from ..store import Store, StoredResource
 
 KIND = IDLE_CULL_POLICY

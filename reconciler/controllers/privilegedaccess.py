@@ -13,7 +13,7 @@ by the policy (`PRIVILEGED_DRIFT_POLICY`):
   (not a ServerRestart resource): no user can cancel it, nobody can take its name first,
   and it is never handed to another key to wait behind other work. Each reconcile does
   one step (stop, then start, then ready) recorded in the key's status before its side
-  effect, and comes back `POLL` seconds later (or at the container's engine event): it
+  effect, and comes back `restarts.POLL` seconds later (or at the container's engine event): it
   never waits for the server inside a reconcile (only for the hub's answer to one
   request), and a restarted reconciler resumes it;
 - `stop`: the server is stopped;
@@ -39,23 +39,23 @@ from typing import Any
 from vocabulary import naming
 
 from .. import restarts
+from ..api.privilegedaccess import PlatformRestart, PrivilegedAccessStatus, PrivilegedServer
 from ..clients import lab
 from ..context import Context
 from ..in_force import socket_granted
 from ..privileged_survey import survey
 from ..result import Result
-from ..status import PlatformRestart, PrivilegedAccessStatus, PrivilegedServer
 
 log = logging.getLogger("reconciler.privileged")
 KIND = naming.PRIVILEGED_ACCESS_KIND
-POLL = 0.5  # a restart under way is looked at again this soon (engine events wake it sooner)
 MAX_STARTS = 3  # start requests per restart; past them the server stays stopped (socket gone)
 
 
-async def members_of_group(ctx: Context) -> set[str]:
-    """The built-in group's members; the group is recreated if it was deleted (its members
-    come back from the GroupMembership that declares them)."""
-    group = await ctx.group(naming.PRIVILEGED_GROUP)
+async def members_of_group(ctx: Context, *, cached: bool) -> set[str]:
+    """The built-in group's members (from a resync pass's snapshot when `cached`); the group
+    is recreated if it was deleted (its members come back from the GroupMembership that
+    declares them)."""
+    group = await ctx.group(naming.PRIVILEGED_GROUP, cached=cached)
     if group is None:
         group = await ctx.hub.create_group(naming.PRIVILEGED_GROUP) or {"users": []}
         ctx.remember_group(naming.PRIVILEGED_GROUP, [])
@@ -66,7 +66,7 @@ async def members_of_group(ctx: Context) -> set[str]:
 async def names(ctx: Context) -> set[str]:
     """Every user worth a look at a resync: members, users with a running container, and
     users with a restart under way (a restarted reconciler resumes it from the store)."""
-    members = await members_of_group(ctx)
+    members = await members_of_group(ctx, cached=False)  # live: whom to look at is never stale
     containers = await ctx.engine.running_containers(ctx.settings.platform_id)
     observed = await asyncio.to_thread(ctx.store.observed_all, KIND)
     restarting = {name for name, body in observed.items() if body.get("restarts")}
@@ -74,7 +74,7 @@ async def names(ctx: Context) -> set[str]:
 
 
 async def reconcile(user: str, ctx: Context) -> Result:
-    members = await members_of_group(ctx)
+    members = await members_of_group(ctx, cached=ctx.woken_by_resync((KIND, user)))
     model = await ctx.hub.get_user(user) or {}
     hub_servers = model.get("servers") or {}
     urls = {(user, name): server["url"] for name, server in hub_servers.items()}
@@ -103,7 +103,8 @@ async def reconcile(user: str, ctx: Context) -> Result:
     for restart in list(status.restarts):
         if await advance(ctx, user, restart, hub_servers.get(restart.server), running, status):
             status.restarts = [r for r in status.restarts if r is not restart]
-    return Result(status, POLL if status.restarts else None)
+    # A restart under way is looked at again as often as any restart waits (engine events wake it sooner).
+    return Result(status, restarts.POLL if status.restarts else None)
 
 
 async def act(ctx: Context, row: PrivilegedServer, server_url: str | None) -> PlatformRestart | None:

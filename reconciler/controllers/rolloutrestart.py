@@ -18,24 +18,21 @@ does not come back within the spawn timeout is a failed attempt of the whole rol
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vocabulary import naming
 
+from .. import restarts
+from ..api.rolloutrestart import RolloutRestartSpec, RolloutRestartStatus, RolloutServer
 from ..clients import lab
 from ..context import Context
 from ..culling import as_utc
-from ..errors import TemporaryError
-from ..policy_specs import RolloutRestartSpec
-from ..policy_status import RolloutRestartStatus, RolloutServer
 from ..result import Result
 from ..store import StoredResource
 
 KIND = "RolloutRestart"
-POLL = 0.25
 WAIT_ACTIVE = 5.0  # how often a `Wait` rollout looks again at servers in use
 DONE_STATES = ("Restarted", "Skipped", "Gone")
 
@@ -103,35 +100,16 @@ async def warn(ctx: Context, status: RolloutRestartStatus, spec: RolloutRestartS
     await ctx.event(KIND, name, "Warned", f"{delivered} of {len(status.servers)} labs told: restart in {minutes} min")
 
 
-async def _wait(ctx: Context, user: str, server: str, want: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        model = await ctx.hub.get_user(user) or {}
-        found = (model.get("servers") or {}).get(server)
-        if want == "stopped" and found is None:
-            return
-        if want == "ready" and found is not None and found.get("ready"):
-            return
-        await asyncio.sleep(POLL)
-    raise TemporaryError(f"{user}/{server} not {want} after {timeout:g} s")
-
-
 async def restart(ctx: Context, status: RolloutRestartStatus, t: RolloutServer, name: str) -> None:
     """Stop, then start one server through the hub; the step is recorded before each."""
-    timeout = float(ctx.settings.spawn_timeout)
-    if t.step is None:
-        t.state, t.step, t.started_at = "Restarting", "stopping", datetime.now(UTC)
+
+    async def record(step: restarts.Step) -> None:
+        if step == "stopping":
+            t.state, t.started_at = "Restarting", datetime.now(UTC)
+        t.step = step
         await ctx.progress(KIND, name, status)
-        await ctx.hub.stop_server(t.user, t.server)
-    if t.step == "stopping":
-        await _wait(ctx, t.user, t.server, "stopped", timeout)
-        t.step = "starting"
-        await ctx.progress(KIND, name, status)
-        await ctx.hub.start_server(t.user, t.server)
-    model = await ctx.hub.get_user(t.user) or {}
-    if t.server not in (model.get("servers") or {}):  # a start lost in a crash: send it again
-        await ctx.hub.start_server(t.user, t.server)
-    await _wait(ctx, t.user, t.server, "ready", timeout)
+
+    await restarts.restart(ctx.hub, t.user, t.server, float(ctx.settings.spawn_timeout), t.step, record)
     t.state, t.step, t.finished_at = "Restarted", None, datetime.now(UTC)
     seconds = (t.finished_at - (t.started_at or t.finished_at)).total_seconds()
     t.message = f"restarted in {seconds:.1f} s"

@@ -26,10 +26,10 @@ from prometheus_client import Gauge
 
 from vocabulary import naming
 
+from ..api.serverdrift import ServerDriftStatus, ServerState
 from ..context import Context
 from ..effective import NamedGroupPolicy, combine, differences, policy_hash
 from ..in_force import group_policies
-from ..policy_status import ServerDriftStatus, ServerState
 from ..result import Result
 
 KIND = naming.SERVER_DRIFT_KIND

@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from .. import restarts
+from ..api.serverrestart import ServerRestartSpec, ServerRestartStatus
 from ..context import Context
 from ..errors import PermanentError
-from ..resources import ServerRestartSpec
 from ..result import Result
-from ..status import ServerRestartStatus
 from ..store import StoredResource
 
 KIND = "ServerRestart"
@@ -33,23 +32,20 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
         found = await restarts.server_model(ctx.hub, user, server)
         if found is None or not found.get("ready") or found.get("pending"):
             raise PermanentError(f"{label} is not running; only a running server can be restarted", "NotRunning")
-        status.step, status.started_at = "stopping", datetime.now(UTC)
-        await ctx.progress(KIND, obj.name, status)
-        await ctx.event(KIND, obj.name, "Stopping", f"stopping {label} (requested by {who})")
-        await ctx.hub.stop_server(user, server)
 
-    if status.step == "stopping":
-        await restarts.wait(ctx.hub, user, server, lambda s: s is None, timeout, "stopped")
-        status.step = "starting"
+    async def record(step: restarts.Step) -> None:
+        """Each step written before its side effect: a restarted reconciler resumes there."""
+        status.step = step
+        if step == "stopping":
+            status.started_at = datetime.now(UTC)
+            reason, message = "Stopping", f"stopping {label} (requested by {who})"
+        else:
+            reason, message = "Starting", f"starting {label}"
         await ctx.progress(KIND, obj.name, status)
-        await ctx.event(KIND, obj.name, "Starting", f"starting {label}")
-        await restarts.start(ctx.hub, user, server)
+        await ctx.event(KIND, obj.name, reason, message)
 
-    if status.step == "starting":
-        if await restarts.server_model(ctx.hub, user, server) is None:
-            # the start was lost or failed: send it again (counted against backoffLimit)
-            await restarts.start(ctx.hub, user, server)
-        await restarts.wait_ready(ctx.hub, user, server, timeout)
+    if status.step != "done":
+        await restarts.restart(ctx.hub, user, server, timeout, status.step, record)
 
     finished = datetime.now(UTC)
     seconds = (finished - (status.started_at or finished)).total_seconds()

@@ -28,18 +28,16 @@ from datetime import UTC, datetime
 
 from vocabulary import naming
 
-from .. import jobs, retention
-from ..backup_specs import BEFORE_RESET, VolumeBackupSpec
-from ..backup_status import BackupArchive, UserBackup, VolumeBackupStatus
-from ..checks import unknown_volume_keys
+from .. import jobs, restarts, retention
+from ..api.volumebackup import BEFORE_RESET, BackupArchive, UserBackup, VolumeBackupSpec, VolumeBackupStatus
+from ..api.volumes import unknown_volume_keys
 from ..clients.backups import HelperFailed, Helpers, Job, bound, location, user_slot
 from ..context import Context
-from ..errors import PermanentError, TemporaryError
+from ..errors import PermanentError
 from ..result import Result
 from ..store import StoredResource
 
 KIND = "VolumeBackup"
-POLL = 0.5
 Save = Callable[[], Awaitable[None]]
 
 
@@ -209,7 +207,7 @@ async def _copy(
             await save()
             message = f"stopping the servers of {entry.user} for a consistent backup"
             await ctx.event(KIND, backup, "StoppingServers", message)
-            await _stop(ctx, entry.user, running)
+            await restarts.stop_all(ctx.hub, entry.user, running, float(ctx.settings.spawn_timeout))
         try:
             return await Helpers(ctx.engine, ctx.settings, job).backup(backup, entry.user, present, slot_held=True)
         except HelperFailed as e:
@@ -225,22 +223,10 @@ async def _end(entry: UserBackup, save: Save, outcome: str, message: str) -> Non
     await save()
 
 
-async def _stop(ctx: Context, user: str, servers: list[str]) -> None:
-    for server in servers:
-        await ctx.hub.stop_server(user, server)
-    deadline = time.monotonic() + ctx.settings.spawn_timeout
-    while time.monotonic() < deadline:
-        model = await ctx.hub.get_user(user) or {}
-        if not set(servers) & set(model.get("servers") or {}):
-            return
-        await asyncio.sleep(POLL)
-    raise TemporaryError(f"the servers of {user} did not stop within {ctx.settings.spawn_timeout} s")
-
-
 async def _restart(ctx: Context, backup: str, entry: UserBackup, save: Save) -> None:
     """Start again what a consistent backup stopped (once: the list is emptied after)."""
     for server in entry.stopped_servers:
-        await ctx.hub.start_server(entry.user, server)
+        await restarts.start(ctx.hub, entry.user, server)
     if entry.stopped_servers:
         await ctx.event(KIND, backup, "ServersStarted", f"started the servers of {entry.user} again")
         entry.stopped_servers = []

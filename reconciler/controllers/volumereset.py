@@ -17,14 +17,14 @@ from vocabulary import naming
 from vocabulary.api import API_VERSION
 
 from .. import jobs
-from ..backup_specs import BEFORE_RESET
-from ..checks import busy_servers, unknown_volume_keys
+from ..api import parse_resource
+from ..api.volumebackup import BEFORE_RESET
+from ..api.volumereset import FailedVolume, VolumeResetSpec, VolumeResetStatus
+from ..api.volumes import busy_servers, unknown_volume_keys
 from ..clients.docker import VolumeInUse
 from ..context import Context
 from ..errors import PermanentError
-from ..resources import VolumeResetSpec, parse_resource
 from ..result import Result
-from ..status import FailedVolume, VolumeResetStatus
 from ..store import StoredResource
 
 KIND = "VolumeReset"

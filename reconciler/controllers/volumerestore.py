@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from vocabulary import naming
 
 from .. import jobs
-from ..backup_specs import VolumeRestoreSpec
-from ..backup_status import BackupArchive, VolumeBackupStatus, VolumeRestoreStatus
-from ..checks import busy_servers, unknown_volume_keys
+from ..api.volumebackup import BackupArchive, VolumeBackupStatus
+from ..api.volumerestore import VolumeRestoreSpec, VolumeRestoreStatus
+from ..api.volumes import busy_servers, unknown_volume_keys
 from ..clients.backups import HelperDeadline, HelperFailed, HelperRefused, Helpers, HelperStopped, Job, user_slot
 from ..context import Context
 from ..errors import PermanentError

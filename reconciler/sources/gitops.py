@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..loop import wait_event
+from ..lanes import wait_event
 from ..manifests import ManifestError, manifest_files, parse_manifests
 from ..store import ApplyResult, ConflictError, Store
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from reconciler.resources import REGISTRY
+from reconciler.api import REGISTRY
 from tests.harness import Hub, wait_for
 from tests.helpers import condition, events, gm, group_members
 

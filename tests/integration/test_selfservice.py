@@ -44,7 +44,7 @@ def test_reset_cache_removes_only_that_volume_of_that_user(hub: Hub, engine, peo
     assert r.status_code == 200, r.text
     listed = {v["key"]: v for v in r.json()["volumes"]}
     assert set(listed) == {"home", "workspace", "cache"}
-    assert listed["cache"]["description"] and listed["cache"]["name"] == "jhds-test-sam_cache"
+    assert listed["cache"]["description"] and listed["cache"]["name"] == f"{hub.platform}-sam_cache"
     assert isinstance(listed["home"]["size"], int)
 
     r = hub.as_user(sam, "DELETE", "users/sam/manage-volumes", json={"volumes": ["cache"]})
@@ -202,7 +202,7 @@ def test_usernames_that_need_escaping_get_the_right_volumes(hub: Hub, engine) ->
     assert r.status_code == 200, r.text
     assert sorted(r.json()["reset_volumes"]) == ["cache", "home"]
     assert volumes_of(engine, hub, name) == {"workspace"}
-    assert engine.volumes.get("jhds-test-dot-2euser-40example_workspace")
+    assert engine.volumes.get(f"{hub.platform}-dot-2euser-40example_workspace")
 
 
 def test_one_pending_request_per_user_and_it_can_be_cancelled(hub: Hub, engine, people) -> None:

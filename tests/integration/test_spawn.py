@@ -21,7 +21,7 @@ def alice(hub: Hub, admin_session) -> Iterator[str]:
 
 def test_container_is_named_and_labelled(hub: Hub, engine: docker.DockerClient, alice: str) -> None:
     container = engine.containers.get(hub.container_name(alice))
-    assert container.name == "jhds-test-alice"
+    assert container.name == f"{hub.platform}-alice"
     labels = container.labels
     assert labels[naming.LABEL_PLATFORM] == hub.platform
     assert labels[naming.LABEL_USER] == "alice"
@@ -35,9 +35,9 @@ def test_container_mounts_the_three_templated_volumes(hub: Hub, engine: docker.D
     container = engine.containers.get(hub.container_name(alice))
     mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
     expected = {
-        "/home": "jhds-test-alice_home",
-        "/home/lab/workspace": "jhds-test-alice_workspace",
-        "/home/lab/.cache": "jhds-test-alice_cache",
+        "/home": f"{hub.platform}-alice_home",
+        "/home/lab/workspace": f"{hub.platform}-alice_workspace",
+        "/home/lab/.cache": f"{hub.platform}-alice_cache",
     }
     assert {dest: mounts[dest]["Name"] for dest in expected} == expected
     assert all(mounts[dest]["Type"] == "volume" and mounts[dest]["RW"] for dest in expected)
@@ -76,9 +76,9 @@ def test_username_that_needs_escaping(hub: Hub, engine: docker.DockerClient) -> 
     hub.start_server(name)
     try:
         container = engine.containers.get(hub.container_name(name))
-        assert container.name == "jhds-test-eve-2esmith-40example"
+        assert container.name == f"{hub.platform}-eve-2esmith-40example"
         volumes = {m["Destination"]: m["Name"] for m in container.attrs["Mounts"]}
-        assert volumes["/home"] == "jhds-test-eve-2esmith-40example_home"
+        assert volumes["/home"] == f"{hub.platform}-eve-2esmith-40example_home"
         assert container.labels[naming.LABEL_USER] == name
     finally:
         hub.stop_server(name)

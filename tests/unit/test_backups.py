@@ -9,9 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from reconciler import retention
-from reconciler.backup_specs import BackupScheduleSpec, VolumeBackupSpec, VolumeRestoreSpec
+from reconciler.api import parse_resource
+from reconciler.api.backupschedule import BackupScheduleSpec
+from reconciler.api.volumebackup import VolumeBackupSpec
+from reconciler.api.volumerestore import VolumeRestoreSpec
 from reconciler.clients import backups
-from reconciler.resources import parse_resource
 from vocabulary.settings import SettingsError, load_settings
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # a Tuesday

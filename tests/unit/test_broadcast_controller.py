@@ -8,15 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from reconciler.api.broadcast import BroadcastSpec, BroadcastStatus
 from reconciler.clients import lab
 from reconciler.clients.hub import HubClient
 from reconciler.clients.lab import Result, Target
 from reconciler.context import Context
 from reconciler.controllers import broadcast
 from reconciler.manifests import parse_manifests
-from reconciler.resources import BroadcastSpec
 from reconciler.schedules import Schedules
-from reconciler.status import BroadcastStatus
 from reconciler.store import Store, StoredResource
 from vocabulary.settings import load_settings
 
@@ -49,8 +48,7 @@ def test_a_resumed_run_sends_only_what_has_no_final_outcome(tmp_path) -> None:
         await site.start()
         base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
-        ctx = Context(store=store, hub=HubClient(base, "unused"), settings=load_settings({}))
-        ctx.engine = FakeEngine()
+        ctx = Context(store=store, hub=HubClient(base, "unused"), settings=load_settings({}), engine=FakeEngine())
         run = "20261201T090000.000000Z"
         url = base + "/user/{}/" + lab.INGEST
         ctx.deliveries.start_run("b", run, [(u, "", url.format(u)) for u in ("ann", "bob", "cid")])
@@ -111,8 +109,8 @@ def test_when_runs_are_due(tmp_path) -> None:
 
 
 def test_runs_kept_by_the_history_limits_and_forbid_skips_an_overlapping_firing() -> None:
-    from reconciler.controllers.broadcast_runs import keep_history
-    from reconciler.status import BroadcastRun
+    from reconciler.api.broadcast import BroadcastRun
+    from reconciler.broadcast_runs import keep_history
 
     t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     runs = [

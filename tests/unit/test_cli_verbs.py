@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.cli import CliError, split_ref, watch_line, watch_state
+from reconciler.cli import operations
+from reconciler.cli.client import CliError
+from reconciler.cli.main import split_ref
+from reconciler.cli.operations import watch_line, watch_state
 from reconciler.waiting import WaitFor, handled, parse_for
 from vocabulary.durations import parse_duration
 
@@ -198,8 +201,8 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeHub, list[str]]]
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    monkeypatch.setattr(cli, "POLL_SECONDS", 0.01)
-    monkeypatch.setattr(cli, "WATCH_SECONDS", 0.01)
+    monkeypatch.setattr(operations, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(operations, "WATCH_SECONDS", 0.01)
     yield hub, ["--url", f"http://127.0.0.1:{server.server_port}", "--token", "t"]
     server.shutdown()
     server.server_close()

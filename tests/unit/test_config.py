@@ -77,3 +77,24 @@ def test_reconciler_service_has_only_the_scopes_it_needs(tmp_path, monkeypatch) 
     (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "reconciler"]
     assert role["services"] == ["reconciler"]
     assert not any(scope.startswith("admin:users") or scope == "admin:servers" for scope in role["scopes"])
+
+
+def test_named_servers_that_jupyterhub_6_refuses_are_renamed(tmp_path) -> None:
+    import jupyterhub
+
+    c = build({}, tmp_path)
+    if jupyterhub.__version__.startswith("5."):  # no such option: 5.x accepts every name
+        assert "allow_existing_invalid_named_servers" not in c.JupyterHub
+    else:
+        assert c.JupyterHub.allow_existing_invalid_named_servers == "autorename"
+
+
+def test_the_hub_refuses_to_run_as_another_release_than_asked(tmp_path) -> None:
+    from hub_config.jupyterhub_config import series_problem
+
+    six = load_settings({"JUPYTERHUB_STATE_DIR": str(tmp_path), "HUB_JUPYTERHUB": "6"})
+    old = load_settings({"JUPYTERHUB_STATE_DIR": str(tmp_path), "HUB_JUPYTERHUB": "5.5"})
+    assert series_problem(six, "6.1.1") is None and series_problem(old, "5.5.4") is None
+    assert "HUB_JUPYTERHUB=5.5, but this is JupyterHub 6.1.1" in series_problem(old, "6.1.1")
+    assert "start it from .venv (make up)" in series_problem(six, "5.5.4")
+    assert series_problem(six, "60.0") is not None

@@ -9,10 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from reconciler import culling
+from reconciler.api.idlecullpolicy import CulledServer, IdleCullPolicySpec
 from reconciler.culling import NamedPolicy, ServerView
 from reconciler.manifests import ManifestError, parse_manifests
-from reconciler.policy_specs import IdleCullPolicySpec
-from reconciler.status import CulledServer
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

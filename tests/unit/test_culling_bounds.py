@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from reconciler import culling
+from reconciler.api.idlecullpolicy import IdleCullPolicySpec
 from reconciler.culling import ServerView
-from reconciler.policy_specs import IdleCullPolicySpec
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SPEC = IdleCullPolicySpec.model_validate({"idleTimeout": "1h", "warnBefore": "10m", "maxExtension": "2h"})

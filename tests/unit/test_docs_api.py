@@ -9,6 +9,7 @@ import re
 import shlex
 from pathlib import Path
 
+import jupyterhub
 import pytest
 from jupyterhub import apihandlers
 from tornado import web
@@ -16,6 +17,9 @@ from tornado import web
 from hub_config.handlers import HANDLERS
 
 ROOT = Path(__file__).resolve().parents[2]
+# Documented as JupyterHub 6's (docs/jupyterhub6.md): checked against 6, not against 5.5
+# (`make test-compat`), which does not serve them.
+SINCE_JUPYTERHUB_6 = {(m, "/hub/api/users/<u>/servers/<s>") for m in ("GET", "PUT", "PATCH")}
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # As JupyterHub orders them (JupyterHub.init_handlers): its API, then extra_handlers; the
@@ -92,6 +96,8 @@ def test_the_docs_show_calls() -> None:
 
 @pytest.mark.parametrize(("doc", "method", "path"), documented())
 def test_a_documented_call_is_served(doc: str, method: str, path: str) -> None:
+    if (method, path) in SINCE_JUPYTERHUB_6 and jupyterhub.version_info[0] < 6:
+        pytest.skip(f"JupyterHub {jupyterhub.__version__} does not serve {method} {path} (6 does)")
     problem = serves(method, path)
     assert problem is None, f"{doc}: {method} {path}: {problem}"
 

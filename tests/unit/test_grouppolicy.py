@@ -11,16 +11,17 @@ import pytest
 from pydantic import ValidationError
 
 from hub_config import policies as hub_policies
+from reconciler.api import parse_resource
+from reconciler.api.grouppolicy import GroupPolicySpec, memory_bytes
+from reconciler.api.rolloutrestart import RolloutRestartSpec, RolloutRestartStatus, RolloutServer
+from reconciler.api.serverdrift import ServerState
 from reconciler.controllers.grouppolicy import SEED_NAME, SEED_SPEC
 from reconciler.controllers.rolloutrestart import is_active, next_batch
 from reconciler.controllers.serverdrift import survey
 from reconciler.effective import NamedGroupPolicy, combine, differences, image_problem, policy_hash
 from reconciler.in_force import socket_granted
 from reconciler.manifests import ManifestError, parse_manifests
-from reconciler.policy_specs import GroupPolicySpec, RolloutRestartSpec, memory_bytes
-from reconciler.policy_status import RolloutRestartStatus, RolloutServer, ServerState
 from reconciler.privileged_survey import survey as privileged_survey
-from reconciler.resources import parse_resource
 from reconciler.store import ForbiddenError, Store
 from vocabulary import naming
 from vocabulary.scopes import admin_reason

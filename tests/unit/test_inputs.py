@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 import reconciler.manifests as manifests
+from reconciler.api.broadcast import BroadcastSpec
+from reconciler.api.fields import MESSAGE_MAX
 from reconciler.manifests import APPLY_MAX_DOCUMENTS, ManifestError, TooManyDocuments, parse_manifests
-from reconciler.resources import MESSAGE_MAX, BroadcastSpec
 from tests.helpers import broadcasts
 
 LOADERS = [pytest.param(yaml.SafeLoader, id="pure")]

@@ -21,21 +21,27 @@ def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(LINT_IMPORTS)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
+def lint_with(tmp_path: Path, planted: dict[str, str]) -> subprocess.CompletedProcess:
+    """lint-imports over a copy of the packages with `planted[file] = module` imports added."""
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    for file, module in planted.items():
+        with (tmp_path / file).open("a") as f:
+            f.write(f"\nimport {module}  # noqa\n")
+    return lint_imports(tmp_path)
+
+
 def test_the_layers_hold() -> None:
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_reverse_import_breaks_the_contract(tmp_path: Path) -> None:
-    for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     # The operator reaching up into the hub's package, and the vocabulary into the operator.
-    with (tmp_path / "reconciler" / "queue.py").open("a") as f:
-        f.write("\nimport hub_config.backends  # noqa\n")
-    with (tmp_path / "vocabulary" / "api.py").open("a") as f:
-        f.write("\nimport reconciler.errors  # noqa\n")
-    result = lint_imports(tmp_path)
+    result = lint_with(
+        tmp_path, {"reconciler/queue.py": "hub_config.backends", "vocabulary/api.py": "reconciler.errors"}
+    )
     assert result.returncode != 0
     assert "reconciler.queue -> hub_config.backends" in result.stdout
     assert "vocabulary.api -> reconciler.errors" in result.stdout
@@ -68,12 +74,21 @@ def test_functions_are_short() -> None:
 
 
 def test_the_hub_importing_a_controller_breaks_the_contract(tmp_path: Path) -> None:
-    for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    with (tmp_path / "hub_config" / "policies.py").open("a") as f:
-        f.write("\nimport reconciler.controllers.grouppolicy  # noqa\n")
-    result = lint_imports(tmp_path)
+    result = lint_with(tmp_path, {"hub_config/policies.py": "reconciler.controllers.grouppolicy"})
     assert result.returncode != 0
     assert "the hub stays off the reconciler's internals BROKEN" in result.stdout
     assert "hub_config.policies -> reconciler.controllers.grouppolicy" in result.stdout
+
+
+def test_a_kind_importing_another_kind_breaks_the_contract(tmp_path: Path) -> None:
+    result = lint_with(tmp_path, {"reconciler/api/volumereset.py": "reconciler.api.volumebackup"})
+    assert result.returncode != 0
+    assert "inside the api: each kind's module is independent, on the shared modules BROKEN" in result.stdout
+    assert "reconciler.api.volumereset -> reconciler.api.volumebackup" in result.stdout
+
+
+def test_a_controller_importing_another_breaks_the_contract(tmp_path: Path) -> None:
+    result = lint_with(tmp_path, {"reconciler/controllers/serverdrift.py": "reconciler.controllers.grouppolicy"})
+    assert result.returncode != 0
+    assert "controllers are independent BROKEN" in result.stdout
+    assert "reconciler.controllers.serverdrift -> reconciler.controllers.grouppolicy" in result.stdout

@@ -6,13 +6,14 @@ import asyncio
 
 import pytest
 
+from reconciler.api.groupmembership import GroupMembershipStatus
+from reconciler.api.serverrestart import ServerRestartStatus
 from reconciler.clients.hub import HubClient
 from reconciler.context import Context
 from reconciler.errors import PermanentError, TemporaryError
 from reconciler.loop import Reconciler
 from reconciler.manifests import parse_manifests
-from reconciler.result import Result
-from reconciler.status import GroupMembershipStatus, ServerRestartStatus
+from reconciler.result import Outcome, Result
 from reconciler.store import Store
 from tests.helpers import gm, parsed
 from vocabulary.settings import load_settings
@@ -47,7 +48,7 @@ def test_success_writes_status_with_observed_generation(store: Store) -> None:
 
     apply_group(store)
     r = make(store, {"GroupMembership": ok})
-    assert asyncio.run(r.process(KEY)) == "success"
+    assert asyncio.run(r.process(KEY)) is Outcome.SUCCESS
     status = store.get(*KEY).status
     assert (status["phase"], status["members"], status["observedGeneration"]) == ("Ready", ["alice"], 1)
     apply_group(store, members="alice, bob")
@@ -78,7 +79,7 @@ def test_temporary_error_retries_with_backoff_and_says_why(store: Store) -> None
 
     apply_group(store)
     r = make(store, {"GroupMembership": flaky})
-    assert asyncio.run(r.process(KEY)) == "retry"
+    assert asyncio.run(r.process(KEY)) is Outcome.RETRY
     assert r.backoff.attempts(KEY) == 1
     assert r.queue.next_due_in() is not None  # a retry is planned
     status = store.get(*KEY).status
@@ -98,15 +99,15 @@ def test_permanent_error_stalls_until_the_spec_changes(store: Store) -> None:
 
     apply_group(store)
     r = make(store, {"GroupMembership": broken})
-    assert asyncio.run(r.process(KEY)) == "failed"
-    assert asyncio.run(r.process(KEY)) == "settled"  # no retry loop
+    assert asyncio.run(r.process(KEY)) is Outcome.FAILED
+    assert asyncio.run(r.process(KEY)) is Outcome.SETTLED  # no retry loop
     assert calls == 1
     obj = store.get(*KEY)
     assert obj.status["phase"] == "Stalled"
     assert {c["type"]: c["status"] for c in obj.status["conditions"]} == {"Ready": "False", "Stalled": "True"}
     assert [e.reason for e in store.events(*KEY)][-1] == "HubRefused"
     apply_group(store, members="bob")  # a new generation is tried again
-    assert asyncio.run(r.process(KEY)) == "failed"
+    assert asyncio.run(r.process(KEY)) is Outcome.FAILED
     assert calls == 2
 
 
@@ -120,8 +121,8 @@ def test_finished_one_shot_is_not_run_again(store: Store) -> None:
 
     store.apply(parse_manifests(SR, "t.yaml"), "cli")
     r = make(store, {"ServerRestart": restart})
-    assert asyncio.run(r.process(("ServerRestart", "r"))) == "success"
-    assert asyncio.run(r.process(("ServerRestart", "r"))) == "settled"
+    assert asyncio.run(r.process(("ServerRestart", "r"))) is Outcome.SUCCESS
+    assert asyncio.run(r.process(("ServerRestart", "r"))) is Outcome.SETTLED
     assert runs == 1
 
 
@@ -130,7 +131,7 @@ def test_deleted_resource_is_forgotten(store: Store) -> None:
         raise AssertionError("called")
 
     r = make(store, {"GroupMembership": never})
-    assert asyncio.run(r.process(("GroupMembership", "nope"))) == "gone"
+    assert asyncio.run(r.process(("GroupMembership", "nope"))) is Outcome.GONE
 
 
 def test_requeue_after_comes_back_on_time(store: Store) -> None:
@@ -139,7 +140,7 @@ def test_requeue_after_comes_back_on_time(store: Store) -> None:
 
     apply_group(store)
     r = make(store, {"GroupMembership": timed})
-    assert asyncio.run(r.process(KEY)) == "success"
+    assert asyncio.run(r.process(KEY)) is Outcome.SUCCESS
     due = r.queue.next_due_in()
     assert due is not None and 29 < due <= 30  # the controller's wish, not the resync
 
@@ -180,10 +181,10 @@ def test_progress_recorded_before_a_temporary_error_is_kept(store: Store) -> Non
 
     store.apply(parse_manifests(SR, "t.yaml"), "cli")
     r = make(store, {"ServerRestart": halfway})
-    assert asyncio.run(r.process(("ServerRestart", "r"))) == "retry"
+    assert asyncio.run(r.process(("ServerRestart", "r"))) is Outcome.RETRY
     status = store.get("ServerRestart", "r").status
     assert (status["phase"], status["step"]) == ("Running", "starting")  # the retry resumes from here
-    assert asyncio.run(r.process(("ServerRestart", "r"))) == "success"
+    assert asyncio.run(r.process(("ServerRestart", "r"))) is Outcome.SUCCESS
     assert store.get("ServerRestart", "r").status["step"] == "done"
 
 
@@ -197,9 +198,63 @@ def test_a_stored_spec_that_todays_rules_refuse_stalls_instead_of_crashing(store
     with store.session() as s:  # as an older version could have stored it
         s.get(ResourceRow, KEY).spec = {"group": "g a", "members": ["alice"], "prune": False}
     r = make(store, {"GroupMembership": never})
-    assert asyncio.run(r.process(KEY)) == "failed"
+    assert asyncio.run(r.process(KEY)) is Outcome.FAILED
     status = store.get(*KEY).status
     stalled = {c["type"]: c for c in status["conditions"]}["Stalled"]
     assert (status["phase"], stalled["reason"]) == ("Stalled", "InvalidSpec")
-    assert asyncio.run(r.process(KEY)) == "failed"
+    assert asyncio.run(r.process(KEY)) is Outcome.FAILED
     assert [e.reason for e in store.events(*KEY)].count("InvalidSpec") == 1  # said once
+
+
+def test_outcomes_keep_their_label_values() -> None:
+    """The Prometheus `result` label of jhds_reconciles_total is the outcome's string."""
+    assert [o.value for o in Outcome] == [
+        "success", "retry", "error", "failed", "suspended", "settled", "expired", "gone", "no-controller",
+    ]  # fmt: skip
+    assert f"{Outcome.NO_CONTROLLER}" == "no-controller" and Outcome.RETRY == "retry"
+
+
+def test_the_context_is_built_complete_and_the_loop_attaches_nothing(store: Store) -> None:
+    """The queue controllers wake keys in, the calendar and the sources' "sync now" are the
+    context's from its construction; the loop drains that queue and changes nothing of it."""
+
+    async def sync() -> None:
+        return None
+
+    hub = HubClient("http://127.0.0.1:9/hub/api", "unused")
+    ctx = Context(store=store, hub=hub, settings=load_settings({}), sync_source=sync)
+    before = dict(vars(ctx))
+    r = Reconciler(ctx, {})
+    assert vars(ctx).keys() == before.keys() and all(vars(ctx)[k] is v for k, v in before.items())
+    assert r.queue is ctx.queue and ctx.sync_source is sync
+    ctx.enqueue(KEY)
+    ctx.schedules.enqueue(("Broadcast", "b"))  # a firing
+    assert KEY in r.queue and ("Broadcast", "b") in r.queue
+
+
+def test_only_a_key_woken_by_a_resync_may_read_the_snapshot(store: Store) -> None:
+    seen: list[bool] = []
+
+    async def ok(obj, ctx):
+        seen.append(ctx.woken_by_resync(obj.key))
+        return Result(GroupMembershipStatus(phase="Ready"))
+
+    apply_group(store)
+    r = make(store, {"GroupMembership": ok})
+
+    async def main() -> None:
+        await r.poll_store()  # woken by a change
+        await r.process(r.queue.pop())
+        r.queue.done(KEY)
+        await r.resync()  # woken by the pass
+        await r.process(r.queue.pop())
+        r.queue.done(KEY)
+        await r.resync()
+        apply_group(store, members="bob")  # a change since the pass: live again
+        await r.poll_store()
+        await r.process(r.queue.pop())
+        await r.ctx.hub.close()
+
+    asyncio.run(main())
+    assert seen == [False, True, False]
+    assert not r.ctx.from_resync  # nothing left over for a later wake-up

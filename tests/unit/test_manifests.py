@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.api.broadcast import Broadcast
+from reconciler.api.groupmembership import GroupMembership
+from reconciler.api.serverrestart import ServerRestart
+from reconciler.api.volumereset import VolumeReset
 from reconciler.manifests import ManifestError, ManifestIssue, load_paths, manifest_files, parse_manifests
-from reconciler.resources import Broadcast, GroupMembership, ServerRestart, VolumeReset
 
 REPO = Path(__file__).resolve().parents[2]
 

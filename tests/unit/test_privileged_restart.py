@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from reconciler import restarts
+from reconciler.api.privilegedaccess import PrivilegedAccessStatus
 from reconciler.controllers import privilegedaccess
-from reconciler.status import PrivilegedAccessStatus
 from vocabulary import naming
 
 SOCKET = "/var/run/docker.sock"
@@ -72,7 +73,7 @@ def context(world: World) -> Any:
     async def event(kind: str, name: str, reason: str, message: str, **kw: Any) -> None:
         events.append(reason)
 
-    async def group(name: str) -> dict:
+    async def group(name: str, *, cached: bool) -> dict:
         return await world.get_group(name)
 
     settings = SimpleNamespace(
@@ -84,7 +85,7 @@ def context(world: World) -> Any:
     store = SimpleNamespace(list=lambda kind: [], observed_all=lambda kind: labs if kind == naming.OWNED_KIND else {})
     return SimpleNamespace(
         hub=world, engine=world, store=store, settings=settings, observed=read, record_observed=record,
-        event=event, group=group, events=events, saved=observed,
+        event=event, group=group, woken_by_resync=lambda key: False, events=events, saved=observed,
     )  # fmt: skip
 
 
@@ -99,7 +100,7 @@ def test_a_revocation_is_carried_out_by_the_key_itself_one_step_at_a_time() -> N
     world.stop_completes = False  # a slow stop: the reconcile must not wait for it
     ctx = context(world)  # (no `apply`: recording a resource would fail here)
     first = run(world, ctx)
-    assert world.log == ["stop"] and first.requeue_after == privilegedaccess.POLL
+    assert world.log == ["stop"] and first.requeue_after == restarts.POLL
     (restart,) = first.status.restarts
     assert (restart.step, restart.container_id, restart.reason) == ("stopping", "old", "revoke")
     run(world, ctx)  # still stopping: no second stop request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.cli import settings_markdown
+from reconciler.cli.local import settings_markdown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -8,26 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from reconciler.resources import (
-    API_VERSION,
-    KINDS,
-    ONE_SHOT_KINDS,
-    RESOURCE_ADAPTER,
-    Broadcast,
-    Condition,
-    GroupMembership,
-    ServerRestart,
-    Status,
-    VolumeReset,
-    get_condition,
-    json_schema,
-    kind_from_name,
-    parse_resource,
-    set_condition,
-    spec_hash,
-)
-from reconciler.schedules import standard_day_of_week, trigger_for
-from reconciler.status import GroupMembershipStatus
+from reconciler.api import REGISTRY, json_schema, kind_from_name, one_shot_kinds, parse_resource, spec_hash
+from reconciler.api.broadcast import Broadcast
+from reconciler.api.common import Condition, Status, get_condition, set_condition
+from reconciler.api.groupmembership import GroupMembership, GroupMembershipStatus
+from reconciler.api.serverrestart import ServerRestart
+from reconciler.api.volumereset import VolumeReset
+from reconciler.cron import standard_day_of_week
+from reconciler.schedules import trigger_for
+from vocabulary.api import API_VERSION
 
 
 def doc(kind: str, spec: dict, name: str = "example", **extra: object) -> dict:
@@ -41,7 +30,7 @@ def errors(data: dict) -> list[tuple[tuple, str]]:
 
 
 def test_kinds() -> None:
-    assert set(KINDS) == {
+    assert set(REGISTRY) == {
         "Broadcast",
         "VolumeReset",
         "ServerRestart",
@@ -53,7 +42,7 @@ def test_kinds() -> None:
         "VolumeRestore",
         "BackupSchedule",
     }
-    assert set(KINDS) - {"GroupMembership", "IdleCullPolicy", "GroupPolicy", "BackupSchedule"} == ONE_SHOT_KINDS
+    assert set(REGISTRY) - {"GroupMembership", "IdleCullPolicy", "GroupPolicy", "BackupSchedule"} == one_shot_kinds()
 
 
 @pytest.mark.parametrize(
@@ -205,6 +194,13 @@ def test_schedule_valid(schedule: dict) -> None:
         ({"cron": "*/0 * * * *"}, "invalid cron expression"),
         ({"cron": "0 9 L X *"}, "invalid cron expression"),
         ({"cron": "0 0 30 2 *"}, "never fires"),
+        # What APScheduler, which fires it, cannot take or never fires is refused here too.
+        ({"cron": "0 0 30 2 mon"}, "never fires"),  # both day fields must match
+        ({"cron": "0 9 L * *"}, "day-of-month"),
+        ({"cron": "0 9 * * 8"}, "day-of-week: day 8 is not 0-7"),
+        ({"cron": "0 9 * * monday"}, "unknown day 'monday'"),
+        ({"cron": "0 9 * * fri-sun"}, "runs backwards"),
+        ({"cron": "0 9 * * 1,,2"}, "day-of-week"),
         ({"cron": "@daily"}, "5-field"),
     ],
 )
@@ -229,6 +225,8 @@ def test_cron_triggers_follow_standard_cron() -> None:
     assert next_cron_time("0 9 * * 6", after) == datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # Saturday
     assert standard_day_of_week("*/2") == "sun,tue,thu,sat"
     assert standard_day_of_week("5-7") == "sun,fri,sat"
+    assert standard_day_of_week("7") == standard_day_of_week("0") == "sun"
+    assert standard_day_of_week("MON-wed/2") == "mon,wed"
 
 
 def test_valid_volume_reset() -> None:
@@ -333,7 +331,7 @@ def test_round_trip_by_alias() -> None:
     )
     again = parse_resource(r.model_dump(mode="json"))
     assert again == r
-    assert RESOURCE_ADAPTER.dump_python(r, mode="json")["apiVersion"] == API_VERSION
+    assert r.model_dump(mode="json")["apiVersion"] == API_VERSION  # by alias
 
 
 def test_set_condition_keeps_transition_time_when_status_is_unchanged() -> None:
@@ -390,7 +388,7 @@ def test_json_schema() -> None:
     assert schema["$id"] and schema["title"]
     json.dumps(schema)  # serializable
     text = json.dumps(schema)
-    for kind in KINDS:
+    for kind in REGISTRY:
         assert f'"{kind}Spec"' in text
     broadcast = schema["$defs"]["BroadcastSpec"]
     assert broadcast["additionalProperties"] is False

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from reconciler.api.rolloutrestart import RolloutRestartStatus
 from reconciler.controllers import rolloutrestart
-from reconciler.policy_status import RolloutRestartStatus
 from reconciler.store import StoredResource
 
 NOW = datetime.now(UTC)

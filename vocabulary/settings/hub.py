@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -50,6 +51,14 @@ class HubSettings(Section):
     )
     platform_id: DockerName = Field(
         "jupyterhub-ds", alias="PLATFORM_ID", description="Label value marking this platform's containers and volumes"
+    )
+
+    # --- the JupyterHub release (docs/jupyterhub6.md) -----------------------------------
+    jupyterhub_series: Literal["6", "5.5"] = Field(
+        "6",
+        alias="HUB_JUPYTERHUB",
+        description="The JupyterHub release `make up` runs: `6` (in `.venv`), or `5.5` (in `.venv-compat`, for a "
+        "deployment that cannot move yet; docs/jupyterhub6.md)",
     )
 
     # --- NativeAuthenticator ----------------------------------------------------------

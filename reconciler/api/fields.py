@@ -1,19 +1,28 @@
-"""Validated field types shared by the resource models: names, usernames, groups, volume
-keys, server names, cron expressions. Each rule is written once, here or in
-`vocabulary.naming` (usernames), and used by every kind.
+"""Validated field types shared by the kinds' models: names, usernames, groups, volume
+keys, server names, durations, cron expressions, the users-and-groups selectors. Each rule is
+written once, here or in `vocabulary.naming` (usernames), and used by every kind.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated
 
-from croniter import CroniterBadDateError, CroniterError, croniter
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from vocabulary import naming
 from vocabulary.durations import parse_duration
+
+from ..cron import cron_trigger
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX = 63
@@ -157,19 +166,36 @@ DurationOrZero = Annotated[
 
 
 def validate_cron(expr: str) -> str:
-    """A standard 5-field cron expression, whitespace normalized; ValueError if it is not
-    one or can never fire. Parsing and next-time arithmetic are croniter's."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(
-            "must be a 5-field cron expression 'minute hour day-of-month month day-of-week', "
-            f"e.g. '0 9 * * mon-fri' (got {len(fields)} field{'s' if len(fields) != 1 else ''})"
-        )
-    normalized = " ".join(fields)
-    try:
-        croniter(normalized, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except CroniterBadDateError:
-        raise ValueError(f"cron expression {normalized!r} never fires (no such day in those months)") from None
-    except (CroniterError, ValueError) as e:
-        raise ValueError(f"invalid cron expression {normalized!r}: {e}") from None
-    return normalized
+    """A standard 5-field cron expression, whitespace normalized; ValueError if it is not one
+    or can never fire. The parser is the scheduler's own trigger (`cron.cron_trigger`), so
+    what is accepted here is what fires."""
+    cron_trigger(expr)
+    return " ".join(expr.split())
+
+
+# --- who: users and groups ------------------------------------------------------------------
+
+
+class UsersAndGroups(SpecModel):
+    """Listed users and members of listed groups (broadcast targets, policy selectors)."""
+
+    users: list[Username] = []
+    groups: list[GroupName] = []
+
+    @field_validator("users", "groups")
+    @classmethod
+    def _unique_lists(cls, value: list[str]) -> list[str]:
+        return unique(value)
+
+
+class ServerSelector(UsersAndGroups):
+    """Whose servers a policy covers: members of any listed group, and the listed users."""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ServerSelector:
+        if not self.users and not self.groups:
+            raise ValueError("must list users or groups (omit selector to cover everyone)")
+        return self
+
+    def matches(self, user: str, groups: set[str] | frozenset[str]) -> bool:
+        return user in self.users or bool(groups.intersection(self.groups))

@@ -1,5 +1,6 @@
 """A broadcast's runs: who gets it (targets), sending (the delivery core), the ledger, the
-run's record in the status, and late joiners within `validFor`.
+run's record in the status, and late joiners within `validFor`. The Broadcast controller's
+helpers, kept below the controllers so that no controller imports another.
 
 A run takes its targets when it starts: the ready servers (default and named) of the
 selected users, as the hub's REST API reports them (a constant number of requests, however
@@ -17,13 +18,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..clients import lab
-from ..clients.lab import Limits, Result, Target, deliver_all
-from ..context import Context
-from ..deliveries import PENDING
-from ..resources import BroadcastSpec
-from ..status import BroadcastRun, BroadcastStatus
-from ..store import StoredResource
+from .api.broadcast import BroadcastRun, BroadcastSpec, BroadcastStatus
+from .clients import lab
+from .clients.lab import Limits, Result, Target, deliver_all
+from .context import Context
+from .deliveries import PENDING
+from .store import StoredResource
 
 KIND = "Broadcast"
 log = logging.getLogger("reconciler.broadcast")

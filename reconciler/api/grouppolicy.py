@@ -1,7 +1,6 @@
-"""Spec models of the policies over servers: idle culling, group policies, rollouts.
-
-Kept apart from `resources` (the envelopes and the registry) so that each policy's fields
-and rules read on their own.
+"""GroupPolicy: what the servers of a group's members get (resources, GPUs, environment,
+images, volumes, the engine socket; standing; docs/policies.md). Its spec, its status, its
+table; how policies combine is `effective.py`.
 """
 
 from __future__ import annotations
@@ -13,59 +12,8 @@ from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_v
 
 from vocabulary import scopes
 
-from .fields import Duration, DurationOrZero, GroupName, JobSpec, SpecModel, Username, unique
-
-
-class UsersAndGroups(SpecModel):
-    """Listed users and members of listed groups (broadcast targets, policy selectors)."""
-
-    users: list[Username] = []
-    groups: list[GroupName] = []
-
-    @field_validator("users", "groups")
-    @classmethod
-    def _unique_lists(cls, value: list[str]) -> list[str]:
-        return unique(value)
-
-
-class ServerSelector(UsersAndGroups):
-    """Whose servers a policy covers: members of any listed group, and the listed users."""
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> ServerSelector:
-        if not self.users and not self.groups:
-            raise ValueError("must list users or groups (omit selector to cover everyone)")
-        return self
-
-    def matches(self, user: str, groups: set[str] | frozenset[str]) -> bool:
-        return user in self.users or bool(groups.intersection(self.groups))
-
-
-class IdleCullPolicySpec(SpecModel):
-    selector: ServerSelector | None = None  # None: every user
-    idle_timeout: Duration = Field(alias="idleTimeout")
-    max_age: DurationOrZero = Field(0, alias="maxAge")  # 0: no age limit
-    warn_before: DurationOrZero = Field(600, alias="warnBefore")  # 0: no notice
-    max_extension: DurationOrZero = Field(8 * 3600, alias="maxExtension")  # 0: users cannot keep servers
-    priority: int = Field(0, ge=-1000, le=1000)
-    dry_run: StrictBool = Field(False, alias="dryRun")
-    suspend: StrictBool = False
-
-    @model_validator(mode="after")
-    def _warning_fits(self) -> IdleCullPolicySpec:
-        if self.warn_before and self.warn_before >= self.idle_timeout:
-            raise ValueError(
-                f"warnBefore ({self.warn_before} s) must be shorter than idleTimeout ({self.idle_timeout} s)"
-            )
-        if self.warn_before and self.max_age and self.warn_before >= self.max_age:
-            raise ValueError(f"warnBefore ({self.warn_before} s) must be shorter than maxAge ({self.max_age} s)")
-        return self
-
-    def covers(self, user: str, groups: set[str] | frozenset[str]) -> bool:
-        return self.selector is None or self.selector.matches(user, groups)
-
-
-# --- GroupPolicy: what a server gets (docs/policies.md) --------------------------------------
+from .common import Column, Envelope, KindInfo, Status
+from .fields import GroupName, SpecModel, unique
 
 # Environment names the hub sets itself (its token, URLs, the server's identity): a policy
 # that could set them could impersonate the hub or another user's server.
@@ -198,29 +146,22 @@ def socket_refusal(groups: list[str]) -> str | None:
     return None
 
 
-# --- RolloutRestart: restart what must be, a few at a time ----------------------------------
+class GroupPolicy(Envelope):
+    kind: Literal["GroupPolicy"]
+    spec: GroupPolicySpec
 
 
-class RolloutSelector(SpecModel):
-    """Exactly one of: the drifted servers, members of groups, listed users, everyone."""
-
-    drifted: StrictBool | None = None
-    groups: list[GroupName] = []
-    users: list[Username] = []
-    all: StrictBool | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> RolloutSelector:
-        chosen = [bool(self.drifted), bool(self.groups), bool(self.users), bool(self.all)]
-        if sum(chosen) != 1:
-            raise ValueError("set exactly one of drifted: true, groups, users or all: true")
-        return self
+class GroupPolicyStatus(Status):
+    # Users of the hub the policy applies to now (members of its groups), and how many run a server.
+    members: list[str] = []
+    running: int = 0
+    drifted: int = 0  # running servers of its members that no longer match
 
 
-class RolloutRestartSpec(JobSpec):
-    selector: RolloutSelector
-    max_unavailable: int = Field(1, alias="maxUnavailable", ge=1, le=100)
-    skip_active_within: DurationOrZero = Field(0, alias="skipActiveWithin")  # 0: nobody counts as active
-    # What to do with a server still active when its turn comes (it is put last first).
-    when_active: Literal["Skip", "Wait"] = Field("Skip", alias="whenActive")
-    warn_before: DurationOrZero = Field(120, alias="warnBefore")  # 0: no notice
+KIND = KindInfo(
+    GroupPolicy,
+    GroupPolicyStatus,
+    one_shot=False,
+    scope=scopes.WRITE_POLICIES,
+    columns=(Column("GROUPS", "spec.groups"), Column("PRIORITY", "spec.priority"), Column("DRIFTED", "status.drifted")),
+)

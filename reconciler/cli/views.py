@@ -1,0 +1,109 @@
+"""What the hub computes rather than stores: `hubctl get privileged|servers|effective|placements`
+(views, not kinds), and `move-user`, the one action on placements."""
+
+from __future__ import annotations
+
+import argparse
+from urllib.parse import quote
+
+from .client import EXIT_OK, CliError
+from .printing import print_data, table
+from .registry import Handler, Verbs, arg
+
+verbs = Verbs()
+
+
+def privileged(args: argparse.Namespace) -> int:
+    data = args.api().call("GET", "privileged").json()
+    if args.output in ("yaml", "json"):
+        print_data(data, args.output)
+        return EXIT_OK
+    print(f"group {data['group']}: members {', '.join(data['members']) or '(none)'}; policy {data['policy']}")
+    rows = [["USER", "SERVER", "CONTAINER", "HAS-SOCKET", "MEMBER", "DRIFT"]]
+    for r in data["servers"]:
+        container = r["container"] + ("" if r["hub_server"] else " (not a hub server)")
+        yes = {True: "yes", False: "no"}
+        rows.append(
+            [r["user"], r["server"] or "-", container, yes[r["has_socket"]], yes[r["member"]], r["drift"] or "-"]
+        )
+    print(table(rows))
+    return EXIT_OK
+
+
+def servers(args: argparse.Namespace) -> int:
+    """Running servers against their policies (the drift survey); the scripts' contract is `-o json`."""
+    data = args.api().call("GET", "servers").json()
+    if args.output in ("yaml", "json"):
+        print_data(data, args.output)
+        return EXIT_OK
+    node = ["NODE"] if data.get("swarm") else []
+    rows = [["USER", "SERVER", *node, "IMAGE", "POLICIES", "HASH", "DRIFTED", "DIFFERENCE"]]
+    for r in data["servers"]:
+        drift = "yes" if r.get("drifted") else "no"
+        policies = ",".join(r.get("policies") or []) or "-"
+        diff = "; ".join(r.get("difference") or []) or "-"
+        image, digest = r.get("image", ""), r.get("policyHash", "")
+        where = [r.get("node") or "?"] if node else []
+        rows.append([r["user"], r.get("server") or "-", *where, image, policies, digest, drift, diff])
+    print(table(rows))
+    return EXIT_OK
+
+
+def effective(args: argparse.Namespace) -> int:
+    """How a user's groups' GroupPolicies combine (docs/policies.md)."""
+    if not args.name:
+        raise CliError("get effective needs a USER: hubctl get effective alice")
+    data = args.api().call("GET", f"users/{quote(args.name)}/effective-policy").json()
+    print_data(data, args.output if args.output in ("yaml", "json") else "yaml")
+    return EXIT_OK
+
+
+def placements(args: argparse.Namespace) -> int:
+    """On Swarm: the nodes, and the node holding each user's volumes (docs/swarm.md)."""
+    data = args.api().call("GET", "placements").json()
+    if args.output in ("yaml", "json"):
+        print_data(data, args.output)
+        return EXIT_OK
+    print(
+        table(
+            [["NODE", "ID", "STATE", "AVAILABILITY"]]
+            + [[n["name"], n["id"][:12], n["state"], n["availability"]] for n in data["nodes"]]
+        )
+    )
+    print()
+    print(
+        table([["USER", "NODE", "SINCE"]] + [[u["user"], u["nodeName"], u.get("since") or "-"] for u in data["users"]])
+    )
+    return EXIT_OK
+
+
+# `hubctl get` of what is not a kind.
+VIEWS: dict[str, Handler] = {
+    "privileged": privileged,
+    "servers": servers,
+    "effective": effective,
+    "placements": placements,
+}
+VIEWS_HELP = (
+    "; or `privileged`: who has the Docker socket, who should, the drift; `servers`: running"
+    " servers, their policy hash and drift; `effective USER`: a user's combined GroupPolicies;"
+    " `placements`: on Swarm, the node of each user's volumes"
+)
+
+
+@verbs.command(
+    "move-user",
+    "on Swarm: place a user's volumes on another node",
+    arg("user", metavar="USER"),
+    arg("node", metavar="NODE", help="node name (label io.jupyterhub-ds.node) or id"),
+    description="Record another node for a user whose node is gone (their server must be stopped). The volumes "
+    "there start empty; restore a backup to bring data (docs/swarm.md).",
+)
+def move_user(args: argparse.Namespace) -> int:
+    """On Swarm: record another node for a user whose node is gone (their server stopped)."""
+    data = args.api().call("PUT", f"users/{quote(args.user)}/placement", json={"node": args.node}).json()
+    print(
+        f"{data['user']} moved from node {data.get('from') or '(none)'} to node {data['nodeName']}; "
+        "the volumes there start empty: restore a backup to bring data"
+    )
+    return EXIT_OK
