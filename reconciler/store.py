@@ -1,7 +1,8 @@
 """Desired state, status and events: tables in the hub database.
 
-One piece: every read and write here follows one transaction discipline (below), which is
-easier to check when it is all in one class.
+Every write here follows one transaction discipline (below), easier to check when all the
+writes are in one class; the reads (no locks) are in `store_reads.py`, what both hand out
+(`StoredResource`, `Event`) in `stored.py`.
 
 The hub (REST API, panel) and the reconciler both write here, so on SQLite the store
 turns on WAL and a generous busy timeout. Every write is one short transaction; `apply`
@@ -20,8 +21,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import create_engine, event, func, select, update
@@ -36,6 +36,8 @@ from . import applying
 from .api import REGISTRY, Resource, one_shot_kinds, parse_resource
 from .api.common import TERMINAL_PHASES
 from .applying import GITOPS_OVERRIDE, ApplyResult, Authorize, ConflictError, ForbiddenError, event_row
+from .store_reads import StoreReads
+from .stored import StoredResource, iso
 from .tables import (
     SCHEMA_VERSION,
     Base,
@@ -51,77 +53,6 @@ from .tables import (
 
 OWNERS = ("gitops", "panel", "cli", "api", "settings")
 Owner = Literal["gitops", "panel", "cli", "api", "settings"]
-
-
-@dataclass(frozen=True)
-class StoredResource:
-    """A resource as stored: the envelope, its bookkeeping and its last status."""
-
-    kind: str
-    name: str
-    owner: str
-    source: str | None
-    labels: dict[str, str]
-    spec: dict[str, Any]
-    generation: int
-    resource_version: int
-    created: datetime
-    updated: datetime
-    status: dict[str, Any] = field(default_factory=dict)
-    finished: datetime | None = None
-    reconcile_request: dict[str, Any] | None = None  # the last "reconcile now": {at, withSource}
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.kind, self.name)
-
-    def manifest(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "apiVersion": API_VERSION,
-            "kind": self.kind,
-            "metadata": {
-                "name": self.name,
-                **({"labels": self.labels} if self.labels else {}),
-                "generation": self.generation,
-                "resourceVersion": str(self.resource_version),
-                "creationTimestamp": _iso(self.created),
-                "annotations": {"jupyterhub-ds/owner": self.owner}
-                | ({"jupyterhub-ds/source": self.source} if self.source else {}),
-            },
-            "spec": self.spec,
-            "status": self.status,
-        }
-        return doc
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    time: datetime
-    kind: str
-    name: str
-    type: str
-    reason: str
-    message: str
-    actor: str | None
-    subject: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "time": _iso(self.time),
-            "kind": self.kind,
-            "name": self.name,
-            "type": self.type,
-            "reason": self.reason,
-            "message": self.message,
-            "actor": self.actor,
-            "subject": self.subject,
-        }
-
-
-def _iso(t: datetime) -> str:
-    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -141,7 +72,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-class Store:
+class Store(StoreReads):
     """Synchronous and short: call it from a worker thread in async code."""
 
     def __init__(self, url: str, events_per_subject: int = 1000):
@@ -379,16 +310,6 @@ class Store:
             elif row.body != body:
                 row.body, row.updated = body, utcnow()
 
-    def observed(self, kind: str, name: str) -> dict[str, Any]:
-        with self.session() as s:
-            row = s.get(ObservedRow, (kind, name))
-            return dict(row.body) if row else {}
-
-    def observed_all(self, kind: str) -> dict[str, dict[str, Any]]:
-        """Every observed row of one kind, by name (one query)."""
-        with self.session() as s:
-            return {r.name: dict(r.body) for r in s.scalars(select(ObservedRow).where(ObservedRow.kind == kind))}
-
     def forget_observed(self, kind: str, names: Iterable[str]) -> int:
         """Delete these rows of one kind (e.g. the records of objects that are gone)."""
         names = list(names)
@@ -426,7 +347,7 @@ class Store:
     ) -> str | None:
         """Ask for a reconcile now; the request's time (the status says when it handled it), or
         None if there is no such resource."""
-        at = _iso(utcnow())
+        at = iso(utcnow())
         with self._writing() as s:
             row = s.get(ResourceRow, (kind, name))
             if row is None:
@@ -444,104 +365,3 @@ class Store:
             row = s.get(ResourceRow, (kind, name))
             if row is not None:
                 row.finished, row.expires = finished, expires
-
-    # --- reads ----------------------------------------------------------------------
-    def get(self, kind: str, name: str) -> StoredResource | None:
-        with self.session() as s:
-            row = s.get(ResourceRow, (kind, name))
-            if row is None:
-                return None
-            status = s.get(StatusRow, (kind, name))
-            return _stored(row, status.body if status else {})
-
-    def list(self, kind: str | None = None) -> list[StoredResource]:
-        with self.session() as s:
-            query = select(ResourceRow).order_by(ResourceRow.kind, ResourceRow.name)
-            if kind:
-                query = query.where(ResourceRow.kind == kind)
-            status_query = select(StatusRow)
-            if kind:
-                status_query = status_query.where(StatusRow.kind == kind)
-            statuses = {(r.kind, r.name): r.body for r in s.scalars(status_query)}
-            return [_stored(row, statuses.get((row.kind, row.name), {})) for row in s.scalars(query)]
-
-    def fingerprint(self, kind: str) -> tuple[int, int, str]:
-        """Changes whenever a resource of `kind` is added, changed, deleted or gets a new
-        status (one aggregate query, no rows loaded): for caches of a kind's listing."""
-        with self.session() as s:
-            count, version = s.execute(
-                select(func.count(), func.max(ResourceRow.resource_version)).where(ResourceRow.kind == kind)
-            ).one()
-            updated = s.execute(select(func.max(StatusRow.updated)).where(StatusRow.kind == kind)).scalar()
-            return int(count), int(version or 0), str(updated)
-
-    def keys(self) -> set[tuple[str, str]]:
-        with self.session() as s:
-            return {(k, n) for k, n in s.execute(select(ResourceRow.kind, ResourceRow.name))}
-
-    def live_keys(self, now: datetime | None = None) -> set[tuple[str, str]]:
-        """Keys a resync looks at: all but finished one-shots whose TTL has not come (by index;
-        finished ones are neither loaded nor listed)."""
-        now = now or utcnow()
-        live = (ResourceRow.finished.is_(None)) | (ResourceRow.expires <= now)
-        with self.session() as s:
-            return {(k, n) for k, n in s.execute(select(ResourceRow.kind, ResourceRow.name).where(live))}
-
-    def open_requests(self, kind: str, user: str) -> list[StoredResource]:
-        """The unfinished requests of one kind for one user (one indexed lookup)."""
-        with self.session() as s:
-            query = select(ResourceRow).where(
-                ResourceRow.kind == kind, ResourceRow.subject == user, ResourceRow.finished.is_(None)
-            )
-            rows = list(s.scalars(query))
-            statuses = {r.name: s.get(StatusRow, (kind, r.name)) for r in rows}
-            return [_stored(r, statuses[r.name].body if statuses[r.name] else {}) for r in rows]
-
-    def open_request_subjects(self, kinds: tuple[str, ...]) -> dict[str, str]:
-        """Users with an unfinished request of these kinds: user -> "kind/name" (one query)."""
-        with self.session() as s:
-            query = select(ResourceRow.subject, ResourceRow.kind, ResourceRow.name).where(
-                ResourceRow.kind.in_(kinds), ResourceRow.finished.is_(None), ResourceRow.subject.is_not(None)
-            )
-            return {subject: f"{kind}/{name}" for subject, kind, name in s.execute(query)}
-
-    def changed_since(self, version: int) -> tuple[list[tuple[str, str]], int]:
-        """Keys written after `version`, and the newest version (for the next call)."""
-        with self.session() as s:
-            current = s.get(MetaRow, "resource_version").value
-            if current == version:
-                return [], current
-            rows = s.execute(
-                select(ResourceRow.kind, ResourceRow.name).where(ResourceRow.resource_version > version)
-            ).all()
-            return [(k, n) for k, n in rows], current
-
-    def events(self, kind: str | None = None, name: str | None = None, limit: int = 100) -> list[Event]:
-        with self.session() as s:
-            query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
-            if kind:
-                query = query.where(EventRow.kind == kind)
-            if name:
-                query = query.where(EventRow.name == name)
-            rows = list(s.scalars(query))
-        return [
-            Event(r.id, r.time, r.kind, r.name, r.type, r.reason, r.message, r.actor, r.subject) for r in reversed(rows)
-        ]
-
-
-def _stored(row: ResourceRow, status: dict[str, Any]) -> StoredResource:
-    return StoredResource(
-        kind=row.kind,
-        name=row.name,
-        owner=row.owner,
-        source=row.source,
-        labels=dict(row.labels or {}),
-        spec=json.loads(json.dumps(row.spec)),
-        generation=row.generation,
-        resource_version=row.resource_version,
-        created=row.created,
-        updated=row.updated,
-        status=status,
-        finished=row.finished,
-        reconcile_request=json.loads(row.reconcile_request) if row.reconcile_request else None,
-    )

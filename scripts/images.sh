@@ -17,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 LAB_REPO="${LAB_REPO:-jupyterhub-ds/lab}"
 LAB_DIR="$ROOT/docker/lab"
 # Keep in step with the defaults of DOCKER_NOTEBOOK_IMAGE and BACKUP_HELPER_IMAGE in
-# vocabulary/settings.py (tests/unit/test_images_fresh.py checks both).
+# vocabulary/settings/ (spawner.py, operations.py; tests/unit/test_images_fresh.py checks both).
 DEFAULT_IMAGE="jupyterhub-ds/lab:ds"
 HELPER_IMAGE="jupyterhub-ds/base:bookworm"
 MINIMAL_BASE_PACKAGES="python3,python3-venv,ca-certificates"

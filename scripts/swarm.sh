@@ -24,7 +24,7 @@
 # same VXLAN id twice); the platform's servers use the host network anyway.
 source "$(dirname "$0")/lib.sh"
 
-# Keep in step with the defaults in vocabulary/settings.py (as scripts/images.sh).
+# Keep in step with the defaults in vocabulary/settings/ (as scripts/images.sh).
 SWARM_IMAGES="${SWARM_IMAGES:-${DOCKER_NOTEBOOK_IMAGE:-jupyterhub-ds/lab:ds} ${BACKUP_HELPER_IMAGE:-jupyterhub-ds/base:bookworm}}"
 NODES="a b"
 DATA_DIR=/var/lib/jhds-swarm

@@ -59,10 +59,18 @@ def server_token(engine: docker.DockerClient, hub: Hub, user: str) -> str:
     return next(e.split("=", 1)[1] for e in env if e.startswith("JUPYTERHUB_API_TOKEN="))
 
 
-def lab_queue(hub: Hub, engine: docker.DockerClient, user: str) -> list[dict]:
-    """What the lab holds for its browser tabs (reading empties the queue)."""
+def lab_queue(hub: Hub, engine: docker.DockerClient, user: str, as_activity: bool = True) -> list[dict]:
+    """What the lab holds for its browser tabs (reading empties the queue). Through the proxy,
+    or (`as_activity=False`) on the lab's own port with `no_track_activity`, so that the
+    reading is not activity (what the idle-culling tests need)."""
+    base, params = f"{hub.url}user/{user}", {}
+    if not as_activity:
+        container = engine.containers.get(hub.container_name(user))
+        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+        base, params = env["JUPYTERHUB_SERVICE_URL"].rstrip("/"), {"no_track_activity": "1"}
     r = requests.get(
-        f"{hub.url}user/{user}/{LAB_NOTIFICATIONS}",
+        f"{base}/{LAB_NOTIFICATIONS}",
+        params=params,
         headers={"Authorization": f"token {server_token(engine, hub, user)}"},
         timeout=10,
     )
@@ -210,16 +218,23 @@ class Hub:
             time.sleep(0.2)
         raise AssertionError(f"server of {name} not ready within {timeout} s; see {self.log_path}")
 
-    def broadcast(self, message: str, timeout: float = 60, interval: float = 0.2) -> dict:
-        """Send a broadcast to every running server (`POST notifications`) and wait until it
-        is Completed; its report (deliveries, counts)."""
-        r = self.api("POST", "notifications", json={"message": message})
+    def broadcast(
+        self, message: str | dict, timeout: float = 60, interval: float = 0.2, session: requests.Session | None = None
+    ) -> dict:
+        """Send a broadcast (`POST notifications`: a message to every running server, or a whole
+        spec) with the automation token, or as the user of a logged-in `session`, and wait until
+        it ends (Completed or Failed); its report (deliveries, counts)."""
+
+        def call(method: str, path: str, **kwargs) -> requests.Response:
+            return self.as_user(session, method, path, **kwargs) if session else self.api(method, path, **kwargs)
+
+        r = call("POST", "notifications", json={"message": message} if isinstance(message, str) else message)
         assert r.status_code == 202, r.text
         name = r.json()["name"]
         return wait_for(
-            lambda: (d := self.api("GET", f"notifications/{name}").json())["phase"] == "Completed" and d,
+            lambda: (d := call("GET", f"notifications/{name}").json())["phase"] in ("Completed", "Failed") and d,
             timeout,
-            f"broadcast {name} completed",
+            f"broadcast {name} ended",
             interval=interval,
         )
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 
 import docker
 import pytest
+from selenium import webdriver
 
 from tests.harness import ROOT, TEST_PLATFORM, Hub, Swarm, cleanup_docker, own_hub, test_swarm
+from tests.integration.browser import chromium
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,6 +53,13 @@ def admin_session(hub: Hub):
     session.close()
 
 
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    """A fresh headless Chromium (own empty profile) per test."""
+    with chromium(tmp_path / "chromium-profile") as browser:
+        yield browser
+
+
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[Swarm]:
     """The two-node test swarm (`scripts/swarm.sh up`), removed at the end of the session so
@@ -64,28 +74,32 @@ class OwnPlatforms:
     seconds on 2 cores) and stopped and removed by label when no test that may use one is next
     (`pytest_runtest_teardown` below), at the latest at the end of the session.
 
-    `platform(name, env)`: the running platform whose settings are exactly `env` (the same
-    keys and values), else a new one labelled `<JHDS_TEST_PLATFORM>-<name>`, with its own
-    state folder. Modules that share one must use what the hub says (`hub.platform`,
-    `hub.container_name`, ...), not a label of their own, and their own users: what one
-    module leaves on a shared platform the next one finds."""
+    `platform(name, env, users)`: the running platform whose settings are exactly `env` (the
+    same keys and values), else a new one labelled `<JHDS_TEST_PLATFORM>-<name>`, with its own
+    state folder; `users` are created on it. Modules that share one must use what the hub says
+    (`hub.platform`, `hub.container_name`, ...), not a label of their own, and their own users:
+    what one module leaves on a shared platform the next one finds."""
 
     def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         self._tmp = tmp_path_factory
         self._running: dict[frozenset[tuple[str, str]], Hub] = {}
         self._stack = contextlib.ExitStack()
 
-    def platform(self, name: str, env: Mapping[str, str]) -> Hub:
+    def platform(self, name: str, env: Mapping[str, str], users: Iterable[str] = ()) -> Hub:
         settings = frozenset(env.items())
-        if settings in self._running:
-            return self._running[settings]
+        if settings not in self._running:
+            self._running[settings] = self._start(name, env)
+        for user in users:  # the module's own users, created (again) through the API
+            self._running[settings].create_user(user)
+        return self._running[settings]
+
+    def _start(self, name: str, env: Mapping[str, str]) -> Hub:
         label = f"{TEST_PLATFORM}-{name}"
         clash = [h for h in self._running.values() if h.platform == label]
         assert not clash, f"{label} runs with other settings: {dict(clash[0].extra_env)} (pick another name)"
         client = self._stack.enter_context(contextlib.closing(docker.from_env()))
         state = self._tmp.mktemp(f"own-{name}") / "state"
-        self._running[settings] = self._stack.enter_context(own_hub(client, state, label, dict(env)))
-        return self._running[settings]
+        return self._stack.enter_context(own_hub(client, state, label, dict(env)))
 
     def close(self) -> None:
         """Stop and remove every platform started here (each by its label)."""

@@ -3,7 +3,6 @@ lost or half-applied. (Items 7 to 10, inputs, are in test_abuse_inputs.py.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -17,23 +16,10 @@ import pytest
 import requests
 
 from tests.harness import PASSWORD, ROOT, Hub, cleanup_docker, wait_for
+from tests.helpers import apply_manifests, condition, events, gm, group_members, manifest, status
 
 LAB = "jupyterhub-ds/lab:minimal"
-
-
-def gm(name: str, group: str, members: list[str]) -> str:
-    doc = {"apiVersion": "jupyterhub-ds/v1", "kind": "GroupMembership", "metadata": {"name": name}}
-    return json.dumps({**doc, "spec": {"group": group, "members": members, "prune": True}})
-
-
-def broadcast(name: str) -> str:
-    doc = {"apiVersion": "jupyterhub-ds/v1", "kind": "Broadcast", "metadata": {"name": name}}
-    return json.dumps({**doc, "spec": {"message": "hello", "targets": {"users": ["nobody"]}}})
-
-
-def group_members(hub: Hub, group: str) -> set[str]:
-    r = hub.api("GET", f"groups/{group}")
-    return set(r.json()["users"]) if r.status_code == 200 else set()
+HELLO = {"message": "hello", "targets": {"users": ["nobody"]}}  # a broadcast to nobody
 
 
 # --- 1, 4, 11, 13: a fresh deployment, as `make up` starts it ---------------------------------
@@ -84,7 +70,7 @@ def test_4_automation_applies_manifests_and_nothing_more(fresh: tuple[Hub, str])
     hub, _ = fresh
     assert hub.api("POST", "users", json={"usernames": ["intruder"]}).status_code == 403
     assert hub.api("POST", "groups/docker-privileged/users", json={"users": ["intruder"]}).status_code == 403
-    assert hub.api("POST", "manifests", data=broadcast("from-automation")).status_code == 200
+    assert hub.api("POST", "manifests", data=manifest("Broadcast", "from-automation", HELLO)).status_code == 200
     # A long but guessable token is refused before anything starts.
     env = {**hub.env, "HUB_AUTOMATION_TOKEN": "a" * 64}
     check = subprocess.run(
@@ -112,25 +98,14 @@ def test_13_the_state_folder_is_the_owners_only(fresh: tuple[Hub, str]) -> None:
 
 
 def test_2_a_protected_group_is_never_granted_to_a_name_that_does_not_exist(hub: Hub) -> None:
-    r = hub.api("POST", "manifests", data=gm("operators-ahead", "platform-operators", ["phantom-op"]))
-    assert r.status_code == 200, r.text
-
-    def refused() -> dict | None:
-        status = hub.api("GET", "resources/groupmembership/operators-ahead").json().get("status", {})
-        return status if status.get("refusedUsers") == ["phantom-op"] else None
-
-    status = wait_for(refused, 15, "the grant refused")
-    assert {c["type"]: c for c in status["conditions"]}["Ready"]["reason"] == "UnknownUsersRefused"
+    apply_manifests(hub, gm("operators-ahead", "platform-operators", ["phantom-op"]))
+    ahead = ("GroupMembership", "operators-ahead")
+    refused = wait_for(lambda: (s := status(hub, *ahead)).get("refusedUsers") == ["phantom-op"] and s, 15, "refused")
+    assert condition(refused)["reason"] == "UnknownUsersRefused"
     hub.create_user("phantom-op")  # someone signs up under that name afterwards
     hub.api("POST", "resources/groupmembership/operators-ahead/reconcile")
-    wait_for(
-        lambda: (
-            hub.api("GET", "resources/groupmembership/operators-ahead").json()["status"].get("lastHandledReconcileAt")
-        ),
-        15,
-        "reconciled again",
-    )
-    assert "phantom-op" not in group_members(hub, "platform-operators")
+    wait_for(lambda: status(hub, *ahead).get("lastHandledReconcileAt"), 15, "reconciled again")
+    assert "phantom-op" not in (group_members(hub, "platform-operators") or set())
     hub.api("DELETE", "resources/groupmembership/operators-ahead")
 
 
@@ -138,12 +113,12 @@ def test_3_an_operator_who_may_broadcast_cannot_grant_root(hub: Hub, admin_sessi
     bea = hub.approved_user(admin_session, "bea")
     hub.api("POST", "groups/platform-operators/users", json={"users": ["bea"]})
     try:
-        ok = hub.as_user(bea, "POST", "manifests", data=broadcast("bea-says-hi"))
+        ok = hub.as_user(bea, "POST", "manifests", data=manifest("Broadcast", "bea-says-hi", HELLO))
         assert ok.status_code == 200, ok.text
         for group in ("docker-privileged", "platform-operators"):
             r = hub.as_user(bea, "POST", "manifests", data=gm(f"bea-{group}", group, ["bea"]))
             assert r.status_code == 403 and "hub admins" in r.json()["message"], r.text
-        assert "bea" not in group_members(hub, "docker-privileged")
+        assert "bea" not in (group_members(hub, "docker-privileged") or set())
         assert hub.api("GET", "resources/groupmembership/bea-docker-privileged").status_code == 404
         # An ordinary group is an operator's to manage.
         r = hub.as_user(bea, "POST", "manifests", data=gm("bea-team", "bea-team", ["bea"]))
@@ -170,8 +145,7 @@ def test_5_siblings_with_the_socket_a_parent_of_it_privileged_or_host_pid_are_st
     try:
         for c in started:
             wait_for(lambda c=c: c.reload() or c.status != "running", 20, f"{c.name} stopped")
-        items = hub.api("GET", "events", params={"limit": 500}).json()["items"]
-        stopped = {e["name"] for e in items if e["kind"] == "EngineAccess" and e["reason"] == "ContainerStopped"}
+        stopped = {e["name"] for e in events(hub, reason="ContainerStopped") if e["kind"] == "EngineAccess"}
         assert set(attempts) <= stopped
         harmless.reload()
         assert harmless.status == "running"  # nothing that gives power over the host: left alone

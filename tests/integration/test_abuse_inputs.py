@@ -27,38 +27,14 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from tests.harness import Hub
 from tests.harness import lab_queue as queued
-from tests.integration.test_browser import chromium, shot, wait
-from tests.integration.test_browser_broadcast import sign_in
+from tests.helpers import broadcasts
+from tests.integration.browser import chromium, shot, sign_in, wait
 
 NORMAL = "ulla"  # an ordinary running lab
 HOSTILE = "mallory"  # her lab answers the ingest with garbage
 MAX_BODY_BYTES = 1_048_576
 MAX_DOCUMENTS = 500
 EMOJI = "\U0001f680"
-
-
-def broadcasts(count: int, prefix: str, message: str = "hi") -> str:
-    return "".join(
-        f"---\napiVersion: jupyterhub-ds/v1\nkind: Broadcast\nmetadata: {{name: {prefix}-{i}}}\n"
-        f"spec: {{message: {message}}}\n"
-        for i in range(count)
-    )
-
-
-def finished(hub: Hub, admin: requests.Session, name: str, timeout: float = 40) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = hub.as_user(admin, "GET", f"notifications/{name}").json()
-        if data["phase"] in ("Completed", "Failed"):
-            return data
-        time.sleep(0.2)
-    raise AssertionError(f"broadcast {name} did not finish: {data}")
-
-
-def send(hub: Hub, admin: requests.Session, spec: dict) -> dict:
-    r = hub.as_user(admin, "POST", "notifications", json=spec)
-    assert r.status_code == 202, r.text
-    return finished(hub, admin, r.json()["name"])
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +50,7 @@ def normal(hub: Hub, engine: docker.DockerClient) -> Iterator[str]:
 
 
 def test_a_body_over_a_mebibyte_is_413(hub: Hub, admin_session: requests.Session) -> None:
-    big = broadcasts(1, "big", "'" + "x" * 100 + "'").encode()
+    big = broadcasts(1, "big-", "'" + "x" * 100 + "'").encode()
     big += b"#" * (MAX_BODY_BYTES + 1 - len(big))
     r = hub.as_user(admin_session, "POST", "manifests", data=big)
     assert r.status_code == 413, r.text
@@ -91,7 +67,7 @@ def test_a_body_over_a_mebibyte_is_413(hub: Hub, admin_session: requests.Session
 
 
 def test_more_than_500_documents_is_413_and_nothing_is_applied(hub: Hub, admin_session: requests.Session) -> None:
-    r = hub.as_user(admin_session, "POST", "manifests", data=broadcasts(MAX_DOCUMENTS + 1, "many").encode())
+    r = hub.as_user(admin_session, "POST", "manifests", data=broadcasts(MAX_DOCUMENTS + 1, "many-").encode())
     assert r.status_code == 413, r.text
     assert r.json()["message"] == "501 documents were sent; the limit is 500 per request: split the apply"
     assert hub.as_user(admin_session, "GET", "resources/broadcast/many-0").status_code == 404
@@ -121,7 +97,7 @@ def concurrent_latencies(hub: Hub, admin: requests.Session, body: bytes) -> tupl
 
 
 def test_a_megabyte_of_small_documents_does_not_stall_the_hub(hub: Hub, admin_session: requests.Session) -> None:
-    small = broadcasts(10_500, "stall").encode()  # ~1 MB of ~95-byte documents
+    small = broadcasts(10_500, "stall-").encode()  # ~1 MB of ~95-byte documents
     assert 900_000 < len(small) <= MAX_BODY_BYTES
     r, seconds, latencies = concurrent_latencies(hub, admin_session, small)
     assert r.status_code == 413 and r.json()["message"].startswith("10500 documents were sent"), r.text
@@ -129,7 +105,7 @@ def test_a_megabyte_of_small_documents_does_not_stall_the_hub(hub: Hub, admin_se
     print(f"\n10,500 docs, {len(small):,} B: 413 in {seconds:.2f} s; slowest of {len(latencies)} GETs {slowest:.3f} s")
     assert latencies and max(latencies) < 1.0, latencies
     # 500 documents (the limit) of ~2 KB each, all invalid: read, validated, refused whole.
-    fat = broadcasts(MAX_DOCUMENTS, "fat", "'" + "x" * 1950 + "'").encode()
+    fat = broadcasts(MAX_DOCUMENTS, "fat-", "'" + "x" * 1950 + "'").encode()
     assert len(fat) <= MAX_BODY_BYTES
     r, seconds, latencies = concurrent_latencies(hub, admin_session, fat)
     assert r.status_code == 422 and len(r.json()["errors"]) == MAX_DOCUMENTS, r.text[:500]
@@ -188,7 +164,7 @@ def test_a_hostile_lab_reply_is_bounded_and_printable(hub: Hub, engine, hostile:
     assert r.status_code == 500 and len(r.text) == 1_000_000 and "\u202e" in r.text and "\x00" in r.text
     log_before = hub.log_path.stat().st_size
 
-    data = send(hub, admin_session, {"message": "to a hostile lab", "targets": {"users": [hostile]}})
+    data = hub.broadcast({"message": "to a hostile lab", "targets": {"users": [hostile]}}, 40, session=admin_session)
     [row] = data["deliveries"]
     assert row["user"] == hostile and row["outcome"] == "failed" and row["httpStatus"] == 500, row
     error = row["error"]
@@ -209,7 +185,7 @@ def test_a_hostile_lab_reply_is_bounded_and_printable(hub: Hub, engine, hostile:
 
 def test_140_emoji_are_accepted_and_delivered_141_are_not(hub: Hub, engine, normal: str, admin_session) -> None:
     message = EMOJI * 140
-    data = send(hub, admin_session, {"message": message, "targets": {"users": [normal]}})
+    data = hub.broadcast({"message": message, "targets": {"users": [normal]}}, 40, session=admin_session)
     assert [(r["user"], r["outcome"]) for r in data["deliveries"]] == [(normal, "delivered")]
     assert [n["message"] for n in queued(hub, engine, normal)] == [message]
     for path in ("notifications", "notifications/broadcast"):

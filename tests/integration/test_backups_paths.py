@@ -14,49 +14,17 @@ import stat
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from tests.harness import Hub, own_hub, wait_for
-from tests.integration import test_backups as base
-from tests.integration.test_backups import apply, in_volume, tree
+from tests.harness import Hub, wait_for
+from tests.helpers import apply, condition, events, finished, resource, status
+from tests.integration.backup_volumes import fill, in_volume, tree
 from vocabulary import naming
 
-PLATFORM = "jhds-test-bkp2"
 USERS = ("bp-sch", "bp-ok", "bp-big", "bp-none", "bp-host")
-
-
-def vol(user: str, key: str) -> str:
-    return base.vol(user, key, PLATFORM)
-
-
-def fill(engine: docker.DockerClient, user: str, key: str, extra: str = "") -> None:
-    base.fill(engine, user, key, extra, PLATFORM)
-
-
-def get(hub: Hub, kind: str, name: str) -> dict:
-    r = hub.api("GET", f"resources/{kind.lower()}/{name}")
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def finished(hub: Hub, kind: str, name: str, timeout: float = 60) -> dict:
-    def done() -> dict | None:
-        status = get(hub, kind, name).get("status") or {}
-        return status if status.get("phase") in ("Succeeded", "Failed") else None
-
-    return wait_for(done, timeout, f"{kind}/{name} finished", interval=0.3)
-
-
-def ready(status: dict) -> dict:
-    return next(c for c in status["conditions"] if c["type"] == "Ready")
-
-
-def reasons(hub: Hub, kind: str, name: str) -> list[str]:
-    return [e["reason"] for e in hub.api("GET", f"resources/{kind.lower()}/{name}/events").json()["items"]]
 
 
 def sha256(path: Path) -> str:
@@ -74,13 +42,8 @@ def location(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bhub(tmp_path_factory: pytest.TempPathFactory, location: Path) -> Iterator[Hub]:
-    engine = docker.from_env()
-    env = {"BACKUP_LOCATION": str(location), "BACKUP_CONCURRENCY": "2"}
-    with own_hub(engine, tmp_path_factory.mktemp("bkp2-hub"), PLATFORM, env) as hub:
-        for user in USERS:
-            hub.create_user(user)
-        yield hub
+def bhub(own_platforms, location: Path) -> Hub:
+    return own_platforms.platform("bkp2", {"BACKUP_LOCATION": str(location), "BACKUP_CONCURRENCY": "2"}, USERS)
 
 
 def test_consistent_schedule_stops_backs_up_and_starts_the_server(bhub: Hub, location: Path) -> None:
@@ -96,12 +59,12 @@ def test_consistent_schedule_stops_backs_up_and_starts_the_server(bhub: Hub, loc
     t0 = time.monotonic()
     try:
         run = wait_for(
-            lambda: ((get(bhub, "BackupSchedule", "bp-cons").get("status") or {}).get("runs") or [None])[0],
+            lambda: (status(bhub, "BackupSchedule", "bp-cons").get("runs") or [None])[0],
             100,
             "the schedule's first run",
             interval=1,
         )
-        backup = get(bhub, "VolumeBackup", run["backup"])
+        backup = resource(bhub, "VolumeBackup", run["backup"])
     finally:
         bhub.api("DELETE", "resources/backupschedule/bp-cons")
     print(f"first run of the schedule finished after {time.monotonic() - t0:.1f} s")
@@ -109,8 +72,8 @@ def test_consistent_schedule_stops_backs_up_and_starts_the_server(bhub: Hub, loc
     assert backup["spec"]["consistent"] is True
     entry = backup["status"]["users"][0]
     assert entry["message"].endswith("(consistent)") and not entry.get("stoppedServers"), entry
-    events = reasons(bhub, "VolumeBackup", run["backup"])
-    assert events.index("StoppingServers") < events.index("BackedUp") < events.index("ServersStarted"), events
+    reasons = [e["reason"] for e in events(bhub, "VolumeBackup", run["backup"])]
+    assert reasons.index("StoppingServers") < reasons.index("BackedUp") < reasons.index("ServersStarted"), reasons
     bhub.wait_ready("bp-sch")  # started again: a new start of the server
     assert engine.containers.get(bhub.container_name("bp-sch")).attrs["State"]["StartedAt"] != started
     archive = location / backup["status"]["archives"][0]["path"]
@@ -126,10 +89,13 @@ def test_one_user_failing_part_way_fails_only_that_user(bhub: Hub, location: Pat
     into the failed or the skipped user is refused, never filled with another's archives."""
     engine = docker.from_env()
     for key in ("home", "workspace"):
-        fill(engine, "bp-ok", key)
-    fill(engine, "bp-big", "home")
-    fill(engine, "bp-big", "workspace", "head -c 3000000 /dev/urandom > big.bin\n")
-    ok_before, big_before = tree(engine, vol("bp-ok", "workspace")), tree(engine, vol("bp-big", "workspace"))
+        fill(engine, bhub, "bp-ok", key)
+    fill(engine, bhub, "bp-big", "home")
+    fill(engine, bhub, "bp-big", "workspace", "head -c 3000000 /dev/urandom > big.bin\n")
+    ok_before, big_before = (
+        tree(engine, bhub.volume_name("bp-ok", "workspace")),
+        tree(engine, bhub.volume_name("bp-big", "workspace")),
+    )
     assert bhub.api("POST", "groups/bp-team", json={"users": ["bp-ok", "bp-big"]}).status_code == 201
     full = location / "bp-sel-1" / naming.escape_name("bp-big")
     full.mkdir(parents=True)
@@ -148,7 +114,10 @@ def test_one_user_failing_part_way_fails_only_that_user(bhub: Hub, location: Pat
     print(f"the failed user: {big['message']}")
     assert big["outcome"] == "Failed" and big["message"].startswith("tar of workspace failed"), big
     assert "No space left on device" in big["message"], big
-    assert ready(status)["reason"] == "UsersFailed" and "bp-big: tar of workspace failed" in ready(status)["message"]
+    assert (
+        condition(status)["reason"] == "UsersFailed"
+        and "bp-big: tar of workspace failed" in condition(status)["message"]
+    )
     assert sorted((a["user"], a["volume"]) for a in status["archives"]) == [("bp-ok", "home"), ("bp-ok", "workspace")]
     assert left == []  # neither the half-written .part nor a home archive without its manifest
     ok = location / "bp-sel-1" / naming.escape_name("bp-ok")
@@ -157,14 +126,14 @@ def test_one_user_failing_part_way_fails_only_that_user(bhub: Hub, location: Pat
     for user in ("bp-big", "bp-none"):
         apply(bhub, "VolumeRestore", f"{user}-from-sel", {"backup": "bp-sel-1", "user": user})
         refused = finished(bhub, "VolumeRestore", f"{user}-from-sel")
-        assert refused["phase"] == "Failed" and ready(refused)["reason"] == "NotInBackup", refused
-    assert tree(engine, vol("bp-big", "workspace")) == big_before
-    assert not engine.volumes.list(filters={"name": vol("bp-none", "workspace")})
+        assert refused["phase"] == "Failed" and condition(refused)["reason"] == "NotInBackup", refused
+    assert tree(engine, bhub.volume_name("bp-big", "workspace")) == big_before
+    assert not engine.volumes.list(filters={"name": bhub.volume_name("bp-none", "workspace")})
     # The others' archives are restorable.
-    in_volume(engine, vol("bp-ok", "workspace"), "rm -rf /v/projects")
+    in_volume(engine, bhub.volume_name("bp-ok", "workspace"), "rm -rf /v/projects")
     apply(bhub, "VolumeRestore", "bp-ok-from-sel", {"backup": "bp-sel-1", "user": "bp-ok", "volumes": ["workspace"]})
     assert finished(bhub, "VolumeRestore", "bp-ok-from-sel")["phase"] == "Succeeded"
-    assert tree(engine, vol("bp-ok", "workspace")) == ok_before
+    assert tree(engine, bhub.volume_name("bp-ok", "workspace")) == ok_before
 
 
 def test_host_folder_location_round_trip(bhub: Hub, location: Path) -> None:
@@ -172,8 +141,8 @@ def test_host_folder_location_round_trip(bhub: Hub, location: Path) -> None:
     host, root's only (folders 0700, files 0600), their sha256 and owners as recorded."""
     engine = docker.from_env()
     for key in ("home", "workspace"):
-        fill(engine, "bp-host", key)
-    before = {key: tree(engine, vol("bp-host", key)) for key in ("home", "workspace")}
+        fill(engine, bhub, "bp-host", key)
+    before = {key: tree(engine, bhub.volume_name("bp-host", key)) for key in ("home", "workspace")}
     apply(bhub, "VolumeBackup", "bp-host-1", {"user": "bp-host"})
     status = finished(bhub, "VolumeBackup", "bp-host-1")
     assert status["phase"] == "Succeeded" and status["location"] == str(location), status
@@ -196,8 +165,8 @@ def test_host_folder_location_round_trip(bhub: Hub, location: Path) -> None:
 
     apply(bhub, "VolumeReset", "bp-host-reset", {"user": "bp-host", "volumes": ["home", "workspace"]})
     assert finished(bhub, "VolumeReset", "bp-host-reset")["phase"] == "Succeeded"
-    assert not engine.volumes.list(filters={"name": vol("bp-host", "home")})
+    assert not engine.volumes.list(filters={"name": bhub.volume_name("bp-host", "home")})
     apply(bhub, "VolumeRestore", "bp-host-restore", {"backup": "bp-host-1", "user": "bp-host"})
     restored = finished(bhub, "VolumeRestore", "bp-host-restore")
     assert restored["phase"] == "Succeeded", restored
-    assert {key: tree(engine, vol("bp-host", key)) for key in ("home", "workspace")} == before
+    assert {key: tree(engine, bhub.volume_name("bp-host", key)) for key in ("home", "workspace")} == before

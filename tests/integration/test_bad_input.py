@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 
-import docker
 import pytest
 import requests
 
-from tests.harness import ROOT, Hub, own_hub
+from tests.harness import ROOT, Hub
 
 
 def test_bad_setting_stops_make_up_naming_the_variable(tmp_path) -> None:
@@ -59,14 +57,11 @@ def test_unreachable_engine_is_named() -> None:
     assert "no Docker engine answers at DOCKER_HOST=tcp://127.0.0.1:9" in result.stderr
 
 
-PLATFORM = "jhds-test-noimage"
-
-
 @pytest.fixture
-def hub_without_image(engine: docker.DockerClient, tmp_path) -> Iterator[Hub]:
-    env = {"DOCKER_NOTEBOOK_IMAGE": "jhds-test/no-such-image:1", "DOCKER_PULL_POLICY": "never"}
-    with own_hub(engine, tmp_path / "state", PLATFORM, env) as hub:
-        yield hub
+def hub_without_image(own_platforms) -> Hub:
+    return own_platforms.platform(
+        "noimage", {"DOCKER_NOTEBOOK_IMAGE": "jhds-test/no-such-image:1", "DOCKER_PULL_POLICY": "never"}
+    )
 
 
 def test_missing_image_fails_the_spawn_with_a_clear_message(hub_without_image: Hub) -> None:

@@ -11,25 +11,21 @@ Same Chromium, driver and screenshot conventions as `test_browser.py`; screensho
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select
 
-from tests.harness import PASSWORD, Hub
-from tests.integration.test_browser import chromium, shot, wait
+from tests.harness import Hub
+from tests.integration.browser import chromium, in_viewport, shot, sign_in, toast_with, wait
 
 USERS = ("wes", "xia", "yan")
 LAB_USER = "wes"
@@ -56,14 +52,6 @@ def running_servers(hub: Hub) -> int:
     return sum(1 for u in r.json() for s in (u.get("servers") or {}).values() if s.get("ready"))
 
 
-def sign_in(browser: webdriver.Chrome, hub: Hub, user: str, next_path: str) -> None:
-    """Through NativeAuthenticator's form, landing on `next_path`."""
-    browser.get(f"{hub.url}hub/login?next={quote(next_path, safe='')}")
-    wait(browser).until(ec.visibility_of_element_located((By.ID, "username_input"))).send_keys(user)
-    browser.find_element(By.ID, "password_input").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login_submit").click()
-
-
 def stream_connected(browser: webdriver.Chrome, seen: dict[str, dict]) -> bool:
     """Whether the lab's notification WebSocket has been opened (101), from the performance log.
 
@@ -78,27 +66,10 @@ def stream_connected(browser: webdriver.Chrome, seen: dict[str, dict]) -> bool:
     return any(v.get("status") == 101 for v in seen.values())
 
 
-def toast_with(browser: webdriver.Chrome, text: str) -> WebElement | None:
-    """The visible JupyterLab toast (react-toastify) that shows `text`, if any."""
-    for toast in browser.find_elements(By.CSS_SELECTOR, ".Toastify__toast"):
-        with contextlib.suppress(StaleElementReferenceException):
-            if text in toast.text and toast.is_displayed():
-                return toast
-    return None
-
-
 def scroll_to(browser: webdriver.Chrome, element_id: str) -> None:
     """At once: Bootstrap's smooth scrolling would still be moving when the screenshot is taken."""
     browser.execute_script(
         "document.getElementById(arguments[0]).scrollIntoView({block: 'start', behavior: 'instant'});", element_id
-    )
-
-
-def in_viewport(browser: webdriver.Chrome, element: WebElement) -> bool:
-    return browser.execute_script(
-        "const r = arguments[0].getBoundingClientRect();"
-        "return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth && r.bottom <= window.innerHeight;",
-        element,
     )
 
 

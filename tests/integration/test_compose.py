@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import secrets
 import subprocess
@@ -35,6 +34,7 @@ import requests
 
 from reconciler.tables import SCHEMA_VERSION
 from tests.harness import PASSWORD, Hub, cleanup_docker, free_port, lab_queue, server_token, wait_for
+from tests.helpers import gm, group_members
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = "jhds-test-compose"
@@ -315,26 +315,15 @@ def test_a_broadcast_reaches_the_lab(stack: Stack) -> None:
     broadcast_reaches_the_lab(stack, "from the compose hub")
 
 
-def group_members(stack: Stack, group: str) -> list[str] | None:
-    r = stack.hub.api("GET", f"groups/{group}")
-    return r.json()["users"] if r.status_code == 200 else None
-
-
 def test_the_mounted_manifests_folder_is_watched(stack: Stack) -> None:
-    doc = {
-        "apiVersion": "jupyterhub-ds/v1",
-        "kind": "GroupMembership",
-        "metadata": {"name": "compose-team"},
-        "spec": {"group": "compose-team", "members": [USER], "prune": True},
-    }
-    (stack.hub.manifests_dir / GROUP_FILE).write_text(json.dumps(doc))
-    wait_for(lambda: group_members(stack, "compose-team") == [USER], 30, "the group from the mounted manifest")
+    (stack.hub.manifests_dir / GROUP_FILE).write_text(gm("compose-team", "compose-team", [USER]))
+    wait_for(lambda: group_members(stack.hub, "compose-team") == {USER}, 30, "the group from the mounted manifest")
 
 
 def everything_still_works(stack: Stack, lab_id: str, message: str) -> None:
     hub = stack.hub
     assert hub.api("GET", f"users/{USER}").json()["servers"][""]["ready"]
-    assert group_members(stack, "compose-team") == [USER]
+    assert group_members(stack.hub, "compose-team") == {USER}
     assert hub.hubctl("get", "groupmembership", "compose-team").returncode == 0
     lab = stack.engine.containers.get(hub.container_name(USER))
     assert lab.id == lab_id and lab.status == "running", "the lab kept running through the hub's restart"

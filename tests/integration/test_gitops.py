@@ -4,22 +4,14 @@ it carries the override label; two resources never manage one group."""
 
 from __future__ import annotations
 
-import json
-
 from tests.harness import Hub, wait_for
+from tests.helpers import gm, resource
 
 FILE = "gitops-owned.yaml"
 
 
-def gm(name: str, group: str, members: list[str], labels: dict | None = None) -> str:
-    metadata = {"name": name, **({"labels": labels} if labels else {})}
-    doc = {"apiVersion": "jupyterhub-ds/v1", "kind": "GroupMembership", "metadata": metadata}
-    return json.dumps({**doc, "spec": {"group": group, "members": members, "prune": True}})
-
-
 def live(hub: Hub, name: str) -> dict:
-    r = hub.api("GET", f"resources/groupmembership/{name}")
-    return r.json() if r.status_code == 200 else {}
+    return resource(hub, "GroupMembership", name) or {}
 
 
 def test_a_change_made_outside_gitops_is_put_back_and_named(hub: Hub) -> None:

@@ -42,13 +42,11 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
-from tests.harness import Hub, own_hub, server_token, wait_for
-from tests.integration.test_browser import chromium, shot, wait
-from tests.integration.test_browser_broadcast import sign_in
-from tests.integration.test_idleculling import notices
+from tests.harness import TEST_PLATFORM, Hub, lab_queue, server_token, wait_for
+from tests.helpers import apply, apply_manifests, manifest, resource, status
+from tests.integration.browser import chromium, shot, sign_in, wait
 
-PLATFORM = "jhds-test-policy"
-DATASETS = f"{PLATFORM}-datasets"
+DATASETS = f"{TEST_PLATFORM}-policy-datasets"
 TEST_TAG = "jupyterhub-ds/lab:gp-test"
 MINIMAL = "jupyterhub-ds/lab:minimal"
 GROUPS = {"gp-ann": ["gp-ml"], "gp-cat": ["gp-ml", "gp-bio"], "gp-dan": ["gp-bio"], "gp-bob": []}
@@ -56,8 +54,7 @@ MiB = 1024**2
 
 
 def policy(name: str, spec: dict) -> str:
-    doc = {"apiVersion": "jupyterhub-ds/v1", "kind": "GroupPolicy", "metadata": {"name": name}, "spec": spec}
-    return json.dumps(doc)
+    return manifest("GroupPolicy", name, spec)
 
 
 ML = {
@@ -75,11 +72,6 @@ BIO = {
     "environment": {"TEAM": "bio", "GENOMES": "/mnt/genomes"},
     "images": [TEST_TAG],
 }
-
-
-def apply(hub: Hub, *docs: str) -> None:
-    r = hub.api("POST", "manifests", data="\n---\n".join(docs).encode())
-    assert r.status_code == 200, r.text
 
 
 def attrs(engine: docker.DockerClient, hub: Hub, user: str) -> dict:
@@ -105,13 +97,14 @@ def drifted(hub: Hub) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def gp(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def gp(engine: docker.DockerClient, own_platforms) -> Iterator[Hub]:
     env = {
         "JUPYTERHUB_LAST_ACTIVITY_INTERVAL": "2",
         "JUPYTERHUB_ACTIVITY_RESOLUTION": "1",
         "BROADCAST_DEADLINE": "6",
         "BROADCAST_ATTEMPT_TIMEOUT": "2",
     }
+    hub = own_platforms.platform("policy", env)
     engine.images.get(MINIMAL).tag(TEST_TAG)
     engine.volumes.create(DATASETS)
     engine.containers.run(
@@ -119,19 +112,22 @@ def gp(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) ->
         network_mode="none", remove=True,
     )  # fmt: skip
     try:
-        with own_hub(engine, tmp_path_factory.mktemp("policy-state"), PLATFORM, env) as hub:
-            apply(hub, policy("gp-ml", ML), policy("gp-bio", BIO))
-            for user, groups in GROUPS.items():
-                hub.create_user(user)
-                for group in groups:
-                    assert hub.api("POST", f"groups/{group}").status_code in (201, 409)
-                    assert hub.api("POST", f"groups/{group}/users", json={"users": [user]}).status_code == 200
-            for user in GROUPS:
-                assert hub.api("POST", f"users/{user}/server").status_code in (201, 202)
-            for user in GROUPS:
-                hub.wait_ready(user)
-            yield hub
+        apply_manifests(hub, policy("gp-ml", ML), policy("gp-bio", BIO))
+        for user, groups in GROUPS.items():
+            hub.create_user(user)
+            for group in groups:
+                assert hub.api("POST", f"groups/{group}").status_code in (201, 409)
+                assert hub.api("POST", f"groups/{group}/users", json={"users": [user]}).status_code == 200
+        for user in GROUPS:
+            assert hub.api("POST", f"users/{user}/server").status_code in (201, 202)
+        for user in GROUPS:
+            hub.wait_ready(user)
+        yield hub
     finally:
+        # The platform may live on (shared): its servers go first, they mount the datasets.
+        for user in hub.api("GET", "users").json():
+            if user.get("servers"):
+                hub.stop_server(user["name"])
         with contextlib.suppress(docker.errors.NotFound):
             engine.images.remove(TEST_TAG)
         with contextlib.suppress(docker.errors.NotFound):
@@ -172,14 +168,11 @@ def test_two_groups_combine(gp: Hub, engine: docker.DockerClient) -> None:
 
 
 def test_gpus_refused_with_a_condition_when_the_engine_has_none(gp: Hub) -> None:
-    apply(gp, policy("gp-gpu", {"groups": ["gp-gpu"], "gpus": {"count": 1}}))
+    apply_manifests(gp, policy("gp-gpu", {"groups": ["gp-gpu"], "gpus": {"count": 1}}))
 
-    def ready() -> dict | None:
-        status = gp.api("GET", "resources/grouppolicy/gp-gpu").json().get("status") or {}
-        return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
-
-    condition = wait_for(ready, 20, "the GPU policy's Ready condition")
-    assert (condition["status"], condition["reason"]) == ("False", "NoGPU"), condition
+    conditions = lambda: status(gp, "GroupPolicy", "gp-gpu").get("conditions", [])  # noqa: E731
+    ready = wait_for(lambda: next((c for c in conditions() if c["type"] == "Ready"), None), 20, "the Ready condition")
+    assert (ready["status"], ready["reason"]) == ("False", "NoGPU"), ready
     assert gp.api("DELETE", "resources/grouppolicy/gp-gpu").status_code in (200, 204)
 
 
@@ -213,7 +206,7 @@ def test_spawn_form_offers_the_allowed_images(gp: Hub, engine: docker.DockerClie
 
 def test_policy_edit_marks_exactly_the_affected(gp: Hub) -> None:
     assert drifted(gp) == set()
-    apply(gp, policy("gp-ml", ML), policy("gp-bio", {**BIO, "resources": {"memory": "1G", "cpus": 0.5}}))
+    apply_manifests(gp, policy("gp-ml", ML), policy("gp-bio", {**BIO, "resources": {"memory": "1G", "cpus": 0.5}}))
     t0 = time.monotonic()
     wait_for(lambda: drifted(gp) == {"gp-cat", "gp-dan"}, 20, "gp-cat and gp-dan drifted, nobody else")
     seconds = time.monotonic() - t0
@@ -267,26 +260,27 @@ def test_rollout_one_at_a_time_warned_active_last(gp: Hub, engine: docker.Docker
     wait_for(lambda: active_since(busy_from), 15, "gp-ann's activity reaches the hub", interval=0.2)
     spec = {"selector": {"drifted": True}, "maxUnavailable": 1, "skipActiveWithin": "15s", "warnBefore": "8s"}
     spec |= {"whenActive": "Wait", "activeDeadlineSeconds": 300}
-    doc = {"apiVersion": "jupyterhub-ds/v1", "kind": "RolloutRestart", "metadata": {"name": "gp-roll"}, "spec": spec}
     t0 = time.monotonic()
-    apply(gp, json.dumps(doc))
+    apply(gp, "RolloutRestart", "gp-roll", spec)
 
-    def status() -> dict:
-        return gp.api("GET", "resources/rolloutrestart/gp-roll").json().get("status") or {}
+    def roll() -> dict:
+        return status(gp, "RolloutRestart", "gp-roll")
 
-    wait_for(lambda: status().get("warnedAt"), 20, "the notices")
+    wait_for(lambda: roll().get("warnedAt"), 20, "the notices")
     for user in users:  # before any restart (warnBefore 8 s): each lab holds the notice
-        assert any("restarts in about" in n.get("message", "") for n in notices(engine, gp, user)), user
-    wait_for(lambda: {s["user"]: s["state"] for s in status()["servers"]}.get("gp-dan") == "Restarted", 60, "dan")
-    states = {s["user"]: s["state"] for s in status()["servers"]}
+        assert any(
+            "restarts in about" in n.get("message", "") for n in lab_queue(gp, engine, user, as_activity=False)
+        ), user
+    wait_for(lambda: {s["user"]: s["state"] for s in roll()["servers"]}.get("gp-dan") == "Restarted", 60, "dan")
+    states = {s["user"]: s["state"] for s in roll()["servers"]}
     assert states["gp-cat"] == "Restarted" and states["gp-ann"] == "Deferred", states
     stop_busy.set()  # gp-ann stops working: it is restarted last
-    wait_for(lambda: status().get("phase") == "Succeeded", 90, "the rollout")
+    wait_for(lambda: roll().get("phase") == "Succeeded", 90, "the rollout")
     seconds = time.monotonic() - t0
     stop_watch.set()
     for t in threads:
         t.join(10)
-    final = status()
+    final = roll()
     rows = sorted(final["servers"], key=lambda s: s["startedAt"])
     assert [s["user"] for s in rows][-1] == "gp-ann"
     assert all(s["state"] == "Restarted" for s in rows) and final["restarted"] == 3
@@ -339,7 +333,7 @@ def test_docker_privileged_member_gets_the_socket_through_the_seed(gp: Hub, engi
 
 
 def test_user_policy_page_and_the_rollout_button(gp: Hub, tmp_path) -> None:
-    apply(gp, policy("gp-ml", ML), policy("gp-bio", BIO))  # gp-bio back to 768M: gp-cat, gp-dan drift
+    apply_manifests(gp, policy("gp-ml", ML), policy("gp-bio", BIO))  # gp-bio back to 768M: gp-cat, gp-dan drift
     wait_for(lambda: drifted(gp) == {"gp-cat", "gp-dan"}, 20, "gp-cat and gp-dan drifted")
     admin, error = gp.login("admin")
     assert admin is not None, error
@@ -379,11 +373,8 @@ def test_user_policy_page_and_the_rollout_button(gp: Hub, tmp_path) -> None:
     name = text.split()[1]  # "Rollout <name> recorded: ..."
     t1 = time.monotonic()
 
-    def rollout() -> dict:
-        return gp.api("GET", f"resources/rolloutrestart/{name}").json()
-
-    wait_for(lambda: (rollout().get("status") or {}).get("phase") == "Succeeded", 120, "the rollout from the page")
-    final = rollout()
+    wait_for(lambda: status(gp, "RolloutRestart", name).get("phase") == "Succeeded", 120, "the rollout from the page")
+    final = resource(gp, "RolloutRestart", name)
     assert final["metadata"]["annotations"]["jupyterhub-ds/owner"] == "panel"
     assert sorted(s["user"] for s in final["status"]["servers"]) == ["gp-cat", "gp-dan"]
     wait_for(lambda: drifted(gp) == set(), 30, "no server drifted after the rollout")

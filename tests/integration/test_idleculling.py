@@ -31,11 +31,10 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
-from tests.harness import Hub, own_hub, server_token, wait_for
-from tests.integration.test_browser import chromium, shot, wait
-from tests.integration.test_browser_broadcast import in_viewport, sign_in, toast_with
+from tests.harness import Hub, lab_queue, server_token, wait_for
+from tests.helpers import apply, apply_manifests, status
+from tests.integration.browser import chromium, in_viewport, shot, sign_in, toast_with, wait
 
-PLATFORM = "jhds-test-cull"
 GROUPS = {
     "cull-idle": "cull-gpu",
     "cull-busy": "cull-gpu",
@@ -60,43 +59,16 @@ def policy(name: str, group: str | None, **spec: object) -> str:
     return f"apiVersion: jupyterhub-ds/v1\nkind: IdleCullPolicy\nmetadata: {{name: {name}}}\nspec:\n{selector}{fields}"
 
 
-def apply(hub: Hub, text: str) -> None:
-    r = hub.api("POST", "manifests", data=text.encode())
-    assert r.status_code == 200, r.text
-
-
-def status(hub: Hub, name: str) -> dict:
-    r = hub.api("GET", f"resources/idlecullpolicy/{name}")
-    assert r.status_code == 200, r.text
-    return r.json().get("status") or {}
-
-
 def entry(hub: Hub, name: str, user: str) -> dict | None:
-    return next((s for s in status(hub, name).get("servers", []) if s["user"] == user), None)
+    return next((s for s in status(hub, "IdleCullPolicy", name).get("servers", []) if s["user"] == user), None)
 
 
 def running(hub: Hub, user: str) -> bool:
     return "" in hub.api("GET", f"users/{user}").json()["servers"]
 
 
-def notices(engine: docker.DockerClient, hub: Hub, user: str) -> list[dict]:
-    """The lab's queue, read on the lab's own port without counting as activity."""
-    container = engine.containers.get(hub.container_name(user))
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
-    base = env["JUPYTERHUB_SERVICE_URL"].rstrip("/")  # http://127.0.0.1:<port>/user/<name>
-    r = requests.get(
-        f"{base}/jupyterlab-notifications-extension/notifications",
-        params={"no_track_activity": "1"},
-        headers={"Authorization": f"token {server_token(engine, hub, user)}"},
-        timeout=10,
-    )
-    assert r.status_code == 200, r.text
-    body = r.json()
-    return body.get("notifications", body) if isinstance(body, dict) else body
-
-
 @pytest.fixture(scope="module")
-def cull(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def cull(own_platforms) -> Hub:
     env = {
         "JUPYTERHUB_LAST_ACTIVITY_INTERVAL": "2",
         "JUPYTERHUB_ACTIVITY_RESOLUTION": "1",
@@ -106,8 +78,7 @@ def cull(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) 
         "BROADCAST_DEADLINE": "6",
         "BROADCAST_ATTEMPT_TIMEOUT": "2",
     }
-    with own_hub(engine, tmp_path_factory.mktemp("cull-state"), PLATFORM, env) as hub:
-        yield hub
+    return own_platforms.platform("cull", env)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +99,7 @@ def timeline(cull: Hub, engine: docker.DockerClient) -> Iterator[dict]:
         policy("cull-pend", "cull-pend", idleTimeout="30s", warnBefore=0, priority=10),
         policy("cull-change", "cull-change", idleTimeout="1h", warnBefore=0, priority=10),
     ]
-    apply(hub, "---\n".join(docs))
+    apply_manifests(hub, *docs)
     stop = threading.Event()
 
     def keep_busy() -> None:  # requests through the proxy, as the lab's own page makes them
@@ -142,7 +113,7 @@ def timeline(cull: Hub, engine: docker.DockerClient) -> Iterator[dict]:
     def watch_idle() -> None:
         while not stop.wait(1):
             with contextlib.suppress(docker.errors.NotFound, requests.RequestException, KeyError):
-                seen.extend(notices(engine, hub, "cull-idle"))
+                seen.extend(lab_queue(hub, engine, "cull-idle", as_activity=False))
 
     watcher = threading.Thread(target=watch_idle, daemon=True)
     for user in GROUPS:
@@ -156,11 +127,7 @@ def timeline(cull: Hub, engine: docker.DockerClient) -> Iterator[dict]:
             kept_at = datetime.now(UTC)
     started = time.monotonic()
     # A pending restart of cull-pend's server: recorded, suspended, so it stays open.
-    apply(
-        hub,
-        "apiVersion: jupyterhub-ds/v1\nkind: ServerRestart\nmetadata: {name: pend}\n"
-        "spec: {user: cull-pend, suspend: true}\n",
-    )
+    apply(hub, "ServerRestart", "pend", {"user": "cull-pend", "suspend": True})
 
     try:
         yield {"started": started, "kept": kept, "kept_at": kept_at, "idle_notices": seen}
@@ -213,7 +180,7 @@ def test_idle_member_is_warned_in_jupyterlab_then_stopped(cull: Hub, timeline: d
     assert notice["type"] == "warning" and notice["autoClose"] is False
     assert "because it has been idle" in notice["message"] and "Keep my server" in notice["message"]
     # Warned warnBefore (20 s) ahead of the stop, then stopped at the deadline.
-    recent = [a for a in status(cull, "cull-gpu")["recent"] if a["user"] == "cull-idle"]
+    recent = [a for a in status(cull, "IdleCullPolicy", "cull-gpu")["recent"] if a["user"] == "cull-idle"]
     assert [a["action"] for a in recent] == ["Warned", "Stopped"], recent
     warned, stopped = (datetime.fromisoformat(a["time"]) for a in recent)
     assert timedelta(seconds=17) <= stopped - warned <= timedelta(seconds=35), recent
@@ -250,11 +217,11 @@ def test_non_member_under_a_longer_policy_is_untouched(cull: Hub, timeline: dict
     assert running(cull, "cull-other")
     e = until(lambda: entry(cull, "everyone-long", "cull-other"), 10, "cull-other under everyone-long")
     assert datetime.fromisoformat(e["deadline"]) - datetime.now(UTC) > timedelta(minutes=55)
-    assert notices(engine, cull, "cull-other") == []
+    assert lab_queue(cull, engine, "cull-other", as_activity=False) == []
     # The seed (JUPYTERHUB_IDLE_CULLER_*) exists, but any written policy outranks it.
     seed = cull.api("GET", "resources/idlecullpolicy/idle-culler").json()
     assert seed["spec"]["priority"] == -1000 and seed["metadata"]["annotations"]["jupyterhub-ds/owner"] == "settings"
-    assert status(cull, "idle-culler").get("servers", []) == []
+    assert status(cull, "IdleCullPolicy", "idle-culler").get("servers", []) == []
 
 
 def test_keep_alive_moves_the_deadline_and_is_capped(cull: Hub, timeline: dict, engine) -> None:
@@ -288,7 +255,7 @@ def test_dry_run_reports_and_stops_nothing(cull: Hub, timeline: dict, engine) ->
     assert running(cull, "cull-dry")
     events = cull.api("GET", "resources/idlecullpolicy/cull-dry/events").json()["items"]
     assert [ev["reason"] for ev in events].count("WouldStop") == 1
-    assert notices(engine, cull, "cull-dry") == []  # a dry run warns nobody
+    assert lab_queue(cull, engine, "cull-dry", as_activity=False) == []  # a dry run warns nobody
 
 
 def test_server_with_a_pending_restart_is_skipped(cull: Hub, timeline: dict) -> None:
@@ -303,7 +270,7 @@ def test_server_with_a_pending_restart_is_skipped(cull: Hub, timeline: dict) -> 
 def test_policy_change_takes_effect_at_once(cull: Hub, timeline: dict) -> None:
     before = until(lambda: entry(cull, "cull-change", "cull-change"), 30, "cull-change governed")
     assert datetime.fromisoformat(before["deadline"]) - datetime.now(UTC) > timedelta(minutes=50)
-    apply(cull, policy("cull-change", "cull-change", idleTimeout="20s", warnBefore=0, priority=10))
+    apply_manifests(cull, policy("cull-change", "cull-change", idleTimeout="20s", warnBefore=0, priority=10))
     t0 = time.monotonic()
 
     def new_deadline() -> bool:  # in the status, or already acted on (stopped: gone from it)

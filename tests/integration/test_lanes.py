@@ -16,7 +16,6 @@ One platform of its own: small lanes and deadlines, the test hook, 20 events per
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -28,10 +27,10 @@ import docker
 import pytest
 import requests
 
-from tests.harness import Hub, own_hub, wait_for
+from tests.harness import Hub, wait_for
+from tests.helpers import apply, events, status
 from vocabulary import naming
 
-PLATFORM = "jhds-test-lanes-own"
 IMAGE = "jupyterhub-ds/base:bookworm"
 SLOW_DEADLINE, FAST_DEADLINE, PER_SUBJECT = 6, 8, 20
 ENV = {
@@ -46,40 +45,24 @@ KEEPER = "lane-k"  # keeps their server; a running lab
 SESSIONS: dict[str, requests.Session] = {}  # logged-in users
 
 
-def apply(hub: Hub, kind: str, name: str, spec: dict, labels: dict | None = None) -> None:
-    meta = {"name": name, **({"labels": labels} if labels else {})}
-    doc = {"apiVersion": "jupyterhub-ds/v1", "kind": kind, "metadata": meta, "spec": spec}
-    r = hub.api("POST", "manifests", data=json.dumps(doc).encode())
-    assert r.status_code == 200, r.text
-
-
-def status(hub: Hub, kind: str, name: str) -> dict:
-    r = hub.api("GET", f"resources/{kind.lower()}/{name}")
-    return (r.json().get("status") or {}) if r.status_code == 200 else {}
-
-
-def events(hub: Hub) -> list[dict]:
-    return hub.api("GET", "events?limit=1000").json()["items"]
-
-
 @pytest.fixture(scope="module")
-def lhub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def lhub(own_platforms) -> Iterator[Hub]:
     engine = docker.from_env()
-    with own_hub(engine, tmp_path_factory.mktemp("lanes-hub"), PLATFORM, ENV) as hub:
-        hub.create_user("lane-a")
-        volume = naming.volume_name(f"{PLATFORM}-{{username}}_{{volume}}", "lane-a", "home")
-        engine.volumes.create(volume, labels=naming.object_labels(PLATFORM, "lane-a") | {naming.LABEL_VOLUME: "home"})
-        # Incompressible data: gzip takes well past the slow deadline (a sparse file no longer
-        # would: backups archive sparse files by their data only).
-        fill = ["sh", "-c", "head -c 400M /dev/urandom > /v/random.bin"]
-        engine.containers.run(IMAGE, fill, volumes={volume: {"bind": "/v"}}, remove=True)
-        admin, error = hub.login("admin")
-        assert admin is not None, error
-        SESSIONS[KEEPER] = hub.approved_user(admin, KEEPER)
-        assert hub.api("POST", f"users/{KEEPER}/server").status_code in (201, 202)  # ready by test 5
-        yield hub
-        admin.close()
-        SESSIONS.pop(KEEPER).close()
+    hub = own_platforms.platform("lanes", ENV)
+    hub.create_user("lane-a")
+    volume = hub.volume_name("lane-a", "home")
+    engine.volumes.create(volume, labels=naming.object_labels(hub.platform, "lane-a") | {naming.LABEL_VOLUME: "home"})
+    # Incompressible data: gzip takes well past the slow deadline (a sparse file no longer
+    # would: backups archive sparse files by their data only).
+    fill = ["sh", "-c", "head -c 400M /dev/urandom > /v/random.bin"]
+    engine.containers.run(IMAGE, fill, volumes={volume: {"bind": "/v"}}, remove=True)
+    admin, error = hub.login("admin")
+    assert admin is not None, error
+    SESSIONS[KEEPER] = hub.approved_user(admin, KEEPER)
+    assert hub.api("POST", f"users/{KEEPER}/server").status_code in (201, 202)  # ready by test 5
+    yield hub
+    admin.close()
+    SESSIONS.pop(KEEPER).close()
 
 
 def test_1_slow_lane_full_fast_work_still_prompt(lhub: Hub) -> None:

@@ -8,17 +8,14 @@ both, `own_platforms`), with a user of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
 from tests.harness import Hub
+from tests.integration.browser import SHOTS, shot, sign_in, wait
 from tests.integration.lab_kernel import Lab, run_analysis
-from tests.integration.test_browser import SHOTS, chromium, shot, sign_in, wait
 from tests.integration.test_notebook import DS_PLATFORM
 
 USER = "dsuser2"
@@ -28,12 +25,6 @@ NOTEBOOK = "analysis.ipynb"
 @pytest.fixture(scope="module")
 def ds_hub(own_platforms) -> Hub:
     return own_platforms.platform(*DS_PLATFORM)
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    with chromium(tmp_path / "chromium-profile") as browser:
-        yield browser
 
 
 def test_the_executed_notebook_in_jupyterlab(ds_hub: Hub, driver: webdriver.Chrome) -> None:

@@ -7,13 +7,12 @@ import textwrap
 import time
 from collections.abc import Iterator
 
-import docker
 import pytest
 
-from tests.harness import Hub, own_hub, wait_for
+from tests.harness import Hub, wait_for
+from tests.helpers import SOCKET, has_socket, running_container
 from vocabulary import naming
 
-SOCKET = "/var/run/docker.sock"
 MANIFEST = "privileged.yaml"
 
 
@@ -33,18 +32,6 @@ def write_membership(hub: Hub, members: list[str]) -> None:
 def members(hub: Hub) -> set[str] | None:
     r = hub.api("GET", f"groups/{naming.PRIVILEGED_GROUP}")
     return set(r.json()["users"]) if r.status_code == 200 else None
-
-
-def container(engine: docker.DockerClient, hub: Hub, user: str):
-    try:
-        c = engine.containers.get(hub.container_name(user))
-    except docker.errors.NotFound:
-        return None
-    return c if c.status == "running" else None
-
-
-def socket_of(c) -> bool:
-    return any(m["Destination"] == SOCKET for m in c.attrs["Mounts"])
 
 
 def privileged_events(hub: Hub) -> list[dict]:
@@ -67,22 +54,22 @@ def pam(hub: Hub, engine) -> Iterator[str]:
 
 
 def test_revocation_restarts_the_server_without_the_socket(hub: Hub, engine, pam: str) -> None:
-    before = container(engine, hub, pam)
-    assert socket_of(before)
+    before = running_container(engine, hub, pam)
+    assert has_socket(before)
     hub.exec(engine, pam, "echo mine > /home/lab/keep.txt")
     t0 = time.monotonic()
     write_membership(hub, [])  # removed from the manifest
     wait_for(lambda: members(hub) == set(), 10, "pam removed from the group")
 
     def recreated():
-        c = container(engine, hub, pam)
+        c = running_container(engine, hub, pam)
         return c if c is not None and c.id != before.id else None
 
     after = wait_for(recreated, 30, "pam's server recreated")  # well within one resync (10 s) + a restart
     ready = wait_for(lambda: hub.api("GET", f"users/{pam}").json()["servers"].get("", {}).get("ready"), 60, "ready")
     delay = time.monotonic() - t0
     print(f"revocation: manifest edited -> socket gone and server back in {delay:.1f} s")
-    assert ready and not socket_of(after)
+    assert ready and not has_socket(after)
     assert after.labels[naming.LABEL_SOCKET] == "false"
     assert hub.exec(engine, pam, "cat /home/lab/keep.txt").strip() == "mine"
     reasons = [e["reason"] for e in privileged_events(hub) if pam in e["message"]]
@@ -90,13 +77,13 @@ def test_revocation_restarts_the_server_without_the_socket(hub: Hub, engine, pam
 
 
 def test_non_member_never_has_the_socket_even_when_the_group_is_recreated(hub: Hub, engine, pam: str) -> None:
-    assert not socket_of(container(engine, hub, "bo"))
+    assert not has_socket(running_container(engine, hub, "bo"))
     assert hub.api("DELETE", f"groups/{naming.PRIVILEGED_GROUP}").status_code == 204
     wait_for(lambda: members(hub) is not None, 15, "the group recreated within one resync")
     assert members(hub) == set()  # with the membership the manifest declares
     hub.stop_server("bo")
     hub.start_server("bo")
-    assert not socket_of(container(engine, hub, "bo"))
+    assert not has_socket(running_container(engine, hub, "bo"))
     report = json.loads(hub.hubctl("get", "privileged", "-o", "json").stdout)
     rows = {r["user"]: r for r in report["servers"]}
     assert rows["bo"]["has_socket"] is False and rows["bo"]["drift"] is None
@@ -110,12 +97,12 @@ def test_grant_is_reported_and_applied_at_the_next_start(hub: Hub, engine, pam: 
         10,
         "the pending grant reported",
     )
-    assert not socket_of(container(engine, hub, "bo"))  # nothing restarted for a grant
+    assert not has_socket(running_container(engine, hub, "bo"))  # nothing restarted for a grant
     table = hub.hubctl("get", "privileged")
     assert table.returncode == 0 and "membership-without-socket" in table.stdout
     hub.stop_server("bo")
     hub.start_server("bo")
-    assert socket_of(container(engine, hub, "bo"))
+    assert has_socket(running_container(engine, hub, "bo"))
     write_membership(hub, [])
 
 
@@ -152,14 +139,9 @@ def test_container_outside_the_hub_with_the_socket_is_drift(hub: Hub, engine, pa
         rogue.remove(force=True)
 
 
-REPORT_PLATFORM = "jhds-test-report"
-
-
 @pytest.fixture
-def report_hub(engine, tmp_path) -> Iterator[Hub]:
-    env = {"PRIVILEGED_DRIFT_POLICY": "report", "RESYNC_SECONDS": "3"}
-    with own_hub(engine, tmp_path / "state", REPORT_PLATFORM, env) as hub:
-        yield hub
+def report_hub(own_platforms) -> Hub:
+    return own_platforms.platform("report", {"PRIVILEGED_DRIFT_POLICY": "report", "RESYNC_SECONDS": "3"})
 
 
 def test_report_policy_changes_nothing_and_reports(report_hub: Hub, engine) -> None:
@@ -167,8 +149,8 @@ def test_report_policy_changes_nothing_and_reports(report_hub: Hub, engine) -> N
     hub.create_user("ria")
     hub.api("POST", f"groups/{naming.PRIVILEGED_GROUP}/users", json={"users": ["ria"]})
     hub.start_server("ria")
-    before = container(engine, hub, "ria")
-    assert socket_of(before)
+    before = running_container(engine, hub, "ria")
+    assert has_socket(before)
     hub.api("DELETE", f"groups/{naming.PRIVILEGED_GROUP}/users", json={"users": ["ria"]})  # by hand
     wait_for(
         lambda: any(e["reason"] == "PrivilegedDrift" and "ria" in e["message"] for e in privileged_events(hub)),
@@ -176,7 +158,7 @@ def test_report_policy_changes_nothing_and_reports(report_hub: Hub, engine) -> N
         "drift reported",
     )
     time.sleep(2)
-    assert container(engine, hub, "ria").id == before.id  # not restarted
+    assert running_container(engine, hub, "ria").id == before.id  # not restarted
     report = json.loads(hub.hubctl("get", "privileged", "-o", "json").stdout)
     (row,) = [r for r in report["servers"] if r["user"] == "ria"]
     assert row["drift"] == "socket-without-membership" and row["has_socket"] and not row["member"]

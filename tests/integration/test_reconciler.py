@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -15,26 +14,7 @@ import requests
 
 from reconciler.api import REGISTRY
 from tests.harness import Hub, wait_for
-
-
-def gm(name: str, group: str, members: list[str], prune: bool = True) -> str:
-    return textwrap.dedent(
-        f"""\
-        apiVersion: jupyterhub-ds/v1
-        kind: GroupMembership
-        metadata:
-          name: {name}
-        spec:
-          group: {group}
-          members: {json.dumps(members)}
-          prune: {str(prune).lower()}
-        """
-    )
-
-
-def group_members(hub: Hub, group: str) -> set[str] | None:
-    r = hub.api("GET", f"groups/{group}")
-    return set(r.json()["users"]) if r.status_code == 200 else None
+from tests.helpers import condition, events, gm, group_members
 
 
 def get_json(hub: Hub, kind: str, name: str) -> dict:
@@ -66,7 +46,7 @@ def test_apply_then_get_shows_ready_and_the_group_matches(hub: Hub, users: list[
 
     obj = wait_for(lambda: converged(hub, "groupmembership", "team-a"), 5, "team-a converged")
     assert obj["status"]["phase"] == "Ready"
-    ready = {c["type"]: c for c in obj["status"]["conditions"]}["Ready"]
+    ready = condition(obj["status"])
     assert ready["status"] == "True"
     assert group_members(hub, "team-a") == {"ana", "ben"}
 
@@ -86,8 +66,7 @@ def test_apply_then_get_shows_ready_and_the_group_matches(hub: Hub, users: list[
     obj = wait_for(lambda: converged(hub, "groupmembership", "team-a"), 5, "generation 2 observed")
     assert obj["metadata"]["generation"] == 2
     # cy went either with the new spec or, first, at a resync (a hand edit: a Conflict).
-    events = hub.api("GET", "resources/groupmembership/team-a/events").json()["items"]
-    removed = " ".join(e["message"] for e in events if e["reason"] == "MembersRemoved")
+    removed = " ".join(e["message"] for e in events(hub, "GroupMembership", "team-a", "MembersRemoved"))
     assert "ben" in removed and "cy" in removed
     assert "ben" in obj["status"]["lastChange"]["removed"]
 
@@ -115,9 +94,8 @@ def test_gitops_bad_file_is_reported_and_the_rest_applied(hub: Hub, users: list[
     (hub.manifests_dir / "bad.yaml").write_text(bad)
     wait_for(lambda: group_members(hub, "good-one") == {"ben"}, 5, "good file applied")
 
-    def bad_event():
-        items = hub.api("GET", "events", params={"limit": 200}).json()["items"]
-        return [e for e in items if e["kind"] == "Manifest" and e["name"] == "bad.yaml"]
+    def bad_event() -> list[dict]:
+        return [e for e in events(hub) if e["kind"] == "Manifest" and e["name"] == "bad.yaml"]
 
     (event,) = wait_for(bad_event, 5, "an event for bad.yaml")
     assert event["type"] == "Warning" and event["reason"] == "InvalidManifest"
@@ -166,7 +144,7 @@ def test_unknown_user_is_a_condition_not_a_retry_loop(hub: Hub, users: list[str]
     assert hub.hubctl("apply", "-f", str(tmp_path)).returncode == 0
     obj = wait_for(lambda: converged(hub, "groupmembership", "haunted"), 5, "haunted observed")
     assert group_members(hub, "haunted") == {"ana"}
-    ready = {c["type"]: c for c in obj["status"]["conditions"]}["Ready"]
+    ready = condition(obj["status"])
     assert (ready["status"], ready["reason"]) == ("False", "UnknownUsers")
     assert "ghost" in ready["message"]
     time.sleep(2)
@@ -180,7 +158,7 @@ def test_unknown_user_is_a_condition_not_a_retry_loop(hub: Hub, users: list[str]
     obj = wait_for(
         lambda: (o := get_json(hub, "groupmembership", "haunted"))["status"]["unknownUsers"] == [] and o, 5, "status"
     )
-    ready = {c["type"]: c for c in obj["status"]["conditions"]}["Ready"]
+    ready = condition(obj["status"])
     assert ready["status"] == "True" and obj["status"]["unknownUsers"] == []
 
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.harness import Hub, wait_for
+from tests.helpers import manifest
 
 FILES = "echo h > /home/lab/h.txt && echo w > /home/lab/workspace/w.txt && echo c > /home/lab/.cache/c.txt"
 LIST = "ls /home/lab/h.txt /home/lab/workspace/w.txt /home/lab/.cache/c.txt 2>/dev/null; true"
@@ -99,12 +100,9 @@ def test_a_start_requested_during_a_reset_waits_for_it(hub: Hub, engine, people,
     pid = hub.reconciler_details()["pid"]
     os.kill(pid, signal.SIGSTOP)  # hold the reconciler so the reset stays "in progress"
     try:
-        manifest = tmp_path / "reset.yaml"
-        manifest.write_text(
-            "apiVersion: jupyterhub-ds/v1\nkind: VolumeReset\nmetadata: {name: tia-cache}\n"
-            "spec: {user: tia, volumes: [cache]}\n"
-        )
-        assert hub.hubctl("apply", "-f", str(manifest)).returncode == 0
+        path = tmp_path / "reset.yaml"
+        path.write_text(manifest("VolumeReset", "tia-cache", {"user": "tia", "volumes": ["cache"]}))
+        assert hub.hubctl("apply", "-f", str(path)).returncode == 0
         assert hub.api("POST", "users/tia/server").status_code in (201, 202)
         time.sleep(3)
         server = hub.api("GET", "users/tia").json()["servers"][""]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import docker
 import pytest
 
 from tests.harness import ROOT, Hub, cleanup_swarm, own_hub, wait_for
+from tests.helpers import apply, apply_manifests, events, finished, gm, group_members, manifest, status
 from vocabulary import naming
 
 PLATFORM = "jhds-test-swarm"
@@ -62,28 +62,6 @@ def has_volume(swarm, node: str, name: str) -> bool:
     except docker.errors.NotFound:
         return False
     return True
-
-
-def apply(hub: Hub, manifest: str) -> None:
-    path = hub.state_dir / f"apply-{time.monotonic_ns()}.yaml"
-    path.write_text(textwrap.dedent(manifest))
-    r = hub.hubctl("apply", "-f", str(path))
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def phase(hub: Hub, kind: str, name: str) -> dict:
-    r = hub.hubctl("get", kind, name, "-o", "json")
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout).get("status") or {}
-
-
-def wait_phase(hub: Hub, kind: str, name: str, timeout: float = 90) -> dict:
-    return wait_for(
-        lambda: (st := phase(hub, kind, name)).get("phase") in ("Succeeded", "Failed", "Completed") and st,
-        timeout,
-        f"{kind} {name} finished",
-        interval=0.5,
-    )
 
 
 def test_users_spread_over_both_nodes_with_volume_mounts(swarm, shub: Hub) -> None:
@@ -132,16 +110,8 @@ def test_a_broadcast_reaches_labs_on_both_nodes(swarm, shub: Hub) -> None:
 def test_a_restart_is_a_new_task_on_the_same_node(swarm, shub: Hub) -> None:
     user = USERS[1]
     node, before = node_of(swarm, shub, user), running_task(swarm, service(swarm, shub, user))["ID"]
-    apply(
-        shub,
-        f"""\
-        apiVersion: jupyterhub-ds/v1
-        kind: ServerRestart
-        metadata: {{name: swarm-restart}}
-        spec: {{user: {user}}}
-        """,
-    )
-    assert wait_phase(shub, "serverrestart", "swarm-restart")["phase"] == "Succeeded"
+    apply(shub, "ServerRestart", "swarm-restart", {"user": user})
+    assert finished(shub, "ServerRestart", "swarm-restart", 90, interval=0.5)["phase"] == "Succeeded"
     shub.wait_ready(user)
     assert running_task(swarm, service(swarm, shub, user))["ID"] != before
     assert node_of(swarm, shub, user) == node
@@ -152,31 +122,15 @@ def test_backup_and_reset_act_on_the_node_holding_the_volumes(swarm, shub: Hub) 
     node = node_of(swarm, shub, user)
     other = "b" if node == "a" else "a"
     shub.stop_server(user)
-    apply(
-        shub,
-        f"""\
-        apiVersion: jupyterhub-ds/v1
-        kind: VolumeBackup
-        metadata: {{name: swarm-backup}}
-        spec: {{user: {user}}}
-        """,
-    )
-    backup = wait_phase(shub, "volumebackup", "swarm-backup", 120)
+    apply(shub, "VolumeBackup", "swarm-backup", {"user": user})
+    backup = finished(shub, "VolumeBackup", "swarm-backup", 120, interval=0.5)
     assert backup["phase"] == "Succeeded", backup
     location = f"{PLATFORM}-backups"
     assert has_volume(swarm, node, location) and not has_volume(swarm, other, location)
     cache = shub.volume_name(user, "cache")
     assert has_volume(swarm, node, cache)
-    apply(
-        shub,
-        f"""\
-        apiVersion: jupyterhub-ds/v1
-        kind: VolumeReset
-        metadata: {{name: swarm-reset}}
-        spec: {{user: {user}, volumes: [cache]}}
-        """,
-    )
-    reset = wait_phase(shub, "volumereset", "swarm-reset")
+    apply(shub, "VolumeReset", "swarm-reset", {"user": user, "volumes": ["cache"]})
+    reset = finished(shub, "VolumeReset", "swarm-reset", 90, interval=0.5)
     assert reset["phase"] == "Succeeded", json.dumps(reset)
     assert not has_volume(swarm, node, cache)
     assert has_volume(swarm, node, shub.volume_name(user, "home"))  # only what was asked
@@ -199,16 +153,8 @@ def test_helper_names_never_collide_between_users_and_requests(swarm, shub: Hub)
         assert fill.exit_code == 0, fill.output
         node.close()
         shub.stop_server(user)
-    apply(
-        shub,
-        f"""\
-        apiVersion: jupyterhub-ds/v1
-        kind: VolumeBackup
-        metadata: {{name: nightly}}
-        spec: {{selector: {{users: {json.dumps(twins)}}}, volumes: [workspace]}}
-        """,
-    )
-    backup = wait_phase(shub, "volumebackup", "nightly", 120)
+    apply(shub, "VolumeBackup", "nightly", {"selector": {"users": twins}, "volumes": ["workspace"]})
+    backup = finished(shub, "VolumeBackup", "nightly", 120, interval=0.5)
     assert backup["phase"] == "Succeeded", json.dumps(backup)
     assert {u["user"]: u["outcome"] for u in backup["users"]} == dict.fromkeys(twins, "Succeeded")
     # Side by side, at the first try: a shared name made the second helper fail ("name
@@ -232,17 +178,13 @@ def test_a_service_with_the_platforms_labels_copied_is_removed(swarm, shub: Hub)
     sid = manager.api.create_service(template, name=f"{PLATFORM}-copied-task", labels=labels)["ID"]
     try:
         wait_for(lambda: not manager.api.services(filters={"id": sid}), 60, "the copied task removed")
-        items = shub.api("GET", "events", params={"limit": 500}).json()["items"]
-        (drift,) = [e for e in items if e["reason"] == "EngineAccessDrift" and e["name"] == f"{PLATFORM}-copied-task"]
+        copied = [e for e in events(shub, reason="EngineAccessDrift") if e["name"] == f"{PLATFORM}-copied-task"]
+        (drift,) = copied
         assert "a parent folder of the engine socket (/)" in drift["message"]
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             manager.api.remove_service(sid)
         manager.close()
-
-
-def members(hub: Hub) -> set[str]:
-    return set(hub.api("GET", f"groups/{naming.PRIVILEGED_GROUP}").json().get("users", []))
 
 
 def socket_mounted(svc: dict | None) -> bool:
@@ -253,21 +195,15 @@ def socket_mounted(svc: dict | None) -> bool:
 def test_a_revoked_member_loses_the_node_socket_within_5_s(swarm, shub: Hub) -> None:
     user = USERS[0]
     node = node_of(swarm, shub, user)
-    membership = """\
-        apiVersion: jupyterhub-ds/v1
-        kind: GroupMembership
-        metadata: {{name: docker-privileged}}
-        spec: {{group: docker-privileged, members: {members}, prune: true}}
-        """
-    apply(shub, membership.format(members=json.dumps([user])))
-    wait_for(lambda: members(shub) == {user}, 10, f"{user} in docker-privileged")
+    apply_manifests(shub, gm(naming.PRIVILEGED_GROUP, naming.PRIVILEGED_GROUP, [user]))
+    wait_for(lambda: group_members(shub, naming.PRIVILEGED_GROUP) == {user}, 10, f"{user} in docker-privileged")
     shub.stop_server(user)
     shub.start_server(user)
     svc = service(swarm, shub, user)
     mount = next(m for m in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"] if m["Target"] == SOCKET)
     assert mount["Type"] == "bind" and mount["Source"] == swarm.node_hosts[node].removeprefix("unix://")
     t0 = time.monotonic()
-    apply(shub, membership.format(members="[]"))
+    apply_manifests(shub, gm(naming.PRIVILEGED_GROUP, naming.PRIVILEGED_GROUP, []))
     wait_for(lambda: not socket_mounted(service(swarm, shub, user)), 5, "the socket gone from the service")
     print(f"swarm revocation: socket gone in {time.monotonic() - t0:.1f} s")
     # The watch restarts the server without the socket (absent from the hub for a moment).
@@ -309,27 +245,17 @@ def test_a_node_down_fails_its_users_clearly_and_spares_the_others(swarm, shub: 
 
 def test_a_gpu_policy_is_unsupported_on_swarm_and_says_so(swarm, shub: Hub) -> None:
     shub.create_user("sw-gpu")
-    apply(
+    apply_manifests(
         shub,
-        """\
-        apiVersion: jupyterhub-ds/v1
-        kind: GroupMembership
-        metadata: {name: sw-gpu-team}
-        spec: {group: sw-gpu-team, members: [sw-gpu]}
-        ---
-        apiVersion: jupyterhub-ds/v1
-        kind: GroupPolicy
-        metadata: {name: sw-gpu-team}
-        spec: {groups: [sw-gpu-team], gpus: {count: 1}}
-        """,
+        gm("sw-gpu-team", "sw-gpu-team", ["sw-gpu"], prune=False),
+        manifest("GroupPolicy", "sw-gpu-team", {"groups": ["sw-gpu-team"], "gpus": {"count": 1}}),
     )
 
-    def condition() -> dict | None:
-        return next(
-            (c for c in phase(shub, "grouppolicy", "sw-gpu-team").get("conditions", []) if c["type"] == "GPUs"), None
-        )
+    def gpus_condition() -> dict | None:
+        conditions = status(shub, "GroupPolicy", "sw-gpu-team").get("conditions", [])
+        return next((c for c in conditions if c["type"] == "GPUs"), None)
 
-    gpus = wait_for(condition, 20, "the GPUs condition")
+    gpus = wait_for(gpus_condition, 20, "the GPUs condition")
     assert gpus["status"] == "False" and gpus["reason"] == "Unsupported", gpus
     wait_for(lambda: "sw-gpu" in shub.api("GET", "groups/sw-gpu-team").json().get("users", []), 10, "membership")
     r = shub.api("POST", "users/sw-gpu/server")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import signal
 import time
@@ -16,34 +15,11 @@ from datetime import UTC, datetime, timedelta
 import docker
 import pytest
 
-from tests.harness import Hub, lab_queue, own_hub, wait_for
+from tests.harness import Hub, lab_queue, wait_for
+from tests.helpers import apply, condition, events, finished, manifest, resource, status
 
-PLATFORM = "jhds-test-time"
 IMAGE = "jhds-test-breakable:latest"  # the lab image under a name this module may break
 EVERY_MINUTE = "* * * * *"
-
-
-def doc(kind: str, name: str, spec: dict) -> str:
-    return json.dumps({"apiVersion": "jupyterhub-ds/v1", "kind": kind, "metadata": {"name": name}, "spec": spec})
-
-
-def apply(hub: Hub, kind: str, name: str, spec: dict) -> None:
-    r = hub.api("POST", "manifests", data=doc(kind, name, spec))
-    assert r.status_code == 200, r.text
-
-
-def get(hub: Hub, kind: str, name: str) -> dict | None:
-    r = hub.api("GET", f"resources/{kind.lower()}/{name}")
-    return r.json() if r.status_code == 200 else None
-
-
-def status(hub: Hub, kind: str, name: str) -> dict:
-    return (get(hub, kind, name) or {}).get("status", {})
-
-
-def events(hub: Hub, kind: str, name: str, reason: str | None = None) -> list[dict]:
-    items = hub.api("GET", f"resources/{kind.lower()}/{name}/events", params={"limit": 500}).json()["items"]
-    return [e for e in items if reason is None or e["reason"] == reason]
 
 
 def reconciler_pid(hub: Hub) -> int:
@@ -56,7 +32,7 @@ def seconds_to_next_minute() -> float:
 
 
 @pytest.fixture(scope="module")
-def timed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def timed(engine: docker.DockerClient, own_platforms) -> Iterator[Hub]:
     """A platform whose resync is an hour away: anything on time here was on time by itself."""
     engine.images.get("jupyterhub-ds/lab:minimal").tag(IMAGE)
     env = {
@@ -67,11 +43,11 @@ def timed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory)
         "BROADCAST_ATTEMPT_TIMEOUT": "2",
     }
     try:
-        with own_hub(engine, tmp_path_factory.mktemp("timed") / "state", PLATFORM, env) as hub:
-            hub.create_user("cora")
-            hub.start_server("cora")
-            lab_queue(hub, engine, "cora")  # start from an empty queue
-            yield hub
+        hub = own_platforms.platform("time", env)
+        hub.create_user("cora")
+        hub.start_server("cora")
+        lab_queue(hub, engine, "cora")  # start from an empty queue
+        yield hub
     finally:
         with contextlib.suppress(docker.errors.APIError):
             engine.images.remove(IMAGE, force=True)
@@ -98,7 +74,7 @@ def test_cron_suspend_and_a_frozen_reconciler(timed: Hub, engine) -> None:
     # The first firing (the next minute): the other one delivers, the suspended one does not.
     wait_for(lambda: events(timed, "Broadcast", "minutely", "Delivered"), 75, "the first firing delivered")
     assert events(timed, "Broadcast", "paused", "Delivered") == []
-    ready = {c["type"]: c for c in status(timed, "Broadcast", "paused")["conditions"]}["Ready"]
+    ready = condition(status(timed, "Broadcast", "paused"))
     assert (ready["status"], ready["reason"]) == ("Unknown", "Suspended")
 
     # Frozen from just after that firing to 3 s after the second one after it: two missed.
@@ -122,7 +98,7 @@ def test_cron_suspend_and_a_frozen_reconciler(timed: Hub, engine) -> None:
     r = timed.api(
         "POST",
         "manifests",
-        data=doc("Broadcast", "paused", {"message": "paused one", "schedule": {"cron": EVERY_MINUTE}}),
+        data=manifest("Broadcast", "paused", {"message": "paused one", "schedule": {"cron": EVERY_MINUTE}}),
     )
     assert r.status_code == 200, r.text  # resumed
     wait_for(lambda: events(timed, "Broadcast", "paused", "Delivered"), 75, "the resumed one delivers")
@@ -135,18 +111,13 @@ def test_a_restart_whose_image_is_broken_ends_failed_after_its_backoff_limit(tim
     engine.images.build(fileobj=broken, tag=IMAGE, network_mode="none", rm=True)
     apply(timed, "ServerRestart", "broken-restart", {"user": "cora", "backoffLimit": 1})
 
-    def ended() -> dict | None:
-        s = status(timed, "ServerRestart", "broken-restart")
-        return s if s.get("phase") in ("Failed", "Succeeded") else None
-
-    final = wait_for(ended, 150, "the restart to end")
+    final = finished(timed, "ServerRestart", "broken-restart", timeout=150, interval=0.1)
     assert final["phase"] == "Failed" and final["failedAttempts"] == 2
-    stalled = {c["type"]: c for c in final["conditions"]}["Stalled"]
-    assert stalled["reason"] == "BackoffLimitExceeded"
-    starts = [e for e in events(timed, "ServerRestart", "broken-restart") if e["reason"] == "Starting"]
+    assert condition(final, "Stalled")["reason"] == "BackoffLimitExceeded"
+    starts = events(timed, "ServerRestart", "broken-restart", "Starting")
     assert len(starts) == 1  # one stop/start sequence; its retries ended, nothing runs on
     time.sleep(5)
-    assert ended()["phase"] == "Failed"
+    assert status(timed, "ServerRestart", "broken-restart")["phase"] == "Failed"
 
 
 # --- on the session's platform -------------------------------------------------------------
@@ -199,7 +170,7 @@ def test_a_reset_that_passes_its_deadline_never_runs(hub: Hub, engine) -> None:
     final = wait_for(lambda: status(hub, "VolumeReset", "late-reset").get("phase"), 15, "the reset's verdict")
     assert final == "Failed"
     s = status(hub, "VolumeReset", "late-reset")
-    assert {c["type"]: c for c in s["conditions"]}["Ready"]["reason"] == "DeadlineExceeded"
+    assert condition(s)["reason"] == "DeadlineExceeded"
     assert not s.get("resetVolumes")
     assert hub.volume_name("dina", "cache") in {v.name for v in engine.volumes.list()}  # untouched
 
@@ -214,5 +185,5 @@ def test_ttl_deletes_a_finished_resource_and_its_events(hub: Hub) -> None:
     )
     wait_for(lambda: status(hub, "Broadcast", "short-lived").get("phase") == "Completed" or None, 30, "finished")
     assert events(hub, "Broadcast", "short-lived")
-    wait_for(lambda: get(hub, "Broadcast", "short-lived") is None, 15, "deleted by its TTL")
+    wait_for(lambda: resource(hub, "Broadcast", "short-lived") is None, 15, "deleted by its TTL")
     assert events(hub, "Broadcast", "short-lived") == []

@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from tests.harness import Hub, wait_for
+from tests.helpers import has_socket, running_container
 from vocabulary import naming, scopes
 
-SOCKET = "/var/run/docker.sock"
 LAB = "jupyterhub-ds/lab:minimal"
 TEAM = "trust-team"
 Api = Callable[..., requests.Response]
@@ -62,18 +62,6 @@ def evil_image(engine: docker.DockerClient, hub: Hub) -> Iterator[str]:
     engine.images.remove(tag, noprune=True)
 
 
-def running(engine: docker.DockerClient, hub: Hub, user: str):
-    try:
-        c = engine.containers.get(hub.container_name(user))
-    except docker.errors.NotFound:
-        return None
-    return c if c.status == "running" else None
-
-
-def has_socket(c) -> bool:
-    return any(m["Destination"] == SOCKET for m in c.attrs["Mounts"])
-
-
 def env_of(c) -> dict[str, str]:
     return dict(e.split("=", 1) for e in c.attrs["Config"]["Env"])
 
@@ -106,14 +94,14 @@ def test_1_write_policies_cannot_reach_what_runs_beside_the_socket(
         assert r.status_code == 200, r.text  # (operators keep their power over other groups)
         # ...never reaches the member who gets the socket: image and environment are the admins'.
         hub.start_server("sam")
-        sam = running(engine, hub, "sam")
+        sam = running_container(engine, hub, "sam")
         assert has_socket(sam)
         assert sam.attrs["Config"]["Image"] == LAB and "TRUST_INJECTED" not in env_of(sam), env_of(sam)
         effective = hub.api("GET", "users/sam/effective-policy").json()
         assert effective["effective"]["withheld"] == ["trust-evil"] and effective["dockerSocket"] is True
         # A member of the team without the socket gets the policy as written.
         hub.start_server("tim")
-        tim = running(engine, hub, "tim")
+        tim = running_container(engine, hub, "tim")
         assert not has_socket(tim)
         assert tim.attrs["Config"]["Image"] == evil_image and env_of(tim)["TRUST_INJECTED"] == "1"
         # A policy naming docker-privileged (alone or among others) needs admin:groups.
@@ -162,13 +150,13 @@ def test_1_prune_replace_and_delete_need_what_delete_needs(hub: Hub, writer: Api
 def revoke_and_watch(hub: Hub, engine: docker.DockerClient, user: str, attack: Callable[[], None]):
     """Take `user` out of docker-privileged by hand (found at the next resync, 10 s here);
     run `attack` at every poll until the server is back; the new container."""
-    old = running(engine, hub, user)
+    old = running_container(engine, hub, user)
     assert old is not None and has_socket(old)
     set_members(hub, naming.PRIVILEGED_GROUP, [user], add=False)
 
     def back():
         attack()
-        c = running(engine, hub, user)
+        c = running_container(engine, hub, user)
         ready = (hub.api("GET", f"users/{user}").json()["servers"].get("") or {}).get("ready")
         return c if c is not None and c.id != old.id and ready else None
 
@@ -184,7 +172,7 @@ def old_revocation_name(user: str, container_id: str) -> str:
 def granted_server(hub: Hub, engine: docker.DockerClient, user: str) -> None:
     set_members(hub, naming.PRIVILEGED_GROUP, [user])
     hub.start_server(user)
-    assert has_socket(running(engine, hub, user))
+    assert has_socket(running_container(engine, hub, user))
 
 
 def test_3_the_user_cannot_cancel_the_revocation(hub: Hub, engine: docker.DockerClient, admin_session) -> None:
@@ -220,7 +208,7 @@ def test_3_nobody_can_take_the_revocations_name_first(hub: Hub, engine: docker.D
     granted_server(hub, engine, "vera")
     # An operator takes the name the restart would have, for a server that is not running
     # (walt's): the squatted request fails at once and, once started, is immutable.
-    name = old_revocation_name("vera", running(engine, hub, "vera").id)
+    name = old_revocation_name("vera", running_container(engine, hub, "vera").id)
     squat = doc("ServerRestart", name, {"user": "walt"})
     assert writer("POST", "manifests", data=body(squat)).status_code == 200
     phase = lambda: hub.api("GET", f"resources/serverrestart/{name}").json().get("status", {}).get("phase")  # noqa: E731

@@ -18,6 +18,7 @@ import docker
 import pytest
 
 from tests.harness import Hub, wait_for
+from tests.helpers import events
 from vocabulary import naming
 
 LAB = "jupyterhub-ds/lab:minimal"
@@ -25,10 +26,9 @@ SOCKET = "/var/run/docker.sock"
 MEMBER = "sv-mem"
 
 
-def events(hub: Hub, kind: str, reason: str) -> dict[str, str]:
+def messages(hub: Hub, kind: str, reason: str) -> dict[str, str]:
     """{object name: message} of this hub's events of one kind and reason."""
-    items = hub.api("GET", "events", params={"limit": 500}).json()["items"]
-    return {e["name"]: e["message"] for e in items if e["kind"] == kind and e["reason"] == reason}
+    return {e["name"]: e["message"] for e in events(hub, reason=reason) if e["kind"] == kind}
 
 
 def server_ready(hub: Hub, user: str) -> bool:
@@ -80,13 +80,13 @@ def test_copied_labels_exempt_nothing_and_the_real_server_is_known_by_its_id(
         server = {naming.LABEL_USER: MEMBER, naming.LABEL_SERVER: "", naming.LABEL_SOCKET: "true"}
         twin = run(engine, hub, started, f"{hub.platform}-twin", server, volumes={SOCKET: {"bind": SOCKET}})
         wait_for(lambda: not running(copied), 40, "the copied task stopped")
-        found = events(hub, "EngineAccess", "EngineAccessDrift")
+        found = messages(hub, "EngineAccess", "EngineAccessDrift")
         assert "a parent folder of the engine socket (/)" in found[copied.name]
         assert running(lab) and running(twin)  # the member may have the socket: both stay for now
 
         hub.api("DELETE", f"groups/{naming.PRIVILEGED_GROUP}/users", json={"users": [MEMBER]})  # revoked
         wait_for(lambda: not running(twin), 40, "the twin stopped")
-        stopped = events(hub, "PrivilegedAccess", "ContainerStopped")
+        stopped = messages(hub, "PrivilegedAccess", "ContainerStopped")
         assert any(twin.name in m for m in stopped.values() if m.startswith(f"stopped {twin.name}"))
         wait_for(lambda: not running(lab), 40, "the real server restarted through the hub")
         wait_for(lambda: server_ready(hub, MEMBER), 90, "the server back (absent from the hub for a moment)")
@@ -129,7 +129,7 @@ def test_devices_capabilities_confinement_namespaces_and_volume_binds_are_stoppe
         tried = [run(engine, hub, started, name, **kw) for name, (kw, _) in attempts.items()]
         for c in tried:
             wait_for(lambda c=c: not running(c), 40, f"{c.name} stopped")
-        found = events(hub, "EngineAccess", "EngineAccessDrift")
+        found = messages(hub, "EngineAccess", "EngineAccessDrift")
         for name, (_, what) in attempts.items():
             assert what in found.get(name, ""), (name, found.get(name))
         assert running(target), "nothing that gives power over the host: left alone"

@@ -15,6 +15,7 @@ import reconciler.manifests as manifests
 from reconciler.api.broadcast import BroadcastSpec
 from reconciler.api.fields import MESSAGE_MAX
 from reconciler.manifests import APPLY_MAX_DOCUMENTS, ManifestError, TooManyDocuments, parse_manifests
+from tests.helpers import broadcasts
 
 LOADERS = [pytest.param(yaml.SafeLoader, id="pure")]
 if hasattr(yaml, "CSafeLoader"):
@@ -25,13 +26,6 @@ if hasattr(yaml, "CSafeLoader"):
 def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
     monkeypatch.setattr(manifests, "_Loader", request.param)
     return request.param
-
-
-def broadcasts(count: int, message: str = "hi") -> str:
-    return "".join(
-        f"---\napiVersion: jupyterhub-ds/v1\nkind: Broadcast\nmetadata: {{name: b{i}}}\nspec: {{message: {message}}}\n"
-        for i in range(count)
-    )
 
 
 def outcome(text: str, source: str = "m.yaml") -> list:
@@ -119,7 +113,7 @@ def test_both_loaders_agree_on_what_both_can_read(monkeypatch: pytest.MonkeyPatc
     only in the wording of YAML syntax errors (and libyaml reads a few texts PyYAML refuses)."""
     if not hasattr(yaml, "CSafeLoader"):
         pytest.skip("PyYAML without libyaml")
-    base = broadcasts(2, "'Maintenance at 18:00'") + (
+    base = broadcasts(2, message="'Maintenance at 18:00'") + (
         "---\napiVersion: jupyterhub-ds/v1\nkind: VolumeReset\nmetadata:\n  name: vr\n"
         "spec:\n  user: alice\n  volumes:\n    - cache\n    - home\n"
     )

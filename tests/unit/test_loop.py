@@ -15,12 +15,9 @@ from reconciler.loop import Reconciler
 from reconciler.manifests import parse_manifests
 from reconciler.result import Outcome, Result
 from reconciler.store import Store
+from tests.helpers import gm, parsed
 from vocabulary.settings import load_settings
 
-GM = (
-    "apiVersion: jupyterhub-ds/v1\nkind: GroupMembership\n"
-    "metadata: {{name: {name}}}\nspec: {{group: g-{name}, members: [{m}]}}\n"
-)
 SR = "apiVersion: jupyterhub-ds/v1\nkind: ServerRestart\nmetadata: {name: r}\nspec: {user: alice}\n"
 KEY = ("GroupMembership", "a")
 
@@ -37,8 +34,9 @@ def make(store: Store, controllers: dict) -> Reconciler:
     return Reconciler(ctx, controllers, poll_interval=0.05, resync_seconds=3600)
 
 
-def apply(store: Store, name: str = "a", members: str = "alice") -> None:
-    store.apply(parse_manifests(GM.format(name=name, m=members), "t.yaml"), "cli")
+def apply_group(store: Store, name: str = "a", members: str = "alice") -> None:
+    """Apply GroupMembership `name` (group g-<name>) to the store, as `hubctl apply` would."""
+    store.apply(parsed(gm(name, f"g-{name}", members.split(", "))), "cli")
 
 
 def test_success_writes_status_with_observed_generation(store: Store) -> None:
@@ -48,12 +46,12 @@ def test_success_writes_status_with_observed_generation(store: Store) -> None:
         calls.append(obj.generation)
         return Result(GroupMembershipStatus(phase="Ready", members=obj.spec["members"]))
 
-    apply(store)
+    apply_group(store)
     r = make(store, {"GroupMembership": ok})
     assert asyncio.run(r.process(KEY)) is Outcome.SUCCESS
     status = store.get(*KEY).status
     assert (status["phase"], status["members"], status["observedGeneration"]) == ("Ready", ["alice"], 1)
-    apply(store, members="alice, bob")
+    apply_group(store, members="alice, bob")
     asyncio.run(r.process(KEY))
     assert store.get(*KEY).status["observedGeneration"] == 2
     assert calls == [1, 2]
@@ -63,7 +61,7 @@ def test_unchanged_status_is_not_rewritten(store: Store) -> None:
     async def ok(obj, ctx):
         return Result(GroupMembershipStatus(phase="Ready"))
 
-    apply(store)
+    apply_group(store)
     r = make(store, {"GroupMembership": ok})
     asyncio.run(r.process(KEY))
     with store.session() as s:
@@ -79,7 +77,7 @@ def test_temporary_error_retries_with_backoff_and_says_why(store: Store) -> None
     async def flaky(obj, ctx):
         raise TemporaryError("hub unreachable: connection refused")
 
-    apply(store)
+    apply_group(store)
     r = make(store, {"GroupMembership": flaky})
     assert asyncio.run(r.process(KEY)) is Outcome.RETRY
     assert r.backoff.attempts(KEY) == 1
@@ -99,7 +97,7 @@ def test_permanent_error_stalls_until_the_spec_changes(store: Store) -> None:
         calls += 1
         raise PermanentError("group name refused by the hub", reason="HubRefused")
 
-    apply(store)
+    apply_group(store)
     r = make(store, {"GroupMembership": broken})
     assert asyncio.run(r.process(KEY)) is Outcome.FAILED
     assert asyncio.run(r.process(KEY)) is Outcome.SETTLED  # no retry loop
@@ -108,7 +106,7 @@ def test_permanent_error_stalls_until_the_spec_changes(store: Store) -> None:
     assert obj.status["phase"] == "Stalled"
     assert {c["type"]: c["status"] for c in obj.status["conditions"]} == {"Ready": "False", "Stalled": "True"}
     assert [e.reason for e in store.events(*KEY)][-1] == "HubRefused"
-    apply(store, members="bob")  # a new generation is tried again
+    apply_group(store, members="bob")  # a new generation is tried again
     assert asyncio.run(r.process(KEY)) is Outcome.FAILED
     assert calls == 2
 
@@ -140,7 +138,7 @@ def test_requeue_after_comes_back_on_time(store: Store) -> None:
     async def timed(obj, ctx):
         return Result(GroupMembershipStatus(phase="Ready"), requeue_after=30)
 
-    apply(store)
+    apply_group(store)
     r = make(store, {"GroupMembership": timed})
     assert asyncio.run(r.process(KEY)) is Outcome.SUCCESS
     due = r.queue.next_due_in()
@@ -158,7 +156,7 @@ def test_run_sees_a_store_change_and_stops_cleanly(store: Store) -> None:
         r = make(store, {"GroupMembership": ok})
         task = asyncio.create_task(r.run())
         await asyncio.sleep(0.1)
-        apply(store, "late")  # another process (the hub) writes the store
+        apply_group(store, "late")  # another process (the hub) writes the store
         for _ in range(100):
             if ("late", 1) in seen:
                 break
@@ -167,7 +165,7 @@ def test_run_sees_a_store_change_and_stops_cleanly(store: Store) -> None:
         await asyncio.wait_for(task, 5)
         await r.ctx.hub.close()
 
-    apply(store, "early")
+    apply_group(store, "early")
     asyncio.run(main())
     assert ("early", 1) in seen and ("late", 1) in seen
 
@@ -196,7 +194,7 @@ def test_a_stored_spec_that_todays_rules_refuse_stalls_instead_of_crashing(store
     async def never(obj, ctx):
         raise AssertionError("not called for an invalid spec")
 
-    apply(store)
+    apply_group(store)
     with store.session() as s:  # as an older version could have stored it
         s.get(ResourceRow, KEY).spec = {"group": "g a", "members": ["alice"], "prune": False}
     r = make(store, {"GroupMembership": never})
@@ -241,7 +239,7 @@ def test_only_a_key_woken_by_a_resync_may_read_the_snapshot(store: Store) -> Non
         seen.append(ctx.woken_by_resync(obj.key))
         return Result(GroupMembershipStatus(phase="Ready"))
 
-    apply(store)
+    apply_group(store)
     r = make(store, {"GroupMembership": ok})
 
     async def main() -> None:
@@ -252,7 +250,7 @@ def test_only_a_key_woken_by_a_resync_may_read_the_snapshot(store: Store) -> Non
         await r.process(r.queue.pop())
         r.queue.done(KEY)
         await r.resync()
-        apply(store, members="bob")  # a change since the pass: live again
+        apply_group(store, members="bob")  # a change since the pass: live again
         await r.poll_store()
         await r.process(r.queue.pop())
         await r.ctx.hub.close()

@@ -12,23 +12,15 @@ import pytest
 from reconciler.manifests import parse_manifests
 from reconciler.store import ConflictError, Store
 from reconciler.tables import StatusRow
+from tests.helpers import gm, parsed
 
-GM = """
-apiVersion: jupyterhub-ds/v1
-kind: GroupMembership
-metadata: {{name: {name}}}
-spec: {{group: {group}, members: [{members}]}}
-"""
 RESET = """
 apiVersion: jupyterhub-ds/v1
 kind: VolumeReset
 metadata: {{name: {name}}}
 spec: {{user: alice, volumes: [{volumes}]}}
 """
-
-
-def gm(name: str = "team", group: str = "team", members: str = "alice") -> list:
-    return parse_manifests(GM.format(name=name, group=group, members=members), "test.yaml")
+TEAM = gm("team", "team", ["alice"])
 
 
 @pytest.fixture
@@ -39,10 +31,10 @@ def store(db_url: str) -> Store:
 
 
 def test_create_then_unchanged_then_configured(store: Store) -> None:
-    assert [r.action for r in store.apply(gm(), "cli")] == ["created"]
-    assert [r.action for r in store.apply(gm(), "cli")] == ["unchanged"]
+    assert [r.action for r in store.apply(parsed(TEAM), "cli")] == ["created"]
+    assert [r.action for r in store.apply(parsed(TEAM), "cli")] == ["unchanged"]
     assert store.get("GroupMembership", "team").generation == 1
-    assert [r.action for r in store.apply(gm(members="alice, bob"), "cli")] == ["configured"]
+    assert [r.action for r in store.apply(parsed(gm("team", "team", ["alice", "bob"])), "cli")] == ["configured"]
     obj = store.get("GroupMembership", "team")
     assert obj.generation == 2
     assert obj.spec["members"] == ["alice", "bob"]
@@ -50,7 +42,7 @@ def test_create_then_unchanged_then_configured(store: Store) -> None:
 
 
 def test_dry_run_changes_nothing(store: Store) -> None:
-    assert [r.action for r in store.apply(gm(), "cli", dry_run=True)] == ["created"]
+    assert [r.action for r in store.apply(parsed(TEAM), "cli", dry_run=True)] == ["created"]
     assert store.get("GroupMembership", "team") is None
     assert store.events() == []
 
@@ -58,11 +50,11 @@ def test_dry_run_changes_nothing(store: Store) -> None:
 def test_changes_are_seen_by_version(store: Store) -> None:
     keys, v0 = store.changed_since(0)
     assert keys == []
-    store.apply(gm("a") + gm("b", group="b"), "api")
+    store.apply(parsed(gm("a", "team", ["alice"]), gm("b", "b", ["alice"])), "api")
     keys, v1 = store.changed_since(v0)
     assert sorted(keys) == [("GroupMembership", "a"), ("GroupMembership", "b")]
     assert store.changed_since(v1) == ([], v1)
-    store.apply(gm("a", members="carol"), "api")
+    store.apply(parsed(gm("a", "team", ["carol"])), "api")
     assert store.changed_since(v1)[0] == [("GroupMembership", "a")]
 
 
@@ -74,15 +66,15 @@ def test_started_one_shot_is_immutable_and_the_whole_apply_is_refused(store: Sto
     store.write_status("VolumeReset", "r1", {"observedGeneration": 2, "phase": "Running"})
     changed = parse_manifests(RESET.format(name="r1", volumes="home"), "r.yaml")
     with pytest.raises(ConflictError, match="volumereset/r1: spec is immutable once started"):
-        store.apply(gm("other") + changed, "cli")
+        store.apply(parsed(gm("other", "team", ["alice"])) + changed, "cli")
     assert store.get("GroupMembership", "other") is None  # atomic: nothing of that apply
     assert store.get("VolumeReset", "r1").spec["volumes"] == ["cache", "home"]
 
 
 def test_prune_only_touches_the_same_owner(store: Store) -> None:
-    store.apply(gm("mine-a") + gm("mine-b", group="b"), "cli")
-    store.apply(gm("theirs", group="c"), "gitops")
-    results = store.apply(gm("mine-a"), "cli", prune=True)
+    store.apply(parsed(gm("mine-a", "team", ["alice"]), gm("mine-b", "b", ["alice"])), "cli")
+    store.apply(parsed(gm("theirs", "c", ["alice"])), "gitops")
+    results = store.apply(parsed(gm("mine-a", "team", ["alice"])), "cli", prune=True)
     assert {(r.name, r.action) for r in results} == {("mine-a", "unchanged"), ("mine-b", "pruned")}
     assert store.keys() == {("GroupMembership", "mine-a"), ("GroupMembership", "theirs")}
 
@@ -91,23 +83,27 @@ def test_prune_scope_limits_prune_to_one_source(store: Store) -> None:
     def src(names: list[str], where: str) -> dict:
         return {("GroupMembership", n): where for n in names}
 
-    store.apply(gm("a") + gm("b", group="b"), "cli", sources=src(["a", "b"], "/srv/team"))
-    store.apply(gm("c", group="c"), "cli", sources=src(["c"], "/srv/team-2"))
-    results = store.apply(gm("a"), "cli", sources=src(["a"], "/srv/team"), prune=True, prune_scope="/srv/team")
+    store.apply(
+        parsed(gm("a", "team", ["alice"]), gm("b", "b", ["alice"])), "cli", sources=src(["a", "b"], "/srv/team")
+    )
+    store.apply(parsed(gm("c", "c", ["alice"])), "cli", sources=src(["c"], "/srv/team-2"))
+    results = store.apply(
+        parsed(gm("a", "team", ["alice"])), "cli", sources=src(["a"], "/srv/team"), prune=True, prune_scope="/srv/team"
+    )
     assert [(r.name, r.action) for r in results] == [("a", "unchanged"), ("b", "pruned")]
     assert store.keys() == {("GroupMembership", "a"), ("GroupMembership", "c")}
 
 
 def test_prune_protects_sources_that_failed(store: Store) -> None:
-    store.apply(gm("a"), "gitops", sources={("GroupMembership", "a"): "a.yaml"})
-    store.apply(gm("b", group="b"), "gitops", sources={("GroupMembership", "b"): "b.yaml"})
+    store.apply(parsed(gm("a", "team", ["alice"])), "gitops", sources={("GroupMembership", "a"): "a.yaml"})
+    store.apply(parsed(gm("b", "b", ["alice"])), "gitops", sources={("GroupMembership", "b"): "b.yaml"})
     pruned = store.prune("gitops", keep=set(), protect_sources={"b.yaml"})
     assert [(r.name, r.action) for r in pruned] == [("a", "pruned")]
     assert store.keys() == {("GroupMembership", "b")}
 
 
 def test_status_and_events(store: Store) -> None:
-    store.apply(gm(), "panel", actor="user:admin")
+    store.apply(parsed(TEAM), "panel", actor="user:admin")
     assert store.write_status("GroupMembership", "team", {"phase": "Ready", "observedGeneration": 1})
     assert store.get("GroupMembership", "team").status["phase"] == "Ready"
     assert not store.write_status("GroupMembership", "gone", {})
@@ -124,7 +120,7 @@ def test_status_and_events(store: Store) -> None:
 def test_two_store_instances_share_one_database(db_url: str) -> None:
     hub_side, reconciler_side = Store(db_url), Store(db_url)
     try:
-        hub_side.apply(gm(), "api")
+        hub_side.apply(parsed(TEAM), "api")
         assert reconciler_side.get("GroupMembership", "team") is not None
         reconciler_side.write_status("GroupMembership", "team", {"phase": "Ready"})
         assert hub_side.get("GroupMembership", "team").status == {"phase": "Ready"}
@@ -135,7 +131,7 @@ def test_two_store_instances_share_one_database(db_url: str) -> None:
 
 def test_times_are_utc(store: Store) -> None:
     before = datetime.now(UTC)
-    store.apply(gm(), "cli")
+    store.apply(parsed(TEAM), "cli")
     store.add_event("GroupMembership", "team", "Checked", "checked")
     obj = store.get("GroupMembership", "team")
     for t in (obj.created, obj.updated, *(e.time for e in store.events())):
@@ -185,7 +181,7 @@ def test_store_instances_created_at_once_on_a_fresh_database(db_url: str) -> Non
         t.join()
     try:
         assert errors == []
-        stores[0].apply(gm(), "api")
+        stores[0].apply(parsed(TEAM), "api")
         assert all(s.get("GroupMembership", "team") is not None for s in stores)
         assert stores[-1].changed_since(0)[1] == 1
     finally:
@@ -215,11 +211,11 @@ def test_concurrent_writers_on_two_instances(db_url: str) -> None:
         start.wait()
         try:
             for i in range(ROUNDS):
-                store.apply(gm(own, group=own, members=f"m{i}"), "api")
+                store.apply(parsed(gm(own, own, [f"m{i}"])), "api")
                 obj = store.get("GroupMembership", own)  # nobody else writes this one
                 versions.append(obj.resource_version)
                 assert store.write_status("GroupMembership", own, {"observedGeneration": obj.generation, "i": i})
-                result = store.apply(gm("shared", group="shared", members=f"w{n}"), "api")
+                result = store.apply(parsed(gm("shared", "shared", [f"w{n}"])), "api")
                 shared_actions.append(result[0].action)
                 store.write_status("GroupMembership", "shared", {"by": n, "i": i})
                 if i % 10 == 0:
@@ -314,7 +310,7 @@ def test_a_schema_1_database_is_migrated_and_its_finished_one_shots_found(db_url
 
 def test_a_kinds_fingerprint_changes_with_its_resources_and_statuses_only(store: Store) -> None:
     empty = store.fingerprint("GroupMembership")
-    store.apply(gm(), "cli")
+    store.apply(parsed(TEAM), "cli")
     created = store.fingerprint("GroupMembership")
     assert created != empty
     store.apply(parse_manifests(RESET.format(name="r", volumes="home"), "t.yaml"), "cli")
