@@ -31,6 +31,12 @@ LABEL_POLICY_HASH = "io.jupyterhub-ds.policy-hash"
 LABEL_POLICY = "io.jupyterhub-ds.policy"
 LABEL_IMAGE = "io.jupyterhub-ds.image"
 LABEL_IMAGE_ID = "io.jupyterhub-ds.image-id"
+# What a user made through the Docker request policy (docs/docker-access.md): the policy sets
+# both on every object it lets them create, overriding whatever the request carried, and no
+# request may set any other label of ours (`LABEL_PREFIX`).
+LABEL_DOCKER_OWNER = "io.jupyterhub-ds.docker-owner"
+LABEL_DOCKER_PLATFORM = "io.jupyterhub-ds.docker-platform"
+LABEL_PREFIX = "io.jupyterhub-ds."
 # The built-in watch that surveys running servers for drift: one key.
 SERVER_DRIFT_KIND = "ServerDrift"
 SERVER_DRIFT_KEY = "servers"

@@ -18,6 +18,7 @@ import requests
 
 from vocabulary import naming
 
+from ..container_rules import host_config_facts, volume_bind_path
 from ..errors import PermanentError, TemporaryError
 
 T = TypeVar("T")
@@ -39,18 +40,9 @@ class EngineView(NamedTuple):
     present: set[str]
 
 
-def volume_bind_path(info: dict[str, Any]) -> str | None:
-    """The host path behind a volume of the `local` driver mounted with `o=bind` (a host
-    folder under a volume's name), else None."""
-    options = info.get("Options") or {}
-    binds = {o.strip() for o in (options.get("o") or "").split(",")} & {"bind", "rbind"}
-    return (options.get("device") or "?") if info.get("Driver") == "local" and binds else None
-
-
 def container_facts(attrs: dict[str, Any], volume_bind: Callable[[str], str | None]) -> dict[str, Any]:
     """What, in a container's inspection, can give it power over the host (the engine's
     record of how it was created, not what its labels claim)."""
-    host = attrs.get("HostConfig") or {}
     mounts = attrs.get("Mounts") or []
     volume_binds = {}
     for m in mounts:
@@ -59,15 +51,7 @@ def container_facts(attrs: dict[str, Any], volume_bind: Callable[[str], str | No
             if path is not None:
                 volume_binds[m["Name"]] = path
     return {
-        "privileged": bool(host.get("Privileged")),
-        "pid_mode": host.get("PidMode") or "",
-        "ipc_mode": host.get("IpcMode") or "",
-        "uts_mode": host.get("UTSMode") or "",
-        "network_mode": host.get("NetworkMode") or "",
-        "cap_add": list(host.get("CapAdd") or []),
-        "devices": [d.get("PathOnHost") or "?" for d in host.get("Devices") or []],
-        "device_rules": list(host.get("DeviceCgroupRules") or []),
-        "security_opt": list(host.get("SecurityOpt") or []),
+        **host_config_facts(attrs.get("HostConfig") or {}),
         "sources": [m.get("Source", "") for m in mounts if m.get("Type") == "bind"],
         "volume_binds": volume_binds,
     }

@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .docker import volume_bind_path
+from ..container_rules import volume_bind_path
 
 
 def as_container(service: dict[str, Any]) -> dict[str, Any]:

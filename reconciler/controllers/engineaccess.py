@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from typing import Any
 from vocabulary import naming
 
 from ..api.engineaccess import EngineAccessStatus, EscalatedContainer
+from ..container_rules import escalations
 from ..context import Context
 from ..result import Result
 
@@ -53,74 +53,9 @@ KIND = "EngineAccess"
 KEY = "engine"
 GRACE = 10.0  # seconds between a Swarm service's creation and its record
 FORGET_AFTER = 600.0  # a record whose object is gone from the engine is deleted after this
-# What a recognised server / an allowed name may have (codes of `Finding`).
+# What a recognised server / an allowed name may have (codes of `container_rules.Finding`).
 LAB_MAY = frozenset({"socket", "network-host", "volume-bind"})
 ALLOWED_MAY = frozenset({"socket", "network-host"})
-UNCONFINED = {"seccomp=unconfined", "apparmor=unconfined", "label=disable", "systempaths=unconfined"}
-NAMESPACES = (("pid_mode", "PID"), ("ipc_mode", "IPC"), ("uts_mode", "UTS"), ("network_mode", "network"))
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str  # socket, socket-parent, privileged, <ns>-host, join, caps, devices, unconfined, volume-bind
-    text: str  # what an admin reads in the event
-
-
-def guarded_paths(socket_path: str | Sequence[str]) -> tuple[set[str], set[str]]:
-    """(the sockets' paths, their parent folders): a bind of any of them reaches an engine.
-    On Swarm every node's socket counts (the node label io.jupyterhub-ds.socket)."""
-    paths = [socket_path] if isinstance(socket_path, str) else list(socket_path)
-    sockets = {p for path in paths for p in (os.path.normpath(path), os.path.realpath(path))}
-    parents: set[str] = set()
-    for path in sockets:
-        while path not in ("/", ""):
-            path = os.path.dirname(path)
-            parents.add(path)
-    return sockets, parents
-
-
-def _host_paths(c: dict[str, Any], sockets: set[str], parents: set[str]) -> list[Finding]:
-    found = []
-    binds = [(source, "") for source in c.get("sources") or []]
-    binds += [(path, f" through the volume {name}") for name, path in (c.get("volume_binds") or {}).items()]
-    for source, via in binds:
-        normal = os.path.normpath(source) if source else source
-        if normal in sockets:
-            found.append(Finding("socket", f"the engine socket ({source}){via}"))
-        elif normal in parents:
-            found.append(Finding("socket-parent", f"a parent folder of the engine socket ({source}){via}"))
-        elif via:
-            found.append(Finding("volume-bind", f"the host path {source}{via}"))
-    return found
-
-
-def _namespaces(c: dict[str, Any]) -> list[Finding]:
-    found = []
-    for field, namespace in NAMESPACES:
-        mode = c.get(field) or ("host" if field == "pid_mode" and c.get("pid_host") else "")
-        if mode == "host":
-            found.append(Finding(f"{namespace.lower()}-host", f"the host's {namespace} namespace"))
-        elif mode.startswith("container:"):
-            found.append(Finding("join", f"another container's {namespace} namespace ({mode[:22]})"))
-    return found
-
-
-def escalations(c: dict[str, Any], socket_path: str | Sequence[str]) -> list[Finding]:
-    """What gives this container power over the host, or over another container (empty:
-    nothing), from the engine's facts (`clients.docker.container_facts`)."""
-    sockets, parents = guarded_paths(socket_path)
-    found = [Finding("privileged", "privileged mode")] if c.get("privileged") else []
-    found += _namespaces(c)
-    if c.get("cap_add"):
-        found.append(Finding("caps", f"added capabilities ({', '.join(sorted(c['cap_add']))})"))
-    if c.get("devices"):
-        found.append(Finding("devices", f"host devices ({', '.join(c['devices'])})"))
-    if c.get("device_rules"):
-        found.append(Finding("devices", f"device cgroup rules ({', '.join(c['device_rules'])})"))
-    unconfined = [o for o in c.get("security_opt") or [] if o.replace(":", "=", 1) in UNCONFINED]
-    if unconfined:
-        found.append(Finding("unconfined", f"no confinement ({', '.join(unconfined)})"))
-    return found + _host_paths(c, sockets, parents)
 
 
 @dataclass

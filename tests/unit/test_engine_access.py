@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.clients.docker import container_facts, volume_bind_path
+from reconciler.clients.docker import container_facts
 from reconciler.clients.swarm import service_facts
-from reconciler.controllers.engineaccess import GRACE, escalations, guarded_paths, stale_records, survey_engine
+from reconciler.container_rules import escalations, guarded_paths, volume_bind_path
+from reconciler.controllers.engineaccess import GRACE, stale_records, survey_engine
 from vocabulary import naming
 
 SOCKET = "/var/run/docker.sock"

@@ -1,0 +1,74 @@
+"""The Docker request policy (issue 25, docs/docker-access.md): what one Docker Engine API
+request of a user with `limited` access may do. Pure: the request, the user, their quota
+and a view of the engine's objects with their owners in; `Allow` (with the body and query
+to send instead) or `Refuse` (a status and a message naming the field) out.
+
+- **ownership**: what the user creates gets the owner's labels, over any the request
+  carried; lists and events are narrowed to them; naming anything else answers 404;
+- **no way out**: the shared field rules (`container_rules`, also the engine-wide watch's)
+  and those only `limited` needs answer 403;
+- **quotas**: count, memory and CPUs (defaults applied), a build's context answer 409.
+
+The proxy that calls it (streams, upgrades, the view from the engine) comes next.
+"""
+
+from __future__ import annotations
+
+from .model import (
+    PLATFORM,
+    RULES,
+    SHARED,
+    Allow,
+    Decision,
+    Quota,
+    Refuse,
+    Refused,
+    Request,
+    Rule,
+    Usage,
+    View,
+    image_key,
+    owner_labels,
+)
+from .routes import ROUTES, route
+
+
+def decide(request: Request, user: str, quota: Quota, view: View) -> Decision:
+    try:
+        return route(request, user, quota, view)
+    except Refused as refused:
+        return Refuse(_endpoint(request), refused.status, refused.message, refused.field)
+
+
+def markdown() -> str:
+    """The endpoints and the refusals as docs/docker-access.md shows them (a unit test keeps
+    the page equal to this)."""
+    lines = ["| Endpoint | Method and path |", "|---|---|"]
+    lines += [f"| {endpoint} | `{method} {path}` |" for method, path, endpoint, _ in ROUTES]
+    lines += ["", "| Field | Refused | Status |", "|---|---|---|"]
+    lines += [f"| `{r.field}` | {r.refuses} | {r.status} |" for r in RULES]
+    return "\n".join(lines) + "\n"
+
+
+def _endpoint(request: Request) -> str:
+    return f"{request.method.upper()} {request.path.split('?', 1)[0]}"
+
+
+__all__ = [
+    "PLATFORM",
+    "ROUTES",
+    "RULES",
+    "SHARED",
+    "Allow",
+    "Decision",
+    "Quota",
+    "Refuse",
+    "Request",
+    "Rule",
+    "Usage",
+    "View",
+    "decide",
+    "image_key",
+    "markdown",
+    "owner_labels",
+]

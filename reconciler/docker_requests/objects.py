@@ -1,0 +1,109 @@
+"""Create requests for volumes, networks and images (build, pull): no host path or host
+network through them, the platform's image names left alone, the owner's labels set."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..container_rules import volume_bind_path
+from .model import PLATFORM, Quota, Refused, View, human, image_key, labelled, owner_of, repository, rule
+
+VOLUME_DRIVER = rule("Driver", "volume and network drivers other than `local` and `bridge`")
+DRIVER_OPTS = rule("DriverOpts", "volume driver options (a host path bound, a network file system): tmpfs only")
+VOLUME_TAKEN = rule("Name", "a volume name another owner uses", 409)
+NETWORK_OPTIONS = rule("Options", "network options other than MTU and inter-container traffic")
+IPAM = rule("IPAM", "chosen subnets or IPAM drivers")
+INGRESS = rule("Ingress", "Swarm ingress and config-from networks")
+REMOTE = rule("remote", "builds from a URL (the context cannot be measured; the engine fetches it)")
+BUILD_CGROUP = rule("cgroupparent", "a build's cgroup parent (outside the quota)")
+BUILD_NETWORK = rule("networkmode", "builds on the host's network or another container's")
+BUILDKIT = rule("version", "BuildKit builds (`version=2`, /session, /grpc: not filtered by field)")
+CONTEXT = rule("build context", "a build context over the quota", 409)
+BUILD_MEMORY = rule("memory", "a build's memory over the quota", 409)
+TAG = rule("t", "tags naming the platform's images")
+FROM_SRC = rule("fromSrc", "importing an image from a URL or a tar (`docker import`)")
+FROM_IMAGE = rule("fromImage", "pulling the platform's images")
+NETWORK_KEEPS = {"com.docker.network.driver.mtu", "com.docker.network.bridge.enable_icc"}
+
+
+def volume(body: Any, user: str, view: View) -> dict[str, Any]:
+    body = copy.deepcopy(body) if isinstance(body, dict) else {}
+    driver, opts = body.get("Driver") or "local", body.get("DriverOpts") or {}
+    if driver != "local":
+        raise VOLUME_DRIVER.refuse(f"{driver!r} is not allowed (local only)")
+    if (path := volume_bind_path({"Driver": "local", "Options": opts})) is not None:
+        raise DRIVER_OPTS.refuse(f"binding the host path {path} is not allowed")
+    if opts and (opts.get("type") != "tmpfs" or opts.get("device", "tmpfs") != "tmpfs"):
+        raise DRIVER_OPTS.refuse(f"{opts!r} is not allowed (type=tmpfs only)")
+    name = body.get("Name") or ""
+    if name and owner_of(view.volumes, name) not in (None, user):
+        raise VOLUME_TAKEN.refuse(f"the volume {name} exists and is not yours")
+    body["Labels"] = labelled(body.get("Labels"), view.platform, user)
+    return body
+
+
+def network(body: Any, user: str, view: View) -> dict[str, Any]:
+    body = copy.deepcopy(body) if isinstance(body, dict) else {}
+    if (driver := body.get("Driver") or "bridge") != "bridge":
+        raise VOLUME_DRIVER.refuse(f"{driver!r} is not allowed (bridge only)")
+    if extra := sorted(set(body.get("Options") or {}) - NETWORK_KEEPS):
+        raise NETWORK_OPTIONS.refuse(f"{', '.join(extra)} not allowed")
+    ipam = body.get("IPAM") or {}
+    if (ipam.get("Driver") or "default") != "default" or ipam.get("Config") or ipam.get("Options"):
+        raise IPAM.refuse("the engine chooses the subnet")
+    if body.get("Ingress") or body.get("ConfigFrom") or body.get("ConfigOnly"):
+        raise INGRESS.refuse("not allowed")
+    body["Labels"] = labelled(body.get("Labels"), view.platform, user)
+    return body
+
+
+def _tag_free(ref: str, view: View, which: Any) -> None:
+    """A user's image never takes a name the platform uses (it would run as a lab)."""
+    if repository(ref) in view.reserved_images or owner_of(view.images, image_key(ref)) == PLATFORM:
+        raise which.refuse(f"{ref} names the platform's image")
+
+
+def build(
+    query: Mapping[str, Sequence[str]], body_size: int | None, user: str, quota: Quota, view: View
+) -> tuple[dict[str, list[str]], int | None]:
+    """(the query to send, the largest context to stream), or `Refused`."""
+    q = {k: list(v) for k, v in query.items()}
+    one = {k: v[-1] for k, v in q.items() if v}
+    if one.get("remote"):
+        raise REMOTE.refuse(f"{one['remote']} is not allowed; send the context")
+    if one.get("version", "1") != "1":
+        raise BUILDKIT.refuse("BuildKit is not available here; DOCKER_BUILDKIT=0 uses the classic builder")
+    if one.get("networkmode", "default") not in ("", "default", "bridge", "none"):
+        raise BUILD_NETWORK.refuse(f"{one['networkmode']!r} is not allowed")
+    if one.get("cgroupparent"):
+        raise BUILD_CGROUP.refuse(f"{one['cgroupparent']!r} is not allowed")
+    for tag in q.get("t", []):
+        _tag_free(tag, view, TAG)
+    if quota.build_context is not None and body_size is not None and body_size > quota.build_context:
+        raise CONTEXT.refuse(f"{human(body_size)} ({body_size}) > at most {human(quota.build_context)}")
+    limit = quota.memory
+    asked = int(one.get("memory") or 0)
+    if limit is not None and asked > limit:
+        raise BUILD_MEMORY.refuse(f"{human(asked)} asked, at most {human(limit)}")
+    if limit is not None and not asked:
+        q["memory"] = [str(quota.default_memory or limit)]
+    try:
+        labels = json.loads(one.get("labels") or "{}")
+    except json.JSONDecodeError as e:
+        raise Refused(400, f"labels: not JSON ({e.msg})", "labels") from e
+    q["labels"] = [json.dumps(labelled(labels, view.platform, user), sort_keys=True)]
+    return q, quota.build_context
+
+
+def pull(query: Mapping[str, Sequence[str]], view: View) -> dict[str, list[str]]:
+    q = {k: list(v) for k, v in query.items()}
+    if any(q.get("fromSrc", [])):
+        raise FROM_SRC.refuse("not allowed; pull from a registry or build")
+    image = (q.get("fromImage") or [""])[-1]
+    tag = (q.get("tag") or [""])[-1]
+    ref = image if not tag or "@" in image else f"{image}{'@' if tag.startswith('sha256:') else ':'}{tag}"
+    _tag_free(ref, view, FROM_IMAGE)
+    return q
