@@ -24,6 +24,18 @@ reconciler_pid() {
   pgrep -P "$hub" -f 'reconciler[.]service' || true
 }
 
+# `make up` then `make test` (the README's order): the reconciler of that hub guards the whole
+# engine and would stop the test platforms' servers and hub containers that have the engine
+# socket (they are not its own; docs/security.md). It pauses (SIGSTOP) while the tests run and
+# goes on when the calling script exits, whatever the outcome; the hub and its servers keep running.
+pause_reconciler_of_make_up() {
+  PAUSED_RECONCILER="$(reconciler_pid)"
+  [ -n "$PAUSED_RECONCILER" ] || return 0
+  say "pausing the reconciler of make up's hub (pid $PAUSED_RECONCILER) while the tests run"
+  kill -STOP "$PAUSED_RECONCILER"
+  trap 'kill -CONT "$PAUSED_RECONCILER" 2>/dev/null || true' EXIT
+}
+
 # sha256 of the given files' contents and names, for cache keys.
 # Paths relative to the checkout, so two clones share caches.
 hash_inputs() { (for f in "$@"; do echo "${f#"$ROOT"/}"; cat "$f"; done) | sha256sum | cut -c1-16; }

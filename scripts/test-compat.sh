@@ -17,13 +17,7 @@ if [ "${JHDS_SKIP_POSTGRES:-}" != 1 ]; then
 fi
 cd "$ROOT"
 
-# As in `make test`: the reconciler of make up's hub would stop the test platforms' servers.
-reconciler="$(reconciler_pid)"
-if [ -n "$reconciler" ]; then
-  say "pausing the reconciler of make up's hub (pid $reconciler) while the tests run"
-  kill -STOP "$reconciler"
-  trap 'kill -CONT "$reconciler" 2>/dev/null || true' EXIT
-fi
+pause_reconciler_of_make_up
 
 say "JupyterHub $(python -c 'import jupyterhub; print(jupyterhub.__version__)') from ${VENV#"$ROOT"/}: unit tests"
 pytest tests/unit -q

@@ -19,16 +19,7 @@ fi
 "$ROOT/scripts/browser.sh"
 cd "$ROOT"
 
-# The README's order, `make up` then `make test`: the reconciler of that hub guards the whole
-# engine and would stop the test platforms' servers and hub containers that have the engine
-# socket (they are not its own; docs/security.md). It pauses (SIGSTOP) while the tests run and
-# goes on afterwards, whatever the outcome; the hub and its users' servers keep running.
-reconciler="$(reconciler_pid)"
-if [ -n "$reconciler" ]; then
-  say "pausing the reconciler of make up's hub (pid $reconciler) while the tests run"
-  kill -STOP "$reconciler"
-  trap 'kill -CONT "$reconciler" 2>/dev/null || true' EXIT
-fi
+pause_reconciler_of_make_up
 
 if [ "${1:-}" = "--bench" ]; then
   for bench in spawn labimage reconcile selfservice privileged broadcast schedule history hubcontainer idlecull grouppolicy backup swarm; do
