@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("vocabulary", "reconciler", "hub_config")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 MODULE_LINES = 400
+MODULE_LINES_MAX = 500  # even with a reason (issue 23)
 FUNCTION_LINES = 60
 
 
@@ -52,13 +53,14 @@ def _sources() -> list[Path]:
 
 
 def test_modules_are_small_or_say_why() -> None:
-    """A module over ~400 lines states at its top why it is one piece."""
+    """A module over ~400 lines states at its top why it is one piece; none is over 500."""
     long = []
     for path in _sources():
         text = path.read_text()
         doc = ast.get_docstring(ast.parse(text)) or ""
-        if text.count("\n") > MODULE_LINES and "one piece" not in doc.lower():
-            long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+        lines = text.count("\n")
+        if lines > MODULE_LINES_MAX or (lines > MODULE_LINES and "one piece" not in doc.lower()):
+            long.append(f"{path.relative_to(ROOT)}: {lines} lines")
     assert not long, long
 
 
