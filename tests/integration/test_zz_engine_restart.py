@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -33,8 +34,11 @@ def test_engine_restart_mid_reconcile_recovers_and_converges(engine_hub: Hub, tm
     hub.start_server("eli")
     hub.stop_server("eli")  # eli has volumes now
 
+    pid = int(Path("/var/run/docker.pid").read_text())
     subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
-    wait_for(lambda: not engine_up(), 60, "the engine stopped answering")
+    # Gone, not only refusing new connections: while dockerd shuts down it still serves the
+    # connections it has, so the reconciler's kept-alive client could go on working for a moment.
+    wait_for(lambda: not engine_up() and not Path(f"/proc/{pid}").exists(), 60, "the engine stopped")
     try:
         path = tmp_path / "reset.yaml"
         path.write_text(manifest("VolumeReset", "eli-cache", {"user": "eli", "volumes": ["cache"]}))
