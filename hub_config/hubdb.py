@@ -14,6 +14,8 @@ Exit codes: 0 ready, 4 the schema needs the operator (the message says what to d
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import sys
 import time
@@ -70,9 +72,11 @@ def sqlite_path(db_url: str) -> Path | None:
 def backup_sqlite(path: Path) -> Path:
     """A consistent copy beside the database, named for the JupyterHub about to upgrade it."""
     target = path.with_name(f"{path.name}{BACKUP_SUFFIX}{jupyterhub.__version__}-{time.strftime('%Y%m%d-%H%M%S')}")
-    with sqlite3.connect(path) as source, sqlite3.connect(target) as copy:
+    # Created private before a byte is copied (password hashes, tokens): a chmod afterwards
+    # would leave a window, and a partial copy, readable. O_EXCL refuses a planted file or link.
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with contextlib.closing(sqlite3.connect(path)) as source, contextlib.closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
-    target.chmod(0o600)  # password hashes, tokens: as private as the database
     return target
 
 

@@ -11,11 +11,12 @@ may have now (the socket follows membership). Every wait polls the hub every `PO
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
-from .clients.hub import HubClient
+from .clients.hub import HubClient, NotFound
 from .errors import PermanentError, TemporaryError
 
 POLL = 0.25  # seconds between looks at a server being stopped or started (and a watch's requeue)
@@ -100,9 +101,11 @@ async def restart(
 
 
 async def stop_all(hub: HubClient, user: str, servers: Sequence[str], timeout: float) -> None:
-    """Stop these servers of one user and wait until none of them runs."""
+    """Stop these servers of one user and wait until none of them runs; one already gone is
+    stopped (a resumed caller asks again)."""
     for server in servers:
-        await hub.stop_server(user, server)
+        with contextlib.suppress(NotFound):
+            await hub.stop_server(user, server)
 
     async def stopped() -> bool:
         model = await hub.get_user(user) or {}

@@ -108,7 +108,10 @@ def events(hub: Hub, kind: str | None = None, name: str | None = None, reason: s
 def group_members(hub: Hub, group: str) -> set[str] | None:
     """The hub group's members; None when the group does not exist."""
     r = hub.api("GET", f"groups/{group}")
-    return set(r.json()["users"]) if r.status_code == 200 else None
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text  # a refusal or an error is not "no such group"
+    return set(r.json()["users"])
 
 
 def running_container(engine: docker.DockerClient, hub: Hub, user: str) -> Container | None:

@@ -124,7 +124,7 @@ def events(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@verbs.command("suspend", "stop reconciling a resource: spec.suspend true (GroupMembership, Broadcast)", Ref())
+@verbs.command("suspend", "stop reconciling a resource: spec.suspend true", Ref())
 def suspend(args: argparse.Namespace) -> int:
     """`suspend` and `resume`: set spec.suspend, as `flux suspend` does."""
     args.api().call("POST", f"resources/{args.kind}/{args.name}/{args.verb}")

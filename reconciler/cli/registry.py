@@ -10,14 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from ..api import REGISTRY
 from .client import EXIT_USAGE
 
 Handler = Callable[[argparse.Namespace], int]
 
-KINDS_HELP = (
-    "groupmembership, broadcast, volumereset, serverrestart, idlecullpolicy, grouppolicy, rolloutrestart;"
-    " KIND/NAME or KIND NAME"
-)
+# From the registry: a kind registered is a kind `hubctl` names (docs/architecture.md).
+KINDS_HELP = ", ".join(kind.lower() for kind in REGISTRY) + "; KIND/NAME or KIND NAME"
 
 
 @dataclass(frozen=True)

@@ -202,12 +202,16 @@ async def _copy(
     their data is copied, never while waiting for a slot."""
     backup = job.name
     async with bound(ctx.settings):
-        if spec.consistent and running and not entry.stopped_servers:
-            entry.stopped_servers = running
-            await save()
-            message = f"stopping the servers of {entry.user} for a consistent backup"
-            await ctx.event(KIND, backup, "StoppingServers", message)
-            await restarts.stop_all(ctx.hub, entry.user, running, float(ctx.settings.spawn_timeout))
+        if spec.consistent and (running or entry.stopped_servers):
+            # Stopped before every copy, also when resumed: a run that recorded the list and
+            # then crashed or timed out before the servers were down must not copy them live.
+            stopping = sorted(set(entry.stopped_servers) | set(running))
+            if stopping != entry.stopped_servers:  # progress first, then the side effect
+                entry.stopped_servers = stopping
+                await save()
+                message = f"stopping the servers of {entry.user} for a consistent backup"
+                await ctx.event(KIND, backup, "StoppingServers", message)
+            await restarts.stop_all(ctx.hub, entry.user, stopping, float(ctx.settings.spawn_timeout))
         try:
             return await Helpers(ctx.engine, ctx.settings, job).backup(backup, entry.user, present, slot_held=True)
         except HelperFailed as e:

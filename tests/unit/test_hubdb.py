@@ -4,7 +4,10 @@ PostgreSQL and newer schemas left to the operator with a message."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -71,3 +74,28 @@ def test_postgresql_is_not_upgraded_without_the_operator(monkeypatch: pytest.Mon
     code, message = hubdb.ensure("postgresql+psycopg://hub@db/hub", "/srv/jupyterhub/jupyterhub_config.py")
     assert code == hubdb.NEEDS_OPERATOR
     assert "pg_dump" in message and "jupyterhub upgrade-db -f /srv/jupyterhub/jupyterhub_config.py" in message
+
+
+def test_the_backup_copy_is_private_from_its_first_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "jupyterhub.sqlite"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE t (secret TEXT)")
+        conn.execute("INSERT INTO t VALUES ('hash')")
+    modes: dict[str, int] = {}
+    connect = sqlite3.connect
+
+    def watched(path, *args, **kwargs):  # the copy's mode as it is opened, before any byte
+        conn = connect(path, *args, **kwargs)
+        modes[str(path)] = stat.S_IMODE(os.stat(path).st_mode)
+        return conn
+
+    monkeypatch.setattr(hubdb.sqlite3, "connect", watched)
+    old = os.umask(0o022)  # what a careless umask would give a new file
+    try:
+        copy = hubdb.backup_sqlite(db)
+    finally:
+        os.umask(old)
+    assert modes[str(copy)] == 0o600
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    with contextlib.closing(connect(copy)) as conn:
+        assert conn.execute("SELECT secret FROM t").fetchall() == [("hash",)]
