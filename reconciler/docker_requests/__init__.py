@@ -31,10 +31,12 @@ from .model import (
     owner_labels,
 )
 from .routes import ROUTES, route
+from .shape import check_shape
 
 
 def decide(request: Request, user: str, quota: Quota, view: View) -> Decision:
     try:
+        check_shape(request.query, request.body)
         return route(request, user, quota, view)
     except Refused as refused:
         return Refuse(_endpoint(request), refused.status, refused.message, refused.field)

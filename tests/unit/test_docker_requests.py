@@ -421,3 +421,45 @@ def test_every_shared_rule_a_finding_names_is_a_rule_of_the_policy() -> None:
     host = {k: v for case, _ in NO_WAY_OUT.values() for k, v in case.items()}  # every way out at once
     fields = {f.field for f in escalations(host_config_facts(host), ())}
     assert len(fields) >= 8 and fields <= {r.field for r in dr.RULES}
+
+
+# The engine's decoders match JSON names without regard to case and read a parameter's first
+# value: a request shaped to slip past the rules is refused before they run (review findings).
+CREATE, PG = "/containers/create", "postgres:16"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "body", "field"),
+    [
+        ("POST", CREATE, {}, {"Image": PG, "HostConfig": {"privileged": True}}, "Privileged"),
+        ("POST", CREATE, {}, {"Image": PG, "hostConfig": {"Privileged": True}}, "HostConfig"),
+        ("POST", CREATE, {}, {"Image": PG, "HostConfig": {"binds": ["/:/h"]}}, "Binds"),
+        (
+            "POST",
+            "/containers/create",
+            {},
+            {"Image": "postgres:16", "HostConfig": {"networkmode": "host"}},
+            "NetworkMode",
+        ),
+        (
+            "POST",
+            "/containers/create",
+            {},
+            {"Image": "postgres:16", "labels": {naming.LABEL_DOCKER_OWNER: "bob"}},
+            "Labels",
+        ),
+        ("POST", f"/containers/{MINE}/exec", {}, {"Cmd": ["sh"], "privileged": True}, "Privileged"),
+        ("POST", "/build", {"networkmode": ["host", "bridge"]}, None, "networkmode"),
+        ("POST", "/build", {"remote": ["http://x", ""]}, None, "remote"),
+        ("POST", "/images/create", {"fromImage": ["jupyterhub-ds/lab", "alpine"]}, None, "fromImage"),
+    ],
+)
+def test_a_request_shaped_to_slip_past_the_rules_is_refused(method, path, query, body, field) -> None:
+    decision = dr.decide(Request(method, path, query, body), ANN, QUOTA, VIEW)
+    assert isinstance(decision, Refuse), decision
+    assert decision.status == 400 and decision.field == field, decision
+
+
+def test_user_data_keyed_like_a_field_is_not_a_field() -> None:
+    body = {"Image": PG, "Labels": {"image": "x", "privileged": "no"}}
+    assert isinstance(dr.decide(Request("POST", CREATE, {}, body), ANN, QUOTA, VIEW), Allow)
