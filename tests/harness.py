@@ -24,8 +24,12 @@ from vocabulary import naming
 
 ROOT = Path(__file__).resolve().parents[1]
 # A parallel run (another worktree on the same engine) sets its own label, e.g. jhds-test-w1;
-# modules with platforms of their own must then not run in both at once.
-TEST_PLATFORM = os.environ.get("JHDS_TEST_PLATFORM", "jhds-test")
+# modules with platforms of their own must then not run in both at once. Each pytest-xdist
+# worker of one run (`scripts/test.sh`'s two lanes) adds its id: its own session hub and its
+# own platforms, each found and removed by its own label.
+TEST_PLATFORM = os.environ.get("JHDS_TEST_PLATFORM", "jhds-test") + (
+    f"-{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
+)
 # The suite's hubs spawn the minimal lab, on Swarm too: the test swarm carries it (and the
 # backup helper) rather than `make swarm-up`'s default, the lab `make up` asks for.
 SUITE_SWARM_IMAGES = "jupyterhub-ds/lab:minimal jupyterhub-ds/base:bookworm"

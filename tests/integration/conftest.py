@@ -14,10 +14,30 @@ from selenium import webdriver
 from tests.harness import ROOT, TEST_PLATFORM, Hub, Swarm, cleanup_docker, own_hub, test_swarm
 from tests.integration.browser import chromium
 
+# Modules that must run on the same lane (`scripts/test.sh` runs two, pytest-xdist's
+# `--dist loadgroup`): those sharing one machine-wide thing (the test swarm) or one platform of
+# their own (started once per lane). Every other module is a group of its own, so its
+# module-scoped platform starts once.
+SHARED_LANE = {
+    "test_swarm": "swarm",
+    "test_swarm_infra": "swarm",
+    "test_swarm_readme": "swarm",
+    "test_backups": "backup",
+    "test_backups_bounds": "backup",
+    "test_notebook": "ds",
+    "test_notebook_browser": "ds",
+}
+# Modules that act on the whole engine (restarting it): run alone, after the two lanes.
+ALONE = {"test_zz_engine_restart"}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.integration)
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+        item.add_marker(pytest.mark.xdist_group(SHARED_LANE.get(module, module)))
+        if module in ALONE:
+            item.add_marker(pytest.mark.alone)
 
 
 @pytest.fixture(scope="session")
