@@ -169,8 +169,9 @@ class PlatformSpawner(DockerSpawner):
         socket, gid = eff.docker_socket and self.is_privileged(), socket_group_id(s.docker_socket)
         groups = [g for g in host_config.pop("group_add", []) if g != str(gid)]
         volumes.pop(s.docker_socket, None)
-        for source in [k for k, v in volumes.items() if v.get("bind") == naming.LAB_DOCKER_DIR]:
-            volumes.pop(source)
+        for source, target in list(volumes.items()):  # values: a mount path, or {bind, mode}
+            if (target.get("bind") if isinstance(target, dict) else target) == naming.LAB_DOCKER_DIR:
+                volumes.pop(source)
         if socket:
             volumes[s.docker_socket] = {"bind": "/var/run/docker.sock", "mode": "rw"}
             groups += [str(gid)] if gid is not None else []

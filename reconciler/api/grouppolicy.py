@@ -114,7 +114,8 @@ class DockerQuotaSpec(SpecModel):
         )
         for low_name, low, high_name, high in pairs:
             if low > high:
-                raise ValueError(f"{low_name} ({low:g}) is above {high_name} ({high:g}), with the defaults filled in")
+                shown = (f"{v / 1024**3:g}G" if "emory" in high_name else f"{v:g}" for v in (low, high))
+                raise ValueError(f"{low_name} is above {high_name} ({' > '.join(shown)}), with the defaults filled in")
         return self
 
     def resolved(self) -> dict[str, float]:
