@@ -138,7 +138,8 @@ def _platform(c: Any, s: Settings) -> None:
         {
             "name": "reconciler",
             "description": "The platform's reconciler",
-            "scopes": RECONCILER_SCOPES,
+            # A `limited` user's running containers count as their server's activity only if asked.
+            "scopes": RECONCILER_SCOPES + (["users:activity"] if s.docker_limited_counts_as_activity else []),
             "services": ["reconciler"],
         },
         {

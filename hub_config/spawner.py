@@ -1,5 +1,6 @@
-"""DockerSpawner for the platform: templated names and volumes, labels, socket, GPU, host network,
-and the user's GroupPolicies (limits, environment, volumes, images; docs/policies.md)."""
+"""DockerSpawner for the platform: templated names and volumes, labels, Docker access (the socket,
+or the proxy's folder), GPU, host network, and the user's GroupPolicies (limits, environment,
+volumes, images; docs/policies.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import stat
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -62,6 +64,16 @@ def ensure_privileged_group(db: Any, log: Any) -> orm.Group:
     return group
 
 
+def ensure_proxy_dir(root: Path, user: str) -> Path:
+    """The user's folder of the Docker proxy's socket (`naming.docker_proxy_dir`), made if
+    missing: 0711, so the lab's user reaches the socket inside but lists nothing."""
+    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    folder = naming.docker_proxy_dir(root, user)
+    folder.mkdir(mode=0o711, exist_ok=True)
+    os.chmod(folder, 0o711)  # mkdir's mode is cut by the umask
+    return folder
+
+
 def socket_group_id(path: str) -> int | None:
     """Group owning the engine socket, so the lab's non-root user may use it."""
     try:
@@ -75,6 +87,9 @@ class PlatformSpawner(DockerSpawner):
     """One container per user server, named and labelled through `vocabulary.naming`."""
 
     _policy: Effective | None = None  # the effective policy of the start in progress
+    _docker_limited = False  # the start in progress mounts the Docker proxy's folder
+    # `limited` Docker access: the proxy runs beside the reconciler, on this engine's host.
+    limited_docker_supported = True
     _configured_limits: tuple[Any, Any] | None = None
     labels: dict[str, str] = {}  # of the start in progress, as they are (not template-escaped)
 
@@ -91,6 +106,8 @@ class PlatformSpawner(DockerSpawner):
         if self._policy is not None and self._policy.environment:
             # Reserved names (JUPYTERHUB_*) are refused in the spec; never override the hub's own.
             env.update({k: v for k, v in self._policy.environment.items() if k not in env})
+        if self._docker_limited:  # the platform's, over any policy's DOCKER_HOST
+            env["DOCKER_HOST"] = naming.LAB_DOCKER_HOST
         return env
 
     async def refuse_private_volume(self, name: str) -> None:
@@ -131,14 +148,7 @@ class PlatformSpawner(DockerSpawner):
         if gpus and (eff.gpu_count or eff.gpu_ids):
             request = {"device_ids": eff.gpu_ids} if eff.gpu_ids else {"count": eff.gpu_count}
             host_config["device_requests"] = [{**request, "capabilities": [["gpu"]]}]
-        socket, gid = eff.docker_socket and self.is_privileged(), socket_group_id(s.docker_socket)
-        groups = [g for g in host_config.pop("group_add", []) if g != str(gid)]
-        volumes.pop(s.docker_socket, None)
-        if socket:
-            volumes[s.docker_socket] = {"bind": "/var/run/docker.sock", "mode": "rw"}
-            groups += [str(gid)] if gid is not None else []
-        if groups:
-            host_config["group_add"] = groups
+        socket = self.docker_access(volumes, host_config, eff)
         try:
             image_id = (await self.docker("inspect_image", image))["Id"]
         except docker.errors.NotFound:
@@ -150,6 +160,31 @@ class PlatformSpawner(DockerSpawner):
             naming.LABEL_IMAGE_ID: image_id,
             naming.LABEL_SOCKET: "true" if socket else "false",
         }
+
+    def docker_access(self, volumes: dict[str, Any], host_config: dict[str, Any], eff: Effective) -> bool:
+        """The engine socket (privileged: the policy gives it AND the user is a member), or
+        the proxy's folder (limited), or neither; never both, whatever the caller put in.
+        True when the socket is given."""
+        s = self.settings
+        socket, gid = eff.docker_socket and self.is_privileged(), socket_group_id(s.docker_socket)
+        groups = [g for g in host_config.pop("group_add", []) if g != str(gid)]
+        volumes.pop(s.docker_socket, None)
+        for source, target in list(volumes.items()):  # values: a mount path, or {bind, mode}
+            if (target.get("bind") if isinstance(target, dict) else target) == naming.LAB_DOCKER_DIR:
+                volumes.pop(source)
+        if socket:
+            volumes[s.docker_socket] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+            groups += [str(gid)] if gid is not None else []
+        if groups:
+            host_config["group_add"] = groups
+        self._docker_limited = eff.docker_access == "limited" and self.limited_docker_supported
+        if self._docker_limited:
+            # Read-only: the lab connects to the socket (connect() writes nothing) and makes no files there.
+            folder = ensure_proxy_dir(s.docker_proxy_root, self.user.name)
+            volumes[str(folder)] = {"bind": naming.LAB_DOCKER_DIR, "mode": "ro"}
+        elif eff.docker_access == "limited":
+            self.log.warning("%s has limited Docker access, which this backend does not give", self.user.name)
+        return socket
 
     def _record_body(self) -> dict[str, Any]:
         return {"role": "lab", "user": self.user.name, "server": self.name or "", "name": self.object_name}
@@ -294,10 +329,10 @@ class PlatformSpawner(DockerSpawner):
         self.extra_create_kwargs = {"labels": {k: literal(v) for k, v in labels.items()}}
         self.extra_host_config = host_config
         self.log.info(
-            "Starting server %s of %s (socket: %s, gpu: %s)",
+            "Starting server %s of %s (docker: %s, gpu: %s)",
             self.object_name,
             self.user.name,
-            "yes" if privileged else "no",
+            "socket" if privileged else "limited" if self._docker_limited else "none",
             "yes" if decision.enabled else "no",
         )
         ip, port = await super().start()

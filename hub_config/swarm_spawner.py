@@ -7,7 +7,9 @@ labels, volumes and policies (PlatformSpawner), and three differences:
 - the service is constrained to the node that holds the user's volumes (recorded at their
   first start, the least loaded ready node then); if that node is not available the spawn
   fails with a message naming it;
-- the Docker socket of `docker-privileged` members is that node's own socket.
+- the Docker socket of `docker-privileged` members is that node's own socket;
+- `limited` Docker access is not given: its proxy runs beside the reconciler, on the
+  manager, and a lab on another node cannot reach its socket (DockerAccess says so).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ FAILED_TASK = {"failed", "rejected", "shutdown", "orphaned", "remove", "complete
 
 class SwarmPlatformSpawner(PlatformSpawner, SwarmSpawner):
     node: Node | None = None  # where the start in progress runs
+    limited_docker_supported = False
 
     @property
     def engine(self) -> SwarmEngine:

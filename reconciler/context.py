@@ -23,6 +23,7 @@ from .clients.docker import Engine
 from .clients.hub import HubClient
 from .deliveries import Deliveries
 from .lanes import LaneQueues
+from .proxy_port import DockerProxyPort
 from .schedules import Schedules
 from .store import Store
 
@@ -50,6 +51,8 @@ class Context:
     hub: HubClient
     settings: Settings
     engine: Engine = field(default_factory=Engine)
+    # The Docker proxy of `limited` access (service.py starts it); None: not running here.
+    docker_proxy: DockerProxyPort | None = None
     snapshot_ttl: float = 10.0
     _snapshot: HubSnapshot | None = field(default=None, repr=False)
     _deliveries: Deliveries | None = field(default=None, repr=False)

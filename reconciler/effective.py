@@ -10,7 +10,10 @@ running server should have) and `hubctl get effective` (what an admin sees):
 | images        | the union, highest priority first; the first is the default        |
 | volumes       | the union; a volume in several: the highest priority's mount       |
 | environment   | per name, the highest priority's value                             |
-| dockerSocket  | true if any policy gives it (only docker-privileged's may)         |
+| dockerAccess  | the most: privileged > limited > none (only docker-privileged's    |
+|               | may say privileged; `dockerSocket: true` is privileged)            |
+| dockerQuota   | per field, the largest, over the policies saying limited or giving |
+|               | a quota; a field a policy leaves out is DEFAULT_DOCKER_QUOTA's     |
 
 A server that gets the socket takes images, volumes and environment from the policies of
 the socket groups alone (`withheld` names the others): only those need `admin:groups` to
@@ -30,13 +33,39 @@ from typing import Any
 
 from vocabulary.scopes import SOCKET_GROUPS
 
-from .api.grouppolicy import GroupPolicySpec, memory_bytes
+from .api.grouppolicy import DOCKER_LEVELS, DockerAccessLevel, DockerQuotaSpec, GroupPolicySpec, memory_bytes
 
 
 @dataclass(frozen=True)
 class NamedGroupPolicy:
     name: str
     spec: GroupPolicySpec
+
+
+@dataclass(frozen=True)
+class DockerQuota:
+    """A `limited` user's combined quota (the fields of `docker_requests.Quota`)."""
+
+    max_containers: int
+    memory: int  # bytes, per container
+    cpus: float
+    total_memory: int
+    total_cpus: float
+    default_memory: int
+    default_cpus: float
+    build_context: int  # bytes
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "containers": self.max_containers,
+            "memory": self.memory,
+            "cpus": self.cpus,
+            "totalMemory": self.total_memory,
+            "totalCpus": self.total_cpus,
+            "defaultMemory": self.default_memory,
+            "defaultCpus": self.default_cpus,
+            "buildContext": self.build_context,
+        }
 
 
 @dataclass
@@ -52,6 +81,9 @@ class Effective:
     volumes: dict[str, dict[str, Any]] | None = None  # name -> {mount, readOnly}
     environment: dict[str, str] | None = None
     docker_socket: bool = False  # the engine socket (the spawner also checks membership)
+    docker_access: DockerAccessLevel = "none"  # privileged exactly when docker_socket
+    # Limited only: applied live by the proxy, so not part of the hash (no restart for it).
+    docker_quota: DockerQuota | None = None
     # Policies whose images, volumes and environment a server holding the socket does not get.
     withheld: list[str] | None = None
 
@@ -67,6 +99,8 @@ class Effective:
             "volumes": self.volumes,
             "environment": self.environment,
             "dockerSocket": True if self.docker_socket else None,  # absent when false: hashes unchanged
+            # The proxy's directory is mounted at spawn: a server started without it drifts.
+            "dockerAccess": "limited" if self.docker_access == "limited" else None,
             "withheld": self.withheld,
         }
         return {k: v for k, v in data.items() if v not in (None, [], {})}
@@ -91,7 +125,10 @@ def combine(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -> Effe
     """The effective policy of a member of `groups` (see the module's table)."""
     found = applying(groups, policies)
     eff = Effective(policies=[p.name for p in found])
-    eff.docker_socket = any(p.spec.docker_socket for p in found)
+    eff.docker_access = max((p.spec.docker_level for p in found), key=DOCKER_LEVELS.index, default="none")
+    eff.docker_socket = eff.docker_access == "privileged"
+    if eff.docker_access == "limited":
+        eff.docker_quota = docker_quota([p.spec for p in found])
     for p in found:
         s = p.spec
         _limits(eff, s)
@@ -107,6 +144,24 @@ def combine(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -> Effe
             eff.environment = eff.environment or {}
             eff.environment.setdefault(key, value)  # found is highest priority first
     return eff
+
+
+def docker_quota(specs: Iterable[GroupPolicySpec]) -> DockerQuota:
+    """The most generous of the quotas of the policies saying `limited` or giving a quota,
+    field by field (each with the defaults filled in); the defaults when none does."""
+    giving = [s for s in specs if s.docker_quota is not None or s.docker_level == "limited"]
+    quotas = [(s.docker_quota or DockerQuotaSpec()).resolved() for s in giving] or [DockerQuotaSpec().resolved()]
+    top = {name: max(q[name] for q in quotas) for name in quotas[0]}
+    return DockerQuota(
+        max_containers=int(top["containers"]),
+        memory=int(top["memory"]),
+        cpus=top["cpus"],
+        total_memory=int(top["total_memory"]),
+        total_cpus=top["total_cpus"],
+        default_memory=int(top["default_memory"]),
+        default_cpus=top["default_cpus"],
+        build_context=int(top["build_context"]),
+    )
 
 
 def _limits(eff: Effective, s: GroupPolicySpec) -> None:

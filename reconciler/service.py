@@ -42,7 +42,8 @@ T = TypeVar("T")
 
 async def watch_engine(ctx: Context, stop: asyncio.Event) -> None:
     """Container events: any start wakes the engine-wide access check; a start or stop of one
-    of this platform's servers wakes that user's privileged-access key and the drift survey."""
+    of this platform's servers wakes that user's privileged- and Docker-access keys and the
+    drift survey; one of a container made through the Docker proxy, its owner's Docker-access key."""
     loop = asyncio.get_running_loop()
     halt = threading.Event()
 
@@ -51,7 +52,15 @@ async def watch_engine(ctx: Context, stop: asyncio.Event) -> None:
         user = attributes.get(naming.LABEL_USER)
         if user and attributes.get(naming.LABEL_PLATFORM) == ctx.settings.platform_id:
             loop.call_soon_threadsafe(ctx.enqueue, (naming.PRIVILEGED_ACCESS_KIND, user))
+            loop.call_soon_threadsafe(
+                ctx.enqueue, (naming.DOCKER_ACCESS_KIND, user)
+            )  # a server stopped: its containers
             loop.call_soon_threadsafe(ctx.enqueue, (naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY))
+        # A container the Docker proxy made: its owner's key looks (the label only wakes it;
+        # what is done is decided from the proxy's records).
+        owner = attributes.get(naming.LABEL_DOCKER_OWNER)
+        if owner and attributes.get(naming.LABEL_DOCKER_PLATFORM) == ctx.settings.platform_id:
+            loop.call_soon_threadsafe(ctx.enqueue, (naming.DOCKER_ACCESS_KIND, owner))
         if event.get("status") == "start":
             loop.call_soon_threadsafe(ctx.enqueue, (engineaccess.KIND, engineaccess.KEY))
 

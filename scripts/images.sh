@@ -12,6 +12,10 @@
 # BACKUP_HELPER_IMAGE names another image (then that one is yours to provide).
 # LAB_REPO changes the repository name and LAB_NO_CACHE=1 builds without the engine's
 # cache (benchmarks/labimage.py measures a cold build with both).
+# Both labs carry the `docker` CLI and its compose plugin (`limited` Docker access,
+# docs/docker-access.md), taken from the host, as no registry is reachable: the CLI from
+# Debian's docker.io package (apt's cache, else `apt-get download`), compose from
+# scripts/compose.sh's pinned binary; LAB_DOCKER_CLI / LAB_DOCKER_COMPOSE name other files.
 source "$(dirname "$0")/lib.sh"
 
 LAB_REPO="${LAB_REPO:-jupyterhub-ds/lab}"
@@ -39,16 +43,50 @@ wheels_for() {
   echo "$dir"
 }
 
+# The docker CLI of Debian's docker.io (the engine's own release: its API version), only
+# /usr/bin/docker out of the package, cached per package file. Prints the binary's path.
+docker_cli() {
+  if [ -n "${LAB_DOCKER_CLI:-}" ]; then echo "$LAB_DOCKER_CLI"; return; fi
+  local deb out
+  deb=$(ls -t /var/cache/apt/archives/docker.io_*_amd64.deb 2>/dev/null | head -n1 || true)
+  if [ -z "$deb" ]; then
+    command -v apt-get >/dev/null 2>&1 || fail "the labs' docker CLI: no apt here; set LAB_DOCKER_CLI to a docker client binary"
+    mkdir -p "$STATE_DIR/debs"
+    (cd "$STATE_DIR/debs" && with_progress "$STATE_DIR/apt-download.log" apt-get download docker.io) \
+      || fail "could not download Debian's docker.io (apt-get download); set LAB_DOCKER_CLI"
+    deb=$(ls -t "$STATE_DIR"/debs/docker.io_*.deb | head -n1)
+  fi
+  out="$STATE_DIR/tools/docker-cli-$(sha256sum "$deb" | cut -c1-16)"
+  if [ ! -x "$out/docker" ]; then
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$out.tmp" ./usr/bin/docker
+    mkdir -p "$out"; mv "$out.tmp/usr/bin/docker" "$out/docker"; rm -rf "$out.tmp"
+  fi
+  echo "$out/docker"
+}
+
+# The compose plugin: scripts/compose.sh's pinned v2 binary (fetched once, hash-checked).
+docker_compose() {
+  if [ -n "${LAB_DOCKER_COMPOSE:-}" ]; then echo "$LAB_DOCKER_COMPOSE"; return; fi
+  # shellcheck source=scripts/compose.sh
+  source "$ROOT/scripts/compose.sh" >&2
+  is_v2 "$TOOLS/docker-compose" || install_compose >&2
+  echo "$TOOLS/docker-compose"
+}
+
 # build_lab FLAVOUR DOCKERFILE BASE "SUBDIR=LOCK ..." INPUT...: the image LAB_REPO:FLAVOUR,
-# rebuilt only when its inputs (files of docker/lab, the base image) changed.
+# rebuilt only when its inputs (files of docker/lab, the base image, the docker CLI and
+# compose binaries in LAB_TOOLS) changed.
 build_lab() {
   local flavour="$1" dockerfile="$2" base="$3" wheel_sets="$4"; shift 4
   local image="$LAB_REPO:$flavour" ctx="$STATE_DIR/build/lab-$flavour" key old_id f set
   local inputs=("$dockerfile" "$@")
-  key=$( (echo "$image"; hash_inputs "${inputs[@]/#/$LAB_DIR/}"; docker image inspect "$base" --format '{{.Id}}' 2>/dev/null || echo "$base") | sha256sum | cut -c1-16)
+  key=$( (echo "$image"; hash_inputs "${inputs[@]/#/$LAB_DIR/}"; sha256sum "${LAB_TOOLS[@]}" | cut -c1-64
+    docker image inspect "$base" --format '{{.Id}}' 2>/dev/null || echo "$base") | sha256sum | cut -c1-16)
   [ "$(image_key "$image")" = "$key" ] && [ "${LAB_NO_CACHE:-}" != 1 ] && return
-  rm -rf "$ctx"; mkdir -p "$ctx"
+  rm -rf "$ctx"; mkdir -p "$ctx/tools"
   for f in "${inputs[@]}"; do mkdir -p "$ctx/$(dirname "$f")"; cp "$LAB_DIR/$f" "$ctx/$f"; done
+  cp "${LAB_TOOLS[0]}" "$ctx/tools/docker"; cp "${LAB_TOOLS[1]}" "$ctx/tools/docker-compose"
   # COPY keeps the context's modes, and `make up` runs with umask 077: the lab user must
   # read the image's files (JupyterLab's overrides.json) whoever built it.
   chmod -R a+rX "$ctx"
@@ -107,6 +145,7 @@ if [ -z "${LAB_IMAGES:-}" ]; then
   esac
 fi
 
+LAB_TOOLS=("$(docker_cli)" "$(docker_compose)")
 for flavour in $LAB_IMAGES; do
   # Base images: an ordinary one when LAB_BASE_IMAGE names it (docker build pulls it), else
   # Debian bookworm from debootstrap; the ds lab's holds git too (apt cannot run offline).

@@ -47,7 +47,8 @@ OPERATORS_GROUP = "platform-operators"
 # platform's scopes): managed by hub admins only, and never granted to a name that does
 # not exist yet.
 PROTECTED_GROUPS = frozenset({"docker-privileged", OPERATORS_GROUP})
-# The protected groups a GroupPolicy may give the Docker socket (`dockerSocket: true`): the
+# The protected groups a GroupPolicy may give the Docker socket (`dockerAccess: privileged`,
+# or its synonym `dockerSocket: true`): the
 # one whose membership the privileged-access watch enforces (it takes the socket from
 # anyone outside it), so a policy can never hand it to anyone the watch would not allow.
 SOCKET_GROUPS = frozenset({"docker-privileged"})
@@ -66,10 +67,21 @@ def admin_reason(kind: str, spec: Mapping[str, Any] | None) -> str | None:
     spec = spec or {}
     if kind == "GroupMembership" and spec.get("group") in PROTECTED_GROUPS:
         return f"Only hub admins manage the group {spec['group']} (needs {PROTECTED_GROUPS_SCOPE})"
-    named = sorted(SOCKET_GROUPS.intersection(spec.get("groups") or [])) if kind == "GroupPolicy" else []
+    if kind != "GroupPolicy":
+        return None
+    groups = spec.get("groups")
+    named = sorted(SOCKET_GROUPS.intersection(groups if isinstance(groups, list) else []))
     if named:
         return (
             f"Only hub admins write a GroupPolicy of {', '.join(named)} (needs {PROTECTED_GROUPS_SCOPE}): "
             "it decides what runs in containers that hold the Docker socket (root on the host)"
+        )
+    # `limited` (the platform's proxy) is WRITE_POLICIES' to give; `privileged` (the engine
+    # socket) only the admins': said here too, whatever groups the spec names.
+    if spec.get("dockerAccess") == "privileged" or spec.get("dockerSocket") is True:
+        return (
+            f"Only hub admins give dockerAccess: privileged (needs {PROTECTED_GROUPS_SCOPE}): "
+            "the raw Docker socket is root on the host; dockerAccess: limited needs only "
+            f"{WRITE_POLICIES}"
         )
     return None

@@ -1,4 +1,6 @@
-"""Who has the Docker socket now, who should, and the drift: JSON for hubctl, a page for admins."""
+"""Who has the Docker socket now, who should, and the drift; who has `limited` Docker access
+and what their containers hold (the DockerAccess watch's statuses): JSON for hubctl, a page
+for admins."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from reconciler.privileged_survey import survey
 from vocabulary import naming
 from vocabulary.settings import get_settings
 
-from ..backends import get_engine
+from ..backends import get_engine, get_store
 from ..policies import effective_for_groups
 from .base import READ, ResourceAPIHandler
 
@@ -39,7 +41,34 @@ async def report(handler: BaseHandler) -> dict[str, Any]:
         "policy": s.privileged_drift_policy,
         "servers": [r.model_dump(mode="json") for r in rows],
         "drift": [r.model_dump(mode="json") for r in rows if r.drift],
+        "limited": await asyncio.to_thread(limited_rows),
     }
+
+
+def limited_rows() -> list[dict[str, Any]]:
+    """Users with `limited` Docker access, or containers made through the proxy, as the
+    DockerAccess watch last saw them (its status per user), by user name."""
+    observed = get_store().observed_all(naming.DOCKER_ACCESS_KIND)
+    rows = []
+    for user, body in sorted(observed.items()):
+        if body.get("level") != "limited" and not body.get("containerCount") and not body.get("socketOpen"):
+            continue
+        rows.append(
+            {
+                "user": user,
+                "level": body.get("level", "none"),
+                "socketOpen": bool(body.get("socketOpen")),
+                "serverRunning": bool(body.get("serverRunning")),
+                "containers": body.get("containerCount", 0),
+                "running": body.get("running", 0),
+                "memory": body.get("memory", 0),
+                "cpus": body.get("cpus", 0.0),
+                "quota": body.get("quota"),
+                "stoppedSince": body.get("stoppedSince"),
+                "phase": body.get("phase"),
+            }
+        )
+    return rows
 
 
 class PrivilegedAPIHandler(ResourceAPIHandler):

@@ -23,7 +23,7 @@ from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
 from reconciler.api import REGISTRY
-from reconciler.effective import NamedGroupPolicy, allowed_images, policy_hash
+from reconciler.effective import Effective, NamedGroupPolicy, allowed_images, policy_hash
 from vocabulary import naming, scopes
 from vocabulary.settings import get_settings
 
@@ -65,8 +65,19 @@ async def effective_report(db: Any, name: str) -> dict[str, Any]:
         "defaultImage": eff.default_image or image,
         # The socket needs both: a policy giving it and membership of docker-privileged.
         "dockerSocket": eff.docker_socket and bool(scopes.SOCKET_GROUPS.intersection(groups)),
+        "dockerAccess": docker_access(eff, groups),
+        "dockerQuota": eff.docker_quota.as_dict() if eff.docker_quota else None,
         "applying": [explain(p, groups) for p in found],
     }
+
+
+def docker_access(eff: Effective, groups: list[str]) -> str:
+    """What the spawner gives: privileged needs membership too; limited not on Swarm."""
+    if eff.docker_access == "privileged":
+        return "privileged" if scopes.SOCKET_GROUPS.intersection(groups) else "none"
+    if eff.docker_access == "limited" and get_settings().swarm:
+        return "none"
+    return eff.docker_access
 
 
 def explain(p: NamedGroupPolicy, groups: list[str]) -> dict[str, Any]:
@@ -75,6 +86,17 @@ def explain(p: NamedGroupPolicy, groups: list[str]) -> dict[str, Any]:
     for shown_apart in ("groups", "priority"):
         spec.pop(shown_apart, None)
     return {"name": p.name, "priority": p.spec.priority, "via": sorted(set(p.spec.groups) & set(groups)), "sets": spec}
+
+
+def docker_row(report: dict[str, Any]) -> str:
+    q = report.get("dockerQuota")
+    if report.get("dockerAccess") != "limited" or not q:
+        return report.get("dockerAccess") or "none"
+    gib = 1024**3
+    return (
+        f"limited: {q['containers']:g} containers, {q['memory'] / gib:g} GiB / {q['cpus']:g} CPUs each, "
+        f"{q['totalMemory'] / gib:g} GiB / {q['totalCpus']:g} CPUs in all"
+    )
 
 
 def effective_rows(eff: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -95,6 +117,7 @@ def effective_rows(eff: dict[str, Any], report: dict[str, Any]) -> list[tuple[st
         ("Volumes", ", ".join(mounts) or "none"),
         ("Environment", ", ".join(f"{k}={v}" for k, v in (eff.get("environment") or {}).items()) or "none"),
         ("Docker socket", socket),
+        ("Docker access", docker_row(report)),
     ]
     if eff.get("withheld"):  # only socket-group policies decide what runs beside the socket
         rows.append(("Not applied beside the socket", f"images, volumes, environment of {', '.join(eff['withheld'])}"))

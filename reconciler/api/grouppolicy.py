@@ -1,6 +1,6 @@
 """GroupPolicy: what the servers of a group's members get (resources, GPUs, environment,
-images, volumes, the engine socket; standing; docs/policies.md). Its spec, its status, its
-table; how policies combine is `effective.py`.
+images, volumes, Docker access and its quota; standing; docs/policies.md). Its spec, its
+status, its table; how policies combine is `effective.py`.
 """
 
 from __future__ import annotations
@@ -71,6 +71,77 @@ class PolicyVolume(SpecModel):
         return value.rstrip("/") or "/"
 
 
+DockerAccessLevel = Literal["none", "limited", "privileged"]
+DOCKER_LEVELS: tuple[DockerAccessLevel, ...] = ("none", "limited", "privileged")  # least to most
+
+
+class DockerQuotaSpec(SpecModel):
+    """What a member with `limited` Docker access may use through the platform's proxy
+    (`docker_requests.Quota`); a field left out takes `DEFAULT_DOCKER_QUOTA`'s value."""
+
+    containers: int | None = Field(None, ge=1, le=1000)  # existing at once, stopped ones too
+    memory: str | None = None  # per container
+    cpus: float | None = Field(None, gt=0, le=1024)
+    total_memory: str | None = Field(None, alias="totalMemory")
+    total_cpus: float | None = Field(None, alias="totalCpus", gt=0, le=4096)
+    default_memory: str | None = Field(None, alias="defaultMemory")  # a container asking for none
+    default_cpus: float | None = Field(None, alias="defaultCpus", gt=0, le=1024)
+    build_context: str | None = Field(None, alias="buildContext")  # an image build's context
+
+    @field_validator("memory", "total_memory", "default_memory", mode="before")
+    @classmethod
+    def _memory(cls, value: object) -> object:
+        if value is not None and memory_bytes(value) < 6 * 1024**2:  # the engine's own minimum
+            raise ValueError(f"must be at least 6M (got {value!r})")
+        return None if value is None else str(value)
+
+    @field_validator("build_context", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        if value is not None and memory_bytes(value) < 1024:
+            raise ValueError(f"must be at least 1K (got {value!r})")
+        return None if value is None else str(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DockerQuotaSpec:
+        """A default above its bound, or a bound above its total, could never be used."""
+        full = self.resolved()
+        pairs = (
+            ("defaultMemory", full["default_memory"], "memory", full["memory"]),
+            ("memory", full["memory"], "totalMemory", full["total_memory"]),
+            ("defaultCpus", full["default_cpus"], "cpus", full["cpus"]),
+            ("cpus", full["cpus"], "totalCpus", full["total_cpus"]),
+        )
+        for low_name, low, high_name, high in pairs:
+            if low > high:
+                shown = (f"{v / 1024**3:g}G" if "emory" in high_name else f"{v:g}" for v in (low, high))
+                raise ValueError(f"{low_name} is above {high_name} ({' > '.join(shown)}), with the defaults filled in")
+        return self
+
+    def resolved(self) -> dict[str, float]:
+        """Every field, in bytes and CPUs, the defaults filled in."""
+        out: dict[str, float] = {}
+        for name, default in DEFAULT_DOCKER_QUOTA.items():
+            value = getattr(self, name)
+            value = default if value is None else value
+            out[name] = memory_bytes(value) if isinstance(value, str) else value
+        return out
+
+
+# What `limited` gives without a `dockerQuota`, and each field a quota leaves out: five
+# containers whose default limits fit the totals together (docs/policies.md).
+DEFAULT_DOCKER_QUOTA: dict[str, str | float] = {
+    "containers": 5,
+    "memory": "2G",
+    "cpus": 1.0,
+    "total_memory": "4G",
+    "total_cpus": 2.0,
+    "default_memory": "512M",
+    "default_cpus": 0.4,
+    "build_context": "1G",
+}
+
+
 class GroupPolicySpec(SpecModel):
     groups: list[GroupName] = Field(json_schema_extra={"minItems": 1})
     priority: int = Field(0, ge=-1000, le=1000)
@@ -79,8 +150,13 @@ class GroupPolicySpec(SpecModel):
     environment: dict[str, str] = {}
     images: list[str] = []  # offered at spawn; the first is the default
     volumes: dict[str, PolicyVolume] = {}  # Docker volume name -> where it is mounted
-    # The engine socket, root on the host: only for the groups in scopes.SOCKET_GROUPS.
-    docker_socket: StrictBool = Field(False, alias="dockerSocket")
+    # Docker in the lab: none; limited (the platform's proxy, owner-scoped, within
+    # `docker_quota`); privileged (the engine socket, root on the host: only for the groups
+    # in scopes.SOCKET_GROUPS). None: not said here (`dockerSocket` may say privileged).
+    docker_access: DockerAccessLevel | None = Field(None, alias="dockerAccess")
+    docker_quota: DockerQuotaSpec | None = Field(None, alias="dockerQuota")
+    # The older spelling of `dockerAccess: privileged`, kept as a synonym.
+    docker_socket: StrictBool | None = Field(None, alias="dockerSocket")
     suspend: StrictBool = False
 
     @field_validator("groups")
@@ -119,12 +195,33 @@ class GroupPolicySpec(SpecModel):
             raise ValueError("two volumes are mounted at the same path")
         return value
 
+    @field_validator("docker_access")
+    @classmethod
+    def _access(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "privileged" and (problem := socket_refusal(info.data.get("groups") or [])):
+            raise ValueError(problem)
+        return value
+
     @field_validator("docker_socket")
     @classmethod
-    def _socket(cls, value: bool, info: ValidationInfo) -> bool:
+    def _socket(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        # Both spellings given must say the same (None: not given; a stored spec has both).
+        access = info.data.get("docker_access")
+        if value is not None and access is not None and (access == "privileged") != value:
+            raise ValueError(
+                f"dockerSocket: {str(value).lower()} disagrees with dockerAccess: {access} "
+                "(dockerSocket: true means dockerAccess: privileged); write only dockerAccess"
+            )
         if value and (problem := socket_refusal(info.data.get("groups") or [])):
             raise ValueError(problem)
         return value
+
+    @property
+    def docker_level(self) -> DockerAccessLevel:
+        """The Docker access this policy gives, whichever spelling said it."""
+        if self.docker_access is not None:
+            return self.docker_access
+        return "privileged" if self.docker_socket else "none"
 
 
 def socket_refusal(groups: list[str]) -> str | None:

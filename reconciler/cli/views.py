@@ -1,4 +1,4 @@
-"""What the hub computes rather than stores: `hubctl get privileged|servers|effective|placements`
+"""What the hub computes rather than stores: `hubctl get privileged|dockeraccess|servers|effective|placements`
 (views, not kinds), and `move-user`, the one action on placements."""
 
 from __future__ import annotations
@@ -27,7 +27,46 @@ def privileged(args: argparse.Namespace) -> int:
             [r["user"], r["server"] or "-", container, yes[r["has_socket"]], yes[r["member"]], r["drift"] or "-"]
         )
     print(table(rows))
+    print()
+    print_limited(data.get("limited") or [])
     return EXIT_OK
+
+
+def dockeraccess(args: argparse.Namespace) -> int:
+    """Users with `limited` Docker access (the platform's proxy) and their containers."""
+    data = args.api().call("GET", "privileged").json()
+    if args.output in ("yaml", "json"):
+        print_data(data.get("limited") or [], args.output)
+        return EXIT_OK
+    print_limited(data.get("limited") or [])
+    return EXIT_OK
+
+
+def print_limited(rows: list[dict]) -> None:
+    print("limited Docker access (the platform's proxy):")
+    lines = [["USER", "LEVEL", "SOCKET", "SERVER", "CONTAINERS", "RUNNING", "MEMORY", "CPUS", "QUOTA", "REMOVAL"]]
+    for r in rows:
+        q = r.get("quota") or {}
+        quota = f"{q.get('containers', '-')} x {gib(q.get('memory'))}/{q.get('cpus', '-')}" if q else "-"
+        lines.append(
+            [
+                r["user"],
+                r["level"],
+                "open" if r["socketOpen"] else "closed",
+                "running" if r["serverRunning"] else "stopped",
+                str(r["containers"]),
+                str(r["running"]),
+                gib(r["memory"]),
+                f"{r['cpus']:g}",
+                quota,
+                f"pending since {r['stoppedSince']}" if r.get("stoppedSince") else "-",
+            ]
+        )
+    print(table(lines))
+
+
+def gib(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1024**3:g}G"
 
 
 def servers(args: argparse.Namespace) -> int:
@@ -80,12 +119,14 @@ def placements(args: argparse.Namespace) -> int:
 # `hubctl get` of what is not a kind.
 VIEWS: dict[str, Handler] = {
     "privileged": privileged,
+    "dockeraccess": dockeraccess,
     "servers": servers,
     "effective": effective,
     "placements": placements,
 }
 VIEWS_HELP = (
-    "; or `privileged`: who has the Docker socket, who should, the drift; `servers`: running"
+    "; or `privileged`: who has the Docker socket, who should, the drift, and `limited` access;"
+    " `dockeraccess`: who has `limited` Docker access, their containers and use; `servers`: running"
     " servers, their policy hash and drift; `effective USER`: a user's combined GroupPolicies;"
     " `placements`: on Swarm, the node of each user's volumes"
 )

@@ -297,6 +297,26 @@ class Engine:
 
         await self.call(stop)
 
+    async def inspect_containers(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """{id: the engine's inspection} of those of `ids` that exist (the Docker proxy's
+        recorded containers: by id, never by label)."""
+
+        def look() -> dict[str, dict[str, Any]]:
+            found = {}
+            for cid in ids:
+                with contextlib.suppress(docker.errors.NotFound):
+                    found[cid] = self.client.api.inspect_container(cid)
+            return found
+
+        return await self.call(look)
+
+    async def remove_container(self, container_id: str) -> None:
+        def remove() -> None:
+            with contextlib.suppress(docker.errors.NotFound):  # already gone counts as done
+                self.client.api.remove_container(container_id, force=True)
+
+        await self.call(remove)
+
     def watch_events(
         self, platform: str | None, on_event: Callable[[dict[str, Any]], None], stop: threading.Event
     ) -> None:

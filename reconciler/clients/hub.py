@@ -138,6 +138,11 @@ class HubClient:
         except NotFound:
             return None
 
+    async def post_activity(self, user: str, servers: list[str], when: str) -> None:
+        """Record activity (an ISO time) for the user and these servers of theirs."""
+        body = {"last_activity": when, "servers": {name: {"last_activity": when} for name in servers}}
+        await self.request("POST", f"users/{quote(user, safe='')}/activity", json=body)
+
     async def stop_server(self, user: str, server: str = "") -> None:
         await self.request("DELETE", self._server_path(user, server))
 

@@ -4,6 +4,7 @@ built-in watches, which reconcile keys derived from the world (`reconcile(name, 
 from __future__ import annotations
 
 from ..api.common import Status
+from ..api.dockeraccess import DockerAccessStatus
 from ..api.engineaccess import EngineAccessStatus
 from ..api.privilegedaccess import PrivilegedAccessStatus
 from ..api.serverdrift import ServerDriftStatus
@@ -12,6 +13,7 @@ from . import (
     backuphelpers,
     backupschedule,
     broadcast,
+    dockeraccess,
     engineaccess,
     groupmembership,
     grouppolicy,
@@ -42,6 +44,7 @@ FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}
 
 WATCHES: list[Watch] = [
     Watch(privilegedaccess.KIND, PrivilegedAccessStatus, privilegedaccess.reconcile, privilegedaccess.names),
+    Watch(dockeraccess.KIND, DockerAccessStatus, dockeraccess.reconcile, dockeraccess.names),
     Watch(engineaccess.KIND, EngineAccessStatus, engineaccess.reconcile, engineaccess.names),
     Watch(serverdrift.KIND, ServerDriftStatus, serverdrift.reconcile, serverdrift.names),
     Watch(backuphelpers.KIND, Status, backuphelpers.reconcile, backuphelpers.names),

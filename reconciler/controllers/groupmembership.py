@@ -67,9 +67,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     members = sorted((current | set(to_add)) - set(to_remove))
     if to_add or to_remove:
         ctx.remember_group(spec.group, members)
-        if spec.group == naming.PRIVILEGED_GROUP:
-            for user in [*to_add, *to_remove]:  # the socket follows membership now, not at the next resync
-                ctx.enqueue((naming.PRIVILEGED_ACCESS_KIND, user))
+        wake_docker_access(ctx, spec.group, [*to_add, *to_remove])
         ctx.enqueue((naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY))  # group policies follow membership
         status.last_change = MembershipChange(time=now, added=to_add, removed=to_remove)
 
@@ -79,6 +77,15 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     status.group, status.members, status.unknown_users = spec.group, members, unknown
     status.unmanaged_members = sorted(current - desired) if not spec.prune else []
     return Result(status)
+
+
+def wake_docker_access(ctx: Context, group: str, users: list[str]) -> None:
+    """Docker access follows membership now, not at the next resync: the socket (only
+    docker-privileged's), and `limited` (any group's policy may give it)."""
+    for user in users:
+        if group == naming.PRIVILEGED_GROUP:
+            ctx.enqueue((naming.PRIVILEGED_ACCESS_KIND, user))
+        ctx.enqueue((naming.DOCKER_ACCESS_KIND, user))
 
 
 async def report(

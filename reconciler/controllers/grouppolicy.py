@@ -24,7 +24,7 @@ from ..store import StoredResource
 KIND = GROUP_POLICY
 REQUEUE = 60.0
 SEED_NAME = naming.PRIVILEGED_GROUP
-SEED_SPEC: dict[str, object] = {"groups": [naming.PRIVILEGED_GROUP], "dockerSocket": True}
+SEED_SPEC: dict[str, object] = {"groups": [naming.PRIVILEGED_GROUP], "dockerAccess": "privileged"}
 
 
 def engine_has_gpus(info: dict) -> bool:
@@ -44,6 +44,10 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     running = [u for u in active if u["name"] in set(members) and u.get("servers")]
     drift = await ctx.observed(naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY)
     drifted = [s for s in drift.get("servers", []) if s.get("drifted") and obj.name in s.get("policies", [])]
+    edited = status.observed_generation != obj.generation
+    if edited or (spec.docker_level == "limited" and set(members) != set(status.members)):
+        for user in sorted(set(members) | set(status.members)):  # Docker access follows the policy now
+            ctx.enqueue((naming.DOCKER_ACCESS_KIND, user))
     status.members, status.running, status.drifted = members, len(running), len(drifted)
     status.observed_generation, status.phase = obj.generation, "Ready"
     missing = [g for g in spec.groups if g not in groups]
@@ -57,6 +61,9 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     if problem:
         status.set_condition("Ready", "False", reason, problem, now)
         status.set_condition("GPUs", "False", reason, problem, now)
+    elif spec.docker_level == "limited" and ctx.settings.swarm:
+        message = "limited Docker access is not given on the Swarm backend (docs/swarm.md): members get none"
+        status.set_condition("Ready", "False", "Unsupported", message, now)
     else:
         message = f"{len(members)} members, {len(running)} running, {len(drifted)} drifted"
         if missing:

@@ -313,7 +313,7 @@ def test_socket_policy_refused_for_an_unprotected_group(gp: Hub) -> None:
 
 def test_docker_privileged_member_gets_the_socket_through_the_seed(gp: Hub, engine: docker.DockerClient) -> None:
     seed = gp.api("GET", "resources/grouppolicy/docker-privileged").json()
-    assert seed["spec"]["groups"] == ["docker-privileged"] and seed["spec"]["dockerSocket"] is True
+    assert seed["spec"]["groups"] == ["docker-privileged"] and seed["spec"]["dockerAccess"] == "privileged"
     assert seed["metadata"]["annotations"]["jupyterhub-ds/owner"] == "settings"
     gp.create_user("gp-pia")
     assert gp.api("POST", "groups/docker-privileged/users", json={"users": ["gp-pia"]}).status_code == 200

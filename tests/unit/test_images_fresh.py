@@ -70,7 +70,7 @@ exec /usr/bin/id "$@"
 def fresh_machine_images(tmp_path: Path, **env: str) -> tuple[set[str], str]:
     """Run scripts/images.sh as `make up` does, on an empty fake engine: the images it made."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(exist_ok=True)
     for name, text in {
         "docker": FAKE_DOCKER,
         "debootstrap": FAKE_DEBOOTSTRAP,
@@ -79,6 +79,9 @@ def fresh_machine_images(tmp_path: Path, **env: str) -> tuple[set[str], str]:
     }.items():
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
+    for tool in ("docker-cli", "docker-compose"):  # the labs' docker CLI and compose: stand-ins
+        if not (tmp_path / tool).exists():
+            (tmp_path / tool).write_text(f"#!/bin/sh\necho {tool}\n")
     engine = tmp_path / "engine"
     # The user's environment, as `make up` sees it: no LAB_IMAGES, no image settings.
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "DOCKER_", "BACKUP_", "JUPYTERHUB_"))}
@@ -89,6 +92,8 @@ def fresh_machine_images(tmp_path: Path, **env: str) -> tuple[set[str], str]:
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "FAKE_ENGINE": str(engine),
             "JUPYTERHUB_STATE_DIR": str(tmp_path / "state"),
+            "LAB_DOCKER_CLI": str(tmp_path / "docker-cli"),
+            "LAB_DOCKER_COMPOSE": str(tmp_path / "docker-compose"),
             **env,
         },
         capture_output=True,
@@ -123,3 +128,15 @@ def test_a_helper_image_of_ones_own_is_left_to_its_owner(tmp_path: Path) -> None
     images, output = fresh_machine_images(tmp_path, BACKUP_HELPER_IMAGE="registry.example/tools:1")
     assert "registry.example/tools:1" not in images and "registry.example/tools:1 (backups)" in output
     assert HELPER not in images  # the ds lab's base is another image
+
+
+def test_a_new_docker_cli_rebuilds_the_labs_and_an_unchanged_one_does_not(tmp_path: Path) -> None:
+    """The docker CLI and compose binaries copied into the labs are inputs of their hash."""
+    fresh_machine_images(tmp_path, LAB_IMAGES="minimal")
+    log = tmp_path / "engine.log"
+    builds = log.read_text().count("docker build")
+    fresh_machine_images(tmp_path, LAB_IMAGES="minimal")
+    assert log.read_text().count("docker build") == builds  # nothing changed: nothing built
+    (tmp_path / "docker-cli").write_text("#!/bin/sh\necho a newer docker\n")
+    fresh_machine_images(tmp_path, LAB_IMAGES="minimal")
+    assert log.read_text().count("docker build") == builds + 1
