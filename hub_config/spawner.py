@@ -1,5 +1,6 @@
 """DockerSpawner for the platform: templated names and volumes, labels, socket, GPU, host network,
-and the user's GroupPolicies (limits, environment, volumes, images; docs/policies.md)."""
+and the user's GroupPolicies (limits, environment, volumes, images, the groups' server caps;
+docs/policies.md)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ from reconciler.effective import Effective, allowed_images, image_problem, polic
 from vocabulary import naming, scopes
 from vocabulary.settings import Settings, get_settings
 
-from . import gpu, refusals
+from . import gpu, refusals, server_caps
 from .backends import get_store
-from .policies import effective_for, image_form
+from .policies import caps_for_groups, effective_for, image_form
 from .refusals import SpawnRefused
 
 RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
@@ -253,6 +254,8 @@ class PlatformSpawner(DockerSpawner):
 
     async def start(self) -> tuple[str, int]:
         s = self.settings
+        caps = await asyncio.to_thread(caps_for_groups, [g.name for g in self.user.groups])
+        server_caps.admit(self, caps)  # GroupPolicy maxActiveServers: refused if a group is full
         await self.wait_for_volume_resets()
         ensure_privileged_group(self.user.db, self.log)
         decision = await self.gpu_decision()
