@@ -120,3 +120,13 @@ TRAEFIK = [ipaddress.ip_network("172.18.0.3/32")]
 )
 def test_the_client_address(peer: str, forwarded: list[str], trusted: list, client: str) -> None:
     assert client_address(peer, forwarded, trusted) == client
+
+
+def test_rates_and_proxies_read_from_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the hub reads them (not through a mapping): no JSON decoding of the values."""
+    monkeypatch.setenv("LOGIN_RATE_LIMIT", "30/minute")
+    monkeypatch.setenv("SIGNUP_RATE_LIMIT", "5/30s")
+    monkeypatch.setenv("HUB_TRUSTED_PROXIES", "jupyterhub-traefik, 10.0.0.0/8")
+    s = load_settings()
+    assert (s.login_rate_limit, s.signup_rate_limit) == (Rate(30, 60), Rate(5, 30))
+    assert s.trusted_proxies == ["jupyterhub-traefik", "10.0.0.0/8"]

@@ -49,7 +49,7 @@ def parse_rate(value: Any) -> Rate:
 
 
 _PROXY_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.:-]*(/[0-9]{1,3})?$")
-RateSetting = Annotated[Rate, BeforeValidator(parse_rate), PlainSerializer(str)]
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(parse_rate), PlainSerializer(str)]
 
 
 class HubSettings(Section):
