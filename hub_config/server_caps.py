@@ -48,6 +48,12 @@ def running_by_group(caps: list[GroupCap], me: Any, db: Any, users: Any) -> dict
     return out
 
 
+def release(spawner: Any) -> None:
+    """The start failed or the server stops: its next start is admitted afresh (until then a
+    pending start of it holds no slot)."""
+    _admitted.discard(spawner)
+
+
 def admit(spawner: Any, caps: list[GroupCap]) -> None:
     """Refuse the start if one of its user's capped groups is full, else count it from now."""
     _admitted.discard(spawner)

@@ -256,6 +256,17 @@ class PlatformSpawner(DockerSpawner):
         s = self.settings
         caps = await asyncio.to_thread(caps_for_groups, [g.name for g in self.user.groups])
         server_caps.admit(self, caps)  # GroupPolicy maxActiveServers: refused if a group is full
+        try:
+            return await self._start(s)
+        except BaseException:
+            server_caps.release(self)
+            raise
+
+    async def stop(self, now: bool = False) -> None:
+        server_caps.release(self)
+        await super().stop(now=now)
+
+    async def _start(self, s: Settings) -> tuple[str, int]:
         await self.wait_for_volume_resets()
         ensure_privileged_group(self.user.db, self.log)
         decision = await self.gpu_decision()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from pydantic import ValidationError
 
@@ -63,3 +65,56 @@ def test_a_cap_is_no_part_of_the_effective_policy_so_changing_it_drifts_nothing(
 def test_max_active_servers_is_a_count(bad: object) -> None:
     with pytest.raises(ValidationError):
         GroupPolicySpec.model_validate({"groups": ["g"], "maxActiveServers": bad})
+
+
+# --- the hub's count (hub_config/server_caps.py) on a JupyterHub database in memory ---------
+
+
+class Spawner:
+    """What the count reads of a JupyterHub spawner (and its user wrapper's `settings`, `db`)."""
+
+    def __init__(self, user: object, pending: str | None = None, ready: bool = False) -> None:
+        self.user, self.pending, self.ready = user, pending, ready
+
+
+def hub_with_group(members: list[str]) -> tuple[object, dict[int, object]]:
+    from jupyterhub import orm
+
+    db = orm.new_session_factory("sqlite://")()
+    group = orm.Group(name="course")
+    db.add(group)
+    users: dict[int, object] = {}
+    for name in members:
+        orm_user = orm.User(name=name)
+        db.add(orm_user)
+        group.users.append(orm_user)
+        db.commit()
+        users[orm_user.id] = SimpleNamespace(name=name, spawners={}, settings={"users": users}, db=db)
+    return db, users
+
+
+def test_two_members_starting_together_one_admitted_one_refused() -> None:
+    from hub_config import server_caps
+    from hub_config.refusals import SpawnRefused
+
+    _, users = hub_with_group(["amy", "ben"])
+    amy, ben = users.values()
+    amy.spawners[""] = a = Spawner(amy, pending="spawn")
+    ben.spawners[""] = b = Spawner(ben, pending="spawn")
+    caps = [GroupCap("course", 1, "course")]
+    server_caps.admit(a, caps)  # b's pending start holds no slot yet: a is admitted
+    with pytest.raises(SpawnRefused, match="1 is running: amy") as refused:
+        server_caps.admit(b, caps)  # a's admitted start holds it: b is refused, not both
+    assert (refused.value.status_code, refused.value.reason) == (429, "group-server-limit")
+    a.pending, a.ready = None, True  # amy's server runs
+    with pytest.raises(SpawnRefused):
+        server_caps.admit(b, caps)
+    server_caps.release(a)
+    a.pending, a.ready = "stop", False  # stopping still holds the slot
+    with pytest.raises(SpawnRefused):
+        server_caps.admit(b, caps)
+    a.pending = None  # stopped
+    server_caps.admit(b, caps)
+    a.pending = "spawn"  # amy starts again: refused while ben's start holds the slot
+    with pytest.raises(SpawnRefused, match="running: ben"):
+        server_caps.admit(a, caps)
