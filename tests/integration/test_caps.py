@@ -35,14 +35,17 @@ def limited(own_platforms) -> Hub:
 
 def post_form(hub: Hub, path: str, data: dict[str, str], forged: str) -> requests.Response:
     """One form POST as a browser makes it (its page first, for the XSRF cookie), with an
-    X-Forwarded-For the client wrote itself."""
+    X-Forwarded-For and X-Real-Ip the client wrote itself. Both requests carry them:
+    JupyterHub ties a visitor's XSRF token to its `remote_ip`, which takes X-Real-Ip from
+    any client (that is why the rate limit never reads it)."""
+    forged_headers = {"X-Forwarded-For": forged, "X-Real-Ip": forged}
     with requests.Session() as s:
-        s.get(f"{hub.url}hub/{path}", timeout=30)
+        s.get(f"{hub.url}hub/{path}", headers=forged_headers, timeout=30)
         xsrf = s.cookies.get("_xsrf", path="/hub/") or s.cookies.get("_xsrf") or ""
         return s.post(
             f"{hub.url}hub/{path}",
             data={**data, "_xsrf": xsrf},
-            headers={"X-Forwarded-For": forged, "X-Real-Ip": forged},
+            headers=forged_headers,
             timeout=60,
             allow_redirects=False,
         )
