@@ -7,14 +7,19 @@
   can only come from here.
 - **Usernames follow the platform's rule** (`vocabulary.naming.USERNAME_PATTERN`), the same
   the resources and the settings use: no braces, spaces, slashes or control characters.
-- **NativeAuthenticator 1.3 on JupyterHub 6**: its login handler times the login with the
-  hub's statsd client, which JupyterHub 6 removed. On a hub without it, the login handler is
-  NativeAuthenticator's own with a timer that does nothing (`login_handler`); on 5.x it is
-  unchanged. The upstream fix: docs/nativeauthenticator-jupyterhub6.md.
+- **The login and sign-up pages are the platform's** (`signin.py`): rate-limited per client
+  address, and a failed login never tells an unapproved account's right password from a
+  wrong one. NativeAuthenticator 1.3's login handler also timed the login with the hub's
+  statsd client, which JupyterHub 6 removed; the platform's does not. The upstream fixes:
+  docs/nativeauthenticator-jupyterhub6.md.
+- **bcrypt off the event loop**: a login's password check runs in a worker thread, and the
+  attempt counts towards the account's lockout before it starts, so concurrent attempts on
+  one account are not each checked against a count that has not caught up yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from pathlib import Path
@@ -24,9 +29,12 @@ import bcrypt
 from jupyterhub.handlers import BaseHandler
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
+from nativeauthenticator.handlers import SignUpHandler as NativeSignUpHandler
 from nativeauthenticator.orm import UserInfo
 
 from vocabulary.settings import Settings, get_settings
+
+from .signin import PlatformLoginHandler, PlatformSignUpHandler
 
 PASSWORD_FILE = "admin-password"
 
@@ -44,36 +52,36 @@ def one_time_password(settings: Settings) -> str:
     return password
 
 
-class _NoTimer:
-    """What NativeAuthenticator's login calls of a statsd timer: `start()`, `stop(send=...)`."""
-
-    def start(self) -> _NoTimer:
-        return self
-
-    def stop(self, send: bool = True) -> None:
-        pass
-
-
-class _NoStatsd:
-    def timer(self, name: str) -> _NoTimer:
-        return _NoTimer()
-
-
 def hub_has_statsd() -> bool:
     """JupyterHub 5.x gives every handler `self.statsd`; 6.0 removed it (its upgrade notes)."""
     return hasattr(BaseHandler, "statsd")
 
 
-class StatsdFreeLoginHandler(NativeLoginHandler):
-    """NativeAuthenticator's login handler on a hub without statsd; the hub's Prometheus
-    metrics still count the logins."""
+# NativeAuthenticator's handler -> the platform's (the others are served as they are).
+PLATFORM_HANDLERS: dict[type, type] = {
+    NativeLoginHandler: PlatformLoginHandler,
+    NativeSignUpHandler: PlatformSignUpHandler,
+}
+_DUMMY_HASH: list[bytes] = []  # a hash to check a password against when there is no account
 
-    statsd = _NoStatsd()
+
+def dummy_hash() -> bytes:
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt()))
+    return _DUMMY_HASH[0]
 
 
-def login_handler() -> type[NativeLoginHandler]:
-    """The login handler for this hub: NativeAuthenticator's own while the hub has statsd."""
-    return NativeLoginHandler if hub_has_statsd() else StatsdFreeLoginHandler
+def password_matches(password: str, hashed: bytes) -> bool:
+    """bcrypt's own constant-time check (a worker thread's work: ~0.2 s of CPU)."""
+    try:
+        return bcrypt.checkpw(password.encode(), hashed)
+    except ValueError:  # not a bcrypt hash
+        return False
+
+
+def check_without_account(password: str) -> bool:
+    """The same work as a real check, for a name with no account (in a worker thread too)."""
+    return password_matches(password, dummy_hash())
 
 
 class PlatformAuthenticator(NativeAuthenticator):
@@ -95,10 +103,31 @@ class PlatformAuthenticator(NativeAuthenticator):
         self.log.warning("Created the admin account %s (password: %s)", settings.admin, where)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        login = login_handler()
-        return [
-            (path, login if handler is NativeLoginHandler else handler) for path, handler in super().get_handlers(app)
-        ]
+        return [(path, PLATFORM_HANDLERS.get(handler, handler)) for path, handler in super().get_handlers(app)]
+
+    async def authenticate(self, handler: Any, data: dict[str, str]) -> str | None:
+        """NativeAuthenticator's check (lockout, approval, password, 2FA) with bcrypt in a
+        worker thread: the hub's event loop serves everyone else meanwhile. An unknown name
+        costs the same bcrypt as a known one, so the time taken tells nothing either."""
+        username = self.normalize_username(data.get("username") or "")
+        password = data.get("password") or ""
+        user = self.get_user(username)
+        if user is None:
+            await asyncio.to_thread(check_without_account, password)
+            return None
+        if self.allowed_failed_logins:
+            if self.is_blocked(username):
+                return None
+            self.add_login_attempt(username)  # counted before the check; a success clears it
+        hashed = bytes(user.password)
+        valid = await asyncio.to_thread(password_matches, password, hashed)
+        checks = [user.is_authorized, valid]
+        if user.has_2fa:
+            checks.append(user.is_valid_token(data.get("2fa")))
+        if all(checks):
+            self.successful_login(username)
+            return username
+        return None
 
     def create_user(self, username: str, password: str, **kwargs: Any) -> Any:
         """Sign-up: refused for the admin's name (that account is made at start-up only)."""

@@ -62,6 +62,9 @@ def _hub(c: Any, s: Settings) -> None:
     c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
     # User servers outlive a hub restart (upgrades, Watchtower); `make down` stops them.
     c.JupyterHub.cleanup_servers = s.cleanup_servers
+    # One host's limits (docs/operations.md); JupyterHub answers 429 beyond them.
+    c.JupyterHub.concurrent_spawn_limit = s.concurrent_spawn_limit
+    c.JupyterHub.active_server_limit = s.active_server_limit
     c.JupyterHub.allow_named_servers = s.named_server_limit > 0
     c.JupyterHub.named_server_limit_per_user = s.named_server_limit
     if hub_renames_named_servers():

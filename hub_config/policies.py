@@ -8,6 +8,7 @@ from typing import Any
 
 from reconciler.effective import Effective, NamedGroupPolicy, allowed_images, applying, combine
 from reconciler.in_force import group_policies
+from reconciler.server_caps import GroupCap, group_caps
 
 from .backends import get_store
 
@@ -22,6 +23,11 @@ def explained_for_groups(groups: list[str]) -> tuple[list[NamedGroupPolicy], Eff
     they combine to, from one read of the store."""
     in_force = group_policies(get_store())
     return applying(groups, in_force), combine(groups, in_force)
+
+
+def caps_for_groups(groups: list[str]) -> list[GroupCap]:
+    """The `maxActiveServers` caps on a member of `groups`, from the store (one query)."""
+    return group_caps(groups, group_policies(get_store()))
 
 
 async def effective_for(user: Any) -> Effective:

@@ -1,6 +1,6 @@
 """A spawn the platform's policy refuses (image not allowed, a user's own volume shared, GPU
-on Swarm, the user's node down, a volume reset under way): JupyterHub 6's `SpawnException`
-with a `reason`, so the hub counts it as `status=failure, reason=<reason>` in
+on Swarm, the user's node down, a volume reset under way, a group's maxActiveServers full):
+JupyterHub 6's `SpawnException` with a `reason`, so the hub counts it as `status=failure, reason=<reason>` in
 `jupyterhub_server_spawn_duration_seconds` and logs one line without a traceback. On 5.x,
 which lacks it, the fallback of JupyterHub's upgrade notes: an HTTP 4xx error carrying the
 message, likewise logged without a traceback.
@@ -29,6 +29,7 @@ VOLUME_NOT_SHAREABLE = "volume-not-shareable"
 GPU_UNSUPPORTED = "gpu-unsupported"
 NODE_DOWN = "node-down"
 VOLUME_RESET_PENDING = "volume-reset-pending"
+GROUP_SERVER_LIMIT = "group-server-limit"  # GroupPolicy maxActiveServers
 
 
 class SpawnRefused(_HubRefusal):

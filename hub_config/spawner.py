@@ -1,6 +1,6 @@
 """DockerSpawner for the platform: templated names and volumes, labels, Docker access (the socket,
 or the proxy's folder), GPU, host network, and the user's GroupPolicies (limits, environment,
-volumes, images; docs/policies.md)."""
+volumes, images, the groups' server caps; docs/policies.md)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from reconciler.effective import Effective, allowed_images, image_problem, polic
 from vocabulary import naming, scopes
 from vocabulary.settings import Settings, get_settings
 
-from . import gpu, refusals
+from . import gpu, refusals, server_caps
 from .backends import get_store
-from .policies import effective_for, image_form
+from .policies import caps_for_groups, effective_for, image_form
 from .refusals import SpawnRefused
 
 RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
@@ -288,6 +288,19 @@ class PlatformSpawner(DockerSpawner):
 
     async def start(self) -> tuple[str, int]:
         s = self.settings
+        caps = await asyncio.to_thread(caps_for_groups, [g.name for g in self.user.groups])
+        server_caps.admit(self, caps)  # GroupPolicy maxActiveServers: refused if a group is full
+        try:
+            return await self._start(s)
+        except BaseException:
+            server_caps.release(self)
+            raise
+
+    async def stop(self, now: bool = False) -> None:
+        server_caps.release(self)
+        await super().stop(now=now)
+
+    async def _start(self, s: Settings) -> tuple[str, int]:
         await self.wait_for_volume_resets()
         ensure_privileged_group(self.user.db, self.log)
         decision = await self.gpu_decision()

@@ -138,6 +138,10 @@ class Hub:
                 # Test platforms share this engine: each leaves the others' servers alone.
                 "ENGINE_ACCESS_ALLOWED": "jhds-test*,jhds-bench*",
                 "NATIVE_AUTH_ALLOWED_FAILED_LOGINS": "3",
+                # Every test signs in from 127.0.0.1: the limiter runs, its defaults are tested
+                # in test_caps (which sets them on a platform of its own).
+                "LOGIN_RATE_LIMIT": "1000/minute",
+                "SIGNUP_RATE_LIMIT": "1000/minute",
                 "MANIFESTS_DIR": str(self.manifests_dir),
                 "RECONCILER_PORT": str(self.reconciler_port),
                 # The minimal lab keeps the suite fast; tests of the ds image ask for it.

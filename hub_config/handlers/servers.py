@@ -45,7 +45,14 @@ async def servers_report() -> dict[str, Any]:
         "servers": servers,
         "drifted": sum(1 for s in servers if s.get("drifted")),
         "swarm": swarm,
+        "limits": hub_limits(),
     }
+
+
+def hub_limits() -> dict[str, int]:
+    """The hub's own limits as configured (0: none): servers starting at once, running at once."""
+    s = get_settings()
+    return {"concurrentSpawnLimit": s.concurrent_spawn_limit, "activeServerLimit": s.active_server_limit}
 
 
 async def effective_report(db: Any, name: str) -> dict[str, Any]:
@@ -162,7 +169,9 @@ class ServersPageHandler(BaseHandler):
         if READ not in self.expanded_scopes:
             raise web.HTTPError(403, "Only platform operators may see the servers")
         can_roll = REGISTRY["RolloutRestart"].scope in self.expanded_scopes
-        html = await self.render_template("servers.html", report=await servers_report(), can_roll=can_roll)
+        counts = self.users.count_active_users()  # what JupyterHub compares with its limits
+        now = {"active": counts["active"], "starting": counts["spawn_pending"] + counts["proxy_pending"]}
+        html = await self.render_template("servers.html", report=await servers_report(), can_roll=can_roll, now=now)
         self.finish(html)
 
 

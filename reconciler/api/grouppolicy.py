@@ -1,6 +1,7 @@
 """GroupPolicy: what the servers of a group's members get (resources, GPUs, environment,
-images, volumes, Docker access and its quota; standing; docs/policies.md). Its spec, its
-status, its table; how policies combine is `effective.py`.
+images, volumes, Docker access and its quota) and how many they run at once
+(`maxActiveServers`); standing; docs/policies.md. Its spec, its status, its table; how
+policies combine is `effective.py` (the server caps: `server_caps.py`).
 """
 
 from __future__ import annotations
@@ -145,6 +146,9 @@ DEFAULT_DOCKER_QUOTA: dict[str, str | float] = {
 class GroupPolicySpec(SpecModel):
     groups: list[GroupName] = Field(json_schema_extra={"minItems": 1})
     priority: int = Field(0, ge=-1000, le=1000)
+    # --- caps (docs/policies.md): how many servers the members of each group run at once ---
+    max_active_servers: int | None = Field(None, ge=0, le=100_000, alias="maxActiveServers")
+    # --- end of caps ---
     resources: PolicyResources | None = None
     gpus: PolicyGpus | None = None
     environment: dict[str, str] = {}

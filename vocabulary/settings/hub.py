@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from .. import naming
 from .fields import DockerName, Section, low_entropy
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(?:(second|minute|hour)|(\d+)\s*s)\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most `count` events in any `seconds`; a count of 0 is no limit."""
+
+    count: int
+    seconds: int
+
+    def __str__(self) -> str:
+        if not self.count:
+            return "0"
+        names = {v: k for k, v in _PERIODS.items()}
+        return f"{self.count}/{names.get(self.seconds, f'{self.seconds}s')}"
+
+
+def parse_rate(value: Any) -> Rate:
+    """`10/minute`, `100/hour`, `5/30s`; `0` or `off`: no limit."""
+    if isinstance(value, Rate):
+        return value
+    text = str(value).strip().lower()
+    if text in ("0", "off", ""):
+        return Rate(0, 60)
+    match = _RATE_RE.match(text)
+    if match is None:
+        raise ValueError("must be N/second, N/minute, N/hour or N/<seconds>s (e.g. 10/minute), or 0 for no limit")
+    count, period, seconds = match.groups()
+    span = _PERIODS[period] if period else int(seconds)
+    if not 1 <= span <= 86400:
+        raise ValueError("the period must be between 1 second and 1 day")
+    return Rate(int(count), span)
+
+
+_PROXY_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.:-]*(/[0-9]{1,3})?$")
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(parse_rate), PlainSerializer(str)]
 
 
 class HubSettings(Section):
@@ -49,6 +90,23 @@ class HubSettings(Section):
     named_server_limit: int = Field(
         0, ge=0, alias="JUPYTERHUB_NAMED_SERVER_LIMIT", description="Named servers per user; 0 disables them"
     )
+    # --- the hub's own limits (JupyterHub's options; docs/operations.md) -----------------
+    concurrent_spawn_limit: int = Field(
+        10,
+        ge=0,
+        alias="JUPYTERHUB_CONCURRENT_SPAWN_LIMIT",
+        description="Servers starting at once; more are told to retry (429). 10, not JupyterHub's 100 (sized for "
+        "Kubernetes): on one host every start is an engine create and a Jupyter boot on the same cores, so a class "
+        "logging in together queues briefly instead of slowing every start to a timeout; 0: no limit",
+    )
+    active_server_limit: int = Field(
+        60,
+        ge=0,
+        alias="JUPYTERHUB_ACTIVE_SERVER_LIMIT",
+        description="Servers running (or starting, or stopping) at once; more are refused (429) until one stops. "
+        "60 is about what one 64 GB host holds at the ~1 GB a working data-science lab takes (JupyterHub's own "
+        "default, no limit, lets the host run out of memory instead); size it to your host, 0: no limit",
+    )
     platform_id: DockerName = Field(
         "jupyterhub-ds", alias="PLATFORM_ID", description="Label value marking this platform's containers and volumes"
     )
@@ -72,6 +130,39 @@ class HubSettings(Section):
         description="Failed logins before a lockout; 0 disables lockout",
     )
     lockout_seconds: int = Field(600, ge=1, alias="NATIVE_AUTH_LOCKOUT_SECONDS", description="How long a lockout lasts")
+
+    # --- sign-in rate limits (docs/security.md) ----------------------------------------
+    login_rate_limit: RateSetting = Field(
+        Rate(30, 60),
+        alias="LOGIN_RATE_LIMIT",
+        description="Login attempts per client address (N/minute, N/hour, N/<seconds>s); a successful login does "
+        "not count; beyond it 429 with Retry-After. On top of the per-account lockout; 0: no limit",
+    )
+    signup_rate_limit: RateSetting = Field(
+        Rate(10, 60),
+        alias="SIGNUP_RATE_LIMIT",
+        description="Sign-up attempts per client address, like LOGIN_RATE_LIMIT. A class signing up together behind "
+        "one NAT address needs more (or its accounts made by an admin)",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        alias="HUB_TRUSTED_PROXIES",
+        description="Reverse proxies in front of the hub's public port whose X-Forwarded-For names the client "
+        "(addresses, networks such as 10.0.0.0/8, or host names resolved each minute; compose: "
+        "jupyterhub-traefik). The hub's own proxy is always believed, a header from anyone else never",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        for item in value if isinstance(value, list) else []:
+            if isinstance(item, str) and item.strip() in ("0.0.0.0/0", "::/0", "*"):
+                raise ValueError(f"{item!r} would believe any client's X-Forwarded-For; list the proxies themselves")
+            if isinstance(item, str) and not _PROXY_RE.match(item):
+                raise ValueError(f"{item!r} is not an address, a network (a.b.c.d/n) or a host name")
+        return value
 
     @field_validator("base_url")
     @classmethod
