@@ -27,10 +27,11 @@ SHARED_LANE = {
     "test_notebook": "ds",
     "test_notebook_browser": "ds",
 }
-# Modules that act on the whole engine (restarting it): run alone, after the two lanes.
+# Modules that restart the engine: run alone, after the two lanes.
 ALONE = {"test_zz_engine_restart"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which turns the group into the node id
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.integration)
