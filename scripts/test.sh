@@ -33,7 +33,8 @@ say "lint (ruff, import layers)"
 ruff check . && ruff format --check . >/dev/null && lint-imports | tail -n 3
 say "unit tests"
 pytest tests/unit -q
-# Two lanes (pytest-xdist workers, JHDS_TEST_LANES; a module at a time: conftest's scheduler): most of an integration test is waiting
+# Two lanes (pytest-xdist workers, JHDS_TEST_LANES; whole modules: conftest's scheduler): most
+# of an integration test is waiting
 # for a spawn, a timer or a cron minute, so two share the 2 cores well. Each lane has its own
 # session hub and platforms (labels end in the worker id); tests/integration/conftest.py says
 # which modules share a lane. What restarts the engine runs alone afterwards.
