@@ -29,6 +29,7 @@ from . import lanes
 from .clients.hub import HubClient
 from .context import Context, no_source
 from .controllers import CONTROLLERS, FINALIZERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
+from .docker_proxy import DockerProxy
 from .engines import make_engine
 from .lanes import LaneReport
 from .loop import Reconciler
@@ -171,6 +172,17 @@ def seed_builtins(store: Store, s: Settings) -> None:
         log.info("reconciler: built-in group policy %s %s (the Docker socket)", grouppolicy.SEED_NAME, seeded)
 
 
+async def serve_health(
+    reconciler: Reconciler, hub: HubClient, service_url: str, prefix: str, port: int
+) -> web.AppRunner:
+    url = urlparse(service_url)
+    runner = web.AppRunner(make_app(reconciler, DetailsAccess(hub), prefix), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, url.hostname or "127.0.0.1", url.port or port).start()
+    log.info("reconciler: /health and /metrics on %s", service_url)
+    return runner
+
+
 async def serve(stop: asyncio.Event | None = None) -> None:
     settings = get_settings()
     api_url = os.environ.get("JUPYTERHUB_API_URL", f"http://{settings.hub_ip}:{settings.hub_port}/hub/api")
@@ -217,17 +229,19 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    url = urlparse(service_url)
-    runner = web.AppRunner(make_app(reconciler, DetailsAccess(hub), prefix), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, url.hostname or "127.0.0.1", url.port or settings.reconciler_port).start()
-    log.info("reconciler: /health and /metrics on %s", service_url)
+    runner = await serve_health(reconciler, hub, service_url, prefix, settings.reconciler_port)
+
+    # The Docker proxy of `limited` access: its own thread and loop (docs/architecture.md).
+    docker_proxy = DockerProxy.from_settings(settings, store)
+    await asyncio.to_thread(docker_proxy.start)
+    log.info("reconciler: Docker proxy sockets in %s", settings.docker_proxy_root)
 
     run = asyncio.create_task(reconciler.run(sources))
     await stop.wait()
     log.info("reconciler: stopping (signal)")
     reconciler.stop()
     await run
+    await docker_proxy.shutdown()
     await runner.cleanup()
     await hub.close()
     store.close()

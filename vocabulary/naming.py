@@ -14,6 +14,7 @@ import re
 import secrets
 import string
 import time
+from pathlib import Path
 
 from escapism import escape
 
@@ -58,6 +59,12 @@ OBJECT_NAME_MAX = 63
 PRIVILEGED_GROUP = "docker-privileged"
 # The built-in watch that keeps the socket in step with that group: one key per user.
 PRIVILEGED_ACCESS_KIND = "PrivilegedAccess"
+# The built-in watch of `limited` Docker access (the platform's proxy): one key per user.
+DOCKER_ACCESS_KIND = "DockerAccess"
+# Where a `limited` lab mounts its user's proxy folder (`docker_proxy_dir`): the folder, not
+# the socket file, so a socket made again (a restarted reconciler) shows in a running lab.
+LAB_DOCKER_DIR = "/run/jhds-docker"
+LAB_DOCKER_HOST = f"unix://{LAB_DOCKER_DIR}/docker.sock"
 
 # A username: lowercase (NativeAuthenticator normalizes), no spaces, no '/', ',', braces or
 # control characters, so it is safe in URLs, label values, Docker names and tables.
@@ -121,6 +128,16 @@ def task_name(prefix: str, op: str, user: str | None, request: str, node: str = 
 def _readable(text: str, limit: int) -> str:
     """[a-z0-9-], cut: only to help a reader (the hash beside it makes the name unique)."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
+
+
+def docker_proxy_dir(root: Path, user: str) -> Path:
+    """The folder holding `user`'s proxy socket (`docker.sock`). A socket's path must fit in
+    108 bytes: a long name is cut and hashed, marked `-h` (never in an escaped name, where
+    `-` is followed by two hex digits), so the folder stays one per user."""
+    name = escape_name(user)
+    if len(name) > 40:
+        name = f"{name[:24]}-h{hashlib.sha256(user.encode()).hexdigest()[:12]}"
+    return root / name
 
 
 def volume_name(template: str, username: str, key: str) -> str:

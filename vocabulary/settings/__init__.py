@@ -10,6 +10,7 @@ reconciler all read the same settings. A bad value raises
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -20,6 +21,7 @@ from .fields import (
     SettingsError,
     low_entropy,
 )
+from .docker_proxy import DockerProxySettings
 from .hub import AutomationSettings, HubSettings
 from .operations import OperationsSettings
 from .reconciler import ReconcilerSettings
@@ -39,7 +41,9 @@ __all__ = [
 
 
 # Fields come in the order of the bases from the last to the first: the hub's first.
-class Settings(AutomationSettings, OperationsSettings, ReconcilerSettings, SpawnerSettings, HubSettings):
+class Settings(
+    AutomationSettings, DockerProxySettings, OperationsSettings, ReconcilerSettings, SpawnerSettings, HubSettings
+):
     """The platform's settings; the field's alias is its environment variable."""
 
     # --- derived ----------------------------------------------------------------------
@@ -54,6 +58,11 @@ class Settings(AutomationSettings, OperationsSettings, ReconcilerSettings, Spawn
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.state_dir.resolve() / 'jupyterhub.sqlite'}"
+
+    @property
+    def docker_proxy_root(self) -> Path:
+        """The folder of the per-user Docker proxy sockets (`naming.docker_proxy_dir`)."""
+        return (self.docker_proxy_dir or self.state_dir / "docker-proxy").resolve()
 
     @property
     def proxy_url(self) -> str:
