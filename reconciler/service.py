@@ -172,6 +172,18 @@ def seed_builtins(store: Store, s: Settings) -> None:
         log.info("reconciler: built-in group policy %s %s (the Docker socket)", grouppolicy.SEED_NAME, seeded)
 
 
+def hub_environment(settings: Settings) -> tuple[str, str, str, str]:
+    """(the hub's API URL, the token, this service's URL, its prefix) as the hub gives them."""
+    api_url = os.environ.get("JUPYTERHUB_API_URL", f"http://{settings.hub_ip}:{settings.hub_port}/hub/api")
+    token = os.environ.get("JUPYTERHUB_API_TOKEN") or (
+        settings.automation_token.get_secret_value() if settings.automation_token else ""
+    )
+    if not token:
+        raise SystemExit("reconciler: no JUPYTERHUB_API_TOKEN (run it as a hub service, or set HUB_AUTOMATION_TOKEN)")
+    service_url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{settings.reconciler_port}")
+    return api_url, token, service_url, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+
+
 async def serve_health(
     reconciler: Reconciler, hub: HubClient, service_url: str, prefix: str, port: int
 ) -> web.AppRunner:
@@ -185,14 +197,7 @@ async def serve_health(
 
 async def serve(stop: asyncio.Event | None = None) -> None:
     settings = get_settings()
-    api_url = os.environ.get("JUPYTERHUB_API_URL", f"http://{settings.hub_ip}:{settings.hub_port}/hub/api")
-    token = os.environ.get("JUPYTERHUB_API_TOKEN") or (
-        settings.automation_token.get_secret_value() if settings.automation_token else ""
-    )
-    if not token:
-        raise SystemExit("reconciler: no JUPYTERHUB_API_TOKEN (run it as a hub service, or set HUB_AUTOMATION_TOKEN)")
-    service_url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{settings.reconciler_port}")
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    api_url, token, service_url, prefix = hub_environment(settings)
 
     store = Store(settings.database_url, settings.events_max_per_subject)
     await asyncio.to_thread(seed_builtins, store, settings)
