@@ -30,13 +30,9 @@ from .model import (
     View,
     image_key,
     owner_labels,
-    rule,
 )
 from .routes import ROUTES, route
-from .shape import check_shape
-
-
-MALFORMED_VALUE = rule("value", "a value of the wrong type (a string for a number, a list for a map, ...)", 400)
+from .shape import MALFORMED_VALUE, check_shape
 
 
 def decide(request: Request, user: str, quota: Quota, view: View) -> Decision:
