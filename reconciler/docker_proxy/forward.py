@@ -168,7 +168,8 @@ async def first_of(*aws: Awaitable[None]) -> None:
 
 def relayed_head(answer: http1.Head, close: bool) -> bytes:
     """The engine's head for the client (its framing kept: the body follows as it came)."""
-    headers = [(k, v) for k, v in answer.headers if k.lower() != "connection" or not close]
+    upgraded = answer.status == 101  # its Connection: Upgrade stays; the engine's `close` is ours alone
+    headers = [(k, v) for k, v in answer.headers if k.lower() != "connection" or upgraded]
     if close:
         headers.append(("Connection", "close"))
     return http1.encode_head(f"HTTP/1.1 {answer.first[1]} {answer.first[2]}", headers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -223,6 +224,18 @@ def test_a_closed_socket_is_gone_with_its_connections(proxied: Proxied) -> None:
     assert proxied.docker("dora", "version", "--format", "{{.Server.APIVersion}}", check=True)[1].strip()
     assert oct(sock.stat().st_mode & 0o777) == "0o711"
     assert oct((sock / "docker.sock").stat().st_mode & 0o777) == "0o666"
+    # One user's connections are bounded: beyond them, 429 (the lane stays free for others).
+    idle = [socket.socket(socket.AF_UNIX) for _ in range(32)]
+    for conn in idle:
+        conn.connect(str(sock / "docker.sock"))
+    time.sleep(0.5)
+    code, _, err = proxied.docker("dora", "ps")
+    assert code != 0 and "at most 32 connections" in err, err
+    assert proxied.docker("ann", "ps")[0] == 0
+    for conn in idle:
+        conn.close()
+    time.sleep(0.5)
+    assert proxied.docker("dora", "ps")[0] == 0
     started = time.monotonic()
     follow = subprocess.Popen(
         ["docker", "-H", f"unix://{sock / 'docker.sock'}", "events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
