@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .docker_proxy import DockerProxySettings
 from .fields import (
     DEFAULT_USER_VOLUMES,
     DEFAULT_VOLUME_DESCRIPTIONS,
@@ -21,7 +22,6 @@ from .fields import (
     SettingsError,
     low_entropy,
 )
-from .docker_proxy import DockerProxySettings
 from .hub import AutomationSettings, HubSettings
 from .operations import OperationsSettings
 from .reconciler import ReconcilerSettings
