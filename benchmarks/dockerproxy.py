@@ -5,7 +5,7 @@
 The proxy is built directly (no hub) on a store of its own, as in
 tests/integration/test_docker_proxy.py; the real `docker` CLI drives both sides, turn about.
 
-    .venv/bin/python benchmarks/dockerproxy.py [--repeat 10] [--megabytes 100]
+    .venv/bin/python benchmarks/dockerproxy.py [--repeat 20] [--megabytes 100]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def cleanup(client: docker.DockerClient) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--megabytes", type=int, default=100)
     args = parser.parse_args()
     client = docker.from_env()

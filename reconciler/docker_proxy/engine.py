@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from . import http1
+from .splice import SpliceReader
 
 MAX_ANSWER = 64 * 1024 * 1024  # an answer read whole (a listing, an inspection)
 
@@ -40,7 +41,12 @@ class EngineClient:
         self.timeout = timeout
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_unix_connection(self.socket_path, limit=http1.MAX_HEAD)
+        """As `asyncio.open_unix_connection`, with a reader that can hand a stream over."""
+        loop = asyncio.get_running_loop()
+        reader = SpliceReader(limit=http1.MAX_HEAD, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        transport, _ = await loop.create_unix_connection(lambda: protocol, self.socket_path)
+        return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
     async def call(
         self,

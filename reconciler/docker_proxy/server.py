@@ -28,6 +28,7 @@ from .forward import (
     relayed_head,
     until_client_leaves,
 )
+from .splice import splice
 from .view import Viewer
 
 log = logging.getLogger("reconciler.docker_proxy")
@@ -115,7 +116,7 @@ class UserServer:
         streamed = (method, endpoint) in STREAMED_BODIES
         if head.get("content-type").split(";")[0].strip().lower() in FORMS:
             return await self.refuse(
-                writer, Refuse(endpoint, 400, "Content-Type: form bodies are not accepted; send JSON"), streamed
+                reader, writer, Refuse(endpoint, 400, "Content-Type: form bodies are not accepted; send JSON"), True
             )
         body, size = None, head.body_length()
         if head.get("expect").lower() == "100-continue":
@@ -124,15 +125,17 @@ class UserServer:
             try:
                 raw = await http1.read_body(reader, head, MAX_JSON)
             except http1.TooLarge:
-                return await self.refuse(writer, Refuse(endpoint, 413, f"a body over {MAX_JSON} bytes"), True)
+                return await self.refuse(reader, writer, Refuse(endpoint, 413, f"a body over {MAX_JSON} bytes"), True)
             if raw.strip():
                 try:
                     body = json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    return await self.refuse(writer, Refuse(endpoint, 400, f"the body is not JSON ({e})"), False)
+                    return await self.refuse(
+                        reader, writer, Refuse(endpoint, 400, f"the body is not JSON ({e})"), False
+                    )
         if ref in (".", "..") or (named := self._reserved(endpoint, query, body)):
             return await self.refuse(
-                writer, _reserved_refusal(endpoint, ref, named if ref not in (".", "..") else ""), streamed
+                reader, writer, _reserved_refusal(endpoint, ref, named if ref not in (".", "..") else ""), streamed
             )
         lock = self.create_lock if endpoint == "container create" else contextlib.nullcontext()
         if endpoint == "volume create" or (endpoint == "container create" and body):
@@ -140,13 +143,13 @@ class UserServer:
         async with lock:
             seen = await self.shared.viewer.for_request(self.user, endpoint, ref, body)
             decision = decide(Request(method, path, query, body, size), self.user, self.quota, seen.view)
-            if isinstance(decision, Refuse):
-                return await self.refuse(writer, decision, streamed)
+            if isinstance(decision, Refuse):  # named as the route table names it, for the audit
+                return await self.refuse(reader, writer, replace(decision, endpoint=endpoint), streamed)
             resolved = seen.container_id or seen.network_id or ref
             path = _rewrite(path, ref, resolved) if resolved != ref else path
             if not await self._make_volumes(decision.create_volumes):
                 taken = Refuse(endpoint, 409, "HostConfig.Binds: a volume of that name was made by someone else")
-                return await self.refuse(writer, taken, streamed)
+                return await self.refuse(reader, writer, taken, streamed)
             return await self.send(
                 head, method, path, decision, reader, writer, Outcome(self.user, decision, resolved, body, query)
             )
@@ -174,7 +177,9 @@ class UserServer:
                     head, method, path, allow.query, allow.body, source, allow.max_body, hijack
                 )
         except BodyTooLarge as e:
-            return await self.refuse(writer, Refuse(endpoint, 409, f"build context: over the quota of {e} bytes"), True)
+            return await self.refuse(
+                reader, writer, Refuse(endpoint, 409, f"build context: over the quota of {e} bytes"), True
+            )
         try:
             raw = answer.get("content-type").split(";")[0] in RAW_TYPES
             if endpoint in HIJACKS and (answer.status == 101 or (raw and answer.status == 200)):
@@ -183,7 +188,7 @@ class UserServer:
                 await pipe_both_ways((reader, writer), (er, ew))
                 return False
             if endpoint in STREAMS and 200 <= answer.status < 300 and method != "HEAD":
-                return await self._stream(answer, outcome, reader, writer, er)
+                return await self._stream(answer, outcome, reader, writer, (er, ew))
             data = await f.whole(er, answer, method)
         finally:
             ew.close()
@@ -204,15 +209,15 @@ class UserServer:
         outcome: Outcome,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        er: asyncio.StreamReader,
+        engine: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     ) -> bool:
         writer.write(relayed_head(answer, close=True))
         if outcome.allow.endpoint == "image build" and answer.chunked():
             sniffer = BuildSniffer()
-            await until_client_leaves(reader, http1.copy_chunked(er, writer, sniffer))
+            await until_client_leaves(reader, http1.copy_chunked(engine[0], writer, sniffer))
             await self.after.built(self.user, sniffer.image_id)
         else:
-            await until_client_leaves(reader, http1.copy_until_closed(er, writer))
+            await until_client_leaves(reader, splice(engine, writer))
         return False
 
     async def _make_volumes(self, names: tuple[str, ...]) -> bool:
@@ -240,11 +245,27 @@ class UserServer:
         prefixes = self.shared.reserved_names
         return next((n for n in names if isinstance(n, str) and n and n.lstrip("/").startswith(prefixes)), "")
 
-    async def refuse(self, writer: asyncio.StreamWriter, refusal: Refuse, close: bool) -> bool:
+    async def refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, refusal: Refuse, close: bool
+    ) -> bool:
+        """The engine's error shape, so the CLI prints the message; `close`: a body is left
+        unread (read and dropped after the answer, then the connection closed)."""
         await self.after.audit(AuditEvent("refused", refusal.endpoint, refusal.field or "", refusal.message))
         writer.write(_error(refusal.status, refusal.message, close=close))
         await writer.drain()
+        if close:
+            await _drain(reader)
         return not close
+
+
+async def _drain(reader: asyncio.StreamReader, seconds: float = 60, most: int = 2**31) -> None:
+    """The rest of a refused body read and dropped, so the client gets to read the answer
+    (a client still writing to a closed connection sees a broken pipe, not the 409)."""
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(seconds):
+            seen = 0
+            while seen < most and (data := await reader.read(http1.BLOCK)):
+                seen += len(data)
 
 
 def match(method: str, path: str) -> tuple[str, str]:

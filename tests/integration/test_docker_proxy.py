@@ -158,6 +158,7 @@ def test_logs_follow_and_an_interactive_exec_stream_through(proxied: Proxied) ->
     proxied.run("ann", "--name", name, IMAGE, "sh", "-c", script)
     _, out, _ = proxied.docker("ann", "logs", "-f", name, check=True, timeout=30)
     assert out.split("\n")[:5] == [f"line {i}" for i in range(1, 6)]
+    proxied.docker("ann", "rm", name, check=True)  # within ann's count of 3
     web = f"{PLATFORM}-ann-tty"
     proxied.run("ann", "--name", web, IMAGE, "sleep", "300")
     sock = proxied.sockets["ann"]
@@ -168,6 +169,11 @@ def test_logs_follow_and_an_interactive_exec_stream_through(proxied: Proxied) ->
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "/dev/pts/" in done.stdout and "got-hello" in done.stdout, done.stdout
+    command = f"docker -H unix://{sock} run -it --rm --network none {IMAGE} sh -c 'tty; read x; echo ran-$x'"
+    done = subprocess.run(
+        ["script", "-qec", command, "/dev/null"], input="again\n", capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "/dev/pts/" in done.stdout and "ran-again" in done.stdout, done.stdout
     _, out, _ = proxied.docker("ann", "exec", "-i", web, "cat", check=True)  # stdin closed: the exec ends
     assert out == ""
 
@@ -245,3 +251,31 @@ def test_a_closed_socket_is_gone_with_its_connections(proxied: Proxied) -> None:
     assert follow.wait(timeout=20) is not None and time.monotonic() - started < 20  # its stream was dropped
     assert not (sock / "docker.sock").exists()
     assert "dora" not in proxied.proxy.open_users()
+
+
+def ask_raw(sock: Path, request: bytes) -> bytes:
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(sock))
+        conn.sendall(request)
+        conn.settimeout(10)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            data = conn.recv(65536)
+            if not data:
+                break
+            answer += data
+        return answer
+
+
+def test_a_form_body_or_a_body_that_is_not_json_is_refused(proxied: Proxied) -> None:
+    # The engine merges a form body into the query values: the policy never saw it.
+    form = b"privileged=1&Image=x"
+    head = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    answer = ask_raw(proxied.sockets["bob"], head + b"Content-Length: %d\r\n\r\n%s" % (len(form), form))
+    assert answer.startswith(b"HTTP/1.1 400") and b"form bodies are not accepted" in answer, answer
+    text = b"Image=x"
+    head = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+    answer = ask_raw(proxied.sockets["bob"], head + b"Content-Length: %d\r\n\r\n%s" % (len(text), text))
+    assert answer.startswith(b"HTTP/1.1 400") and b"not JSON" in answer, answer
+    smuggled = b"POST /v1.41/containers/create HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert ask_raw(proxied.sockets["bob"], smuggled).startswith(b"HTTP/1.1 400")
