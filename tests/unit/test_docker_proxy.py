@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from reconciler.docker_proxy import http1
 from reconciler.docker_proxy.after import After, BuildSniffer
 from reconciler.docker_proxy.ledger import Ledger
 from reconciler.docker_proxy.server import _rewrite, match
+from reconciler.docker_proxy.splice import SpliceReader, splice
 from reconciler.store import Store
 from vocabulary import naming
 
@@ -148,3 +150,38 @@ def test_the_survey_knows_the_proxys_containers_by_recorded_ids_not_labels() -> 
     privileged = running("priv", privileged=True)
     rows = survey_engine([privileged], "p", "/var/run/docker.sock", [], {}, 1.0, 0, {privileged["id"]: "ann"}).rows
     assert [(r.container, r.user) for r in rows] == [("priv", "ann")]  # recorded is no licence for the rest
+
+
+def test_a_stream_is_handed_over_whole_and_in_order() -> None:
+    """What the reader held past the head (enough that it paused the connection), then many
+    small pieces (a followed log), arrive
+    at the client as the engine sent them, and the hand-over ends with the engine's end."""
+
+    async def go() -> bytes:
+        loop = asyncio.get_running_loop()
+        engine, proxy_side = socket.socketpair()
+        proxy_client, client = socket.socketpair()
+        for s in (engine, client):
+            s.setblocking(False)
+        reader = SpliceReader(limit=1024, loop=loop)  # it pauses its connection beyond 2 KiB held
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        transport, _ = await loop.connect_accepted_socket(lambda: protocol, proxy_side)
+        engine_writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        _, client_writer = await asyncio.open_connection(sock=proxy_client)
+        await loop.sock_sendall(engine, b"HTTP/1.1 200 OK\r\n\r\n" + b"held-" * 2000)
+        assert await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(0.01)
+        handing = asyncio.ensure_future(splice((reader, engine_writer), client_writer))
+        for i in range(2000):
+            await loop.sock_sendall(engine, b"line %d\n" % i)
+        engine.close()
+        await asyncio.wait_for(handing, 10)
+        client_writer.close()
+        received = b""
+        while data := await loop.sock_recv(client, 65536):
+            received += data
+        client.close()
+        return received
+
+    expected = b"held-" * 2000 + b"".join(b"line %d\n" % i for i in range(2000))
+    assert asyncio.run(asyncio.wait_for(go(), 20)) == expected  # a stalled hand-over fails, not hangs
