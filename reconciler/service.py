@@ -206,6 +206,7 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     if settings.manifests_dir:
         root = Path(settings.manifests_dir).resolve()
         gitops = GitOpsSource(store, root, prune=settings.gitops_prune, resync=settings.resync_seconds)
+    docker_proxy = DockerProxy.from_settings(settings, store)  # `limited` Docker access
     ctx = Context(
         store=store,
         hub=hub,
@@ -236,9 +237,7 @@ async def serve(stop: asyncio.Event | None = None) -> None:
 
     runner = await serve_health(reconciler, hub, service_url, prefix, settings.reconciler_port)
 
-    # The Docker proxy of `limited` access: its own thread and loop (docs/architecture.md).
-    docker_proxy = DockerProxy.from_settings(settings, store)
-    await asyncio.to_thread(docker_proxy.start)
+    await asyncio.to_thread(docker_proxy.start)  # its own thread and loop (docs/architecture.md)
     log.info("reconciler: Docker proxy sockets in %s", settings.docker_proxy_root)
 
     run = asyncio.create_task(reconciler.run(sources))
