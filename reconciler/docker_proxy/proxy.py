@@ -94,7 +94,7 @@ class DockerProxy:
             on_audit,
             publish_addresses=frozenset(settings.docker_proxy_publish_addresses),
             reserved_images=frozenset(repository(i) for i in images if i),
-            reserved_names=tuple(n for n in names if n),
+            reserved_names=tuple(dict.fromkeys(n for n in names if n)),
         )
 
     # --- lifecycle (from any thread) ---------------------------------------------------
