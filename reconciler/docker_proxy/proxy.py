@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,8 +140,8 @@ class DockerProxy:
     async def owned(self, user: str) -> list[OwnedObject]:
         return await self._call(self._owned(user))
 
-    async def forget(self, user: str, ids: list[str]) -> None:
-        await self._call(self.ledger.drop(user, ids))
+    async def forget(self, user: str, ids: Iterable[str]) -> None:
+        await self._call(self.ledger.drop(user, list(ids)))
 
     # --- on the proxy's loop ---------------------------------------------------------
     async def _owned(self, user: str) -> list[OwnedObject]:
