@@ -34,8 +34,8 @@ ruff check . && ruff format --check . >/dev/null && lint-imports | tail -n 3
 say "unit tests"
 pytest tests/unit -q
 # Two lanes (pytest-xdist workers, JHDS_TEST_LANES; whole modules: conftest's scheduler): most
-# of an integration test is waiting
-# for a spawn, a timer or a cron minute, so two share the 2 cores well. Each lane has its own
+# of an integration test is waiting for a spawn, a timer or a cron minute, so two share the 2
+# cores well. Each lane has its own
 # session hub and platforms (labels end in the worker id); tests/integration/conftest.py says
 # which modules share a lane. What restarts the engine runs alone afterwards.
 say "integration tests (real engine, hub, labs) in ${JHDS_TEST_LANES:-2} lanes"
