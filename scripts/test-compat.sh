@@ -20,7 +20,7 @@ cd "$ROOT"
 pause_reconciler_of_make_up
 
 say "JupyterHub $(python -c 'import jupyterhub; print(jupyterhub.__version__)') from ${VENV#"$ROOT"/}: unit tests"
-pytest tests/unit -q
+pytest tests/unit -q -n 2
 say "integration subset on JupyterHub 5.5"
 pytest -q --durations=5 \
   tests/integration/test_auth.py \

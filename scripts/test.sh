@@ -32,16 +32,17 @@ fi
 say "lint (ruff, import layers)"
 ruff check . && ruff format --check . >/dev/null && lint-imports | tail -n 3
 say "unit tests"
-pytest tests/unit -q
+pytest tests/unit -q -n 2 # each PostgreSQL case has a schema of its own
 # Two lanes (pytest-xdist workers, JHDS_TEST_LANES; whole modules: conftest's scheduler): most
 # of an integration test is waiting for a spawn, a timer or a cron minute, so two share the 2
 # cores well. Each lane has its own
 # session hub and platforms (labels end in the worker id); tests/integration/conftest.py says
-# which modules share a lane. What restarts the engine runs alone afterwards.
+# which modules share a lane, and which tests run alone afterwards (what restarts the engine,
+# what tests the engine-wide watch).
 say "integration tests (real engine, hub, labs) in ${JHDS_TEST_LANES:-2} lanes"
 pytest tests/integration -q -n "${JHDS_TEST_LANES:-2}" -m "not alone" \
   --durations=15 "$@" # the 15 slowest: the README's "Slowest tests"
-say "integration tests that restart the engine (alone)"
+say "integration tests that act on the whole engine (alone)"
 status=0
 pytest tests/integration -q -m alone "$@" || status=$?
 [ "$status" = 0 ] || [ "$status" = 5 ] # 5: a selection of the caller's ran none of these

@@ -28,8 +28,14 @@ SHARED_LANE = {
     "test_notebook": "ds",
     "test_notebook_browser": "ds",
 }
-# Modules that restart the engine: run alone, after the two lanes.
-ALONE = {"test_zz_engine_restart"}
+# Run alone, after the two lanes: what restarts the engine, and what tests that this
+# platform's engine-wide watch stops a rogue container (every hub's watch judges the whole
+# engine: the other lane's hubs would race to stop it first, and report it themselves).
+ALONE = {"test_zz_engine_restart", "test_trust_survey"}
+ALONE_TESTS = (
+    "test_abuse.py::test_5_siblings_with_the_socket",
+    "test_privileged_drift.py::test_container_outside_the_hub_with_the_socket_is_drift",
+)
 
 
 def lane_unit(nodeid: str) -> str:
@@ -53,7 +59,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.integration)
-        if lane_unit(item.nodeid) in ALONE:
+        if lane_unit(item.nodeid) in ALONE or item.nodeid.rsplit("/", 1)[-1].startswith(ALONE_TESTS):
             item.add_marker(pytest.mark.alone)
 
 
