@@ -29,9 +29,11 @@ from . import lanes
 from .clients.hub import HubClient
 from .context import Context, no_source
 from .controllers import CONTROLLERS, FINALIZERS, WATCHES, engineaccess, grouppolicy, idlecullpolicy
+from .docker_proxy import DockerProxy
 from .engines import make_engine
 from .lanes import LaneReport
 from .loop import Reconciler
+from .proxy_port import AuditSink
 from .sources.gitops import GitOpsSource
 from .store import Store
 from .tokens import TokenCheck
@@ -180,8 +182,8 @@ def seed_builtins(store: Store, s: Settings) -> None:
         log.info("reconciler: built-in group policy %s %s (the Docker socket)", grouppolicy.SEED_NAME, seeded)
 
 
-async def serve(stop: asyncio.Event | None = None) -> None:
-    settings = get_settings()
+def hub_environment(settings: Settings) -> tuple[str, str, str, str]:
+    """(the hub's API URL, the token, this service's URL, its prefix) as the hub gives them."""
     api_url = os.environ.get("JUPYTERHUB_API_URL", f"http://{settings.hub_ip}:{settings.hub_port}/hub/api")
     token = os.environ.get("JUPYTERHUB_API_TOKEN") or (
         settings.automation_token.get_secret_value() if settings.automation_token else ""
@@ -189,7 +191,23 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     if not token:
         raise SystemExit("reconciler: no JUPYTERHUB_API_TOKEN (run it as a hub service, or set HUB_AUTOMATION_TOKEN)")
     service_url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{settings.reconciler_port}")
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    return api_url, token, service_url, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+
+
+async def serve_health(
+    reconciler: Reconciler, hub: HubClient, service_url: str, prefix: str, port: int
+) -> web.AppRunner:
+    url = urlparse(service_url)
+    runner = web.AppRunner(make_app(reconciler, DetailsAccess(hub), prefix), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, url.hostname or "127.0.0.1", url.port or port).start()
+    log.info("reconciler: /health and /metrics on %s", service_url)
+    return runner
+
+
+async def serve(stop: asyncio.Event | None = None) -> None:
+    settings = get_settings()
+    api_url, token, service_url, prefix = hub_environment(settings)
 
     store = Store(settings.database_url, settings.events_max_per_subject)
     await asyncio.to_thread(seed_builtins, store, settings)
@@ -198,12 +216,17 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     if settings.manifests_dir:
         root = Path(settings.manifests_dir).resolve()
         gitops = GitOpsSource(store, root, prune=settings.gitops_prune, resync=settings.resync_seconds)
+    # `limited` Docker access: the proxy's creates, removes and refusals become events on
+    # DockerAccess/<user> (rate-bounded, written off the proxy's loop).
+    audit = AuditSink(store, settings.docker_audit_events_per_minute)
+    docker_proxy = DockerProxy.from_settings(settings, store, on_audit=audit)
     ctx = Context(
         store=store,
         hub=hub,
         settings=settings,
         engine=make_engine(settings, store),
         sync_source=gitops.sync_once if gitops else no_source,
+        docker_proxy=docker_proxy,
     )
     reconciler = Reconciler(
         ctx,
@@ -226,17 +249,18 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    url = urlparse(service_url)
-    runner = web.AppRunner(make_app(reconciler, DetailsAccess(hub), prefix), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, url.hostname or "127.0.0.1", url.port or settings.reconciler_port).start()
-    log.info("reconciler: /health and /metrics on %s", service_url)
+    runner = await serve_health(reconciler, hub, service_url, prefix, settings.reconciler_port)
+
+    await asyncio.to_thread(docker_proxy.start)  # its own thread and loop (docs/architecture.md)
+    log.info("reconciler: Docker proxy sockets in %s", settings.docker_proxy_root)
 
     run = asyncio.create_task(reconciler.run(sources))
     await stop.wait()
     log.info("reconciler: stopping (signal)")
     reconciler.stop()
     await run
+    await docker_proxy.shutdown()
+    audit.close()
     await runner.cleanup()
     await hub.close()
     store.close()

@@ -3,7 +3,8 @@
 `jhds_meta` holds the schema version and the change counter; `jhds_resources` the desired
 state; `jhds_status` what the reconciler reports for each resource; `jhds_observed` the
 status of built-in watches (keys with no spec, such as `PrivilegedAccess/<user>`);
-`jhds_events` the audit trail. The delivery ledger's table is in `deliveries.py`.
+`jhds_events` the audit trail; `jhds_docker_objects` what users made through the Docker
+proxy (docs/docker-access.md). The delivery ledger's table is in `deliveries.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Te
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Columns added since schema 1, with their SQL type: added in place by `migrate`.
 ADDED_IN_2 = {
     "finished": "TIMESTAMP",
@@ -112,6 +113,20 @@ class ObservedRow(Base):
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class DockerObjectRow(Base):
+    """One object a user made through the Docker proxy (kind: container, volume, network,
+    image, exec), by the id the engine gave it: ownership is read from here, never from
+    labels (anyone who can reach the engine can copy those)."""
+
+    __tablename__ = "jhds_docker_objects"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # a volume's id is its name
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[dict] = mapped_column(JSON, default=dict)  # limits of a container, parent of an exec
+
+
 def migrate(connection: Any, version: int) -> None:
     """Bring a schema-`version` database to SCHEMA_VERSION, in place (inside the caller's
     transaction). Schema 1 lacked the bookkeeping columns of jhds_resources; they are added
@@ -124,6 +139,7 @@ def migrate(connection: Any, version: int) -> None:
             connection.execute(text("ALTER TABLE jhds_events ADD COLUMN subject VARCHAR(255)"))
         if "ix_jhds_events_subject" not in {i["name"] for i in inspect(connection).get_indexes("jhds_events")}:
             connection.execute(text("CREATE INDEX ix_jhds_events_subject ON jhds_events (subject)"))
+    # Schema 4 added jhds_docker_objects, a new table: `create_all` made it before this ran.
 
 
 def _migrate_1(connection: Any) -> None:

@@ -22,7 +22,7 @@ cd "$ROOT"
 pause_reconciler_of_make_up
 
 if [ "${1:-}" = "--bench" ]; then
-  for bench in spawn labimage reconcile selfservice privileged broadcast schedule history hubcontainer idlecull grouppolicy backup swarm; do
+  for bench in spawn labimage reconcile selfservice privileged broadcast schedule history hubcontainer idlecull grouppolicy backup swarm dockerproxy; do
     say "benchmark: $bench"
     python "benchmarks/$bench.py"
   done
@@ -33,12 +33,13 @@ say "lint (ruff, import layers)"
 ruff check . && ruff format --check . >/dev/null && lint-imports | tail -n 3
 say "unit tests"
 pytest tests/unit -q
-# Two lanes (pytest-xdist workers, JHDS_TEST_LANES): most of an integration test is waiting
-# for a spawn, a timer or a cron minute, so two share the 2 cores well. Each lane has its own
+# Two lanes (pytest-xdist workers, JHDS_TEST_LANES; whole modules: conftest's scheduler): most
+# of an integration test is waiting for a spawn, a timer or a cron minute, so two share the 2
+# cores well. Each lane has its own
 # session hub and platforms (labels end in the worker id); tests/integration/conftest.py says
 # which modules share a lane. What restarts the engine runs alone afterwards.
 say "integration tests (real engine, hub, labs) in ${JHDS_TEST_LANES:-2} lanes"
-pytest tests/integration -q -n "${JHDS_TEST_LANES:-2}" --dist loadgroup -m "not alone" \
+pytest tests/integration -q -n "${JHDS_TEST_LANES:-2}" -m "not alone" \
   --durations=15 "$@" # the 15 slowest: the README's "Slowest tests"
 say "integration tests that restart the engine (alone)"
 status=0

@@ -84,13 +84,26 @@ def lab_queue(hub: Hub, engine: docker.DockerClient, user: str, as_activity: boo
 
 
 def cleanup_docker(client: docker.DockerClient, platform: str, volumes: bool = True) -> None:
-    """Remove every container (and volume) labelled with this platform id."""
+    """Remove every container (and volume) labelled with this platform id, and what its
+    `limited` users made through its Docker proxy (containers, volumes, networks, images)."""
     label = f"{naming.LABEL_PLATFORM}={platform}"
-    for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+    made = f"{naming.LABEL_DOCKER_PLATFORM}={platform}"
+    for container in [
+        *client.containers.list(all=True, filters={"label": made}),
+        *client.containers.list(all=True, filters={"label": label}),
+    ]:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
     if volumes:
-        for volume in client.volumes.list(filters={"label": label}):
-            volume.remove(force=True)
+        for volume in [*client.volumes.list(filters={"label": made}), *client.volumes.list(filters={"label": label})]:
+            with contextlib.suppress(docker.errors.NotFound):
+                volume.remove(force=True)
+    for network in client.networks.list(filters={"label": made}):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            network.remove()
+    for image in client.images.list(filters={"label": made}):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.images.remove(image.id, force=True)
 
 
 @contextlib.contextmanager

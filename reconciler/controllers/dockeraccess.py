@@ -112,6 +112,8 @@ async def reconcile(user: str, ctx: Context) -> Result:
         return Result(status)
     await follow_level(ctx, proxy, user, eff, wanted, status)
     ended = not wanted and (previous.level == "limited" or previous.socket_open)
+    if ended:  # the level as it is now, before the notice and the stops (seconds)
+        await ctx.record_observed(KIND, user, status)
     if ended and not status.told_ended:
         status.told_ended = True
         await notify_ended(ctx, user, servers)
@@ -158,8 +160,9 @@ async def follow_containers(
         status.stopped_since = status.stopped_since or now
         why = "their server stopped" if status.level == "limited" else "their limited Docker access ended"
         if live := [r for r in rows if r.state in LIVE_STATES]:
+            # At once, not one after another: each may take the engine's stop timeout.
+            await asyncio.gather(*(ctx.engine.stop_container(r.id) for r in live))
             for r in live:
-                await ctx.engine.stop_container(r.id)
                 r.state = "exited"
             names = ", ".join(r.name for r in live)
             await ctx.event(KIND, user, "ContainersStopped", f"stopped {len(live)} containers ({names}): {why}")

@@ -23,6 +23,9 @@ Who may have what:
   volumes the spawner mounted; nothing else;
 - containers named in `ENGINE_ACCESS_ALLOWED` (the platform's own hub, Traefik,
   Watchtower): the socket and the host's network; nothing else;
+- containers a user made through the Docker proxy of `limited` access, recognised by the
+  ids the proxy recorded (`docker_objects`), never by their owner label: the namespaces of
+  another container the proxy recorded for the same user (a sidecar); nothing else;
 - anything else: nothing.
 
 Anything else is stopped (policies `restart` and `stop`) or reported (`report`), once per
@@ -44,8 +47,9 @@ from typing import Any
 from vocabulary import naming
 
 from ..api.engineaccess import EngineAccessStatus, EscalatedContainer
-from ..container_rules import escalations
+from ..container_rules import NAMESPACES, Finding, escalations
 from ..context import Context
+from ..docker_objects import DockerObjects
 from ..result import Result
 
 log = logging.getLogger("reconciler.engineaccess")
@@ -72,15 +76,19 @@ def survey_engine(
     owned: dict[str, dict[str, Any]] | None = None,
     now: float | None = None,
     grace: float = GRACE,
+    proxied: dict[str, str] | None = None,
 ) -> Survey:
     """The containers whose access no policy allows. `owned`: the platform's records of
     what it created ({id: {"role": "lab"|"helper"|"node-task", ...}}). `grace`: how long an
     unrecorded object claiming this platform's label waits for its record (Swarm only: on
-    one engine every object is recorded before it starts)."""
-    owned, now = owned or {}, time.time() if now is None else now
+    one engine every object is recorded before it starts). `proxied`: the Docker proxy's
+    records of the containers users made through it ({id: user})."""
+    owned, now, proxied = owned or {}, time.time() if now is None else now, proxied or {}
     result = Survey([])
     for c in containers:
         found = escalations(c, socket_path)
+        if proxied.get(c["id"]):
+            found = [f for f in found if not _own_sidecar(c, f, proxied, containers)]
         if not found:
             continue
         record = owned.get(c["id"])
@@ -100,10 +108,21 @@ def survey_engine(
             wait = grace - age + 0.5
             result.recheck_in = min(result.recheck_in or wait, wait)
             continue
-        user = record.get("user") if role == "lab" and record else None
+        user = record.get("user") if role == "lab" and record else proxied.get(c["id"])
         result.rows.append(EscalatedContainer(container=c["name"], container_id=c["id"], user=user, has=has))
     result.rows.sort(key=lambda r: r.container)
     return result
+
+
+def _own_sidecar(c: dict[str, Any], found: Finding, proxied: dict[str, str], running: list[dict[str, Any]]) -> bool:
+    """A proxied container in the namespace of another the proxy recorded for the same user."""
+    if found.code != "join":
+        return False
+    fact = next(f for f, field, _ in NAMESPACES if found.field == f"HostConfig.{field}")
+    ref = (c.get(fact) or "").split(":", 1)[-1]
+    ids = [o["id"] for o in running if ref in (o["id"], o.get("name"))]
+    ids = ids or [o["id"] for o in running if len(ref) >= 4 and o["id"].startswith(ref)]
+    return len(ids) == 1 and proxied.get(ids[0]) == proxied[c["id"]]
 
 
 def stale_records(owned: dict[str, dict[str, Any]], present: set[str], now: float) -> list[str]:
@@ -119,10 +138,12 @@ async def reconcile(name: str, ctx: Context) -> Result:
     s = ctx.settings
     view = await ctx.engine.escalation_facts()
     owned = await asyncio.to_thread(ctx.store.observed_all, naming.OWNED_KIND)  # after the listing
+    proxied = await asyncio.to_thread(DockerObjects(ctx.store).owners, "container")
     sockets = [s.docker_socket, *await ctx.engine.node_sockets()]
     now = time.time()
     grace = GRACE if s.swarm else 0.0
-    found = survey_engine(view.running, s.platform_id, sockets, s.engine_access_allowed, owned, now, grace)
+    allowed = s.engine_access_allowed
+    found = survey_engine(view.running, s.platform_id, sockets, allowed, owned, now, grace, proxied)
     if stale := stale_records(owned, view.present, now):
         await asyncio.to_thread(ctx.store.forget_observed, naming.OWNED_KIND, stale)
     previous = EngineAccessStatus.load(await ctx.observed(KIND, name))

@@ -9,7 +9,8 @@ to send instead) or `Refuse` (a status and a message naming the field) out.
   and those only `limited` needs answer 403;
 - **quotas**: count, memory and CPUs (defaults applied), a build's context answer 409.
 
-The proxy that calls it (streams, upgrades, the view from the engine) comes next.
+The proxy that calls it (`reconciler/docker_proxy`) builds the view from the engine and
+its records, and sends the engine what an `Allow` says instead of the client's bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .model import (
     owner_labels,
 )
 from .routes import ROUTES, route
-from .shape import check_shape
+from .shape import MALFORMED_VALUE, check_shape
 
 
 def decide(request: Request, user: str, quota: Quota, view: View) -> Decision:
@@ -40,6 +41,10 @@ def decide(request: Request, user: str, quota: Quota, view: View) -> Decision:
         return route(request, user, quota, view)
     except Refused as refused:
         return Refuse(_endpoint(request), refused.status, refused.message, refused.field)
+    except (TypeError, ValueError, AttributeError) as e:
+        # A rule read a field as the API types it and the request had something else: the
+        # engine would refuse it too (400), and nothing half-checked goes on.
+        return Refuse(_endpoint(request), 400, f"value: a malformed field ({e})", MALFORMED_VALUE.field)
 
 
 def markdown() -> str:

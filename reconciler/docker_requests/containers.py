@@ -46,6 +46,8 @@ PUBLISH_ALL = rule("HostConfig.PublishAllPorts", "publishing every port on every
 COUNT = rule("containers", "more containers than the quota's count", 409)
 MEMORY = rule("HostConfig.Memory", "more memory than the quota, per container or in total", 409)
 CPUS = rule("HostConfig.NanoCpus", "more CPUs than the quota, per container or in total", 409)
+SWAP = rule("HostConfig.MemorySwap", "swap beyond the memory limit (`--memory-swap`)", 409)
+PIDS = rule("HostConfig.PidsLimit", "more processes than the quota (`--pids-limit`)", 409)
 LOG_DRIVERS = {"", "json-file", "local"}
 DEFAULT_NETWORKS = {"", "default", "bridge", "none"}
 
@@ -152,6 +154,7 @@ def _quota(host: dict[str, Any], quota: Quota, view: View) -> None:
     if not _cpus(host) and (quota.default_cpus or quota.cpus):
         host["NanoCpus"] = int((quota.default_cpus or quota.cpus or 0) * 1e9)
     memory, cpus = host.get("Memory") or 0, _cpus(host)
+    _swap_and_pids(host, memory, quota)
     if quota.memory is not None and memory > quota.memory:
         raise MEMORY.refuse(f"{human(memory)} ({memory}) asked, at most {human(quota.memory)} ({quota.memory}) each")
     if quota.total_memory is not None and (not memory or used.memory + memory > quota.total_memory):
@@ -162,6 +165,22 @@ def _quota(host: dict[str, Any], quota: Quota, view: View) -> None:
     if quota.total_cpus is not None and (not cpus or used.cpus + cpus > quota.total_cpus):
         asked = f"{cpus:g}" if cpus else "no limit"
         raise CPUS.refuse(f"{used.cpus:g} CPUs in use + {asked} > {quota.total_cpus:g} in total")
+
+
+def _swap_and_pids(host: dict[str, Any], memory: int, quota: Quota) -> None:
+    """Swap is memory too: no more of it than the limit (the engine's default is as much
+    again). Processes: the quota's default when none is asked (0 or less: unlimited)."""
+    swap = host.get("MemorySwap") or 0
+    if memory:
+        if swap == -1 or swap > memory:
+            raise SWAP.refuse(f"{swap} asked with a memory limit of {memory}: no swap beyond it")
+        host["MemorySwap"] = memory
+    pids = host.get("PidsLimit") or 0
+    if quota.pids is not None:
+        if pids > quota.pids:
+            raise PIDS.refuse(f"{pids} asked, at most {quota.pids}")
+        if pids <= 0:
+            host["PidsLimit"] = quota.pids
 
 
 def create(body: Any, user: str, quota: Quota, view: View) -> tuple[dict[str, Any], list[str]]:

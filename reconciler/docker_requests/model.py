@@ -38,6 +38,7 @@ class Quota:
     default_memory: int | None = None  # given to a container that asks for none (else `memory`)
     default_cpus: float | None = None  # (else `cpus`)
     build_context: int | None = None  # bytes
+    pids: int | None = 1024  # processes per container (a fork bomb stays in its container)
     publish_addresses: frozenset[str] = frozenset({"127.0.0.1"})  # host IPs a port may be published on
 
 

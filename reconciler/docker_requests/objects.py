@@ -23,6 +23,7 @@ BUILD_NETWORK = rule("networkmode", "builds on the host's network or another con
 BUILDKIT = rule("version", "BuildKit builds (`version=2`, /session, /grpc: not filtered by field)")
 CONTEXT = rule("build context", "a build context over the quota", 409)
 BUILD_MEMORY = rule("memory", "a build's memory over the quota", 409)
+BUILD_CPUS = rule("cpuquota", "a build's CPUs over the quota", 409)
 TAG = rule("t", "tags naming the platform's images")
 FROM_SRC = rule("fromSrc", "importing an image from a URL or a tar (`docker import`)")
 FROM_IMAGE = rule("fromImage", "pulling the platform's images")
@@ -90,12 +91,28 @@ def build(
         raise BUILD_MEMORY.refuse(f"{human(asked)} asked, at most {human(limit)}")
     if limit is not None and not asked:
         q["memory"] = [str(quota.default_memory or limit)]
+    if limit is not None:
+        q["memswap"] = q["memory"]  # no swap beyond the memory limit (-1 would be unlimited)
+    _build_cpus(q, one, quota)
     try:
         labels = json.loads(one.get("labels") or "{}")
     except json.JSONDecodeError as e:
         raise Refused(400, f"labels: not JSON ({e.msg})", "labels") from e
     q["labels"] = [json.dumps(labelled(labels, view.platform, user), sort_keys=True)]
     return q, quota.build_context
+
+
+def _build_cpus(q: dict[str, list[str]], one: Mapping[str, str], quota: Quota) -> None:
+    """A build's steps run in containers: within the per-container CPUs, as `create` is."""
+    if quota.cpus is None:
+        return
+    period = int(one.get("cpuperiod") or 0) or 100_000
+    asked = int(one.get("cpuquota") or 0) / period
+    if asked > quota.cpus:
+        raise BUILD_CPUS.refuse(f"{asked:g} CPUs asked, at most {quota.cpus:g}")
+    if not asked:
+        q["cpuperiod"] = [str(period)]
+        q["cpuquota"] = [str(int((quota.default_cpus or quota.cpus) * period))]
 
 
 def pull(query: Mapping[str, Sequence[str]], view: View) -> dict[str, list[str]]:

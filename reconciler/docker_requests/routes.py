@@ -124,6 +124,10 @@ def _plain(call: Call) -> Allow:
     return call.allow()
 
 
+def _no_plugin(call: Call) -> Allow:
+    raise not_yours("plugin", call.ref)  # `docker inspect NAME` tries plugins last: as if none
+
+
 def _buildkit(call: Call) -> Allow:
     raise objects.BUILDKIT.refuse("BuildKit is not available here; DOCKER_BUILDKIT=0 uses the classic builder")
 
@@ -183,6 +187,7 @@ ROUTES: tuple[tuple[str, str, str, Handler], ...] = (
     ("GET", "/images/json", "image list", Call.listing),
     ("GET", f"/images/{I}/json", "image inspect", _then(_image_seen)),
     ("DELETE", f"/images/{I}", "image remove", _then(_image_mine, audit=True)),
+    ("GET", "/plugins/{plugin}/json", "plugin inspect", _no_plugin),
 )
 
 

@@ -14,10 +14,11 @@ from selenium import webdriver
 from tests.harness import ROOT, TEST_PLATFORM, Hub, Swarm, cleanup_docker, own_hub, test_swarm
 from tests.integration.browser import chromium
 
-# Modules that must run on the same lane (`scripts/test.sh` runs two, pytest-xdist's
-# `--dist loadgroup`): those sharing one machine-wide thing (the test swarm) or one platform of
-# their own (started once per lane). Every other module is a group of its own, so its
-# module-scoped platform starts once.
+# Modules that must run on the same lane (`scripts/test.sh` runs two pytest-xdist workers):
+# those sharing one machine-wide thing (the test swarm) or one platform of their own (started
+# once per lane). Every other module is a unit of its own, so its module-scoped platform
+# starts once. (pytest-xdist's own `xdist_group` does not hold on pytest 9.2, whose node ids
+# it can no longer suffix: the scheduler below groups by module itself.)
 SHARED_LANE = {
     "test_swarm": "swarm",
     "test_swarm_infra": "swarm",
@@ -27,16 +28,32 @@ SHARED_LANE = {
     "test_notebook": "ds",
     "test_notebook_browser": "ds",
 }
-# Modules that act on the whole engine (restarting it): run alone, after the two lanes.
+# Modules that restart the engine: run alone, after the two lanes.
 ALONE = {"test_zz_engine_restart"}
+
+
+def lane_unit(nodeid: str) -> str:
+    """The unit of work a test goes to a lane with: its module, or its module's shared group."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return SHARED_LANE.get(module, module)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        """Whole units to whichever lane is free, the largest first."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return lane_unit(nodeid)
+
+    return LaneScheduling(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.integration)
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
-        item.add_marker(pytest.mark.xdist_group(SHARED_LANE.get(module, module)))
-        if module in ALONE:
+        if lane_unit(item.nodeid) in ALONE:
             item.add_marker(pytest.mark.alone)
 
 

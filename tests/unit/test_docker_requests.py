@@ -463,3 +463,41 @@ def test_a_request_shaped_to_slip_past_the_rules_is_refused(method, path, query,
 def test_user_data_keyed_like_a_field_is_not_a_field() -> None:
     body = {"Image": PG, "Labels": {"image": "x", "privileged": "no"}}
     assert isinstance(dr.decide(Request("POST", CREATE, {}, body), ANN, QUOTA, VIEW), Allow)
+
+
+# -- the review's gaps, closed with the proxy ---------------------------------------------
+
+
+def test_swap_is_tied_to_the_memory_limit() -> None:
+    allowed = create()
+    assert isinstance(allowed, Allow) and allowed.body["HostConfig"]["MemorySwap"] == GIB  # no swap beyond it
+    refused(create(Memory=GIB, MemorySwap=-1), 409, "HostConfig.MemorySwap")  # unlimited swap
+    refused(create(Memory=GIB, MemorySwap=2 * GIB), 409, "HostConfig.MemorySwap")
+
+
+def test_a_container_gets_the_default_process_limit_and_no_more() -> None:
+    allowed = create()
+    assert isinstance(allowed, Allow) and allowed.body["HostConfig"]["PidsLimit"] == 1024
+    refused(create(PidsLimit=100_000), 409, "HostConfig.PidsLimit")
+    unlimited = create(dataclasses.replace(QUOTA, pids=None), PidsLimit=-1)
+    assert isinstance(unlimited, Allow) and unlimited.body["HostConfig"]["PidsLimit"] == -1
+
+
+@pytest.mark.parametrize(
+    "host",
+    [{"Memory": "1g"}, {"Binds": "data:/data"}, {"PortBindings": ["80/tcp"]}, {"OomScoreAdj": "-5"}],
+)
+def test_a_malformed_value_is_a_400_not_an_exception(host: dict[str, Any]) -> None:
+    refused(create(**host), 400, "value")
+
+
+def test_a_build_runs_within_the_cpus_of_the_quota() -> None:
+    allowed = ask("POST", "/v1.41/build?t=app", body_size=10)
+    assert isinstance(allowed, Allow)
+    assert allowed.query["cpuquota"] == ["200000"] and allowed.query["cpuperiod"] == ["100000"]
+    assert allowed.query["memswap"] == allowed.query["memory"]
+    refused(ask("POST", "/v1.41/build?t=app&cpuquota=400000&cpuperiod=100000", body_size=10), 409, "cpuquota")
+
+
+def test_inspecting_a_plugin_answers_as_if_there_were_none() -> None:
+    assert refused(ask("GET", "/v1.41/plugins/web/json"), 404) == "No such plugin: web"

@@ -104,6 +104,9 @@ def context(world: World, proxy: DockerProxyPort | None, policy: dict[str, Any],
     async def event(kind: str, name: str, reason: str, message: str, **kw: Any) -> None:
         events.append(reason)
 
+    async def record(kind: str, name: str, status: DockerAccessStatus) -> None:
+        observed[name] = status.dump()  # progress written before the notice and the stops
+
     stored = SimpleNamespace(name="team-docker", spec={"groups": ["team"], **policy})
     store = SimpleNamespace(
         list=lambda kind: [stored] if kind == "GroupPolicy" else [], observed_all=lambda k: observed
@@ -116,6 +119,7 @@ def context(world: World, proxy: DockerProxyPort | None, policy: dict[str, Any],
         setattr(config, key, value)
     return SimpleNamespace(
         hub=world, engine=world, store=store, settings=config, observed=read, event=event, docker_proxy=proxy,
+        record_observed=record,
         events=events, saved=observed, stored=stored,
     )  # fmt: skip
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from reconciler.docker_objects import DockerObjects, new
 from reconciler.manifests import parse_manifests
 from reconciler.store import Store
 from reconciler.tables import ADDED_IN_2, SCHEMA_VERSION, MetaRow
@@ -70,3 +71,22 @@ def test_a_newer_schema_is_refused_with_a_clear_message_and_left_alone(db_url: s
     assert f"store schema {SCHEMA_VERSION + 1}, newer than this code knows ({SCHEMA_VERSION})" in message
     assert "restore the backup" in message
     assert schema_version(db_url) == SCHEMA_VERSION + 1  # nothing rewritten
+
+
+def test_a_schema_3_database_gains_the_docker_proxys_records(tmp_path: Path) -> None:
+    """Schema 4 added `jhds_docker_objects` (the Docker proxy's records): a schema-3 database
+    gets the table when it is opened, and keeps what it had."""
+    url = f"sqlite:///{tmp_path / 'three.sqlite'}"
+    Store(url).close()
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("DROP TABLE jhds_docker_objects"))
+        c.execute(text("UPDATE jhds_meta SET value = 3 WHERE key = 'schema_version'"))
+    engine.dispose()
+    store = Store(url)
+    try:
+        DockerObjects(store).record("ann", [new("container", "a" * 64, "web")])
+        assert DockerObjects(store).owners("container") == {"a" * 64: "ann"}
+    finally:
+        store.close()
+    assert schema_version(url) == SCHEMA_VERSION == 4

@@ -1,17 +1,22 @@
 """Settings of `limited` Docker access (docs/docker-access.md): where the platform's proxy
-puts each user's socket, and what happens to a user's containers around their server."""
+puts each user's socket, what a user's containers may publish on, and what happens to
+them around their server."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from .fields import Section
 
 
 class DockerProxySettings(Section):
-    """The Docker proxy of `limited` access and the lifecycle of its users' containers."""
+    """The Docker proxy of `limited` access (one per engine host, in the reconciler's process)
+    and the lifecycle of its users' containers."""
 
     docker_proxy_dir: Path | None = Field(
         None,
@@ -40,3 +45,21 @@ class DockerProxySettings(Section):
         description="Audit events (creates, removes, refusals) recorded per `limited` user and minute; the rest "
         "are counted in one event",
     )
+    docker_proxy_publish_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        alias="DOCKER_PROXY_PUBLISH_ADDRESSES",
+        description="Host addresses (comma-separated) a user's containers may publish ports on through the proxy; "
+        "0.0.0.0 is every address",
+    )
+
+    @field_validator("docker_proxy_publish_addresses", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        for address in value if isinstance(value, list) else []:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return value
