@@ -39,15 +39,19 @@ STOP_CONCURRENCY = 10  # users stopped at once: their containers go on the same 
 Running = dict[tuple[str, str], dict[str, Any]]
 
 
+def servers_of(active: list[dict[str, Any]]) -> Running:
+    return {(u["name"], n): s for u in active for n, s in (u.get("servers") or {}).items()}
+
+
 async def _running(ctx: Context) -> Running:
-    return {(u["name"], n): s for u in await ctx.active_users(max_age=0) for n, s in (u.get("servers") or {}).items()}
+    return servers_of(await ctx.active_users(max_age=0))
 
 
 def chosen(
     spec: ServerStopSpec, active: list[dict[str, Any]], survey: dict[str, Any], since: datetime
 ) -> list[StopTarget]:
     """The selector's running servers that had started by `since` (the resource's creation)."""
-    running = {(u["name"], n): s for u in active for n, s in (u.get("servers") or {}).items()}
+    running = servers_of(active)
     found = []
     for user, server in spec.selector.pick(active, survey):
         model = running.get((user, server))
@@ -74,8 +78,9 @@ def in_words(seconds: float) -> str:
 
 
 def notice(reason: str, seconds: float, at: datetime) -> str:
+    sentence = reason if reason[-1] in ".!?" else reason + "."
     return (
-        f"Your server will be stopped in about {in_words(seconds)} (at {at:%H:%M} UTC): {reason} "
+        f"Your server will be stopped in about {in_words(seconds)} (at {at:%H:%M} UTC): {sentence} "
         "Save your work; your files are kept, and you can start it again afterwards."
     )
 

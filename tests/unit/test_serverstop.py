@@ -57,6 +57,7 @@ def test_notice_says_why_and_when() -> None:
     at = datetime(2026, 12, 1, 17, 55, tzinfo=UTC)
     text = serverstop.notice("Host maintenance at 18:00.", 300, at)
     assert text.startswith("Your server will be stopped in about 5 min (at 17:55 UTC): Host maintenance at 18:00.")
+    assert "(at 17:55 UTC): Upgrade. Save your work" in serverstop.notice("Upgrade", 300, at)
     assert [serverstop.in_words(s) for s in (3, 89, 120, 5400, 7200)] == ["3 s", "89 s", "2 min", "1.5 h", "2 h"]
 
 
