@@ -26,7 +26,10 @@ CROSS_USER_RESTORE_SCOPE = "admin:users"
 DEFINITIONS = {
     READ: {"description": "Read the platform's desired-state resources, their status and events."},
     WRITE_BROADCASTS: {"description": "Send and schedule broadcast notifications.", "subscopes": [READ]},
-    WRITE_REQUESTS: {"description": "Restart servers; reset, back up and restore volumes.", "subscopes": [READ]},
+    WRITE_REQUESTS: {
+        "description": "Restart and stop servers; reset, back up and restore volumes.",
+        "subscopes": [READ],
+    },
     WRITE_GROUPS: {
         "description": "Manage group memberships (not the protected groups: those need admin:groups).",
         "subscopes": [READ],

@@ -1,4 +1,4 @@
-"""Running servers against their policies: drift, effective policies, rollouts.
+"""Running servers against their policies: drift, effective policies, rollouts, bulk stops.
 
 - `GET /api/servers`: each running server with its user, image, effective policy hash and
   a `drifted` flag with the difference (the drift survey's last pass; platform read scope).
@@ -7,7 +7,10 @@
   (`hubctl get effective NAME`); the read scope, or the user themself.
 - `POST /api/rollouts {"selector": {...}, ...}`: a RolloutRestart (owner `panel`), with the
   scope of requests; 202 and its URL.
-- `GET /servers`: the page, with a button to roll out the drifted servers.
+- `POST /api/serverstops {"selector": {...}, "reason": ..., "warnBefore": ...}`: a ServerStop
+  (owner `panel`), with the same scope; 202 and its URL.
+- `GET /servers`: the page, with a button to roll out the drifted servers and a form to stop
+  servers (a selector, a reason, a notice time).
 - `GET /users/<name>/policy`: the admin's view of one user (JupyterHub's own admin page
   cannot be extended): groups, the policies that apply, what they combine to, the running
   server's drift. Same scope as the Servers page.
@@ -23,6 +26,7 @@ from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
 from reconciler.api import REGISTRY
+from reconciler.api.fields import MESSAGE_MAX
 from reconciler.effective import Effective, NamedGroupPolicy, allowed_images, policy_hash
 from vocabulary import naming, scopes
 from vocabulary.settings import get_settings
@@ -161,17 +165,36 @@ class RolloutAPIHandler(ResourceAPIHandler):
         self.send({"name": name, "url": f"{self.hub.base_url}api/resources/rolloutrestart/{name}"}, 202)
 
 
+class ServerStopAPIHandler(ResourceAPIHandler):
+    """POST /hub/api/serverstops: a ServerStop from the panel."""
+
+    async def post(self) -> None:
+        self.require(REGISTRY["ServerStop"].scope)
+        spec = self.json_object()
+        name = naming.resource_name("stop", self.current_user.name)
+        await self.submit("ServerStop", name, spec)
+        self.send({"name": name, "url": f"{self.hub.base_url}api/resources/serverstop/{name}"}, 202)
+
+
 class ServersPageHandler(BaseHandler):
-    """GET /hub/servers: the running servers, their drift, and a rollout button."""
+    """GET /hub/servers: the running servers, their drift, a rollout button, a stop form."""
 
     @web.authenticated
     async def get(self) -> None:
         if READ not in self.expanded_scopes:
             raise web.HTTPError(403, "Only platform operators may see the servers")
         can_roll = REGISTRY["RolloutRestart"].scope in self.expanded_scopes
+        can_stop = REGISTRY["ServerStop"].scope in self.expanded_scopes
         counts = self.users.count_active_users()  # what JupyterHub compares with its limits
         now = {"active": counts["active"], "starting": counts["spawn_pending"] + counts["proxy_pending"]}
-        html = await self.render_template("servers.html", report=await servers_report(), can_roll=can_roll, now=now)
+        html = await self.render_template(
+            "servers.html",
+            report=await servers_report(),
+            can_roll=can_roll,
+            can_stop=can_stop,
+            max_length=MESSAGE_MAX,
+            now=now,
+        )
         self.finish(html)
 
 
@@ -196,6 +219,7 @@ handlers = [
     (r"/api/servers", ServersAPIHandler),
     (r"/api/users/([^/]+)/effective-policy", EffectiveAPIHandler),
     (r"/api/rollouts", RolloutAPIHandler),
+    (r"/api/serverstops", ServerStopAPIHandler),
     (r"/servers", ServersPageHandler),
     (r"/users/([^/]+)/policy", UserPolicyPageHandler),
 ]

@@ -16,6 +16,7 @@ from . import (
     idlecullpolicy,
     rolloutrestart,
     serverrestart,
+    serverstop,
     volumebackup,
     volumereset,
     volumerestore,
@@ -54,3 +55,4 @@ register(rolloutrestart.KIND)
 register(volumebackup.KIND)
 register(volumerestore.KIND)
 register(backupschedule.KIND)
+register(serverstop.KIND)

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, Field, StrictBool, field_validator, model_va
 from vocabulary import scopes
 
 from .common import Column, Envelope, KindInfo, Status, StatusModel
-from .fields import MESSAGE_MAX, Duration, JobSpec, SpecModel, UsersAndGroups, validate_cron
+from .fields import MESSAGE_MAX, Duration, JobSpec, SpecModel, UsersAndGroups, check_message, validate_cron
 
 
 class Targets(UsersAndGroups):
@@ -81,24 +81,7 @@ class BroadcastSpec(JobSpec):
     @field_validator("message")
     @classmethod
     def _message(cls, value: str) -> str:
-        """One line of at most MESSAGE_MAX characters (code points: an emoji is one), nothing
-        invisible that changes how it or the text around it reads. The panel checks the same."""
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be empty")
-        if len(value) > MESSAGE_MAX:
-            raise ValueError(f"must be at most {MESSAGE_MAX} characters (got {len(value)})")
-        for i, char in enumerate(value, 1):
-            if char in "\n\r\v\f\x85\u2028\u2029":
-                problem = "must be one line: line breaks are not allowed"
-            elif ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
-                problem = "must not contain control characters"
-            elif "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
-                problem = "must not contain bidirectional override or isolate characters"
-            else:
-                continue
-            raise ValueError(f"{problem} (U+{ord(char):04X} at character {i})")
-        return value
+        return check_message(value)
 
     @field_validator("auto_close", mode="before")
     @classmethod

@@ -28,6 +28,8 @@ Phase = Literal[
     "Scheduled",  # waiting for its time (a scheduled broadcast)
     "Delivering",  # a broadcast run is under way
     "Running",  # a one-shot is being carried out
+    "Warning",  # a ServerStop told the labs and waits for its stop time
+    "Stopping",  # a ServerStop stops its servers
     "Succeeded",  # a one-shot finished and did what it was asked
     "Active",  # a broadcast was sent and still reaches servers that start (`validFor`)
     "Completed",  # a broadcast has no run left

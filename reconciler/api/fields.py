@@ -6,7 +6,8 @@ written once, here or in `vocabulary.naming` (usernames), and used by every kind
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -135,6 +136,31 @@ VolumeKey = Annotated[str, AfterValidator(_check_volume_key), Field(json_schema_
 ServerName = Annotated[str, AfterValidator(_check_server_name), Field(json_schema_extra={"pattern": r"^[^\s/,{}]*$"})]
 
 
+# --- messages shown in JupyterLab ----------------------------------------------------------
+
+
+def check_message(value: str) -> str:
+    """One line of at most MESSAGE_MAX characters (code points: an emoji is one), nothing
+    invisible that changes how it or the text around it reads (a broadcast's message, a
+    ServerStop's reason). The panel checks the same."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MESSAGE_MAX:
+        raise ValueError(f"must be at most {MESSAGE_MAX} characters (got {len(value)})")
+    for i, char in enumerate(value, 1):
+        if char in "\n\r\v\f\x85\u2028\u2029":
+            problem = "must be one line: line breaks are not allowed"
+        elif ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
+            problem = "must not contain control characters"
+        elif "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+            problem = "must not contain bidirectional override or isolate characters"
+        else:
+            continue
+        raise ValueError(f"{problem} (U+{ord(char):04X} at character {i})")
+    return value
+
+
 # --- durations ------------------------------------------------------------------------------
 
 
@@ -199,3 +225,31 @@ class ServerSelector(UsersAndGroups):
 
     def matches(self, user: str, groups: set[str] | frozenset[str]) -> bool:
         return user in self.users or bool(groups.intersection(self.groups))
+
+
+class RunningServersSelector(SpecModel):
+    """Which running servers a bulk action takes (RolloutRestart, ServerStop): exactly one of
+    the drifted servers, members of groups, listed users, everyone."""
+
+    drifted: StrictBool | None = None
+    groups: list[GroupName] = []
+    users: list[Username] = []
+    all: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> RunningServersSelector:
+        chosen = [bool(self.drifted), bool(self.groups), bool(self.users), bool(self.all)]
+        if sum(chosen) != 1:
+            raise ValueError("set exactly one of drifted: true, groups, users or all: true")
+        return self
+
+    def pick(self, active: Iterable[Mapping[str, Any]], survey: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(user, server) of what it selects, in name order: from the drift survey's last pass
+        (`drifted`), else from the hub's users with an active server and their groups."""
+        if self.drifted:
+            return sorted((s["user"], s.get("server", "")) for s in survey.get("servers", []) if s.get("drifted"))
+        found = []
+        for user in active:
+            if self.all or user["name"] in self.users or set(user.get("groups") or ()) & set(self.groups):
+                found += [(user["name"], name) for name in user.get("servers") or {}]
+        return sorted(found)

@@ -7,32 +7,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, StrictBool, model_validator
+from pydantic import AwareDatetime, Field
 
 from vocabulary import scopes
 
 from .common import Column, Envelope, KindInfo, Status, StatusModel
-from .fields import DurationOrZero, GroupName, JobSpec, SpecModel, Username
-
-
-class RolloutSelector(SpecModel):
-    """Exactly one of: the drifted servers, members of groups, listed users, everyone."""
-
-    drifted: StrictBool | None = None
-    groups: list[GroupName] = []
-    users: list[Username] = []
-    all: StrictBool | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> RolloutSelector:
-        chosen = [bool(self.drifted), bool(self.groups), bool(self.users), bool(self.all)]
-        if sum(chosen) != 1:
-            raise ValueError("set exactly one of drifted: true, groups, users or all: true")
-        return self
+from .fields import DurationOrZero, JobSpec, RunningServersSelector
 
 
 class RolloutRestartSpec(JobSpec):
-    selector: RolloutSelector
+    selector: RunningServersSelector
     max_unavailable: int = Field(1, alias="maxUnavailable", ge=1, le=100)
     skip_active_within: DurationOrZero = Field(0, alias="skipActiveWithin")  # 0: nobody counts as active
     # What to do with a server still active when its turn comes (it is put last first).

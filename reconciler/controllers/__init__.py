@@ -22,6 +22,7 @@ from . import (
     rolloutrestart,
     serverdrift,
     serverrestart,
+    serverstop,
     volumebackup,
     volumereset,
     volumerestore,
@@ -38,6 +39,7 @@ CONTROLLERS: dict[str, Controller] = {
     "VolumeBackup": volumebackup.reconcile,
     "VolumeRestore": volumerestore.reconcile,
     "BackupSchedule": backupschedule.reconcile,
+    "ServerStop": serverstop.reconcile,
 }
 
 FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}

@@ -43,15 +43,8 @@ def _label(s: RolloutServer) -> str:
 
 async def targets(ctx: Context, spec: RolloutRestartSpec) -> list[tuple[str, str]]:
     """(user, server) of the running servers the selector picks, in name order."""
-    sel = spec.selector
-    if sel.drifted:
-        survey = await ctx.observed(naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY)
-        return sorted((s["user"], s.get("server", "")) for s in survey.get("servers", []) if s.get("drifted"))
-    found = []
-    for user in await ctx.active_users(max_age=0):
-        if sel.all or user["name"] in sel.users or set(user.get("groups") or ()) & set(sel.groups):
-            found += [(user["name"], name) for name in user.get("servers") or {}]
-    return sorted(found)
+    survey = await ctx.observed(naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY) if spec.selector.drifted else {}
+    return spec.selector.pick([] if spec.selector.drifted else await ctx.active_users(max_age=0), survey)
 
 
 async def _servers(ctx: Context) -> dict[tuple[str, str], dict[str, Any]]:

@@ -41,6 +41,7 @@ def test_kinds() -> None:
         "VolumeBackup",
         "VolumeRestore",
         "BackupSchedule",
+        "ServerStop",
     }
     assert set(REGISTRY) - {"GroupMembership", "IdleCullPolicy", "GroupPolicy", "BackupSchedule"} == one_shot_kinds()
 
