@@ -8,9 +8,10 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import IO, Any
 
 from . import http1
+from .context import chunks
 from .engine import EngineClient, read_answer, request_bytes, target
 
 # Answers that run as long as they like: no timeout, they end when either side closes.
@@ -49,7 +50,7 @@ class Forward:
         path: str,
         query: dict[str, list[str]],
         body: Any,
-        stream_from: asyncio.StreamReader | None,
+        stream_from: asyncio.StreamReader | IO[bytes] | None,
         max_body: int | None,
         hijack: bool,
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, http1.Head]:
@@ -87,19 +88,22 @@ class Forward:
         path: str,
         query: dict[str, list[str]],
         extra: list[tuple[str, str]],
-        source: asyncio.StreamReader,
+        source: asyncio.StreamReader | IO[bytes],
         max_body: int | None,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> http1.Head | None:
-        """A tar body (a build's context, a `docker cp` in) copied as it arrives, cut at
-        `max_body`; the engine may answer before it has all of it (an error)."""
+        """A tar body (a `docker cp` in) copied as it arrives, cut at `max_body`, or a
+        build's context from the file it was spooled to; the engine may answer before it
+        has all of it (an error)."""
         headers = [("Host", "docker"), ("Connection", "close"), *extra, ("Transfer-Encoding", "chunked")]
         headers.append(("Content-Type", head.get("content-type") or "application/x-tar"))
         writer.write(http1.encode_head(f"{method} {target(path, query)} HTTP/1.1", headers))
 
         async def pump() -> None:
-            async for chunk in http1.body_chunks(source, head, max_body):
+            streaming = isinstance(source, asyncio.StreamReader)
+            body = http1.body_chunks(source, head, max_body) if streaming else chunks(source)  # type: ignore[arg-type]
+            async for chunk in body:
                 writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
                 await writer.drain()
             writer.write(b"0\r\n\r\n")

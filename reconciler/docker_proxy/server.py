@@ -10,13 +10,24 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..docker_requests import Allow, Quota, Refuse, Request, decide, owner_labels
+from ..docker_requests import (
+    Allow,
+    Quota,
+    Refuse,
+    Request,
+    build_bases,
+    decide,
+    dockerfile_path,
+    judge_bases,
+    owner_labels,
+)
 from ..docker_requests.routes import COMPILED, VERSION
 from . import http1
 from .after import LISTS, After, AuditEvent, BuildSniffer, Outcome
+from .context import read_dockerfile, spool
 from .engine import EngineClient
 from .forward import (
     HIJACKS,
@@ -141,7 +152,7 @@ class UserServer:
         if endpoint == "volume create" or (endpoint == "container create" and body):
             lock = _both(lock, self.shared.volume_lock)
         async with lock:
-            seen = await self.shared.viewer.for_request(self.user, endpoint, ref, body)
+            seen = await self.shared.viewer.for_request(self.user, endpoint, ref, body, query)
             decision = decide(Request(method, path, query, body, size), self.user, self.quota, seen.view)
             if isinstance(decision, Refuse):  # named as the route table names it, for the audit
                 return await self.refuse(reader, writer, replace(decision, endpoint=endpoint), streamed)
@@ -150,9 +161,42 @@ class UserServer:
             if not await self._make_volumes(decision.create_volumes):
                 taken = Refuse(endpoint, 409, "HostConfig.Binds: a volume of that name was made by someone else")
                 return await self.refuse(reader, writer, taken, streamed)
-            return await self.send(
-                head, method, path, decision, reader, writer, Outcome(self.user, decision, resolved, body, query)
-            )
+            outcome = Outcome(self.user, decision, resolved, body, query)
+            if endpoint == "image build":
+                return await self._build(head, path, decision, reader, writer, outcome)
+            return await self.send(head, method, path, decision, reader, writer, outcome)
+
+    async def _build(
+        self,
+        head: http1.Head,
+        path: str,
+        allow: Allow,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        outcome: Outcome,
+    ) -> bool:
+        """A build: its context spooled, its Dockerfile's base images judged, then the
+        context streamed to the engine from the spooled file."""
+        try:
+            spooled = await spool(reader, head, allow.max_body)
+        except http1.TooLarge as e:
+            refusal = Refuse(allow.endpoint, 409, f"build context: over the quota of {e.limit} bytes")
+            return await self.refuse(reader, writer, refusal, True)
+        with spooled:
+            if (refusal := await self._bases(spooled, allow)) is not None:
+                return await self.refuse(reader, writer, refusal, False)
+            return await self.send(head, "POST", path, allow, reader, writer, outcome, spooled)
+
+    async def _bases(self, spooled: IO[bytes], allow: Allow) -> Refuse | None:
+        """A base image another user recorded, or the platform's, is absent (404)."""
+        name = dockerfile_path((allow.query.get("dockerfile") or [""])[-1])
+        text = await asyncio.to_thread(read_dockerfile, spooled, name)
+        if isinstance(text, Refuse):
+            return text
+        refs = build_bases(text, allow.query)
+        if isinstance(refs, Refuse):
+            return refs
+        return judge_bases(refs, self.user, await self.shared.viewer.bases(refs))
 
     async def send(
         self,
@@ -163,6 +207,7 @@ class UserServer:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         outcome: Outcome,
+        spooled: IO[bytes] | None = None,
     ) -> bool:
         endpoint = allow.endpoint
         streamed = (method, endpoint) in STREAMED_BODIES
@@ -172,7 +217,7 @@ class UserServer:
             async with contextlib.AsyncExitStack() as stack:
                 if endpoint not in STREAMS:
                     await stack.enter_async_context(asyncio.timeout(f.timeout))
-                source = reader if streamed else None
+                source = spooled if spooled is not None else reader if streamed else None
                 er, ew, answer = await f.send(
                     head, method, path, allow.query, allow.body, source, allow.max_body, hijack
                 )

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..docker_requests import PLATFORM, SHARED, Usage, View, image_key
-from .engine import EngineClient
+from ..docker_requests.objects import pulled
+from .engine import EngineClient, EngineError
 from .ledger import Ledger
 
 DEFAULT_NETWORKS = frozenset({"bridge", "host", "none", "default"})
@@ -42,8 +43,15 @@ class Viewer:
     def _image_owner(self, oid: str) -> str:
         return self.ledger.owner("image", oid) or SHARED
 
-    async def for_request(self, user: str, endpoint: str, ref: str, body: Any) -> Seen:
+    async def for_request(
+        self, user: str, endpoint: str, ref: str, body: Any, query: dict[str, list[str]] | None = None
+    ) -> Seen:
         body = body if isinstance(body, dict) else {}
+        query = query or {}
+        if endpoint == "image build":
+            return Seen(replace(self.base, images=await self._tags(query.get("t") or [])))
+        if endpoint == "image pull":
+            return Seen(replace(self.base, images=await self._tags([pulled(query)])))
         if endpoint == "container create":
             return Seen(await self.full(user, body.get("Image") or ""))
         if (endpoint.startswith("container ") and ref) or endpoint == "exec create":
@@ -87,6 +95,35 @@ class Viewer:
             return {}
         owner = self._image_owner(found["Id"])
         return {ref: owner, image_key(ref): owner, found["Id"]: owner}
+
+    async def _tags(self, tags: list[str]) -> dict[str, str]:
+        """The owner of the image each tag names now (a tag nothing holds is left out)."""
+        held: dict[str, str] = {}
+        for tag in tags:
+            found = await self._inspect(tag)
+            if found and image_key(tag) in {image_key(t) for t in found.get("RepoTags") or []}:
+                held[image_key(tag)] = self._image_owner(found["Id"])
+        return held
+
+    async def bases(self, refs: list[str]) -> View:
+        """A build's base images, each resolved by the engine as a path's reference is."""
+        images: dict[str, str] = {}
+        for ref in refs:
+            found = await self._inspect(ref)
+            if found:
+                owner = self._image_owner(found["Id"])
+                images.update({ref: owner, image_key(ref): owner, found["Id"]: owner})
+        return replace(self.base, images=images)
+
+    async def _inspect(self, ref: str) -> Any:
+        """The engine's inspection of an image; None when it resolves to nothing (a reference
+        it cannot parse included: the engine's to refuse); an engine failing answers 500."""
+        answer = await self.engine.call("GET", f"/images/{ref}/json")
+        if 300 <= answer.status < 500:
+            return None
+        if answer.status >= 500:
+            raise EngineError(f"GET /images/{ref}/json: {answer.status} {answer.body[:200]!r}")
+        return answer.json()
 
     async def full(self, user: str, image: str) -> View:
         """Every container, volume and network with its owner, the image the request names,

@@ -15,6 +15,10 @@ its records, and sends the engine what an `Allow` says instead of the client's b
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+from . import objects
+from .dockerfile import base_images, build_args, dockerfile_path
 from .model import (
     PLATFORM,
     RULES,
@@ -47,6 +51,23 @@ def decide(request: Request, user: str, quota: Quota, view: View) -> Decision:
         return Refuse(_endpoint(request), 400, f"value: a malformed field ({e})", MALFORMED_VALUE.field)
 
 
+def build_bases(dockerfile: str, query: Mapping[str, Sequence[str]]) -> list[str] | Refuse:
+    """The images a build's Dockerfile (its text) reads from, or why it cannot be read."""
+    try:
+        return base_images(dockerfile, build_args((query.get("buildargs") or [""])[-1]))
+    except Refused as refused:
+        return Refuse("image build", refused.status, refused.message, refused.field)
+
+
+def judge_bases(refs: Sequence[str], user: str, view: View) -> Refuse | None:
+    """A build's base images, resolved in `view.images`: None when the user may read them."""
+    try:
+        objects.bases(refs, user, view)
+    except Refused as refused:
+        return Refuse("image build", refused.status, refused.message, refused.field)
+    return None
+
+
 def markdown() -> str:
     """The endpoints and the refusals as docs/docker-access.md shows them (a unit test keeps
     the page equal to this)."""
@@ -74,8 +95,11 @@ __all__ = [
     "Rule",
     "Usage",
     "View",
+    "build_bases",
     "decide",
+    "dockerfile_path",
     "image_key",
+    "judge_bases",
     "markdown",
     "owner_labels",
 ]

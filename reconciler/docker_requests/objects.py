@@ -9,7 +9,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..container_rules import volume_bind_path
-from .model import PLATFORM, Quota, Refused, View, human, image_key, labelled, owner_of, repository, rule
+from .dockerfile import dockerfile_path
+from .model import (
+    PLATFORM,
+    SHARED,
+    Quota,
+    Refused,
+    Rule,
+    View,
+    human,
+    image_key,
+    labelled,
+    not_yours,
+    owner_of,
+    repository,
+    rule,
+)
 
 VOLUME_DRIVER = rule("Driver", "volume and network drivers other than `local` and `bridge`")
 DRIVER_OPTS = rule("DriverOpts", "volume driver options (a host path bound, a network file system): tmpfs only")
@@ -27,6 +42,8 @@ BUILD_CPUS = rule("cpuquota", "a build's CPUs over the quota", 409)
 TAG = rule("t", "tags naming the platform's images")
 FROM_SRC = rule("fromSrc", "importing an image from a URL or a tar (`docker import`)")
 FROM_IMAGE = rule("fromImage", "pulling the platform's images")
+TAG_TAKEN = rule("t", "a tag another user's image holds (a build would take it over)", 409)
+PULL_TAKEN = rule("fromImage", "a tag another user's image holds (a pull would take it over)", 409)
 NETWORK_KEEPS = {"com.docker.network.driver.mtu", "com.docker.network.bridge.enable_icc"}
 
 
@@ -61,10 +78,24 @@ def network(body: Any, user: str, view: View) -> dict[str, Any]:
     return body
 
 
-def _tag_free(ref: str, view: View, which: Any) -> None:
-    """A user's image never takes a name the platform uses (it would run as a lab)."""
-    if repository(ref) in view.reserved_images or owner_of(view.images, image_key(ref)) == PLATFORM:
+def _tag_free(ref: str, user: str, view: View, which: Rule, taken: Rule) -> None:
+    """A user's image never takes a name the platform uses (it would run as a lab), nor a
+    tag another user's image holds (`view.images` has the tags the engine found held)."""
+    owner = view.images.get(image_key(ref))
+    if repository(ref) in view.reserved_images or owner == PLATFORM:
         raise which.refuse(f"{ref} names the platform's image")
+    if owner not in (None, SHARED, user):
+        raise taken.refuse(f"{ref} belongs to another user's image; choose another tag")
+
+
+def bases(refs: Sequence[str], user: str, view: View) -> None:
+    """A build's base images (`FROM`, `COPY --from`), judged as an image a path names: one
+    another user recorded, or the platform's, is absent (404); one that resolved to nothing
+    here is the engine's to pull."""
+    for ref in refs:
+        owners = {owner_of(view.images, image_key(ref)), owner_of(view.images, ref)}
+        if repository(ref) in view.reserved_images or owners - {None, SHARED, user}:
+            raise not_yours("image", ref)
 
 
 def build(
@@ -81,8 +112,9 @@ def build(
         raise BUILD_NETWORK.refuse(f"{one['networkmode']!r} is not allowed")
     if one.get("cgroupparent"):
         raise BUILD_CGROUP.refuse(f"{one['cgroupparent']!r} is not allowed")
+    dockerfile_path(one.get("dockerfile", ""))
     for tag in q.get("t", []):
-        _tag_free(tag, view, TAG)
+        _tag_free(tag, user, view, TAG, TAG_TAKEN)
     if quota.build_context is not None and body_size is not None and body_size > quota.build_context:
         raise CONTEXT.refuse(f"{human(body_size)} ({body_size}) > at most {human(quota.build_context)}")
     limit = quota.memory
@@ -115,12 +147,16 @@ def _build_cpus(q: dict[str, list[str]], one: Mapping[str, str], quota: Quota) -
         q["cpuquota"] = [str(int((quota.default_cpus or quota.cpus) * period))]
 
 
-def pull(query: Mapping[str, Sequence[str]], view: View) -> dict[str, list[str]]:
+def pull(query: Mapping[str, Sequence[str]], user: str, view: View) -> dict[str, list[str]]:
     q = {k: list(v) for k, v in query.items()}
     if any(q.get("fromSrc", [])):
         raise FROM_SRC.refuse("not allowed; pull from a registry or build")
-    image = (q.get("fromImage") or [""])[-1]
-    tag = (q.get("tag") or [""])[-1]
-    ref = image if not tag or "@" in image else f"{image}{'@' if tag.startswith('sha256:') else ':'}{tag}"
-    _tag_free(ref, view, FROM_IMAGE)
+    _tag_free(pulled(q), user, view, FROM_IMAGE, PULL_TAKEN)
     return q
+
+
+def pulled(query: Mapping[str, Sequence[str]]) -> str:
+    """The reference a pull writes (`fromImage` with its `tag`)."""
+    image = (query.get("fromImage") or [""])[-1]
+    tag = (query.get("tag") or [""])[-1]
+    return image if not tag or "@" in image else f"{image}{'@' if tag.startswith('sha256:') else ':'}{tag}"

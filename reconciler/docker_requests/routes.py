@@ -109,7 +109,7 @@ def _build(call: Call) -> Allow:
 
 
 def _pull(call: Call) -> Allow:
-    return call.allow(query=objects.pull(call.request.query, call.view))
+    return call.allow(query=objects.pull(call.request.query, call.user, call.view))
 
 
 def _volume(call: Call) -> Allow:

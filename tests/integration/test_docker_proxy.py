@@ -279,3 +279,26 @@ def test_a_form_body_or_a_body_that_is_not_json_is_refused(proxied: Proxied) -> 
     assert answer.startswith(b"HTTP/1.1 400") and b"not JSON" in answer, answer
     smuggled = b"POST /v1.41/containers/create HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
     assert ask_raw(proxied.sockets["bob"], smuggled).startswith(b"HTTP/1.1 400")
+
+
+def test_a_build_reads_only_its_users_or_shared_images_and_takes_no_ones_tag(proxied: Proxied, tmp_path: Path) -> None:
+    def context(name: str, dockerfile: str) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "Dockerfile").write_text(dockerfile)
+        return str(folder)
+
+    tag = f"{PLATFORM}-ann-private"
+    proxied.docker("ann", "build", "-t", tag, context("ann", f"FROM {IMAGE}\nLABEL secret=ann\n"), check=True)
+    ann_id = docker.from_env().images.get(tag).id
+    for ref in (tag, ann_id):
+        code, _, err = proxied.docker("bob", "build", context(ref.replace(":", "-"), f"FROM {ref}\nLABEL x=1\n"))
+        assert code != 0 and f"No such image: {ref}" in err, err
+    staged = f"ARG BASE={IMAGE}\nFROM $BASE AS one\nFROM one\nCOPY --from={tag} /etc/hostname /stolen\n"
+    code, _, err = proxied.docker("bob", "build", context("staged", staged))
+    assert code != 0 and f"No such image: {tag}" in err, err
+    mine = context("bob", f"FROM {IMAGE}\nLABEL mine=bob\n")
+    proxied.docker("bob", "build", "-t", f"{PLATFORM}-bob-own", mine, check=True)
+    code, _, err = proxied.docker("bob", "build", "-t", tag, mine)
+    assert code != 0 and "another user's image" in err, err
+    assert docker.from_env().images.get(tag).id == ann_id  # the tag stayed on ann's image
