@@ -23,6 +23,7 @@ from ..docker_requests import (
     dockerfile_path,
     judge_bases,
     owner_labels,
+    trigger_bases,
 )
 from ..docker_requests.routes import COMPILED, VERSION
 from . import http1
@@ -196,7 +197,13 @@ class UserServer:
         refs = build_bases(text, allow.query)
         if isinstance(refs, Refuse):
             return refs
-        return judge_bases(refs, self.user, await self.shared.viewer.bases(refs))
+        view, triggers = await self.shared.viewer.bases(refs)
+        if (refusal := judge_bases(refs, self.user, view)) is not None or not triggers:
+            return refusal
+        more = trigger_bases(triggers)  # a base's `COPY --from` triggers: images read in this build
+        if isinstance(more, Refuse):
+            return more
+        return judge_bases(more, self.user, (await self.shared.viewer.bases(more))[0])
 
     async def send(
         self,

@@ -105,15 +105,18 @@ class Viewer:
                 held[image_key(tag)] = self._image_owner(found["Id"])
         return held
 
-    async def bases(self, refs: list[str]) -> View:
-        """A build's base images, each resolved by the engine as a path's reference is."""
+    async def bases(self, refs: list[str]) -> tuple[View, list[str]]:
+        """A build's base images, each resolved by the engine as a path's reference is, and
+        their `ONBUILD` triggers (they run in this build)."""
         images: dict[str, str] = {}
+        triggers: list[str] = []
         for ref in refs:
             found = await self._inspect(ref)
             if found:
                 owner = self._image_owner(found["Id"])
                 images.update({ref: owner, image_key(ref): owner, found["Id"]: owner})
-        return replace(self.base, images=images)
+                triggers += (found.get("Config") or {}).get("OnBuild") or []
+        return replace(self.base, images=images), triggers
 
     async def _inspect(self, ref: str) -> Any:
         """The engine's inspection of an image; None when it resolves to nothing (a reference

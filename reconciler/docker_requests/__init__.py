@@ -59,6 +59,12 @@ def build_bases(dockerfile: str, query: Mapping[str, Sequence[str]]) -> list[str
         return Refuse("image build", refused.status, refused.message, refused.field)
 
 
+def trigger_bases(triggers: Sequence[str]) -> list[str] | Refuse:
+    """The images a base image's `ONBUILD` triggers read (`COPY --from`), run in this build."""
+    text = "FROM scratch\n" + "".join(f"ONBUILD {t}\n" for t in triggers)
+    return build_bases(text, {})
+
+
 def judge_bases(refs: Sequence[str], user: str, view: View) -> Refuse | None:
     """A build's base images, resolved in `view.images`: None when the user may read them."""
     try:
@@ -102,4 +108,5 @@ __all__ = [
     "judge_bases",
     "markdown",
     "owner_labels",
+    "trigger_bases",
 ]

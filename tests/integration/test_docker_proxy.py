@@ -297,6 +297,12 @@ def test_a_build_reads_only_its_users_or_shared_images_and_takes_no_ones_tag(pro
     staged = f"ARG BASE={IMAGE}\nFROM $BASE AS one\nFROM one\nCOPY --from={tag} /etc/hostname /stolen\n"
     code, _, err = proxied.docker("bob", "build", context("staged", staged))
     assert code != 0 and f"No such image: {tag}" in err, err
+    # A shared image (made on the engine, recorded by no one) whose ONBUILD trigger copies from ann's.
+    shared = f"{PLATFORM}-shared-onbuild"
+    onbuild = context("onbuild", f"FROM {IMAGE}\nONBUILD COPY --from={tag} /etc/hostname /stolen\n")
+    docker.from_env().images.build(path=onbuild, tag=shared, labels={naming.LABEL_DOCKER_PLATFORM: PLATFORM})
+    code, _, err = proxied.docker("bob", "build", context("triggered", f"FROM {shared}\n"))
+    assert code != 0 and f"No such image: {tag}" in err, err
     mine = context("bob", f"FROM {IMAGE}\nLABEL mine=bob\n")
     proxied.docker("bob", "build", "-t", f"{PLATFORM}-bob-own", mine, check=True)
     code, _, err = proxied.docker("bob", "build", "-t", tag, mine)

@@ -146,3 +146,7 @@ def test_a_tag_another_users_image_holds_is_not_taken_by_a_build_or_a_pull() -> 
     assert isinstance(
         dr.decide(Request("POST", "/images/create", {"fromImage": ["python:3"]}), "bob", Quota(), view), Allow
     )
+
+
+def test_a_base_images_onbuild_triggers_name_the_images_they_copy_from() -> None:
+    assert dr.trigger_bases(["COPY --from=ann/secret /s /s", "RUN true", "COPY a b"]) == ["ann/secret"]
