@@ -132,9 +132,13 @@ def test_container_outside_the_hub_with_the_socket_is_drift(hub: Hub, engine, pa
     )
     try:
         wait_for(lambda: rogue.reload() or rogue.status != "running", 15, "the rogue container stopped")
-        messages = [e["message"] for e in privileged_events(hub)]
-        assert any("jhds-test-rogue" in m and "not in docker-privileged" in m for m in messages)
-        assert any(m.startswith("stopped jhds-test-rogue") for m in messages)
+
+        # The events are written once the engine's stop returns: after the status changed.
+        def messages() -> list[str]:
+            return [e["message"] for e in privileged_events(hub)]
+
+        wait_for(lambda: any(m.startswith("stopped jhds-test-rogue") for m in messages()), 15, "the stop's event")
+        assert any("jhds-test-rogue" in m and "not in docker-privileged" in m for m in messages())
     finally:
         rogue.remove(force=True)
 
