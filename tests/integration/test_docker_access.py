@@ -15,10 +15,11 @@ group; `da-pia` is in `docker-privileged` (the built-in policy, `privileged`).
    field; the sixth container answers 409 with the numbers; `logs -f` streams; `exec -it`
    is a terminal both ways; `docker build` and a run of the built image work; every create
    and refusal is an event on `DockerAccess/da-lim`;
-4. the DockerAccess watch reports da-lim `limited` (`hubctl get dockeraccess`, the
-   Privileged page); removed from the group through its GroupMembership, da-lim is
-   reported `none` within seconds, without a resync, the lab's socket is gone and its
-   containers are stopped.
+4. the DockerAccess watch reports da-lim `limited` with its 5 containers (`hubctl get
+   dockeraccess`, the Privileged page); when da-lim's server stops they stop and are removed
+   after the grace, and the restarted lab starts from nothing; removed from the group
+   through its GroupMembership, da-lim is reported `none` within seconds, without a resync,
+   the lab's socket is gone and its containers are stopped.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def limited(hub: Hub) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def da(own_platforms) -> Iterator[Hub]:
-    hub = own_platforms.platform("dockeraccess", {}, users=USERS)
+    # A short grace: a stopped server's containers are removed 5 s after they stopped.
+    hub = own_platforms.platform("dockeraccess", {"DOCKER_LIMITED_GRACE_SECONDS": "5"}, users=USERS)
     apply_manifests(
         hub,
         manifest("GroupPolicy", "da-team", {"groups": ["da-team"], "dockerAccess": "limited"}),
@@ -173,7 +175,7 @@ def test_the_labs_docker_cli_works_on_its_own_things_only(da: Hub, engine: docke
     assert {"Created", "Refused"} <= reasons, reasons
 
 
-def test_the_watch_follows_membership(da: Hub, engine: docker.DockerClient) -> None:
+def test_the_watch_counts_them_and_a_stopped_servers_go_after_the_grace(da: Hub, engine: docker.DockerClient) -> None:
     wait_for(lambda: limited(da).get("da-lim", {}).get("level") == "limited", 30, "da-lim reported limited")
     # What the lab made above: da-web, da-talk and three more (the built image's run was --rm).
     wait_for(lambda: limited(da)["da-lim"]["containers"] == 5, 30, "da-lim's 5 containers counted")
@@ -182,10 +184,24 @@ def test_the_watch_follows_membership(da: Hub, engine: docker.DockerClient) -> N
     assert set(limited(da)) == {"da-lim"}  # privileged and none are not limited
     page = da.api("GET", "privileged").json()
     assert [r["user"] for r in page["limited"]] == ["da-lim"]
+    # The server stops: what da-lim made stops with it, and is removed after the grace (5 s here).
+    da.stop_server("da-lim")
+    made = {"label": f"{naming.LABEL_DOCKER_OWNER}=da-lim"}
+    wait_for(lambda: not engine.containers.list(all=True, filters=made), 60, "stopped, then removed")
+    reasons = {e["reason"] for e in events(da) if (e["kind"], e["name"]) == ("DockerAccess", "da-lim")}
+    assert {"ContainersStopped", "ContainersRemoved"} <= reasons, reasons
+    # Started again: the same socket, nothing left, room for new work.
+    da.start_server("da-lim")
+    wait_for(lambda: in_lab(engine, da, "da-lim", "docker ps -a -q") == (0, ""), 30, "an empty list in the new lab")
+    code, out = in_lab(engine, da, "da-lim", f"docker run -d --network none --name da-again {IMAGE} sleep 600")
+    assert code == 0, out
+
+
+def test_the_watch_follows_membership(da: Hub, engine: docker.DockerClient) -> None:
     apply(da, "GroupMembership", "da-team", {**MEMBERSHIP, "members": []})
     # Woken by the membership change, not by a resync (every 30 s).
     wait_for(lambda: "da-lim" not in limited(da), 15, "da-lim no longer limited")
     # The socket is gone from the lab at once, and what da-lim made is stopped.
     assert in_lab(engine, da, "da-lim", "docker ps", timeout=20)[0] != 0
     made = f"{naming.LABEL_DOCKER_OWNER}=da-lim"
-    wait_for(lambda: not engine.containers.list(filters={"label": made}), 30, "da-lim's containers stopped")
+    wait_for(lambda: not engine.containers.list(filters={"label": made}), 30, "da-again stopped")
