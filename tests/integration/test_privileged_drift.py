@@ -49,6 +49,11 @@ def pam(hub: Hub, engine) -> Iterator[str]:
     hub.start_server("bo")
     yield "pam"
     (hub.manifests_dir / MANIFEST).unlink(missing_ok=True)
+    # The session hub goes on to other modules (in either lane's order): a GroupMembership
+    # left managing docker-privileged with prune would take their members out of it.
+    hub.api("DELETE", "resources/groupmembership/docker-privileged")
+    gone = lambda: hub.api("GET", "resources/groupmembership/docker-privileged").status_code == 404  # noqa: E731
+    wait_for(gone, 30, "the docker-privileged GroupMembership deleted")
     for user in ("pam", "bo"):
         hub.stop_server(user)
 
