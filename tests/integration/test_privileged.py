@@ -53,7 +53,9 @@ def test_non_member_never_has_the_socket(hub: Hub, engine: docker.DockerClient) 
 def test_deleted_group_is_recreated_before_a_spawn(hub: Hub, engine: docker.DockerClient) -> None:
     hub.create_user("rita")
     assert hub.api("DELETE", f"groups/{naming.PRIVILEGED_GROUP}").status_code == 204
-    assert hub.api("GET", f"groups/{naming.PRIVILEGED_GROUP}").status_code == 404
+    # The privileged watch recreates a deleted built-in group itself (empty), and may be first.
+    r = hub.api("GET", f"groups/{naming.PRIVILEGED_GROUP}")
+    assert r.status_code == 404 or (r.status_code == 200 and r.json()["users"] == []), r.text
     hub.start_server("rita")
     try:
         r = hub.api("GET", f"groups/{naming.PRIVILEGED_GROUP}")
