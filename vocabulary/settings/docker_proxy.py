@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from .fields import Section
+from .fields import Section, parse_list
 
 
 class DockerProxySettings(Section):
@@ -55,8 +55,7 @@ class DockerProxySettings(Section):
     @field_validator("docker_proxy_publish_addresses", mode="before")
     @classmethod
     def _addresses(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [item.strip() for item in value.split(",") if item.strip()]
+        value = parse_list(value)
         for address in value if isinstance(value, list) else []:
             try:
                 ipaddress.ip_address(address)

@@ -59,6 +59,13 @@ def parse_mapping(value: object) -> object:
     return pairs
 
 
+def parse_list(value: object) -> object:
+    """Accept `a,b,c` (blanks dropped) for list-valued variables; a list is kept as it is."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 def low_entropy(secret: str) -> bool:
     """A secret that is long but guessable: few distinct characters, or a repeated pattern
     (it compresses well). `openssl rand -hex 32` has 16 distinct characters and does not."""

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr, field_v
 from pydantic_settings import NoDecode
 
 from .. import naming
-from .fields import DockerName, Section, low_entropy
+from .fields import DockerName, Section, low_entropy, parse_list
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(?:(second|minute|hour)|(\d+)\s*s)\s*$")
@@ -155,8 +155,7 @@ class HubSettings(Section):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [item.strip() for item in value.split(",") if item.strip()]
+        value = parse_list(value)
         for item in value if isinstance(value, list) else []:
             if isinstance(item, str) and item.strip() in ("0.0.0.0/0", "::/0", "*"):
                 raise ValueError(f"{item!r} would believe any client's X-Forwarded-For; list the proxies themselves")

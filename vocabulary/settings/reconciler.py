@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from .fields import Section
+from .fields import Section, parse_list
 
 
 class ReconcilerSettings(Section):
@@ -121,8 +121,7 @@ class ReconcilerSettings(Section):
     @field_validator("engine_access_allowed", mode="before")
     @classmethod
     def _names(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [item.strip() for item in value.split(",") if item.strip()]
+        value = parse_list(value)
         for pattern in value if isinstance(value, list) else []:
             if isinstance(pattern, str) and not pattern.strip("*?[]!"):
                 # A bare wildcard would allow every container: the survey would see nothing.
