@@ -1,7 +1,9 @@
 """Sampling the running servers: one listing of the engine's running containers, then one
 `GET /containers/<id>/stats?stream=false&one-shot=true` per platform server (Engine API
 1.41: one read of the cgroup counters, not the two reads a second apart a plain `stream=false`
-waits for), a bounded number at once, the whole round bounded by a deadline.
+waits for), a bounded number at once, the whole round bounded by a deadline. Docker 20.10
+answers a one-shot call at its stats collector's next tick (up to 1 s; `true`, not `1`, which
+it does not take for true): the calls mostly wait, so many run at once.
 
 Which containers are servers, and whose, comes from what the platform recorded when it made
 them (the spawner's `OwnedObject` records), never from labels. The engine is spoken to over
@@ -90,7 +92,7 @@ class Sampler:
 
     client: StatsClient
     nominal: float  # USAGE_SAMPLE_SECONDS
-    concurrency: int = 8
+    concurrency: int = 32
     previous: dict[str, tuple[datetime, float]] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

@@ -20,11 +20,12 @@ class UsageSettings(Section):
         "server, each round bounded by this interval)",
     )
     usage_sample_concurrency: int = Field(
-        8,
+        32,
         ge=1,
-        le=256,
+        le=64,
         alias="USAGE_SAMPLE_CONCURRENCY",
-        description="Servers sampled at the same time in one round",
+        description="Servers sampled at the same time in one round (a one-shot stats call mostly waits for the "
+        "engine's next stats tick, up to 1 s)",
     )
     usage_raw_days: float = Field(
         7, gt=0, alias="USAGE_RAW_DAYS", description="Days the raw usage samples are kept (the roll-ups stay)"
