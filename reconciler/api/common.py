@@ -81,7 +81,7 @@ class Status(StatusModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def condition(self, type: str) -> Condition | None:
-        return next((c for c in self.conditions if c.type == type), None)
+        return get_condition(self.conditions, type)
 
     def is_true(self, type: str) -> bool:
         c = self.condition(type)
