@@ -26,6 +26,7 @@ from ..docker_requests import (
     owner_labels,
     trigger_bases,
 )
+from ..docker_requests.objects import BUILDS
 from ..docker_requests.routes import COMPILED, VERSION
 from . import http1
 from .after import LISTS, After, AuditEvent, BuildSniffer, Outcome
@@ -185,7 +186,8 @@ class UserServer:
         """A build: its context spooled, its Dockerfile's base images judged, then the
         context streamed to the engine from the spooled file."""
         if self.builds >= BUILDS_AT_ONCE:
-            refusal = Refuse(allow.endpoint, 429, f"builds: {self.builds} of at most {BUILDS_AT_ONCE} at once run")
+            refused = BUILDS.refuse(f"{self.builds} of at most {BUILDS_AT_ONCE} at once run")
+            refusal = Refuse(allow.endpoint, refused.status, refused.message, refused.field)
             return await self.refuse(reader, writer, refusal, True)
         self.builds += 1
         try:
