@@ -175,17 +175,31 @@ def _kind_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | No
     rule = REGISTRY[res.kind].conflict
     if rule is None:
         return None
-    others: list[tuple[str, dict[str, Any]]] = []
-    for other in batch:
-        if other is res:
-            break
-        if other.kind == res.kind:
-            others.append((other.metadata.name, other.spec.model_dump(mode="json", by_alias=True)))
-    in_batch = {o.metadata.name for o in batch if o.kind == res.kind}
-    for row in s.scalars(select(ResourceRow).where(ResourceRow.kind == res.kind)):
-        if row.name not in in_batch:  # (a resource listed in this apply is judged by its new spec above)
-            others.append((row.name, row.spec))
+    earlier, stored = _others_of_kind(s, res.kind, batch)
+    position = next(i for i, other in enumerate(batch) if other is res)
+    others = [spec for index, spec in earlier if index < position] + stored
     return rule(res.spec, others)
+
+
+def _others_of_kind(
+    s: Session, kind: str, batch: list[Resource]
+) -> tuple[list[tuple[int, tuple[str, dict[str, Any]]]], list[tuple[str, dict[str, Any]]]]:
+    """The batch's resources of `kind` (with their position) and the stored ones it does not
+    list, read once per apply (cached on the session: an apply of N GroupMemberships would
+    otherwise read and dump them N times). Stored rows outside the batch do not change
+    during the apply; a resource listed in it is judged by its new spec."""
+    cache = s.info.setdefault("kind_conflict", {})
+    key = (kind, id(batch))
+    if key not in cache:
+        earlier = [
+            (index, (other.metadata.name, other.spec.model_dump(mode="json", by_alias=True)))
+            for index, other in enumerate(batch)
+            if other.kind == kind
+        ]
+        in_batch = {name for _, (name, _) in earlier}
+        stored = [(row.name, row.spec) for row in s.scalars(select(ResourceRow).where(ResourceRow.kind == kind))]
+        cache[key] = (earlier, [(name, spec) for name, spec in stored if name not in in_batch])
+    return cache[key]
 
 
 def _stored_hash(row: ResourceRow) -> str:
