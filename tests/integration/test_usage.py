@@ -7,7 +7,8 @@ samples every 2 s and surveys storage every 3 s:
 - a server started while the reconciler is stopped (SIGSTOP), whose record by the hub is
   then lost, is counted once the reconciler is back: its resync opens the session from the
   hub's `started`;
-- Prometheus: server-seconds per group, storage per group, never per user.
+- Prometheus: server-seconds per group, storage per group, never per user;
+- a user reads their own usage over REST, not anyone else's nor the report (operators only).
 """
 
 from __future__ import annotations
@@ -153,3 +154,21 @@ def test_a_server_started_while_the_reconciler_is_stopped_is_counted(uhub: Hub, 
     uhub.stop_server(CARL)
     (session,) = ledger.sessions_of(CARL)
     assert session.closed_by == "hub"
+
+
+def test_a_user_reads_their_own_usage_and_no_one_elses(uhub: Hub) -> None:
+    admin, error = uhub.login("admin")
+    assert admin is not None, error
+    dana = uhub.approved_user(admin, "usage-dana")
+    try:
+        mine = uhub.as_user(dana, "GET", "users/usage-dana/usage", params={"since": "1h"})
+        assert mine.status_code == 200, mine.text
+        (row,) = mine.json()["rows"]
+        assert row["user"] == "usage-dana" and row["serverSeconds"] == 0
+        assert uhub.as_user(dana, "GET", f"users/{ALICE}/usage").status_code == 403
+        assert uhub.as_user(dana, "GET", "usage").status_code == 403  # operators only
+        bad = uhub.api("GET", "usage", params={"since": "last week"})
+        assert bad.status_code == 400 and "since must be a duration" in bad.json()["message"]
+    finally:
+        dana.close()
+        admin.close()
