@@ -1,7 +1,7 @@
 """What the operators' Usage page draws, from the ledger's report rows: the time range asked
 for, the charts' series, each chart as CSV, and each volume's soft limit.
 
-Pure: the handlers (`hub_config/handlers/usage.py`) read the ledger and the policies and
+Pure: the handlers (`hub_config/handlers/usage_page.py`) read the ledger and the policies and
 pass their rows here, so every shape the page and the CSV downloads see is tested without
 a hub (tests/unit/test_usage_charts.py).
 """
