@@ -124,9 +124,10 @@ def _limit(value: Any) -> int | None:
 def soft_limits(storage: Any) -> dict[str, int]:
     """A GroupPolicy's (or the combined policy's) `storage` as {volume kind or "*": bytes}.
 
-    Read defensively, since the field's exact shape is another change's: `{softLimit: 10G}`
-    (every kind), `{home: {softLimit: 10G}, ...}` (per kind), a list of `{volume|kind: home,
-    softLimit: ...}`, or a pydantic model of any of these. Anything else: no limits."""
+    Read defensively, since the field's exact shape is another change's: `{home: StorageLimit}`
+    or `{home: {softLimit: 10G}, ...}` (per kind), `{softLimit: 10G}` (every kind), a list of
+    `{volume|kind: home, softLimit: ...}`, or a pydantic model of any of these. Anything
+    else: no limits."""
     if storage is None:
         return {}
     if hasattr(storage, "model_dump"):
@@ -142,7 +143,8 @@ def soft_limits(storage: Any) -> dict[str, int]:
         return {"*": limit} if (limit := _limit(storage)) is not None else {}
     if (limit := _limit(storage)) is not None:
         return {"*": limit}
-    return {k: limit for k, v in storage.items() if isinstance(v, Mapping) and (limit := _limit(v)) is not None}
+    # Per kind: each value a dict, a model (e.g. StorageLimit with soft_limit) or a size.
+    return {k: limit for k, v in storage.items() if (limit := _limit(v)) is not None}
 
 
 def most_generous(limits: Iterable[Mapping[str, int]]) -> dict[str, int]:

@@ -80,6 +80,12 @@ def test_user_rows_in_hours_most_server_time_first() -> None:
     }
 
 
+@dataclass(frozen=True)
+class StorageLimit:  # GroupPolicy's per-kind model
+    soft_limit: str
+    warn_at: tuple[int, ...] = (80, 95)
+
+
 class Model:  # a pydantic-like `storage` field
     def __init__(self, data: object) -> None:
         self.data = data
@@ -99,6 +105,11 @@ class Model:  # a pydantic-like `storage` field
             {"home": 2 * GIB, "workspace": GIB},
         ),
         (Model({"softLimit": "1G"}), {"*": GIB}),
+        (
+            {"home": StorageLimit("10G"), "workspace": StorageLimit("512M")},
+            {"home": 10 * GIB, "workspace": 512 * 1024**2},
+        ),
+        ({"home": "2G"}, {"home": 2 * GIB}),
         ({"softLimit": "lots"}, {}),
         ("nonsense", {}),
         (42, {"*": 42}),
