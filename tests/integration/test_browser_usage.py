@@ -30,15 +30,20 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
+from reconciler.api.grouppolicy import GroupPolicySpec
 from reconciler.store import Store
 from reconciler.usage.tables import StorageRow, ensure_tables
 from tests.harness import Hub
+from tests.helpers import apply
 from tests.integration.browser import shot, sign_in, wait
 
 USERS = {"use-ann": ["use-a"], "use-bob": ["use-a", "use-b"]}
 GIB = 1024**3
 SIZES = {"use-ann": 3 * GIB, "use-bob": GIB}
 RUN_SECONDS = 3.0
+# GroupPolicy's `storage` soft limits (per volume kind) come with the quotas; where the field
+# exists, use-a's members get 2 GiB on home and the page shows ann's 3 GiB at 150 %.
+HAS_STORAGE_LIMITS = "storage" in GroupPolicySpec.model_fields
 
 
 def seed_storage(hub: Hub) -> None:
@@ -65,6 +70,8 @@ def used(hub: Hub, admin_session: requests.Session) -> Iterator[requests.Session
         assert hub.api("POST", f"groups/{group}").status_code in (201, 409)
         members = [u for u, groups in USERS.items() if group in groups]
         assert hub.api("POST", f"groups/{group}/users", json={"users": members}).status_code == 200
+    if HAS_STORAGE_LIMITS:
+        apply(hub, "GroupPolicy", "use-a-storage", {"groups": ["use-a"], "storage": {"home": {"softLimit": "2G"}}})
     for user in USERS:
         hub.start_server(user)
     time.sleep(RUN_SECONDS)
@@ -73,6 +80,8 @@ def used(hub: Hub, admin_session: requests.Session) -> Iterator[requests.Session
     seed_storage(hub)
     yield ann
     ann.close()
+    if HAS_STORAGE_LIMITS:
+        hub.hubctl("delete", "grouppolicy", "use-a-storage")
 
 
 def test_1_not_for_users_without_the_read_scope(hub: Hub, used: requests.Session) -> None:
@@ -125,6 +134,12 @@ def test_2_the_page_draws_its_charts(hub: Hub, used: requests.Session, driver: w
         assert sizes["use-ann · home"] == pytest.approx(3) and sizes["use-bob · home"] == pytest.approx(1), sizes
         rows = driver.find_elements(By.CSS_SELECTOR, "#storage-table tr[data-user='use-ann'] td")
         assert [td.text for td in rows[:3]] == ["use-ann", hub.volume_name("use-ann", "home"), "3.0 GiB"]
+        limits = dict(zip(data["storage"]["labels"], data["storage"]["datasets"][1]["data"], strict=True))
+        if HAS_STORAGE_LIMITS:
+            assert [td.text for td in rows[3:5]] == ["2.0 GiB", "150 %"], [td.text for td in rows]
+            assert limits["use-ann · home"] == pytest.approx(2), limits
+        else:
+            assert rows[3].text == "none" and limits["use-ann · home"] is None, limits
 
         for canvas in ("server-hours-chart", "top-users-chart", "storage-chart"):
             assert drawn(driver, canvas) > 1000, f"{canvas} is blank"
