@@ -29,7 +29,7 @@ from reconciler.in_force import group_policies
 from reconciler.usage.report import server_seconds_over_time, storage_by_user, usage_report
 
 from .. import usage_charts as charts
-from ..backends import get_store
+from ..backends import get_store, get_usage
 from .base import READ, ResourceAPIHandler
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -63,7 +63,8 @@ def group_limits(users_groups: dict[str, list[str]]) -> dict[str, dict[str, int]
 
 
 def read_ledger(rng: charts.Range) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]]]:
-    with get_store().session() as s:
+    """The three reads in one session (the ledger's handle has made its tables)."""
+    with get_usage().store.session() as s:
         over = server_seconds_over_time(s, by="group", since=rng.since, until=rng.until, step=rng.step)
         users = usage_report(s, by="user", since=rng.since, until=rng.until)
         storage = storage_by_user(s)

@@ -32,7 +32,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from reconciler.api.grouppolicy import GroupPolicySpec
 from reconciler.store import Store
-from reconciler.usage.tables import StorageRow, ensure_tables
+from reconciler.usage.ledger import UsageLedger
 from tests.harness import Hub
 from tests.helpers import apply
 from tests.integration.browser import shot, sign_in, wait
@@ -47,15 +47,11 @@ HAS_STORAGE_LIMITS = "storage" in GroupPolicySpec.model_fields
 
 
 def seed_storage(hub: Hub) -> None:
-    """One survey's rows for the two users' home volumes, as the storage survey writes them."""
+    """One survey of the two users' home volumes, recorded as the storage survey records it."""
     store = Store(f"sqlite:///{hub.state_dir.resolve() / 'jupyterhub.sqlite'}")
     try:
-        ensure_tables(store.engine)
-        now = datetime.now(UTC)
-        with store.session() as s, s.begin():
-            for user, size in SIZES.items():
-                volume = hub.volume_name(user, "home")
-                s.merge(StorageRow(volume=volume, day=now.date(), user=user, kind="home", bytes=size, surveyed=now))
+        sizes = [(hub.volume_name(user, "home"), user, "home", size) for user, size in SIZES.items()]
+        assert UsageLedger(store).record_storage(sizes, datetime.now(UTC)) == len(SIZES)
     finally:
         store.close()
 
