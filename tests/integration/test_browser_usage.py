@@ -141,6 +141,9 @@ def test_2_the_page_draws_its_charts(hub: Hub, used: requests.Session, driver: w
             assert drawn(driver, canvas) > 1000, f"{canvas} is blank"
         link = driver.find_element(By.ID, "top-users-csv").get_attribute("href")
         assert link.endswith("/hub/usage/top-users.csv?since=30d"), link
+        # The whole page in one picture: the window as tall as the document.
+        height = driver.execute_script("return document.documentElement.scrollHeight;")
+        driver.set_window_size(1280, min(int(height) + 40, 4000))
         shot(driver, "usage-page")
     except Exception:
         shot(driver, "usage-page-failed")
