@@ -8,6 +8,7 @@ from ..api.dockeraccess import DockerAccessStatus
 from ..api.engineaccess import EngineAccessStatus
 from ..api.privilegedaccess import PrivilegedAccessStatus
 from ..api.serverdrift import ServerDriftStatus
+from ..api.usage import UsageStatus
 from ..loop import Controller, Finalizer, Watch
 from . import (
     backuphelpers,
@@ -23,6 +24,7 @@ from . import (
     serverdrift,
     serverrestart,
     serverstop,
+    usage,
     volumebackup,
     volumereset,
     volumerestore,
@@ -50,4 +52,5 @@ WATCHES: list[Watch] = [
     Watch(engineaccess.KIND, EngineAccessStatus, engineaccess.reconcile, engineaccess.names),
     Watch(serverdrift.KIND, ServerDriftStatus, serverdrift.reconcile, serverdrift.names),
     Watch(backuphelpers.KIND, Status, backuphelpers.reconcile, backuphelpers.names),
+    Watch(usage.KIND, UsageStatus, usage.reconcile, usage.names),
 ]

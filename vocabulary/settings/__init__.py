@@ -26,6 +26,7 @@ from .hub import AutomationSettings, HubSettings
 from .operations import OperationsSettings
 from .reconciler import ReconcilerSettings
 from .spawner import SpawnerSettings
+from .usage import UsageSettings
 
 __all__ = [
     "DEFAULT_USER_VOLUMES",
@@ -42,7 +43,13 @@ __all__ = [
 
 # Fields come in the order of the bases from the last to the first: the hub's first.
 class Settings(
-    AutomationSettings, DockerProxySettings, OperationsSettings, ReconcilerSettings, SpawnerSettings, HubSettings
+    AutomationSettings,
+    DockerProxySettings,
+    UsageSettings,
+    OperationsSettings,
+    ReconcilerSettings,
+    SpawnerSettings,
+    HubSettings,
 ):
     """The platform's settings; the field's alias is its environment variable."""
 
