@@ -1,11 +1,13 @@
 """The operators' Usage page in a real headless Chromium, on the session's platform.
 
-Usage is made by running real labs briefly: `use-ann` (group `use-a`) and `use-bob` (groups
-`use-a` and `use-b`) each start their server and stop it, so the ledger's sessions are the
-hub's own. Storage is the one figure seeded by hand: the reconciler surveys volumes every
-STORAGE_SURVEY_SECONDS (15 minutes by default, longer than this module), so the test writes
-one survey's rows for the two users straight into the ledger's table in the hub database,
-as the survey would.
+Server time is made by running real labs briefly: `use-ann` (group `use-a`) and `use-bob`
+(groups `use-a` and `use-b`) each start their server and stop it, so the ledger's sessions
+are the hub's own. Storage is the one figure seeded by hand: the reconciler surveys volumes
+every STORAGE_SURVEY_SECONDS (15 minutes by default, longer than this module), so the test
+records one survey of two other members' home volumes (`use-cat` in use-a: 3 GiB, `use-dan`
+in use-b: 1 GiB) in the hub database with the ledger's own `record_storage`, as the survey
+would. Those volumes do not exist on the engine, so a real survey that happens to run
+meanwhile cannot replace their rows.
 
 1. a user without the read scope gets 403 from the page, its JSON and its CSVs, and has no
    Usage link;
@@ -37,17 +39,18 @@ from tests.harness import Hub
 from tests.helpers import apply
 from tests.integration.browser import shot, sign_in, wait
 
-USERS = {"use-ann": ["use-a"], "use-bob": ["use-a", "use-b"]}
+USERS = {"use-ann": ["use-a"], "use-bob": ["use-a", "use-b"]}  # run a lab
+STORED = {"use-cat": ["use-a"], "use-dan": ["use-b"]}  # only a (seeded) volume
 GIB = 1024**3
-SIZES = {"use-ann": 3 * GIB, "use-bob": GIB}
+SIZES = {"use-cat": 3 * GIB, "use-dan": GIB}
 RUN_SECONDS = 3.0
 # GroupPolicy's `storage` soft limits (per volume kind) come with the quotas; where the field
-# exists, use-a's members get 2 GiB on home and the page shows ann's 3 GiB at 150 %.
+# exists, use-a's members get 2 GiB on home and the page shows cat's 3 GiB at 150 %.
 HAS_STORAGE_LIMITS = "storage" in GroupPolicySpec.model_fields
 
 
 def seed_storage(hub: Hub) -> None:
-    """One survey of the two users' home volumes, recorded as the storage survey records it."""
+    """One survey of cat's and dan's home volumes, recorded as the storage survey records it."""
     store = Store(f"sqlite:///{hub.state_dir.resolve() / 'jupyterhub.sqlite'}")
     try:
         sizes = [(hub.volume_name(user, "home"), user, "home", size) for user, size in SIZES.items()]
@@ -58,13 +61,14 @@ def seed_storage(hub: Hub) -> None:
 
 @pytest.fixture(scope="module")
 def used(hub: Hub, admin_session: requests.Session) -> Iterator[requests.Session]:
-    """The two users, their groups, a short real run of each lab; yields ann's signed-in
-    session (she has no operator scope)."""
+    """The users, their groups, a short real run of ann's and bob's labs, the seeded survey;
+    yields ann's signed-in session (she has no operator scope)."""
     ann = hub.approved_user(admin_session, "use-ann")
-    hub.create_user("use-bob")
+    for user in ("use-bob", *STORED):
+        hub.create_user(user)
     for group in ("use-a", "use-b"):
         assert hub.api("POST", f"groups/{group}").status_code in (201, 409)
-        members = [u for u, groups in USERS.items() if group in groups]
+        members = [u for u, groups in (USERS | STORED).items() if group in groups]
         assert hub.api("POST", f"groups/{group}/users", json={"users": members}).status_code == 200
     if HAS_STORAGE_LIMITS:
         apply(hub, "GroupPolicy", "use-a-storage", {"groups": ["use-a"], "storage": {"home": {"softLimit": "2G"}}})
@@ -127,15 +131,17 @@ def test_2_the_page_draws_its_charts(hub: Hub, used: requests.Session, driver: w
         assert top["use-ann"] > 0 and top["use-bob"] > 0, top
 
         sizes = dict(zip(data["storage"]["labels"], data["storage"]["datasets"][0]["data"], strict=True))
-        assert sizes["use-ann · home"] == pytest.approx(3) and sizes["use-bob · home"] == pytest.approx(1), sizes
-        rows = driver.find_elements(By.CSS_SELECTOR, "#storage-table tr[data-user='use-ann'] td")
-        assert [td.text for td in rows[:3]] == ["use-ann", hub.volume_name("use-ann", "home"), "3.0 GiB"]
+        assert sizes["use-cat · home"] == pytest.approx(3) and sizes["use-dan · home"] == pytest.approx(1), sizes
+        cat = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#storage-table tr[data-user='use-cat'] td")]
+        dan = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#storage-table tr[data-user='use-dan'] td")]
+        assert cat[:3] == ["use-cat", hub.volume_name("use-cat", "home"), "3.0 GiB"], cat
         limits = dict(zip(data["storage"]["labels"], data["storage"]["datasets"][1]["data"], strict=True))
+        assert dan[3] == "none" and limits["use-dan · home"] is None, (dan, limits)  # use-b has no limit
         if HAS_STORAGE_LIMITS:
-            assert [td.text for td in rows[3:5]] == ["2.0 GiB", "150 %"], [td.text for td in rows]
-            assert limits["use-ann · home"] == pytest.approx(2), limits
+            assert cat[3:5] == ["2.0 GiB", "150 %"], cat
+            assert limits["use-cat · home"] == pytest.approx(2), limits
         else:
-            assert rows[3].text == "none" and limits["use-ann · home"] is None, limits
+            assert cat[3] == "none" and limits["use-cat · home"] is None, limits
 
         for canvas in ("server-hours-chart", "top-users-chart", "storage-chart"):
             assert drawn(driver, canvas) > 1000, f"{canvas} is blank"
@@ -143,7 +149,7 @@ def test_2_the_page_draws_its_charts(hub: Hub, used: requests.Session, driver: w
         assert link.endswith("/hub/usage/top-users.csv?since=30d"), link
         # The whole page in one picture: the window as tall as the document.
         height = driver.execute_script("return document.documentElement.scrollHeight;")
-        driver.set_window_size(1280, min(int(height) + 40, 4000))
+        driver.set_window_size(1280, min(int(height) + 200, 4000))  # + the window frame
         shot(driver, "usage-page")
     except Exception:
         shot(driver, "usage-page-failed")
@@ -166,7 +172,7 @@ def test_3_each_chart_downloads_as_csv(hub: Hub, used: requests.Session, admin_s
     for user in USERS:
         # At least the seconds the test waited with the server up; at most the module's run.
         assert (RUN_SECONDS - 1) / 3600 <= float(by_user[user][2]) < 0.5, by_user[user]
-    assert int(by_user["use-ann"][6]) == SIZES["use-ann"]
+    assert int(by_user["use-cat"][6]) == SIZES["use-cat"] and float(by_user["use-cat"][2]) == 0, by_user["use-cat"]
 
     hours = rows_of(admin_session.get(hub.url + "hub/usage/server-hours.csv?since=1d", timeout=30).text)
     assert hours[0][0] == "time" and {"use-a", "use-b"} <= set(hours[0]), hours[0]
@@ -174,7 +180,7 @@ def test_3_each_chart_downloads_as_csv(hub: Hub, used: requests.Session, admin_s
 
     storage = rows_of(admin_session.get(hub.url + "hub/usage/storage.csv", timeout=30).text)
     assert storage[0] == ["user", "volume", "kind", "bytes", "softLimit", "percent", "surveyed"]
-    assert [hub.volume_name("use-ann", "home"), "home", str(SIZES["use-ann"])] in [r[1:4] for r in storage[1:]]
+    assert [hub.volume_name("use-cat", "home"), "home", str(SIZES["use-cat"])] in [r[1:4] for r in storage[1:]]
 
     bad = admin_session.get(hub.url + "hub/usage/top-users.csv?since=tomorrow", timeout=30)
     assert bad.status_code == 400
