@@ -97,7 +97,9 @@
               // A marker per bar at its soft limit; none where no limit applies.
               type: "line", label: "soft limit (GiB)", showLine: false, order: 1,
               data: rows.map((r) => (r.softLimit ? r.softLimit / GIB : null)),
-              pointStyle: "line", pointRadius: 14, pointBorderWidth: 3, borderColor: "#dc3545", backgroundColor: "#dc3545",
+              pointStyle: "line", pointBorderWidth: 3,
+              // As wide as about a bar: half the width of one category.
+              pointRadius: (c) => Math.max(6, c.chart.chartArea ? c.chart.chartArea.width / (4 * Math.max(rows.length, 1)) : 6), borderColor: "#dc3545", backgroundColor: "#dc3545",
             },
           ],
         },
