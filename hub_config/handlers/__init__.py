@@ -10,6 +10,7 @@ from .privileged import handlers as privileged_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
 from .servers import handlers as server_handlers
+from .usage import handlers as usage_handlers
 from .usage_page import handlers as usage_page_handlers
 
 HANDLERS = [
@@ -21,5 +22,6 @@ HANDLERS = [
     *idleculling_handlers,
     *server_handlers,
     *placement_handlers,
+    *usage_handlers,
     *usage_page_handlers,
 ]
