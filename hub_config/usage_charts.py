@@ -12,14 +12,13 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from reconciler.api.grouppolicy import memory_bytes
-from vocabulary.durations import parse_duration
+from reconciler.usage.window import parse_window
 
 Step = Literal["hour", "day"]
-DEFAULT_RANGE = timedelta(days=30)
 # The ledger keeps daily roll-ups for USAGE_DAILY_DAYS (730 by default): no range is longer.
 MAX_RANGE = timedelta(days=731)
 # Hourly bars up to two weeks (336 bars); longer ranges are drawn by the day.
@@ -41,29 +40,14 @@ class Range:
     step: Step
 
 
-def parse_when(text: str, now: datetime) -> datetime:
-    """`30d` / `12h` (that long before now), `2026-11-01` (midnight UTC), or an ISO time."""
-    text = text.strip()
-    try:
-        return now - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        pass
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        accepted = "a duration before now (30d, 12h) or a date (2026-11-01)"
-        raise RangeError(f"a time must be {accepted}; got {text!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def parse_range(since: str | None, until: str | None, step: str | None, now: datetime) -> Range:
-    """The range asked for (default: the last 30 days), bounded, with its bar width."""
-    end = parse_when(until, now) if until else now
-    start = parse_when(since, now) if since else end - DEFAULT_RANGE
-    if start >= end:
-        raise RangeError(f"since ({start.isoformat()}) must be before until ({end.isoformat()})")
+    """The range asked for, as `hubctl usage` and `GET /hub/api/usage` read it (the ledger's
+    `parse_window`: default the last 30 days; a DATE `until` includes that day), bounded,
+    with its bar width."""
+    try:
+        start, end = parse_window(since or None, until or None, now)
+    except ValueError as e:
+        raise RangeError(str(e)) from None
     if end - start > MAX_RANGE:
         raise RangeError(f"the range is at most {MAX_RANGE.days} days (the ledger's daily roll-ups)")
     if step not in (None, "", "hour", "day"):

@@ -41,12 +41,7 @@
       const since = document.getElementById("usage-since").value;
       const until = document.getElementById("usage-until").value;
       if (since) params.set("since", since);
-      if (until) {
-        // "To" is inclusive: the range ends at the next midnight (UTC).
-        const next = new Date(`${until}T00:00:00Z`);
-        next.setUTCDate(next.getUTCDate() + 1);
-        params.set("until", next.toISOString().slice(0, 10));
-      }
+      if (until) params.set("until", until); // a date includes that day (as for hubctl usage)
       return params;
     }
 

@@ -32,19 +32,23 @@ def test_default_range_is_the_last_30_days_by_the_day() -> None:
     assert (r.since, r.until, r.step) == (NOW - timedelta(days=30), NOW, "day")
 
 
-def test_short_ranges_are_hourly_and_dates_are_utc_midnights() -> None:
+def test_short_ranges_are_hourly_and_ranges_read_as_hubctl_reads_them() -> None:
     assert charts.parse_range("1d", None, None, NOW).step == "hour"
-    r = charts.parse_range("2026-11-01", "2026-11-08", None, NOW)
+    # A DATE since is that day's midnight; a DATE until includes that day (the ledger's window).
+    r = charts.parse_range("2026-11-01", "2026-11-07", None, NOW)
     assert r.since == datetime(2026, 11, 1, tzinfo=UTC) and r.until == datetime(2026, 11, 8, tzinfo=UTC)
     assert r.step == "hour"
     assert charts.parse_range("2026-11-01T06:00:00", None, "day", NOW).since == datetime(2026, 11, 1, 6, tzinfo=UTC)
+    # A duration counts back from until.
+    assert charts.parse_range("2d", "2026-11-07", None, NOW).since == datetime(2026, 11, 6, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     ("since", "until", "step", "says"),
     [
-        ("yesterday", None, None, "a date"),
-        ("1d", "2d", None, "must be before"),
+        ("yesterday", None, None, "a date or time"),
+        ("2026-11-09", "2026-11-07", None, "must be before"),
+        ("1d", "2d", None, "until must be a date"),
         ("800d", None, None, "at most 731 days"),
         ("30d", None, "hour", "hourly bars"),
         ("7d", None, "minute", "hour or day"),
