@@ -142,6 +142,9 @@ class PlatformStaticHandler(web.StaticFileHandler):
     """The platform's own static files (the vendored Chart.js, the pages' scripts). Versioned
     URLs (`?v=`) are cached for long; tornado keeps requests inside STATIC_DIR."""
 
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")  # a script only as what it is
+
 
 handlers = [
     (r"/usage", UsagePageHandler),

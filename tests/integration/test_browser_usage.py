@@ -190,5 +190,7 @@ def test_4_the_vendored_chart_js_is_served_by_the_hub(hub: Hub) -> None:
     path = Path(__file__).resolve().parents[2] / "hub_config/static/vendor/chart.js/chart.umd.min.js"
     r = requests.get(hub.url + "hub/platform-static/vendor/chart.js/chart.umd.min.js", timeout=30)
     assert r.status_code == 200 and r.content == path.read_bytes()
+    assert r.headers["Content-Type"].startswith(("application/javascript", "text/javascript"))
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
     outside = requests.get(hub.url + "hub/platform-static/%2e%2e/handlers/usage_page.py", timeout=30)
     assert outside.status_code in (403, 404) and b"usage_data" not in outside.content
