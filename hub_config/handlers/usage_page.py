@@ -6,7 +6,8 @@ with soft limits, each chart downloadable as CSV (docs/usage.md, "The Usage page
 - `GET /usage/<chart>.csv?since=...`: one chart's rows (`server-hours`, `top-users`, `storage`).
 - `GET /platform-static/<path>`: the platform's static files (hub_config/static/).
 
-All three read the platform's READ scope, as the other operator pages do (admins have it).
+The page, its JSON and its CSVs need the platform's READ scope, as the other operator pages
+do (admins have it); the static files are public, as JupyterHub's own are.
 The figures are the ledger's (`reconciler.usage.report`); limits come from the policies in
 force, combined over the user's groups as the platform combines them (the largest wins).
 """
