@@ -4,7 +4,8 @@
 (`make deploy`) runs compose.yml + compose.local.yml: the hub container on the host network,
 published on 127.0.0.1, with the engine socket, its state on a named volume and the
 manifests folder mounted. Then, in order (the tests share the one stack): the admin signs
-in, a user signs up and starts a lab from the containerised hub, a broadcast reaches it;
+in, a user signs up and starts a lab from the containerised hub, the Usage page and its
+vendored Chart.js are served from the image's package, a broadcast reaches the lab;
 the hub container is restarted and then recreated from a newer image over a schema-1
 store, and everything keeps working; the health check follows the reconciler; `make up`
 and `make deploy` refuse each other's port; `make undeploy` keeps the volumes; a store
@@ -291,6 +292,21 @@ def test_admin_signs_in_and_a_user_signs_up_and_starts_a_lab(stack: Stack) -> No
     lab_answers(stack)
     admin.close()
     user.close()
+
+
+def test_the_image_serves_the_usage_page_with_its_vendored_chart_js(stack: Stack) -> None:
+    """The static files are package data: the image's non-editable install has them."""
+    hub = stack.hub
+    admin, error = hub.login("admin")
+    assert admin is not None, error
+    page = admin.get(f"{hub.url}hub/usage", timeout=30)
+    assert page.status_code == 200 and "platform-static/usage.js" in page.text, page.text[:300]
+    chart = requests.get(f"{hub.url}hub/platform-static/vendor/chart.js/chart.umd.min.js", timeout=30)
+    assert chart.status_code == 200
+    assert chart.content == (ROOT / "hub_config/static/vendor/chart.js/chart.umd.min.js").read_bytes()
+    data = hub.as_user(admin, "GET", "usage-charts?since=1d")
+    assert data.status_code == 200 and "serverHours" in data.json(), data.text[:300]
+    admin.close()
 
 
 def broadcast_reaches_the_lab(stack: Stack, message: str) -> None:

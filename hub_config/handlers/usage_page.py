@@ -1,0 +1,155 @@
+"""The operators' Usage page: server-hours per group over time, top users, storage per user
+with soft limits, each chart downloadable as CSV (docs/usage.md, "The Usage page and Grafana").
+
+- `GET /usage`: the page (Chart.js, served by the hub from `/platform-static/`; no CDN).
+- `GET /api/usage-charts?since=30d&until=&step=hour|day`: what the page draws, as JSON.
+- `GET /usage/<chart>.csv?since=...`: one chart's rows (`server-hours`, `top-users`, `storage`).
+- `GET /platform-static/<path>`: the platform's static files (hub_config/static/).
+
+The page, its JSON and its CSVs need the platform's READ scope, as the other operator pages
+do (admins have it); the static files are public, as JupyterHub's own are.
+The figures are the ledger's (`reconciler.usage.report`); limits come from the policies in
+force, combined over the user's groups as the platform combines them (the largest wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jupyterhub import orm
+from jupyterhub.handlers.base import BaseHandler
+from tornado import web
+
+from reconciler.effective import applying, combine
+from reconciler.in_force import group_policies
+from reconciler.usage.report import server_seconds_over_time, storage_by_user, usage_report
+
+from .. import usage_charts as charts
+from ..backends import get_store, get_usage
+from .base import READ, ResourceAPIHandler
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+FORBIDDEN = "Only platform operators may see everyone's usage"
+
+
+@lru_cache(maxsize=8)
+def static_version(relative: str) -> str:
+    """A short hash of a static file, for `?v=` (the browser caches it until it changes)."""
+    return hashlib.sha256((STATIC_DIR / relative).read_bytes()).hexdigest()[:12]
+
+
+def group_limits(users_groups: dict[str, list[str]]) -> dict[str, dict[str, int]]:
+    """Each user's storage soft limits {kind or "*": bytes}, from the policies in force (one
+    store read). The combined policy's `storage` when it has one, else the largest of the
+    applying policies' own (the field may not exist: then nobody has a limit)."""
+    in_force = group_policies(get_store())
+    by_groups: dict[tuple[str, ...], dict[str, int]] = {}
+    out = {}
+    for user, groups in users_groups.items():
+        key = tuple(sorted(groups))
+        if key not in by_groups:
+            eff = combine(list(key), in_force)
+            if getattr(eff, "storage", None) is not None:
+                by_groups[key] = charts.soft_limits(eff.storage)
+            else:
+                own = (charts.soft_limits(getattr(p.spec, "storage", None)) for p in applying(list(key), in_force))
+                by_groups[key] = charts.most_generous(own)
+        out[user] = by_groups[key]
+    return out
+
+
+def read_ledger(rng: charts.Range) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]]]:
+    """The three reads in one session (the ledger's handle has made its tables)."""
+    with get_usage().store.session() as s:
+        over = server_seconds_over_time(s, by="group", since=rng.since, until=rng.until, step=rng.step)
+        users = usage_report(s, by="user", since=rng.since, until=rng.until)
+        storage = storage_by_user(s)
+    return over, users, storage
+
+
+async def usage_data(handler: BaseHandler) -> dict[str, Any]:
+    """The page's JSON for the request's range (?since, ?until, ?step); a 400 names a bad one."""
+    try:
+        rng = charts.parse_range(
+            handler.get_argument("since", None),
+            handler.get_argument("until", None),
+            handler.get_argument("step", None),
+            datetime.now(UTC),
+        )
+    except charts.RangeError as e:
+        raise web.HTTPError(400, "%s", str(e)) from None
+    over, users, storage = await asyncio.to_thread(read_ledger, rng)
+    names = {v["user"] for v in storage}
+    # The hub's own record of memberships (read here: its session belongs to this thread).
+    found = handler.db.query(orm.User).filter(orm.User.name.in_(names)).all() if names else []
+    memberships = {u.name: [g.name for g in u.groups] for u in found}
+    limits = await asyncio.to_thread(group_limits, memberships)
+    return {
+        "since": rng.since.isoformat(),
+        "until": rng.until.isoformat(),
+        "step": rng.step,
+        "serverHours": charts.server_hours_series(over),
+        "users": charts.user_rows(users),
+        "topUsers": charts.TOP_USERS,
+        "storage": charts.storage_rows(storage, limits),
+        "topVolumes": charts.TOP_VOLUMES,
+    }
+
+
+class UsageChartsAPIHandler(ResourceAPIHandler):
+    """GET /hub/api/usage-charts: what the Usage page draws."""
+
+    async def get(self) -> None:
+        self.require(READ)
+        self.send(await usage_data(self))
+
+
+class UsageCSVHandler(BaseHandler):
+    """GET /hub/usage/<chart>.csv: one chart's rows, as a download."""
+
+    @web.authenticated
+    async def get(self, chart: str) -> None:
+        if READ not in self.expanded_scopes:
+            raise web.HTTPError(403, FORBIDDEN)
+        data = await usage_data(self)
+        day = data["until"][:10]
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="usage-{chart}-{day}.csv"')
+        self.set_header("Cache-Control", "no-store")
+        self.finish(charts.chart_csv(chart, data))
+
+
+class UsagePageHandler(BaseHandler):
+    """GET /hub/usage: the charts; their data come from /hub/api/usage-charts."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        if READ not in self.expanded_scopes:
+            raise web.HTTPError(403, FORBIDDEN)
+        html = await self.render_template(
+            "usage.html",
+            chart_js_version=static_version("vendor/chart.js/chart.umd.min.js"),
+            usage_js_version=static_version("usage.js"),
+        )
+        self.finish(html)
+
+
+class PlatformStaticHandler(web.StaticFileHandler):
+    """The platform's own static files (the vendored Chart.js, the pages' scripts). Versioned
+    URLs (`?v=`) are cached for long; tornado keeps requests inside STATIC_DIR."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")  # a script only as what it is
+
+
+handlers = [
+    (r"/usage", UsagePageHandler),
+    (r"/api/usage-charts", UsageChartsAPIHandler),
+    (r"/usage/(server-hours|top-users|storage)\.csv", UsageCSVHandler),
+    (r"/platform-static/(.*)", PlatformStaticHandler, {"path": str(STATIC_DIR)}),
+]
