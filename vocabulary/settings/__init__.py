@@ -24,6 +24,7 @@ from .fields import (
 )
 from .hub import AutomationSettings, HubSettings
 from .operations import OperationsSettings
+from .quotas import QuotaSettings
 from .reconciler import ReconcilerSettings
 from .spawner import SpawnerSettings
 
@@ -42,7 +43,13 @@ __all__ = [
 
 # Fields come in the order of the bases from the last to the first: the hub's first.
 class Settings(
-    AutomationSettings, DockerProxySettings, OperationsSettings, ReconcilerSettings, SpawnerSettings, HubSettings
+    AutomationSettings,
+    DockerProxySettings,
+    QuotaSettings,
+    OperationsSettings,
+    ReconcilerSettings,
+    SpawnerSettings,
+    HubSettings,
 ):
     """The platform's settings; the field's alias is its environment variable."""
 
