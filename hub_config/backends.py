@@ -9,6 +9,7 @@ from reconciler.clients.docker import Engine
 from reconciler.deliveries import Deliveries
 from reconciler.engines import make_engine
 from reconciler.store import Store
+from reconciler.usage.ledger import UsageLedger
 from vocabulary.settings import get_settings
 
 
@@ -27,3 +28,9 @@ def get_ledger() -> Deliveries:
 def get_engine() -> Engine:
     """The backend's engine (on Swarm: node placements in the store)."""
     return make_engine(get_settings(), get_store())
+
+
+@lru_cache(maxsize=1)
+def get_usage() -> UsageLedger:
+    """The usage ledger (its tables made on first use)."""
+    return UsageLedger(get_store())

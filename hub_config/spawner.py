@@ -5,6 +5,7 @@ volumes, images, the groups' server caps; docs/policies.md)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import stat
@@ -24,7 +25,7 @@ from reconciler.effective import Effective, allowed_images, image_problem, polic
 from vocabulary import naming, scopes
 from vocabulary.settings import Settings, get_settings
 
-from . import gpu, quota_check, refusals, server_caps
+from . import gpu, quota_check, refusals, server_caps, usage
 from .backends import get_store
 from .policies import caps_for_groups, effective_for, image_form
 from .refusals import SpawnRefused
@@ -92,6 +93,7 @@ class PlatformSpawner(DockerSpawner):
     limited_docker_supported = True
     _configured_limits: tuple[Any, Any] | None = None
     labels: dict[str, str] = {}  # of the start in progress, as they are (not template-escaped)
+    _stopped_by_hub = False  # `stop` ran: the session ends now, not when the container exited
 
     @property
     def settings(self) -> Settings:
@@ -292,14 +294,25 @@ class PlatformSpawner(DockerSpawner):
         caps = await asyncio.to_thread(caps_for_groups, [g.name for g in self.user.groups])
         server_caps.admit(self, caps)  # GroupPolicy maxActiveServers: refused if a group is full
         try:
-            return await self._start(s)
+            address = await self._start(s)
         except BaseException:
             server_caps.release(self)
             raise
+        await usage.record_start(self)
+        return address
 
     async def stop(self, now: bool = False) -> None:
         server_caps.release(self)
+        self._stopped_by_hub = True
         await super().stop(now=now)
+
+    async def run_post_stop_hook(self) -> Any:
+        """Every stop ends here (JupyterHub calls `stop` only for a server still running):
+        the usage ledger's session is closed, then any configured hook runs."""
+        await usage.record_stop(self, self._stopped_by_hub)
+        self._stopped_by_hub = False
+        result = super().run_post_stop_hook()
+        return await result if inspect.isawaitable(result) else result
 
     async def _start(self, s: Settings) -> tuple[str, int]:
         await self.wait_for_volume_resets()

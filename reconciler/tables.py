@@ -4,7 +4,8 @@
 state; `jhds_status` what the reconciler reports for each resource; `jhds_observed` the
 status of built-in watches (keys with no spec, such as `PrivilegedAccess/<user>`);
 `jhds_events` the audit trail; `jhds_docker_objects` what users made through the Docker
-proxy (docs/docker-access.md). The delivery ledger's table is in `deliveries.py`.
+proxy (docs/docker-access.md). The delivery ledger's table is in `deliveries.py`, the usage
+ledger's in `usage/tables.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Te
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Columns added since schema 1, with their SQL type: added in place by `migrate`.
 ADDED_IN_2 = {
     "finished": "TIMESTAMP",
@@ -140,6 +141,9 @@ def migrate(connection: Any, version: int) -> None:
         if "ix_jhds_events_subject" not in {i["name"] for i in inspect(connection).get_indexes("jhds_events")}:
             connection.execute(text("CREATE INDEX ix_jhds_events_subject ON jhds_events (subject)"))
     # Schema 4 added jhds_docker_objects, a new table: `create_all` made it before this ran.
+    # Schema 5 added the usage ledger's tables (`reconciler/usage/tables.py`), new tables made
+    # (with any columns added to them since) by `usage.tables.ensure_tables` when the hub or
+    # the reconciler opens the ledger: nothing of the older tables changes.
 
 
 def _migrate_1(connection: Any) -> None:

@@ -6,6 +6,7 @@ absent, not only empty); the hub container's integration test starts on one too.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from reconciler.docker_objects import DockerObjects, new
 from reconciler.manifests import parse_manifests
 from reconciler.store import Store
 from reconciler.tables import ADDED_IN_2, SCHEMA_VERSION, MetaRow
+from reconciler.usage.ledger import UsageLedger
 
 OLD_GROUP = (
     "apiVersion: jupyterhub-ds/v1\nkind: GroupMembership\nmetadata: {name: from-schema-1}\n"
@@ -89,4 +91,34 @@ def test_a_schema_3_database_gains_the_docker_proxys_records(tmp_path: Path) -> 
         assert DockerObjects(store).owners("container") == {"a" * 64: "ann"}
     finally:
         store.close()
-    assert schema_version(url) == SCHEMA_VERSION == 4
+    assert schema_version(url) == SCHEMA_VERSION
+
+
+def test_a_schema_4_database_gains_the_usage_ledger(tmp_path: Path) -> None:
+    """Schema 5 added the usage ledger's tables (`reconciler/usage/tables.py`): a schema-4
+    database is brought to 5 when opened, keeps what it had, and the ledger makes its tables
+    when it is opened (by the hub or the reconciler, whichever is first)."""
+    path = tmp_path / "four.sqlite"
+    make_schema_1(path)  # a GroupMembership to keep
+    url = f"sqlite:///{path}"
+    Store(url).close()  # forward to the newest, then back to 4 without the ledger
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("UPDATE jhds_meta SET value = 4 WHERE key = 'schema_version'"))
+        for table in ("sessions", "samples", "hourly", "daily", "storage"):
+            c.execute(text(f"DROP TABLE IF EXISTS jhds_usage_{table}"))
+    assert not {t for t in inspect(engine).get_table_names() if t.startswith("jhds_usage_")}
+    engine.dispose()
+    store = Store(url)
+    try:
+        assert store.get("GroupMembership", "from-schema-1") is not None
+        ledger = UsageLedger(store)
+        assert ledger.open_session("ann", "", datetime(2026, 1, 1, tzinfo=UTC), ["g"])
+        engine = create_engine(url)
+        assert {t for t in inspect(engine).get_table_names() if t.startswith("jhds_usage_")} == {
+            f"jhds_usage_{t}" for t in ("sessions", "samples", "hourly", "daily", "storage")
+        }
+        engine.dispose()
+    finally:
+        store.close()
+    assert schema_version(url) == SCHEMA_VERSION == 5

@@ -1,0 +1,147 @@
+"""Samples in, roll-ups updated as they arrive, old rows trimmed.
+
+A sample stands for the `interval` seconds before it: its CPU-seconds are the cumulative
+counter's rise since the previous sample of the same container (`cpu_delta`), its memory
+GiB-hours the memory in use times the interval. Each sample is added to its hour's and its
+day's row in the same transaction (an upsert), so a report over 30 days reads at most a few
+rows per user and day, never the raw samples.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .sessions import mark_seen
+from .tables import DailyRow, HourlyRow, SampleRow, SessionRow, StorageRow
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class Sample:
+    time: datetime
+    user: str
+    server: str
+    container: str
+    cpu_total: float  # the engine's cumulative CPU counter, seconds
+    cpu_seconds: float  # since the previous sample (`cpu_delta`)
+    memory_bytes: int
+    interval: float  # the seconds this sample stands for
+    gpus: int = 0
+
+
+def cpu_delta(previous_total: float | None, total: float) -> float:
+    """CPU-seconds since the previous sample of a container. No previous sample: all the
+    counter holds (it counts from the container's start, and a session is a container's
+    life). A counter lower than before: the container restarted and counts from zero again,
+    so all it holds is new."""
+    if previous_total is None or total < previous_total:
+        return max(total, 0.0)
+    return total - previous_total
+
+
+def sample_interval(previous: datetime | None, now: datetime, nominal: float, started: datetime | None) -> float:
+    """The seconds a sample stands for: since the previous one, at most two nominal intervals
+    (a gap longer than that, the reconciler down, is not guessed at); the first sample of a
+    container stands for the time since it started, at most one interval."""
+    if previous is not None:
+        return max(0.0, min((now - previous).total_seconds(), 2 * nominal))
+    if started is not None:
+        return max(0.0, min((now - started).total_seconds(), nominal))
+    return nominal
+
+
+def _upsert(s: Session, table: Any, key: dict[str, Any], values: dict[str, float], groups: str) -> None:
+    dialect = s.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(**key, **values, groups=groups, samples=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={
+            **{k: getattr(table.c, k) + stmt.excluded[k] for k in values},
+            "samples": table.c.samples + 1,
+            "groups": stmt.excluded.groups,
+        },
+    )
+    s.execute(stmt)
+
+
+def record(s: Session, samples: list[Sample]) -> None:
+    """Store raw samples and add them to their hour's and day's roll-ups, in one transaction;
+    the sampled sessions are marked seen (where a session whose stop is missed is closed)."""
+    if not samples:
+        return
+    keys = {(x.user, x.server) for x in samples}
+    groups: dict[tuple[str, str], str] = {}
+    for user, server, names in s.execute(
+        select(SessionRow.user, SessionRow.server, SessionRow.groups).where(
+            SessionRow.stopped.is_(None), SessionRow.user.in_({u for u, _ in keys})
+        )
+    ):
+        groups[(user, server)] = json.dumps(sorted(names or []))
+    for x in samples:
+        s.add(
+            SampleRow(
+                time=x.time,
+                user=x.user,
+                server=x.server,
+                container=x.container,
+                cpu_total=x.cpu_total,
+                cpu_seconds=x.cpu_seconds,
+                memory_bytes=x.memory_bytes,
+                interval=x.interval,
+                gpus=x.gpus,
+            )
+        )
+        values = {
+            "cpu_seconds": x.cpu_seconds,
+            "memory_gib_hours": x.memory_bytes / GIB * x.interval / 3600,
+            "gpu_seconds": x.gpus * x.interval,
+        }
+        g = groups.get((x.user, x.server), "[]")
+        hour = x.time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        _upsert(s, HourlyRow.__table__, {"user": x.user, "server": x.server, "period": hour}, values, g)
+        _upsert(s, DailyRow.__table__, {"user": x.user, "server": x.server, "period": hour.date()}, values, g)
+    newest = max(x.time for x in samples)
+    mark_seen(s, keys, newest)
+
+
+def last_samples(s: Session, containers: list[str]) -> dict[str, tuple[datetime, float]]:
+    """The newest raw sample's (time, cpu_total) of each container: where the deltas resume
+    after the reconciler restarts."""
+    if not containers:
+        return {}
+    newest = (
+        select(SampleRow.container, func.max(SampleRow.time).label("time"))
+        .where(SampleRow.container.in_(containers))
+        .group_by(SampleRow.container)
+        .subquery()
+    )
+    q = select(SampleRow.container, SampleRow.time, SampleRow.cpu_total).join(
+        newest, and_(SampleRow.container == newest.c.container, SampleRow.time == newest.c.time)
+    )
+    return {c: (t, total) for c, t, total in s.execute(q)}
+
+
+def trim(s: Session, now: datetime, raw_days: float, hourly_days: float, daily_days: float) -> dict[str, int]:
+    """Delete rows past their keeping: raw samples, hourly and daily roll-ups, storage surveys
+    (kept as long as the daily roll-ups), closed sessions (as long as the daily roll-ups)."""
+    counts = {}
+    for name, table, column, cutoff in (
+        ("samples", SampleRow, SampleRow.time, now - timedelta(days=raw_days)),
+        ("hourly", HourlyRow, HourlyRow.period, now - timedelta(days=hourly_days)),
+        ("daily", DailyRow, DailyRow.period, (now - timedelta(days=daily_days)).date()),
+        ("storage", StorageRow, StorageRow.day, (now - timedelta(days=daily_days)).date()),
+    ):
+        counts[name] = s.execute(delete(table).where(column < cutoff)).rowcount or 0
+    counts["sessions"] = (
+        s.execute(delete(SessionRow).where(SessionRow.stopped < now - timedelta(days=daily_days))).rowcount or 0
+    )
+    return counts

@@ -1,0 +1,123 @@
+"""The usage ledger's tables, in the hub database beside the other `jhds_` tables.
+
+- `jhds_usage_sessions`: one row per server run (user, server, start, stop), written by the
+  hub as it starts and stops servers and squared with the hub's record by the reconciler;
+  `groups` are the user's hub groups when the session began (reports by group use them);
+- `jhds_usage_samples`: raw samples (one per running server per sample interval), kept
+  `USAGE_RAW_DAYS`;
+- `jhds_usage_hourly` / `jhds_usage_daily`: the roll-ups, updated as samples arrive (a
+  report reads these, never the raw rows);
+- `jhds_usage_storage`: each user volume's size, one row per volume per day (the newest
+  survey of that day).
+
+Created by `ensure_tables` (the hub and the reconciler both call it when they open the
+ledger); the store's schema version 5 is the version that has them (`reconciler/tables.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, Float, Index, Integer, String, UniqueConstraint, inspect, text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..tables import Base, UTCDateTime
+
+# Columns added to the ledger's tables after they were first made, with their SQL type:
+# added in place by `ensure_tables` (none yet; the place future ones go).
+ADDED_COLUMNS: dict[str, dict[str, str]] = {}
+
+
+class SessionRow(Base):
+    __tablename__ = "jhds_usage_sessions"
+    __table_args__ = (
+        UniqueConstraint("user", "server", "started"),
+        Index("ix_jhds_usage_sessions_open", "stopped", "user"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    server: Mapped[str] = mapped_column(String(255), default="")
+    started: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the hub's `started`
+    stopped: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)  # at the session's start
+    # The newest time the server was known running (a sample, the resync): where a session
+    # whose stop nobody saw is closed.
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    opened_by: Mapped[str] = mapped_column(String(16), default="hub")  # hub | reconciler
+    closed_by: Mapped[str | None] = mapped_column(String(16), nullable=True)  # hub | reconciler
+
+
+class SampleRow(Base):
+    __tablename__ = "jhds_usage_samples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    user: Mapped[str] = mapped_column(String(255))
+    server: Mapped[str] = mapped_column(String(255), default="")
+    container: Mapped[str] = mapped_column(String(80), index=True)
+    cpu_total: Mapped[float] = mapped_column(Float)  # the engine's cumulative counter, seconds
+    cpu_seconds: Mapped[float] = mapped_column(Float)  # since the previous sample
+    memory_bytes: Mapped[int] = mapped_column(BigInteger)
+    interval: Mapped[float] = mapped_column(Float)  # seconds this sample stands for
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class _Rollup:
+    """What the hourly and the daily roll-ups hold, per user, server and period."""
+
+    user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    server: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # The groups of the session sampled (JSON text, sorted): a report by group sums per set.
+    groups: Mapped[str] = mapped_column(String(1024), default="[]")
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    memory_gib_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HourlyRow(_Rollup, Base):
+    __tablename__ = "jhds_usage_hourly"
+    period: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)  # the hour's start
+    __table_args__ = (Index("ix_jhds_usage_hourly_period", "period"),)
+
+
+class DailyRow(_Rollup, Base):
+    __tablename__ = "jhds_usage_daily"
+    period: Mapped[date] = mapped_column(Date, primary_key=True)  # the UTC day
+    __table_args__ = (Index("ix_jhds_usage_daily_period", "period"),)
+
+
+class StorageRow(Base):
+    __tablename__ = "jhds_usage_storage"
+    volume: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(64))  # the volume's key (home, work, ...)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    surveyed: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+TABLES = [t.__table__ for t in (SessionRow, SampleRow, HourlyRow, DailyRow, StorageRow)]
+
+
+def ensure_tables(engine: Any) -> None:
+    """Create the ledger's tables if missing and add columns added since, in place. The hub
+    and the reconciler may both find them missing at once: the loser finds them made."""
+    for attempt in range(1, 6):
+        try:
+            Base.metadata.create_all(engine, tables=TABLES, checkfirst=True)
+            break
+        except (IntegrityError, OperationalError, ProgrammingError):
+            if attempt == 5:
+                raise
+            time.sleep(0.05 * attempt)
+    if not ADDED_COLUMNS:
+        return
+    with engine.begin() as connection:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {c["name"] for c in inspect(connection).get_columns(table)}
+            for column, sql_type in columns.items():
+                if column not in have:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
