@@ -177,7 +177,13 @@ def move_user(args: argparse.Namespace) -> int:
     arg("action", choices=["get", "grant"]),
     arg("user", metavar="USER"),
     arg("--hours", type=float, help="grant: hours added to the current window's limit"),
-    arg("--kind", choices=["server", "cpu", "gpu"], default="server", help="grant: which limit (default server)"),
+    arg(
+        "--kind",
+        dest="limit",  # not `kind`: that is a resource's kind to `main.resolve_ref`
+        choices=["server", "cpu", "gpu"],
+        default="server",
+        help="grant: which limit (default server)",
+    ),
     arg("-o", "--output", choices=["table", "yaml", "json"], default="table"),
     description="`quota get USER`: the user's quota (GroupPolicy quota, combined), their use in the window, the "
     "thresholds crossed, whether a start is refused and when it frees up, their volumes against the soft limits. "
@@ -188,9 +194,11 @@ def quota(args: argparse.Namespace) -> int:
     if args.action == "grant":
         if args.hours is None:
             raise CliError("quota grant needs --hours: hubctl quota grant alice --hours 20")
-        data = api.call("POST", f"{path}/quota-grants", ok=(201,), json={"hours": args.hours, "kind": args.kind}).json()
+        data = api.call(
+            "POST", f"{path}/quota-grants", ok=(201,), json={"hours": args.hours, "kind": args.limit}
+        ).json()
         if args.output == "table":
-            print(f"granted {args.hours:g} {args.kind}-hours to {args.user} for the current window")
+            print(f"granted {args.hours:g} {args.limit}-hours to {args.user} for the current window")
     else:
         data = api.call("GET", f"{path}/quota").json()
     if args.output in ("yaml", "json"):
