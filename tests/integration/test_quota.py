@@ -86,7 +86,8 @@ def test_a_tiny_quota_warns_in_the_lab_then_refuses_the_start(hub: Hub, engine: 
     granted = hub.hubctl("quota", "grant", "q-tiny", "--hours", "1", "-o", "json")
     assert granted.returncode == 0, granted.stderr
     assert json.loads(granted.stdout)["refused"] is False
-    assert [e for e in events(hub, "Quota", "q-tiny") if e["reason"] == "Granted"]
+    granted_events = [e for e in events(hub, reason="Granted") if (e["kind"], e["name"]) == ("Quota", "q-tiny")]
+    assert granted_events and "1 server-hours granted to q-tiny" in granted_events[0]["message"], granted_events
     shown = hub.hubctl("quota", "get", "q-tiny")
     assert shown.returncode == 0 and "serverHours" in shown.stdout and "allowed" in shown.stdout, shown.stdout
     hub.start_server("q-tiny")
