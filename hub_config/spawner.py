@@ -5,7 +5,6 @@ volumes, images, the groups' server caps; docs/policies.md)."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import stat
@@ -84,7 +83,7 @@ def socket_group_id(path: str) -> int | None:
     return st.st_gid if stat.S_ISSOCK(st.st_mode) else None
 
 
-class PlatformSpawner(DockerSpawner):
+class PlatformSpawner(usage.SessionRecords, DockerSpawner):
     """One container per user server, named and labelled through `vocabulary.naming`."""
 
     _policy: Effective | None = None  # the effective policy of the start in progress
@@ -93,7 +92,6 @@ class PlatformSpawner(DockerSpawner):
     limited_docker_supported = True
     _configured_limits: tuple[Any, Any] | None = None
     labels: dict[str, str] = {}  # of the start in progress, as they are (not template-escaped)
-    _stopped_by_hub = False  # `stop` ran: the session ends now, not when the container exited
 
     @property
     def settings(self) -> Settings:
@@ -189,7 +187,14 @@ class PlatformSpawner(DockerSpawner):
         return socket
 
     def _record_body(self) -> dict[str, Any]:
-        return {"role": "lab", "user": self.user.name, "server": self.name or "", "name": self.object_name}
+        gpus = 1 if self.extra_host_config.get("device_requests") else 0  # the usage ledger's GPU time
+        return {
+            "role": "lab",
+            "user": self.user.name,
+            "server": self.name or "",
+            "name": self.object_name,
+            "gpus": gpus,
+        }
 
     async def record_object(self, object_id: str) -> None:
         """Write down in the store that this container (Swarm: service) is this server, before
@@ -305,14 +310,6 @@ class PlatformSpawner(DockerSpawner):
         server_caps.release(self)
         self._stopped_by_hub = True
         await super().stop(now=now)
-
-    async def run_post_stop_hook(self) -> Any:
-        """Every stop ends here (JupyterHub calls `stop` only for a server still running):
-        the usage ledger's session is closed, then any configured hook runs."""
-        await usage.record_stop(self, self._stopped_by_hub)
-        self._stopped_by_hub = False
-        result = super().run_post_stop_hook()
-        return await result if inspect.isawaitable(result) else result
 
     async def _start(self, s: Settings) -> tuple[str, int]:
         await self.wait_for_volume_resets()

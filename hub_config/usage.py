@@ -7,6 +7,7 @@ left to the reconciler's resync, which squares the ledger with the hub's record.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,3 +56,17 @@ async def record_stop(spawner: Any, stopped_by_hub: bool) -> None:
         await asyncio.to_thread(get_usage().close_session, user, server, stopped)
     except Exception:
         spawner.log.exception("usage: could not record the stop of %s's server %r", user, server)
+
+
+class SessionRecords:
+    """The spawner's part: `stop` sets `_stopped_by_hub`; every stop ends in the post-stop
+    hook (JupyterHub calls `stop` only for a server still running), which closes the session
+    and then runs any configured hook."""
+
+    _stopped_by_hub = False
+
+    async def run_post_stop_hook(self) -> Any:
+        await record_stop(self, self._stopped_by_hub)
+        self._stopped_by_hub = False
+        result = super().run_post_stop_hook()  # type: ignore[misc]
+        return await result if inspect.isawaitable(result) else result

@@ -26,6 +26,7 @@ from .lanes import LaneQueues
 from .proxy_port import DockerProxyPort
 from .schedules import Schedules
 from .store import Store
+from .usage.ledger import UsageLedger
 
 log = logging.getLogger("reconciler")
 Key = tuple[str, str]
@@ -56,6 +57,7 @@ class Context:
     snapshot_ttl: float = 10.0
     _snapshot: HubSnapshot | None = field(default=None, repr=False)
     _deliveries: Deliveries | None = field(default=None, repr=False)
+    _usage: UsageLedger | None = field(default=None, repr=False)
     # The work queue (one per lane) the loop drains: made first, so a controller can wake a
     # key now (e.g. a membership change wakes that user's privileged-access check).
     queue: LaneQueues = field(default_factory=LaneQueues, repr=False)
@@ -87,6 +89,12 @@ class Context:
         if self._deliveries is None:
             self._deliveries = Deliveries(self.store)
         return self._deliveries
+
+    @property
+    def usage(self) -> UsageLedger:
+        if self._usage is None:
+            self._usage = UsageLedger(self.store)
+        return self._usage
 
     # --- the hub, through a short-lived snapshot ---
     async def refresh_snapshot(self) -> HubSnapshot:

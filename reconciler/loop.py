@@ -153,6 +153,9 @@ class Reconciler:
         records = await asyncio.to_thread(self.ctx.deliveries.trim, s.deliveries_max_age_days, s.deliveries_max_rows)
         if events or records:
             log.info("housekeeping: %d old events and %d old delivery records deleted", events, records)
+        usage = await asyncio.to_thread(self.ctx.usage.trim, s.usage_raw_days, s.usage_hourly_days, s.usage_daily_days)
+        if any(usage.values()):
+            log.info("housekeeping: usage ledger rows past their keeping deleted: %s", usage)
 
     # --- the work ---
     async def process(self, key: Key) -> Outcome:

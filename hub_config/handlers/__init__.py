@@ -11,6 +11,7 @@ from .quota import handlers as quota_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
 from .servers import handlers as server_handlers
+from .usage import handlers as usage_handlers
 
 HANDLERS = [
     *resource_handlers,
@@ -22,4 +23,5 @@ HANDLERS = [
     *server_handlers,
     *placement_handlers,
     *quota_handlers,
+    *usage_handlers,
 ]

@@ -9,6 +9,7 @@ from ..api.engineaccess import EngineAccessStatus
 from ..api.privilegedaccess import PrivilegedAccessStatus
 from ..api.quota import QuotaStatus
 from ..api.serverdrift import ServerDriftStatus
+from ..api.usage import UsageStatus
 from ..loop import Controller, Finalizer, Watch
 from . import (
     backuphelpers,
@@ -25,6 +26,7 @@ from . import (
     serverdrift,
     serverrestart,
     serverstop,
+    usage,
     volumebackup,
     volumereset,
     volumerestore,
@@ -53,4 +55,5 @@ WATCHES: list[Watch] = [
     Watch(serverdrift.KIND, ServerDriftStatus, serverdrift.reconcile, serverdrift.names),
     Watch(backuphelpers.KIND, Status, backuphelpers.reconcile, backuphelpers.names),
     Watch(quota.KIND, QuotaStatus, quota.reconcile, quota.names),
+    Watch(usage.KIND, UsageStatus, usage.reconcile, usage.names),
 ]

@@ -27,6 +27,7 @@ from .operations import OperationsSettings
 from .quotas import QuotaSettings
 from .reconciler import ReconcilerSettings
 from .spawner import SpawnerSettings
+from .usage import UsageSettings
 
 __all__ = [
     "DEFAULT_USER_VOLUMES",
@@ -46,6 +47,7 @@ class Settings(
     AutomationSettings,
     DockerProxySettings,
     QuotaSettings,
+    UsageSettings,
     OperationsSettings,
     ReconcilerSettings,
     SpawnerSettings,
