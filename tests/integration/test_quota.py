@@ -12,7 +12,11 @@ watch that looks every second and a short storage survey.
    up; an operator's grant (`hubctl quota grant`) lets her start again, an event on
    `Quota/q-tiny`;
 2. q-disk writes 6 MiB into her home: after the next storage survey the watch tells her in
-   the lab with the sizes, and the quota endpoint shows the volume over its soft limit.
+   the lab with the sizes, and the quota endpoint shows the volume over its soft limit;
+3. the home page in Chromium, for `q-home` (signed up, in `q-home`, whose policy gives the
+   same soft limit and a quota) past the limit: the cleanup tools first ("Back up and reset
+   volumes", opening the self-service dialog), her volume's size against the limit, and her
+   use against the quota (screenshots in test-artifacts/browser/).
 """
 
 from __future__ import annotations
@@ -22,11 +26,16 @@ from collections.abc import Iterator
 
 import docker
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
 
 from tests.harness import Hub, lab_queue, wait_for
 from tests.helpers import apply_manifests, events, gm, manifest
+from tests.integration.browser import shot, sign_in, wait
 
 USERS = ("q-tiny", "q-disk")
+HOME_POLICY = {"groups": ["q-home"], "storage": {"home": {"softLimit": "4M"}}, "quota": {"serverHours": 100}}
 SETTINGS = {"QUOTA_CHECK_SECONDS": "1", "RESYNC_SECONDS": "2", "STORAGE_SURVEY_SECONDS": "3"}
 
 
@@ -37,6 +46,7 @@ def hub(own_platforms) -> Iterator[Hub]:
         hub,
         manifest("GroupPolicy", "q-tiny", {"groups": ["q-tiny"], "quota": {"serverHours": 0.01, "window": "1h"}}),
         manifest("GroupPolicy", "q-disk", {"groups": ["q-disk"], "storage": {"home": {"softLimit": "4M"}}}),
+        manifest("GroupPolicy", "q-home", HOME_POLICY),
         gm("q-tiny", "q-tiny", ["q-tiny"]),
         gm("q-disk", "q-disk", ["q-disk"]),
     )
@@ -110,3 +120,39 @@ def test_a_small_storage_soft_limit_warns_in_the_lab(hub: Hub, engine: docker.Do
     listed = hub.hubctl("get", "quotas", "-o", "json")
     assert listed.returncode == 0, listed.stderr
     assert "q-disk" in {u["user"] for u in json.loads(listed.stdout)["users"]}
+
+
+def test_the_home_page_puts_the_cleanup_tools_first(
+    hub: Hub, engine: docker.DockerClient, driver: webdriver.Chrome
+) -> None:
+    admin, error = hub.login("admin")
+    assert admin is not None, error
+    hub.approved_user(admin, "q-home").close()
+    admin.close()
+    assert hub.api("POST", "groups/q-home").status_code in (201, 409)
+    assert hub.api("POST", "groups/q-home/users", json={"users": ["q-home"]}).status_code == 200
+    hub.start_server("q-home")
+    hub.exec(engine, "q-home", "head -c 6291456 /dev/urandom > $HOME/big.bin && sync")
+    wait_for(lambda: any(v["over"] for v in quota_of(hub, "q-home").get("storage") or []), 60, "the survey's size")
+    hub.stop_server("q-home")  # the volume reset and backup are for a stopped server
+    try:
+        sign_in(driver, hub, "q-home")
+        over = wait(driver).until(ec.visibility_of_element_located((By.ID, "storage-over")))
+        assert "Over the soft limit: home holds" in over.text and "of 4.0 MiB" in over.text, over.text
+        box = driver.find_element(By.ID, "self-service")
+        # The cleanup tools come first: above the usage box and the page's other buttons.
+        assert box.text.index("Over the soft limit") < box.text.index("My usage") < box.text.index("Manage Volumes")
+        usage = driver.find_element(By.ID, "usage-quota").text
+        assert "server-hours:" in usage and "of 100 h" in usage and "home volume:" in usage, usage
+        shot(driver, "quota-1-home-over-the-soft-limit")
+        driver.execute_script(
+            "document.getElementById('volumes-dialog')"
+            ".addEventListener('shown.bs.modal', () => { window.volumesShown = true; }, { once: true });"
+        )
+        driver.find_element(By.ID, "cleanup-volumes").click()
+        wait(driver).until(lambda d: d.execute_script("return window.volumesShown === true;"))
+        wait(driver).until(ec.visibility_of_element_located((By.ID, "volume-home")))
+        shot(driver, "quota-2-cleanup-dialog")
+    except Exception:
+        shot(driver, "quota-failed")
+        raise
