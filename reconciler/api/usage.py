@@ -17,3 +17,6 @@ class UsageStatus(Status):
     errors: int = 0
     timed_out: int = Field(0, alias="timedOut")  # stats calls cut by the round's deadline
     seconds: float = 0.0  # the pass's duration
+    # samples: each running container's CPU counter at its last sample ([epoch, seconds]),
+    # where the deltas resume after the reconciler restarts
+    counters: dict[str, list[float]] = {}

@@ -47,6 +47,7 @@ SAMPLED = Gauge("jhds_usage_sampled_servers", "Servers sampled in the last round
 @dataclass
 class _Runtime:
     sampler: Sampler
+    resumed: bool = False  # the counters of the last round before this process were loaded
 
 
 _runtimes: dict[int, _Runtime] = {}
@@ -62,17 +63,8 @@ def _runtime(ctx: Context) -> _Runtime:
     rt = _runtimes.get(id(ctx))
     if rt is None:
         s = ctx.settings
-
-        async def resume(ids: list[str]) -> dict[str, tuple[datetime, float]]:
-            return await asyncio.to_thread(ctx.usage.last_samples, ids)
-
-        sampler = Sampler(
-            StatsClient(engine_socket(), timeout=max(1.0, s.usage_sample_seconds)),
-            s.usage_sample_seconds,
-            s.usage_sample_concurrency,
-            resume=resume,
-        )
-        rt = _runtimes[id(ctx)] = _Runtime(sampler)
+        client = StatsClient(engine_socket(), timeout=max(1.0, s.usage_sample_seconds))
+        rt = _runtimes[id(ctx)] = _Runtime(Sampler(client, s.usage_sample_seconds, s.usage_sample_concurrency))
     return rt
 
 
@@ -81,7 +73,7 @@ def _time(text: str) -> datetime:
 
 
 def active_servers(users: list[dict[str, Any]]) -> list[ActiveServer]:
-    """The ready servers in the hub's active-users listing. A user listed without `servers`
+    """The servers in the hub's active-users listing (ready or pending). A user listed without `servers`
     means the reconciler's token may not read them: refused, rather than every open
     session closed for want of a field."""
     found = []
@@ -89,8 +81,9 @@ def active_servers(users: list[dict[str, Any]]) -> list[ActiveServer]:
         if "servers" not in u:
             raise TemporaryError("the hub's user listing has no servers (the reconciler's token lacks read:servers)")
         for name, server in (u.get("servers") or {}).items():
-            if server.get("ready") and server.get("started"):
-                found.append(ActiveServer(u["name"], name, _time(server["started"]), tuple(u.get("groups") or [])))
+            if server.get("started"):
+                groups = tuple(u.get("groups") or [])
+                found.append(ActiveServer(u["name"], name, _time(server["started"]), groups, bool(server.get("ready"))))
     return found
 
 
@@ -119,8 +112,9 @@ async def reconcile(name: str, ctx: Context) -> Result:
 
 
 async def _square(ctx: Context, now: datetime) -> UsageStatus:
+    candidates = await asyncio.to_thread(ctx.usage.open_ids)  # before the hub is asked
     active = active_servers(await ctx.active_users(max_age=0))
-    squared = await asyncio.to_thread(ctx.usage.square, active, now)
+    squared = await asyncio.to_thread(ctx.usage.square, active, now, candidates)
     for user, server in squared.opened:
         await ctx.event(
             KIND, SESSIONS, "SessionOpened", f"{user}/{server}: running, recorded from the hub's start time"
@@ -135,7 +129,13 @@ async def _square(ctx: Context, now: datetime) -> UsageStatus:
 
 
 async def _sample(ctx: Context, now: datetime, previous: UsageStatus, period: float) -> UsageStatus:
-    sampler = _runtime(ctx).sampler
+    rt = _runtime(ctx)
+    sampler = rt.sampler
+    if not rt.resumed:  # where the counters stood at the last round (a restart of the reconciler)
+        sampler.previous = {
+            cid: (datetime.fromtimestamp(t, UTC), total) for cid, (t, total) in previous.counters.items()
+        }
+        rt.resumed = True
     owned = await asyncio.to_thread(ctx.store.observed_all, naming.OWNED_KIND)
     try:
         result = await sampler.round(owned, deadline=0.8 * period)
@@ -157,6 +157,7 @@ async def _sample(ctx: Context, now: datetime, previous: UsageStatus, period: fl
         errors=result.errors,
         timed_out=result.timed_out,
         seconds=round(result.seconds, 4),
+        counters={cid: [t.timestamp(), total] for cid, (t, total) in sampler.previous.items()},
     )
     status.set_condition("Ready", "True", "Sampled", f"{len(result.samples)} servers", now)
     return status

@@ -31,9 +31,15 @@ class UsageLedger:
         with self.store.session() as s:
             return sessions.close_session(s, user, server, stopped, by)
 
-    def square(self, active: Iterable[ActiveServer], now: datetime | None = None) -> Squared:
+    def square(
+        self, active: Iterable[ActiveServer], now: datetime | None = None, candidates: Collection[int] | None = None
+    ) -> Squared:
         with self.store.session() as s:
-            return sessions.square(s, active, now or datetime.now(UTC))
+            return sessions.square(s, active, now or datetime.now(UTC), candidates)
+
+    def open_ids(self) -> set[int]:
+        with self.store.session() as s:
+            return sessions.open_ids(s)
 
     def open_sessions(self) -> list[SessionRow]:
         with self.store.session() as s:
@@ -46,10 +52,6 @@ class UsageLedger:
     def record_samples(self, samples: list[rollups.Sample]) -> None:
         with self.store.session() as s:
             rollups.record(s, samples)
-
-    def last_samples(self, containers: list[str]) -> dict[str, tuple[datetime, float]]:
-        with self.store.session() as s:
-            return rollups.last_samples(s, containers)
 
     def record_storage(self, sizes: Iterable[tuple[str, str, str, int]], surveyed: datetime) -> int:
         """One survey: (volume, user, kind, bytes) each; today's row of a volume is replaced."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,7 @@ def cpu_delta(previous_total: float | None, total: float) -> float:
 
 def sample_interval(previous: datetime | None, now: datetime, nominal: float, started: datetime | None) -> float:
     """The seconds a sample stands for: since the previous one, at most two nominal intervals
-    (a gap longer than that, the reconciler down, is not guessed at); the first sample of a
+    (a longer gap, the reconciler down, is not guessed at; its CPU is all counted); the first sample of a
     container stands for the time since it started, at most one interval."""
     if previous is not None:
         return max(0.0, min((now - previous).total_seconds(), 2 * nominal))
@@ -58,10 +58,12 @@ def sample_interval(previous: datetime | None, now: datetime, nominal: float, st
     return nominal
 
 
+def _insert(s: Session) -> Any:
+    return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def _upsert(s: Session, table: Any, key: dict[str, Any], values: dict[str, float], groups: str) -> None:
-    dialect = s.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**key, **values, groups=groups, samples=1)
+    stmt = _insert(s)(table).values(**key, **values, groups=groups, samples=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key),
         set_={
@@ -75,59 +77,43 @@ def _upsert(s: Session, table: Any, key: dict[str, Any], values: dict[str, float
 
 def record(s: Session, samples: list[Sample]) -> None:
     """Store raw samples and add them to their hour's and day's roll-ups, in one transaction;
-    the sampled sessions are marked seen (where a session whose stop is missed is closed)."""
+    the sampled sessions are marked seen (where a session whose stop is missed is closed).
+    A sample of a server with no session yet (the resync opens it) goes to the roll-ups only."""
     if not samples:
         return
     keys = {(x.user, x.server) for x in samples}
-    groups: dict[tuple[str, str], str] = {}
-    for user, server, names in s.execute(
-        select(SessionRow.user, SessionRow.server, SessionRow.groups).where(
+    sessions: dict[tuple[str, str], tuple[int, str]] = {}
+    for sid, user, server, names in s.execute(
+        select(SessionRow.id, SessionRow.user, SessionRow.server, SessionRow.groups).where(
             SessionRow.stopped.is_(None), SessionRow.user.in_({u for u, _ in keys})
         )
     ):
-        groups[(user, server)] = json.dumps(sorted(names or []))
+        sessions[(user, server)] = (sid, json.dumps(sorted(names or [])))
+    raw = []
     for x in samples:
-        s.add(
-            SampleRow(
-                time=x.time,
-                user=x.user,
-                server=x.server,
-                container=x.container,
-                cpu_total=x.cpu_total,
-                cpu_seconds=x.cpu_seconds,
-                memory_bytes=x.memory_bytes,
-                interval=x.interval,
-                gpus=x.gpus,
+        sid, groups = sessions.get((x.user, x.server), (None, "[]"))
+        if sid is not None:
+            raw.append(
+                {
+                    "time": int(x.time.timestamp()),
+                    "session": sid,
+                    "cpu_ms": round(x.cpu_seconds * 1000),
+                    "memory_kib": x.memory_bytes // 1024,
+                    "interval_ms": round(x.interval * 1000),
+                    "gpus": x.gpus,
+                }
             )
-        )
         values = {
             "cpu_seconds": x.cpu_seconds,
             "memory_gib_hours": x.memory_bytes / GIB * x.interval / 3600,
             "gpu_seconds": x.gpus * x.interval,
         }
-        g = groups.get((x.user, x.server), "[]")
         hour = x.time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        _upsert(s, HourlyRow.__table__, {"user": x.user, "server": x.server, "period": hour}, values, g)
-        _upsert(s, DailyRow.__table__, {"user": x.user, "server": x.server, "period": hour.date()}, values, g)
-    newest = max(x.time for x in samples)
-    mark_seen(s, keys, newest)
-
-
-def last_samples(s: Session, containers: list[str]) -> dict[str, tuple[datetime, float]]:
-    """The newest raw sample's (time, cpu_total) of each container: where the deltas resume
-    after the reconciler restarts."""
-    if not containers:
-        return {}
-    newest = (
-        select(SampleRow.container, func.max(SampleRow.time).label("time"))
-        .where(SampleRow.container.in_(containers))
-        .group_by(SampleRow.container)
-        .subquery()
-    )
-    q = select(SampleRow.container, SampleRow.time, SampleRow.cpu_total).join(
-        newest, and_(SampleRow.container == newest.c.container, SampleRow.time == newest.c.time)
-    )
-    return {c: (t, total) for c, t, total in s.execute(q)}
+        _upsert(s, HourlyRow.__table__, {"user": x.user, "server": x.server, "period": hour}, values, groups)
+        _upsert(s, DailyRow.__table__, {"user": x.user, "server": x.server, "period": hour.date()}, values, groups)
+    if raw:
+        s.execute(_insert(s)(SampleRow.__table__).on_conflict_do_nothing(), raw)
+    mark_seen(s, keys, max(x.time for x in samples))
 
 
 def trim(s: Session, now: datetime, raw_days: float, hourly_days: float, daily_days: float) -> dict[str, int]:
@@ -135,7 +121,7 @@ def trim(s: Session, now: datetime, raw_days: float, hourly_days: float, daily_d
     (kept as long as the daily roll-ups), closed sessions (as long as the daily roll-ups)."""
     counts = {}
     for name, table, column, cutoff in (
-        ("samples", SampleRow, SampleRow.time, now - timedelta(days=raw_days)),
+        ("samples", SampleRow, SampleRow.time, int((now - timedelta(days=raw_days)).timestamp())),
         ("hourly", HourlyRow, HourlyRow.period, now - timedelta(days=hourly_days)),
         ("daily", DailyRow, DailyRow.period, (now - timedelta(days=daily_days)).date()),
         ("storage", StorageRow, StorageRow.day, (now - timedelta(days=daily_days)).date()),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -85,15 +85,13 @@ class Round:
 
 @dataclass
 class Sampler:
-    """Keeps each container's previous counter between rounds; one it has not seen yet (the
-    reconciler restarted) resumes from the newest raw sample (`resume`)."""
+    """Keeps each container's previous counter between rounds (the watch keeps them in its
+    status too, so a restarted reconciler resumes where the last round left them)."""
 
     client: StatsClient
     nominal: float  # USAGE_SAMPLE_SECONDS
     concurrency: int = 8
     previous: dict[str, tuple[datetime, float]] = field(default_factory=dict)
-    # Where a container's counter stood before this process saw it (the newest raw sample).
-    resume: Callable[[list[str]], Awaitable[dict[str, tuple[datetime, float]]]] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def round(self, owned: Mapping[str, Mapping[str, Any]], deadline: float) -> Round:
@@ -104,9 +102,6 @@ class Sampler:
         listed = await asyncio.wait_for(self.client.running(), deadline)
         result.engine_calls += 1
         labs = [c for c in listed if (owned.get(c.get("Id", "")) or {}).get("role") == "lab"]
-        unseen = [c["Id"] for c in labs if c["Id"] not in self.previous]
-        if unseen and self.resume is not None:
-            self.previous.update(await self.resume(unseen))
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(c: Mapping[str, Any]) -> Sample | None:

@@ -8,7 +8,7 @@ first writes it, the other finds it. Every function here is one short transactio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,13 +23,13 @@ RECONCILER = "reconciler"
 
 @dataclass(frozen=True)
 class ActiveServer:
-    """A ready server as the hub reports it (REST `GET /hub/api/users?state=active`)."""
+    """A server as the hub reports it (REST `GET /hub/api/users?state=active`)."""
 
     user: str
     server: str
     started: datetime
     groups: tuple[str, ...] = ()
-    last_activity: datetime | None = None
+    ready: bool = True  # False: its spawn (or stop) is pending
 
 
 @dataclass
@@ -89,11 +89,14 @@ def mark_seen(s: Session, seen: Iterable[tuple[str, str]], when: datetime) -> No
         )
 
 
-def square(s: Session, active: Iterable[ActiveServer], now: datetime) -> Squared:
+def square(
+    s: Session, active: Iterable[ActiveServer], now: datetime, candidates: Collection[int] | None = None
+) -> Squared:
     """Make the ledger agree with the hub's record: a ready server without a session gets one
     from the hub's `started` (it started while nobody recorded it, or the hub's write was
-    lost); an open session whose server the hub no longer runs is closed at the best known
-    time (its last sample or resync)."""
+    lost); an open session whose server the hub no longer lists (ready or pending) is closed
+    at the best known time (its last sample or resync). Only `candidates` (the sessions open
+    before the hub was asked) may be closed: one the hub opened since is not in the answer."""
     result = Squared()
     active = list(active)
     by_key = {(a.user, a.server): a for a in active}
@@ -103,13 +106,17 @@ def square(s: Session, active: Iterable[ActiveServer], now: datetime) -> Squared
         if a is not None and a.started == row.started:
             row.last_seen = max(row.last_seen or row.started, now)
             continue
-        if a is not None:  # a newer run of the same server: `open_session` below closes this one
-            continue
+        if a is not None or (candidates is not None and row.id not in candidates):
+            continue  # a newer run of the server (`open_session` below closes this one), or too new
         row.stopped = _best_end(row, now)
         row.closed_by = RECONCILER
         result.closed.append((row.user, row.server))
     for a in active:
-        if open_session(s, a.user, a.server, a.started, a.groups, by=RECONCILER):
+        if a.ready and open_session(s, a.user, a.server, a.started, a.groups, by=RECONCILER):
             result.opened.append((a.user, a.server))
             s.flush()
     return result
+
+
+def open_ids(s: Session) -> set[int]:
+    return set(s.scalars(select(SessionRow.id).where(SessionRow.stopped.is_(None))))

@@ -51,16 +51,17 @@ class SessionRow(Base):
 
 
 class SampleRow(Base):
+    """One raw sample, kept compact (epoch seconds, whole milliseconds and KiB, the session's
+    id for who and which server; SQLite: no rowid, clustered by time): a week at 60 s of
+    1,000 servers running 8 h a day is 3.4 M rows (benchmarks/usage.py)."""
+
     __tablename__ = "jhds_usage_samples"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    user: Mapped[str] = mapped_column(String(255))
-    server: Mapped[str] = mapped_column(String(255), default="")
-    container: Mapped[str] = mapped_column(String(80), index=True)
-    cpu_total: Mapped[float] = mapped_column(Float)  # the engine's cumulative counter, seconds
-    cpu_seconds: Mapped[float] = mapped_column(Float)  # since the previous sample
-    memory_bytes: Mapped[int] = mapped_column(BigInteger)
-    interval: Mapped[float] = mapped_column(Float)  # seconds this sample stands for
+    __table_args__ = {"sqlite_with_rowid": False}
+    time: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # epoch seconds
+    session: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # jhds_usage_sessions.id
+    cpu_ms: Mapped[int] = mapped_column(BigInteger)  # CPU-milliseconds since the previous sample
+    memory_kib: Mapped[int] = mapped_column(BigInteger)
+    interval_ms: Mapped[int] = mapped_column(Integer)  # what this sample stands for
     gpus: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -136,3 +136,20 @@ def test_storage_counts_the_newest_survey(db_url: str) -> None:
     }
     groups = {r.key: r.storage_bytes for r in u.report(by="group", since=at(0), until=at(48 * 60))}
     assert groups == {"a": 300}
+
+
+def test_a_pending_server_keeps_its_session_and_a_newer_session_is_not_closed(db_url: str) -> None:
+    """The hub records a start when the spawner's start returns; its REST answer calls the
+    server ready a moment later (the proxy's route). A resync in between must not close it;
+    nor may it close a session opened after it asked the hub."""
+    u = ledger(db_url)
+    u.open_session("alice", "", at(0), ["g"])
+    squared = u.square([ActiveServer("alice", "", at(0), ("g",), ready=False)], now=at(1))
+    assert squared.closed == [] and u.sessions_of("alice")[0].stopped is None
+    candidates = u.open_ids()
+    u.open_session("bob", "", at(2), [])  # the hub opened it after the listing was taken
+    squared = u.square([ActiveServer("alice", "", at(0), ("g",))], now=at(3), candidates=candidates)
+    assert squared.closed == [] and u.sessions_of("bob")[0].stopped is None
+    assert u.square([], now=at(4)).closed == [("alice", ""), ("bob", "")]
+    # a pending server without a session is not opened until it is ready
+    assert u.square([ActiveServer("carl", "", at(5), (), ready=False)], now=at(6)).opened == []

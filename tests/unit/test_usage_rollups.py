@@ -60,8 +60,8 @@ def test_trimming_keeps_each_table_its_days(db_url: str) -> None:
     for days in (1, 8, 91, 731):
         t = now - timedelta(days=days)
         u.open_session("alice", "", t, [])
-        u.close_session("alice", "", t + timedelta(minutes=1))
         u.record_samples([Sample(t, "alice", "", "c", 1.0, 1.0, 1, 60.0)])
+        u.close_session("alice", "", t + timedelta(minutes=1))
         u.record_storage([("v", "alice", "home", 1)], t)
     counts = u.trim(raw_days=7, hourly_days=90, daily_days=730, now=now)
     assert counts == {"samples": 3, "hourly": 2, "daily": 1, "storage": 1, "sessions": 1}
@@ -73,9 +73,19 @@ def test_trimming_keeps_each_table_its_days(db_url: str) -> None:
         assert s.scalar(select(func.count()).select_from(SessionRow)) == 3
 
 
-def test_the_last_sample_of_each_container_resumes_deltas(db_url: str) -> None:
+def test_raw_samples_are_compact_and_attributed_to_their_session(db_url: str) -> None:
     u = UsageLedger(Store(db_url))
-    for i, total in enumerate((1.0, 5.0, 9.0)):
-        u.record_samples([Sample(T0 + timedelta(minutes=i), "a", "", "c1", total, 1.0, 1, 60.0)])
-    u.record_samples([Sample(T0, "b", "", "c2", 2.0, 2.0, 1, 60.0)])
-    assert u.last_samples(["c1", "c2", "c3"]) == {"c1": (T0 + timedelta(minutes=2), 9.0), "c2": (T0, 2.0)}
+    u.open_session("a", "", T0, ["g"])
+    u.record_samples([Sample(T0 + timedelta(seconds=60), "a", "", "c1", 9.0, 1.2345, 3 * 1024**2, 60.0)])
+    u.record_samples([Sample(T0 + timedelta(seconds=60), "b", "", "c2", 2.0, 2.0, 1, 60.0)])  # no session yet
+    with u.store.session() as s:
+        (row,) = s.scalars(select(SampleRow))
+        (session_id,) = s.scalars(select(SessionRow.id))
+        assert (row.time, row.session, row.cpu_ms, row.memory_kib, row.interval_ms) == (
+            int((T0 + timedelta(seconds=60)).timestamp()),
+            session_id,
+            1234,
+            3072,
+            60000,
+        )
+        assert s.scalar(select(func.count()).select_from(HourlyRow)) == 2  # b's in the roll-ups all the same

@@ -91,11 +91,7 @@ def test_a_restarted_reconciler_resumes_from_the_last_sample() -> None:
     engine.containers = {"lab1": {"cpu": 50.0, "mem": 1}}
     clock = [T0 + timedelta(hours=1)]
     s = sampler(engine, clock)
-
-    async def resume(ids: list[str]) -> dict[str, tuple[datetime, float]]:
-        return {"lab1": (T0 + timedelta(minutes=59), 45.0)}
-
-    s.resume = resume
+    s.previous = {"lab1": (T0 + timedelta(minutes=59), 45.0)}  # from the watch's status
     (x,) = asyncio.run(s.round({"lab1": {"role": "lab", "user": "a"}}, deadline=5)).samples
     assert (x.cpu_seconds, x.interval) == (5.0, 60.0)
 
