@@ -72,6 +72,10 @@ def quota_of(hub: Hub, user: str) -> dict:
 
 
 def test_a_tiny_quota_warns_in_the_lab_then_refuses_the_start(hub: Hub, engine: docker.DockerClient) -> None:
+    shown = hub.hubctl("get", "effective", "q-tiny", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    quota = json.loads(shown.stdout)["quota"]
+    assert quota["limits"]["serverHours"] == {"hours": 0.01, "windowSeconds": 3600, "policy": "q-tiny"}, quota
     hub.start_server("q-tiny")
     seen: list[str] = []
     told = wait_for(lambda: notices(hub, engine, "q-tiny", seen, "server-hours quota"), 90, "the 80 % notice")
