@@ -22,14 +22,23 @@ from sqlalchemy.orm import Session
 from .quotas import KINDS, EffectiveQuota, QuotaKind, Use
 from .store import Store
 from .usage.report import storage_by_user, usage_report
-from .usage.tables import HourlyRow, SessionRow
+from .usage.tables import HourlyRow, SessionRow, ensure_tables
 
 HOUR = 3600
+_ready: set[int] = set()  # engines whose ledger tables are known to exist
+
+
+def _tables(store: Store) -> None:
+    """The ledger's tables, made if missing (a quota read may come before the first record)."""
+    if id(store.engine) not in _ready:
+        ensure_tables(store.engine)
+        _ready.add(id(store.engine))
 
 
 def user_usage(store: Store, user: str, quota: EffectiveQuota, now: datetime) -> dict[QuotaKind, Use]:
     """Per limit of `quota`, the user's use in its window, with hourly buckets."""
     out: dict[QuotaKind, Use] = {}
+    _tables(store)
     with store.session() as session:
         for window in sorted({lim.window for lim in quota.limits.values()}):
             since = now - timedelta(seconds=window)
@@ -84,6 +93,7 @@ def hourly(
 
 def user_storage(store: Store, user: str) -> list[dict[str, Any]]:
     """The user's volumes as the newest storage survey saw them."""
+    _tables(store)
     with store.session() as session:
         return [row for row in storage_by_user(session) if row.get("user") == user]
 
