@@ -20,7 +20,7 @@ b. Sampling. A simulated engine in its own process (an aiohttp server on a Unix 
    engine client the reconciler's other watches use: one call after the other, in a
    thread), with the same recording. Target: under 1 % of one core.
 
-    .venv/bin/python benchmarks/usage.py [--users 1000] [--days 30] [--servers 100] [--rounds 20]
+    .venv/bin/python benchmarks/usage.py [--users 1000] [--days 30] [--servers 100] [--rounds 20] [--part a|b|all]
 """
 
 from __future__ import annotations
@@ -410,10 +410,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--servers", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--part", choices=["a", "b", "all"], default="all")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jhds-usage-bench-") as tmp:
-        bench_report(args.users, args.days, Path(tmp))
-        bench_sampling(args.servers, args.rounds, Path(tmp))
+        if args.part in ("a", "all"):
+            bench_report(args.users, args.days, Path(tmp))
+        if args.part in ("b", "all"):
+            bench_sampling(args.servers, args.rounds, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ async def _sample(ctx: Context, now: datetime, previous: UsageStatus, period: fl
         rt.resumed = True
     owned = await asyncio.to_thread(ctx.store.observed_all, naming.OWNED_KIND)
     try:
-        result = await sampler.round(owned, deadline=0.8 * period)
+        result = await sampler.round(owned, deadline=0.8 * min(period, ctx.settings.reconcile_deadline))
     except (OSError, TimeoutError) as e:
         raise TemporaryError(f"usage sampling: engine unreachable ({e})") from e
     await asyncio.to_thread(ctx.usage.record_samples, result.samples)

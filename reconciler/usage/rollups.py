@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .sessions import mark_seen
 from .tables import DailyRow, HourlyRow, SampleRow, SessionRow, StorageRow
 
 GIB = 1024**3
@@ -62,34 +61,39 @@ def _insert(s: Session) -> Any:
     return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _upsert(s: Session, table: Any, key: dict[str, Any], values: dict[str, float], groups: str) -> None:
-    stmt = _insert(s)(table).values(**key, **values, groups=groups, samples=1)
+def _upsert(s: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Add each row's figures to its period's row (made if missing): one statement, executed
+    for all rows at once."""
+    stmt = _insert(s)(table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=list(key),
+        index_elements=["user", "server", "period"],
         set_={
-            **{k: getattr(table.c, k) + stmt.excluded[k] for k in values},
-            "samples": table.c.samples + 1,
+            **{k: getattr(table.c, k) + stmt.excluded[k] for k in ADDED},
             "groups": stmt.excluded.groups,
         },
     )
-    s.execute(stmt)
+    s.execute(stmt, rows)
+
+
+ADDED = ("cpu_seconds", "memory_gib_hours", "gpu_seconds", "samples")
 
 
 def record(s: Session, samples: list[Sample]) -> None:
-    """Store raw samples and add them to their hour's and day's roll-ups, in one transaction;
-    the sampled sessions are marked seen (where a session whose stop is missed is closed).
-    A sample of a server with no session yet (the resync opens it) goes to the roll-ups only."""
+    """Store raw samples and add them to their hour's and day's roll-ups, in one transaction
+    of a few statements however many samples; the sampled sessions are marked seen (where a
+    session whose stop is missed is closed). A sample of a server with no session yet (the
+    resync opens it) goes to the roll-ups only."""
     if not samples:
         return
-    keys = {(x.user, x.server) for x in samples}
+    users = {x.user for x in samples}
     sessions: dict[tuple[str, str], tuple[int, str]] = {}
     for sid, user, server, names in s.execute(
         select(SessionRow.id, SessionRow.user, SessionRow.server, SessionRow.groups).where(
-            SessionRow.stopped.is_(None), SessionRow.user.in_({u for u, _ in keys})
+            SessionRow.stopped.is_(None), SessionRow.user.in_(users)
         )
     ):
         sessions[(user, server)] = (sid, json.dumps(sorted(names or [])))
-    raw = []
+    raw, hourly, daily = [], [], []
     for x in samples:
         sid, groups = sessions.get((x.user, x.server), (None, "[]"))
         if sid is not None:
@@ -103,17 +107,24 @@ def record(s: Session, samples: list[Sample]) -> None:
                     "gpus": x.gpus,
                 }
             )
-        values = {
+        hour = x.time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        figures = {
+            "user": x.user,
+            "server": x.server,
+            "groups": groups,
             "cpu_seconds": x.cpu_seconds,
             "memory_gib_hours": x.memory_bytes / GIB * x.interval / 3600,
             "gpu_seconds": x.gpus * x.interval,
+            "samples": 1,
         }
-        hour = x.time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        _upsert(s, HourlyRow.__table__, {"user": x.user, "server": x.server, "period": hour}, values, groups)
-        _upsert(s, DailyRow.__table__, {"user": x.user, "server": x.server, "period": hour.date()}, values, groups)
+        hourly.append(figures | {"period": hour})
+        daily.append(figures | {"period": hour.date()})
+    _upsert(s, HourlyRow.__table__, hourly)
+    _upsert(s, DailyRow.__table__, daily)
     if raw:
         s.execute(_insert(s)(SampleRow.__table__).on_conflict_do_nothing(), raw)
-    mark_seen(s, keys, max(x.time for x in samples))
+        seen = max(x.time for x in samples)
+        s.execute(update(SessionRow).where(SessionRow.id.in_({r["session"] for r in raw})).values(last_seen=seen))
 
 
 def trim(s: Session, now: datetime, raw_days: float, hourly_days: float, daily_days: float) -> dict[str, int]:
