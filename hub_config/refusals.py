@@ -1,5 +1,5 @@
 """A spawn the platform's policy refuses (image not allowed, a user's own volume shared, GPU
-on Swarm, the user's node down, a volume reset under way, a group's maxActiveServers full):
+on Swarm, the user's node down, a volume reset under way, a group's maxActiveServers full, a quota used up):
 JupyterHub 6's `SpawnException` with a `reason`, so the hub counts it as `status=failure, reason=<reason>` in
 `jupyterhub_server_spawn_duration_seconds` and logs one line without a traceback. On 5.x,
 which lacks it, the fallback of JupyterHub's upgrade notes: an HTTP 4xx error carrying the
@@ -30,6 +30,7 @@ GPU_UNSUPPORTED = "gpu-unsupported"
 NODE_DOWN = "node-down"
 VOLUME_RESET_PENDING = "volume-reset-pending"
 GROUP_SERVER_LIMIT = "group-server-limit"  # GroupPolicy maxActiveServers
+QUOTA_USED_UP = "quota-used-up"  # GroupPolicy quota at 100 %
 
 
 class SpawnRefused(_HubRefusal):

@@ -24,7 +24,7 @@ from reconciler.effective import Effective, allowed_images, image_problem, polic
 from vocabulary import naming, scopes
 from vocabulary.settings import Settings, get_settings
 
-from . import gpu, refusals, server_caps, usage
+from . import gpu, quota_check, refusals, server_caps, usage
 from .backends import get_store
 from .policies import caps_for_groups, effective_for, image_form
 from .refusals import SpawnRefused
@@ -295,6 +295,7 @@ class PlatformSpawner(usage.SessionRecords, DockerSpawner):
 
     async def start(self) -> tuple[str, int]:
         s = self.settings
+        await quota_check.refuse_if_used_up(self)  # GroupPolicy quota: refused at 100 %
         caps = await asyncio.to_thread(caps_for_groups, [g.name for g in self.user.groups])
         server_caps.admit(self, caps)  # GroupPolicy maxActiveServers: refused if a group is full
         try:

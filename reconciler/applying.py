@@ -70,7 +70,7 @@ def refusal(authorize: Authorize | None, row: ResourceRow | None, verb: str) -> 
 
 
 # Watches whose key is a user: their events are that user's.
-PER_USER_KINDS = ("PrivilegedAccess", "DockerAccess", "KeepAlive")
+PER_USER_KINDS = ("PrivilegedAccess", "DockerAccess", "KeepAlive", "Quota")
 
 
 def subject_of(kind: str, name: str, actor: str | None, resource_subject: str | None = None) -> str | None:

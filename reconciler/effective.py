@@ -14,6 +14,8 @@ running server should have) and `hubctl get effective` (what an admin sees):
 |               | may say privileged; `dockerSocket: true` is privileged)            |
 | dockerQuota   | per field, the largest, over the policies saying limited or giving |
 |               | a quota; a field a policy leaves out is DEFAULT_DOCKER_QUOTA's     |
+| quota,storage | most generous per limit / per volume kind: `quotas.py` (not part   |
+|               | of the policy hash: they bound use, not what a server gets)        |
 
 A server that gets the socket takes images, volumes and environment from the policies of
 the socket groups alone (`withheld` names the others): only those need `admin:groups` to

@@ -81,6 +81,7 @@ def plan(
         "VolumeReset": max(fast_deadline, restart),
         "Broadcast": max(fast_deadline, broadcast_deadline + 60),
         "IdleCullPolicy": max(fast_deadline, broadcast_deadline + 60),
+        "Quota": max(fast_deadline, restart),  # `enforce: stop` waits for the servers to stop
     }
     return LanePlan({"fast": fast_workers, "slow": slow_workers}, {"fast": fast_deadline, "slow": slow_deadline}, kinds)
 

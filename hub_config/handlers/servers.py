@@ -28,6 +28,7 @@ from tornado import web
 from reconciler.api import REGISTRY
 from reconciler.api.fields import MESSAGE_MAX
 from reconciler.effective import Effective, NamedGroupPolicy, allowed_images, policy_hash
+from reconciler.quotas import combine_quota, combine_storage
 from vocabulary import naming, scopes
 from vocabulary.settings import get_settings
 
@@ -78,6 +79,13 @@ async def effective_report(db: Any, name: str) -> dict[str, Any]:
         "dockerSocket": eff.docker_socket and bool(scopes.SOCKET_GROUPS.intersection(groups)),
         "dockerAccess": docker_access(eff, groups),
         "dockerQuota": eff.docker_quota.as_dict() if eff.docker_quota else None,
+        # Per member over a rolling window, and per volume kind (docs/usage.md#quotas).
+        "quota": quota.as_dict() if (quota := combine_quota(groups, found)) else None,
+        "storage": {
+            k: {"softLimit": v.bytes, "warnAt": list(v.warn_at), "policy": v.policy}
+            for k, v in combine_storage(groups, found).items()
+        }
+        or None,
         "applying": [explain(p, groups) for p in found],
     }
 

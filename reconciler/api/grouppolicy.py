@@ -14,7 +14,7 @@ from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_v
 from vocabulary import scopes
 
 from .common import Column, Envelope, KindInfo, Status
-from .fields import GroupName, SpecModel, unique
+from .fields import Duration, GroupName, SpecModel, VolumeKey, unique
 
 # Environment names the hub sets itself (its token, URLs, the server's identity): a policy
 # that could set them could impersonate the hub or another user's server.
@@ -143,6 +143,65 @@ DEFAULT_DOCKER_QUOTA: dict[str, str | float] = {
 }
 
 
+QuotaEnforce = Literal["spawn", "stop"]
+MAX_QUOTA_HOURS = 1_000_000.0  # a bound on the input (over a century of one server)
+MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS = 3600, 366 * 86400
+
+
+class QuotaSpec(SpecModel):
+    """Per user, over a rolling `window`: how many server-, CPU- and GPU-hours (each
+    optional); `enforce`: at 100 % refuse a new spawn (`spawn`) or also stop the running
+    servers (`stop`). How they combine across policies: `quotas.combine_quota`."""
+
+    server_hours: float | None = Field(None, alias="serverHours", gt=0, le=MAX_QUOTA_HOURS)
+    cpu_hours: float | None = Field(None, alias="cpuHours", gt=0, le=MAX_QUOTA_HOURS)
+    gpu_hours: float | None = Field(None, alias="gpuHours", gt=0, le=MAX_QUOTA_HOURS)
+    window: Duration = 30 * 86400
+    enforce: QuotaEnforce = "spawn"
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if not MIN_WINDOW_SECONDS <= value <= MAX_WINDOW_SECONDS:
+            raise ValueError(f"must be from 1h to 366d (got {value} s)")
+        return value
+
+    @model_validator(mode="after")
+    def _some(self) -> QuotaSpec:
+        if self.server_hours is None and self.cpu_hours is None and self.gpu_hours is None:
+            raise ValueError("give at least one of serverHours, cpuHours, gpuHours")
+        return self
+
+
+class StorageLimit(SpecModel):
+    """A soft limit on one kind of a user's volumes: warnings at `warnAt` percent of it and,
+    past it, the cleanup tools first on the home page. Nothing is refused: the engine's
+    local volumes cannot enforce a size (docs/usage.md#quotas)."""
+
+    soft_limit: str = Field(alias="softLimit")
+    warn_at: list[int] = Field([80, 95], alias="warnAt")
+
+    @field_validator("soft_limit", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        if memory_bytes(value) < 1024**2:  # type: ignore[arg-type]
+            raise ValueError(f"must be at least 1M (got {value!r})")
+        return str(value)
+
+    @field_validator("warn_at")
+    @classmethod
+    def _percents(cls, value: list[int]) -> list[int]:
+        if not value or len(value) > 5:
+            raise ValueError("give one to five percentages, e.g. [80, 95]")
+        if any(not 1 <= v <= 100 for v in value) or sorted(set(value)) != value:
+            raise ValueError(f"must be rising percentages from 1 to 100, e.g. [80, 95] (got {value})")
+        return value
+
+    @property
+    def bytes(self) -> int:
+        return memory_bytes(self.soft_limit)
+
+
 class GroupPolicySpec(SpecModel):
     groups: list[GroupName] = Field(json_schema_extra={"minItems": 1})
     priority: int = Field(0, ge=-1000, le=1000)
@@ -161,6 +220,9 @@ class GroupPolicySpec(SpecModel):
     docker_quota: DockerQuotaSpec | None = Field(None, alias="dockerQuota")
     # The older spelling of `dockerAccess: privileged`, kept as a synonym.
     docker_socket: StrictBool | None = Field(None, alias="dockerSocket")
+    # --- usage (docs/usage.md#quotas): per member, over a rolling window; storage per volume kind ---
+    quota: QuotaSpec | None = None
+    storage: dict[VolumeKey, StorageLimit] = {}  # volume key (USER_VOLUMES: home, ...) -> soft limit
     suspend: StrictBool = False
 
     @field_validator("groups")

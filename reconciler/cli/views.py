@@ -1,5 +1,5 @@
-"""What the hub computes rather than stores: `hubctl get privileged|dockeraccess|servers|effective|placements`
-(views, not kinds), and `move-user`, the one action on placements."""
+"""What the hub computes rather than stores: `hubctl get privileged|dockeraccess|servers|effective|placements|quotas`
+(views, not kinds), `move-user`, the one action on placements, and `quota get|grant`."""
 
 from __future__ import annotations
 
@@ -116,6 +116,25 @@ def placements(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def quotas(args: argparse.Namespace) -> int:
+    """Users with a quota or a storage soft limit, as the Quota watch last saw them."""
+    data = args.api().call("GET", "quotas").json()
+    if args.output in ("yaml", "json"):
+        print_data(data, args.output)
+        return EXIT_OK
+    rows = [["USER", "LIMITS", "REFUSED", "STORAGE", "CHECKED"]]
+    for u in data["users"]:
+        limits = ", ".join(
+            f"{x['field']} {x['usedHours']:.2f}/{x['limitHours']:g} ({x['percent']:g}%)" for x in u.get("limits") or []
+        )
+        storage = ", ".join(f"{v['key']} {v['percent']:g}%" for v in u.get("storage") or [])
+        rows.append(
+            [u["user"], limits or "-", "yes" if u.get("refused") else "no", storage or "-", u.get("checked") or "-"]
+        )
+    print(table(rows))
+    return EXIT_OK
+
+
 # `hubctl get` of what is not a kind.
 VIEWS: dict[str, Handler] = {
     "privileged": privileged,
@@ -123,12 +142,14 @@ VIEWS: dict[str, Handler] = {
     "servers": servers,
     "effective": effective,
     "placements": placements,
+    "quotas": quotas,
 }
 VIEWS_HELP = (
     "; or `privileged`: who has the Docker socket, who should, the drift, and `limited` access;"
     " `dockeraccess`: who has `limited` Docker access, their containers and use; `servers`: running"
     " servers, their policy hash and drift; `effective USER`: a user's combined GroupPolicies;"
-    " `placements`: on Swarm, the node of each user's volumes"
+    " `placements`: on Swarm, the node of each user's volumes; `quotas`: users with a quota or a storage"
+    " soft limit and their use"
 )
 
 
@@ -148,3 +169,70 @@ def move_user(args: argparse.Namespace) -> int:
         "the volumes there start empty: restore a backup to bring data"
     )
     return EXIT_OK
+
+
+@verbs.command(
+    "quota",
+    "a user's quota and use (get), or a one-off extension (grant)",
+    arg("action", choices=["get", "grant"]),
+    arg("user", metavar="USER"),
+    arg("--hours", type=float, help="grant: hours added to the current window's limit"),
+    arg(
+        "--kind",
+        dest="limit",  # not `kind`: that is a resource's kind to `main.resolve_ref`
+        choices=["server", "cpu", "gpu"],
+        default="server",
+        help="grant: which limit (default server)",
+    ),
+    arg("-o", "--output", choices=["table", "yaml", "json"], default="table"),
+    description="`quota get USER`: the user's quota (GroupPolicy quota, combined), their use in the window, the "
+    "thresholds crossed, whether a start is refused and when it frees up, their volumes against the soft limits. "
+    "`quota grant USER --hours 20 [--kind cpu]`: extend the current window's limit once (an event on Quota/USER).",
+)
+def quota(args: argparse.Namespace) -> int:
+    api, path = args.api(), f"users/{quote(args.user)}"
+    if args.action == "grant":
+        if args.hours is None:
+            raise CliError("quota grant needs --hours: hubctl quota grant alice --hours 20")
+        data = api.call(
+            "POST", f"{path}/quota-grants", ok=(201,), json={"hours": args.hours, "kind": args.limit}
+        ).json()
+        if args.output == "table":
+            print(f"granted {args.hours:g} {args.limit}-hours to {args.user} for the current window")
+    else:
+        data = api.call("GET", f"{path}/quota").json()
+    if args.output in ("yaml", "json"):
+        print_data(data, args.output)
+        return EXIT_OK
+    print_quota(data)
+    return EXIT_OK
+
+
+def print_quota(data: dict) -> None:
+    if not data.get("quota"):
+        print(f"{data['user']}: no quota")
+    else:
+        rows = [["LIMIT", "USED", "OF", "GRANTED", "PERCENT", "WINDOW", "POLICY", "FREES-UP"]]
+        for x in data["limits"]:
+            rows.append(
+                [
+                    x["field"],
+                    f"{x['usedHours']:.2f} h",
+                    f"{x['limitHours']:g} h",
+                    f"{x['grantedHours']:g} h",
+                    f"{x['percent']:g}%",
+                    f"{x['windowSeconds'] / 86400:g}d",
+                    x["policy"],
+                    x.get("freesAt") or "-",
+                ]
+            )
+        print(table(rows))
+        print(f"enforce: {data['quota']['enforce']}; a new start is {'REFUSED' if data['refused'] else 'allowed'}")
+    if data.get("storage"):
+        print()
+        rows = [["VOLUME", "SIZE", "SOFT-LIMIT", "PERCENT", "SURVEYED"]]
+        for v in data["storage"]:
+            rows.append(
+                [v["volume"], gib(v["bytes"]), gib(v["softLimit"]), f"{v['percent']:g}%", v.get("surveyed") or "-"]
+            )
+        print(table(rows))

@@ -7,6 +7,7 @@ from ..api.common import Status
 from ..api.dockeraccess import DockerAccessStatus
 from ..api.engineaccess import EngineAccessStatus
 from ..api.privilegedaccess import PrivilegedAccessStatus
+from ..api.quota import QuotaStatus
 from ..api.serverdrift import ServerDriftStatus
 from ..api.usage import UsageStatus
 from ..loop import Controller, Finalizer, Watch
@@ -20,6 +21,7 @@ from . import (
     grouppolicy,
     idlecullpolicy,
     privilegedaccess,
+    quota,
     rolloutrestart,
     serverdrift,
     serverrestart,
@@ -52,5 +54,6 @@ WATCHES: list[Watch] = [
     Watch(engineaccess.KIND, EngineAccessStatus, engineaccess.reconcile, engineaccess.names),
     Watch(serverdrift.KIND, ServerDriftStatus, serverdrift.reconcile, serverdrift.names),
     Watch(backuphelpers.KIND, Status, backuphelpers.reconcile, backuphelpers.names),
+    Watch(quota.KIND, QuotaStatus, quota.reconcile, quota.names),
     Watch(usage.KIND, UsageStatus, usage.reconcile, usage.names),
 ]

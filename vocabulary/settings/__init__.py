@@ -24,6 +24,7 @@ from .fields import (
 )
 from .hub import AutomationSettings, HubSettings
 from .operations import OperationsSettings
+from .quotas import QuotaSettings
 from .reconciler import ReconcilerSettings
 from .spawner import SpawnerSettings
 from .usage import UsageSettings
@@ -45,6 +46,7 @@ __all__ = [
 class Settings(
     AutomationSettings,
     DockerProxySettings,
+    QuotaSettings,
     UsageSettings,
     OperationsSettings,
     ReconcilerSettings,

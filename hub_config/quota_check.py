@@ -1,0 +1,77 @@
+"""The hub's side of GroupPolicy `quota` and `storage` (docs/usage.md#quotas): a user's
+quota and volumes against their use, from the usage ledger, with the reconciler's own
+functions (`reconciler.quotas`, `reconciler.quota_usage`), for the spawn check (refused at
+100 %, `SpawnRefused` naming the quota, the figures and when it frees up), the home page
+and `hubctl quota get`. Store reads: `view` runs in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.api.quota import GRANTS_KIND
+from reconciler.in_force import group_policies
+from reconciler.quota_usage import user_storage, user_usage
+from reconciler.quotas import (
+    QUOTA_KIND,
+    Grant,
+    combine_quota,
+    combine_storage,
+    decide,
+    iso,
+    live_grants,
+    refusal_message,
+    storage_states,
+)
+from reconciler.store import Store
+
+from . import refusals
+from .backends import get_store
+from .refusals import SpawnRefused
+
+
+def grants(store: Store, user: str) -> list[Grant]:
+    return [Grant.load(g) for g in store.observed(GRANTS_KIND, user).get("grants") or []]
+
+
+def view(store: Store, user: str, groups: list[str], now: datetime, with_storage: bool = True) -> dict[str, Any]:
+    """The user's quota against their use, and their volumes against the soft limits."""
+    policies = group_policies(store)
+    quota = combine_quota(groups, policies)
+    out: dict[str, Any] = {"user": user, "at": iso(now), "quota": None, "limits": [], "refused": False, "message": None}
+    if quota is not None:
+        live = live_grants(grants(store, user), quota.window, now)
+        decision = decide(user_usage(store, user, quota, now), quota, live, now)
+        out |= {
+            "quota": quota.as_dict(),
+            "limits": [s.as_dict() for s in decision.limits],
+            "refused": decision.refused,
+            "message": refusal_message(decision),
+            "grants": [g.as_dict() for g in live],
+        }
+    if with_storage:
+        limits = combine_storage(groups, policies)
+        states = storage_states(user_storage(store, user), limits) if limits else []
+        out["storage"] = [s.as_dict() for s in states]
+        out["storageLimits"] = {
+            k: {"softLimit": v.bytes, "warnAt": list(v.warn_at), "policy": v.policy} for k, v in limits.items()
+        }
+    return out
+
+
+async def refuse_if_used_up(spawner: Any) -> None:
+    """Refuse the start when a limit of the user's quota is used up (grants counted)."""
+    groups = [g.name for g in spawner.user.groups]
+    answer = await asyncio.to_thread(view, get_store(), spawner.user.name, groups, datetime.now(UTC), False)
+    if answer["refused"]:
+        spawner.log.info("Start of %s refused by quota: %s", spawner.user.name, answer["message"])
+        raise SpawnRefused(answer["message"], reason=refusals.QUOTA_USED_UP, status_code=429)
+
+
+def record_grant(store: Store, user: str, grant: Grant, actor: str) -> None:
+    """An operator's grant: kept with the user's other grants still in a window, and an event."""
+    kept = [g for g in grants(store, user) if (grant.at - g.at).total_seconds() < 366 * 86400]
+    store.write_observed(GRANTS_KIND, user, {"grants": [g.as_dict() for g in [*kept, grant]]})
+    message = f"{grant.hours:g} {grant.kind}-hours granted to {user} for the current window"
+    store.add_event(QUOTA_KIND, user, "Granted", message, "Normal", actor)
