@@ -7,6 +7,7 @@ from .idleculling import handlers as idleculling_handlers
 from .notifications import handlers as notification_handlers
 from .placements import handlers as placement_handlers
 from .privileged import handlers as privileged_handlers
+from .renames import handlers as rename_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
 from .servers import handlers as server_handlers
@@ -20,4 +21,5 @@ HANDLERS = [
     *idleculling_handlers,
     *server_handlers,
     *placement_handlers,
+    *rename_handlers,
 ]

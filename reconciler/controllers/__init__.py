@@ -23,6 +23,7 @@ from . import (
     serverdrift,
     serverrestart,
     serverstop,
+    userrename,
     volumebackup,
     volumereset,
     volumerestore,
@@ -40,6 +41,7 @@ CONTROLLERS: dict[str, Controller] = {
     "VolumeRestore": volumerestore.reconcile,
     "BackupSchedule": backupschedule.reconcile,
     "ServerStop": serverstop.reconcile,
+    "UserRename": userrename.reconcile,
 }
 
 FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}

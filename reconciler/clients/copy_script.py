@@ -1,0 +1,82 @@
+"""The program the rename helper container runs (`python3 -c <this file> JSON`).
+
+Standard library and coreutils only (the backup helper's image), as root, with no network.
+Mounts: each old volume at /src/<key> (read-only), its new volume at /dst/<key>. For each
+key: the new volume is emptied (a resumed copy starts clean), `cp -a` copies everything
+(owners, modes, times, links, hard links, xattrs, sparse files), then both trees are
+checksummed at once, in two processes: every path, its type, mode, owner and group, a
+file's content (sha256) and size, a link's target. It prints one JSON object on its last
+line: exit 0 and the checksums when every tree is the same on both sides, 3 when one is not
+(nothing is removed then), anything else a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+REFUSED = 3
+
+
+def tree_digest(root: str) -> tuple[str, int, int]:
+    """(sha256 of the tree, entries, bytes of file content)."""
+    digest, entries, size = hashlib.sha256(), 0, 0
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            rel = os.path.relpath(path, root).encode(errors="surrogateescape")
+            head = f"{stat.S_IFMT(st.st_mode):o} {stat.S_IMODE(st.st_mode):o} {st.st_uid} {st.st_gid}"
+            if stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    content = hashlib.file_digest(f, "sha256").hexdigest()
+                head += f" {st.st_size} {content}"
+                size += st.st_size
+            elif stat.S_ISLNK(st.st_mode):
+                head += " " + os.readlink(path)
+            digest.update(rel + b"\0" + head.encode(errors="surrogateescape") + b"\n")
+            entries += 1
+    return digest.hexdigest(), entries, size
+
+
+def empty(folder: str) -> None:
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def copy(keys: list[str]) -> dict:
+    done = []
+    with ProcessPoolExecutor(2) as pool:
+        for key in keys:
+            src, dst = f"/src/{key}", f"/dst/{key}"
+            empty(dst)
+            run = subprocess.run(["cp", "-a", f"{src}/.", f"{dst}/"], capture_output=True, text=True)
+            if run.returncode != 0:
+                raise SystemExit(f"cp -a of {key} failed: {run.stderr.strip()[-400:]}")
+            old, new = pool.submit(tree_digest, src), pool.submit(tree_digest, dst)
+            (a, files, size), (b, _, _) = old.result(), new.result()
+            if a != b:
+                return {"refused": f"the copy of {key} differs from the original (tree sha256 {b}, expected {a})"}
+            done.append({"volume": key, "files": files, "bytes": size, "sha256": a})
+    return {"copied": done}
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    result = copy(args["volumes"])
+    print(json.dumps(result), flush=True)
+    sys.exit(REFUSED if "refused" in result else 0)
+
+
+if __name__ == "__main__":
+    main()
