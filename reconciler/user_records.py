@@ -84,10 +84,11 @@ def release(store: Store, name: str) -> None:
     store.forget_observed(HOLD_KIND, [name])
 
 
-def held(store: Store, name: str, now: datetime | None = None) -> bool:
-    """Whether `name` may not sign in or be signed up now (a rename's old or coming name)."""
+def held(store: Store, name: str, now: datetime | None = None, renamed_to: str | None = None) -> bool:
+    """Whether `name` may not sign in or be signed up now (a rename's old or coming name).
+    With `renamed_to`: not held for a rename back by the user it was renamed to (an undo)."""
     body = store.observed(HOLD_KIND, name)
-    if not body.get("until"):
+    if not body.get("until") or (renamed_to is not None and body.get("renamedTo") == renamed_to):
         return False
     return datetime.fromisoformat(body["until"]) > (now or datetime.now(UTC))
 

@@ -33,9 +33,10 @@ SCRIPT = (Path(__file__).parent / "copy_script.py").read_text()
 
 async def copy_volumes(
     engine: Engine, settings: Settings, job: Job, user: str, moves: dict[str, tuple[str, str]]
-) -> list[dict[str, Any]]:
-    """Copy {key: (old volume, new volume)} of `user` and check each copy; per key its
-    `files`, `bytes` and tree `sha256`. HelperRefused if a copy differs (nothing removed)."""
+) -> dict[str, Any]:
+    """Copy {key: (old volume, new volume)} of `user` and check each copy: `copied`, per key
+    its `files`, `bytes` and tree `sha256`, and `seconds` (copy, total). HelperRefused if a
+    copy differs (nothing removed)."""
     mounts: dict[str, dict[str, str]] = {}
     for key, (source, target) in moves.items():
         mounts[source] = {"bind": f"/src/{key}", "mode": "ro"}
@@ -57,4 +58,4 @@ async def copy_volumes(
         raise HelperRefused(json.loads(lines[-1])["refused"])
     if code != 0:
         raise HelperFailed((lines[-1] if lines else f"exit code {code}")[-500:])
-    return list(json.loads(lines[-1])["copied"])
+    return dict(json.loads(lines[-1]))

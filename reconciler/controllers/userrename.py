@@ -94,7 +94,7 @@ async def _check(ctx: Context, obj: StoredResource, spec: UserRenameSpec, status
         old_user=old_user,
         new_in_hub=await ctx.hub.user_exists(new),
         new_signed_up=await asyncio.to_thread(user_records.signed_up, ctx.store, new),
-        new_held=await asyncio.to_thread(user_records.held, ctx.store, new),
+        new_held=await asyncio.to_thread(user_records.held, ctx.store, new, None, old),
         containers=tuple(c["Names"][0].lstrip("/") for c in await ctx.engine.user_containers(s.platform_id, old)),
         open_requests=tuple(open_requests),
         new_volumes=tuple(await ctx.engine.existing_volumes(targets)),
@@ -134,13 +134,16 @@ async def _move_volumes(ctx: Context, obj: StoredResource, spec: UserRenameSpec,
             )
         except HelperFailed as e:  # the old volumes are untouched; the new ones are redone on a retry
             raise PermanentError(f"copying the volumes failed: {e}; nothing was removed", "CopyFailed") from None
-        by_key = {c["volume"]: c for c in copied}
+        by_key = {c["volume"]: c for c in copied["copied"]}
         for m in todo:
             c = by_key[m.volume]
             m.state, m.files, m.bytes, m.sha256 = "verified", c["files"], c["bytes"], c["sha256"]
         await ctx.progress(KIND, obj.name, status)  # verified, before any original is removed
         sizes = ", ".join(f"{m.volume} {m.bytes} bytes in {m.files} entries" for m in todo)
-        await ctx.event(KIND, obj.name, "VolumesCopied", f"copied and verified (sha256 of each tree): {sizes}")
+        took = copied.get("seconds", {})
+        timing = f"copy {took.get('copy')} s, with the checks {took.get('total')} s"
+        message = f"copied and verified (sha256 of each tree): {sizes}; {timing}"
+        await ctx.event(KIND, obj.name, "VolumesCopied", message)
     for m in status.volumes:
         if m.state == "verified":
             await _remove_old(ctx, obj, m)

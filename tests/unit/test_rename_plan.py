@@ -165,5 +165,7 @@ def test_a_held_name_is_held_until_its_time(store: Store) -> None:
     assert user_records.held(store, "alice", NOW + timedelta(days=29))
     assert not user_records.held(store, "alice", NOW + timedelta(days=31))
     assert not user_records.held(store, "bob", NOW)
+    assert not user_records.held(store, "alice", NOW, renamed_to="alicia")  # renaming alicia back: an undo
+    assert user_records.held(store, "alice", NOW, renamed_to="mallory")
     user_records.release(store, "alice")
     assert not user_records.held(store, "alice", NOW)
