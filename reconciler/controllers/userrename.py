@@ -144,10 +144,10 @@ async def _move_volumes(ctx: Context, obj: StoredResource, spec: UserRenameSpec,
         timing = f"copy {took.get('copy')} s, with the checks {took.get('total')} s"
         message = f"copied and verified (sha256 of each tree): {sizes}; {timing}"
         await ctx.event(KIND, obj.name, "VolumesCopied", message)
-    for m in status.volumes:
-        if m.state == "verified":
-            await _remove_old(ctx, obj, m)
-            await ctx.progress(KIND, obj.name, status)
+    verified = [m for m in status.volumes if m.state == "verified"]
+    if verified:  # side by side: the engine deletes each volume's files on a thread of its own
+        await asyncio.gather(*(_remove_old(ctx, obj, m) for m in verified))
+        await ctx.progress(KIND, obj.name, status)
 
 
 async def _remove_old(ctx: Context, obj: StoredResource, move: VolumeMove) -> None:
