@@ -26,7 +26,7 @@ from vocabulary.api import API_VERSION
 from .. import jobs, renames, user_records
 from ..api import parse_resource
 from ..api.userrename import UserRenameSpec, UserRenameStatus, VolumeMove
-from ..clients.backups import HelperFailed, Job
+from ..clients.backups import HelperFailed, HelperRefused, Job
 from ..clients.volume_copy import copy_volumes
 from ..context import Context
 from ..errors import PermanentError
@@ -132,7 +132,7 @@ async def _move_volumes(ctx: Context, obj: StoredResource, spec: UserRenameSpec,
             copied = await copy_volumes(
                 ctx.engine, ctx.settings, job, spec.user, {m.volume: (m.source, m.target) for m in todo}
             )
-        except HelperFailed as e:  # the old volumes are untouched; the new ones are redone on a retry
+        except (HelperFailed, HelperRefused) as e:  # the old volumes are untouched; the new ones are redone on a retry
             raise PermanentError(f"copying the volumes failed: {e}; nothing was removed", "CopyFailed") from None
         by_key = {c["volume"]: c for c in copied["copied"]}
         for m in todo:
