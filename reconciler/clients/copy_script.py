@@ -28,6 +28,8 @@ REFUSED = 3
 def tree_digest(root: str) -> tuple[str, int, int]:
     """(sha256 of the tree, entries, bytes of file content)."""
     digest, entries, size = hashlib.sha256(), 0, 0
+    st = os.lstat(root)  # the volume's own folder: its mode and owner are the lab's home's
+    digest.update(f". {stat.S_IMODE(st.st_mode):o} {st.st_uid} {st.st_gid}\n".encode())
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         for name in sorted(dirs + files):
