@@ -47,11 +47,16 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
         await ctx.progress(KIND, obj.name, status)  # from here on, spawns of the old name wait
         await _check(ctx, obj, spec, status)
         status.step, status.started_at = "copying", datetime.now(UTC)
-        await _hold(ctx, obj, spec, until=datetime.now(UTC) + timedelta(days=max(ctx.settings.rename_hold_days, 1)))
+        # Until the request's deadline: a rename that dies unfinished does not hold the names longer.
+        await _hold(ctx, obj, spec, until=jobs.deadline(spec, obj.created) or datetime.now(UTC) + timedelta(days=1))
         await ctx.progress(KIND, obj.name, status)
         await ctx.event(KIND, obj.name, "Renaming", f"renaming {old} to {new} (requested by {_who(obj)})")
     if status.step == "copying":
-        await _move_volumes(ctx, obj, spec, status)
+        try:
+            await _move_volumes(ctx, obj, spec, status)
+        except PermanentError:
+            await _undo_copy(ctx, obj, spec, status)
+            raise
         status.step = "records"
         await ctx.progress(KIND, obj.name, status)
     if status.step == "records":
@@ -148,6 +153,18 @@ async def _move_volumes(ctx: Context, obj: StoredResource, spec: UserRenameSpec,
     if verified:  # side by side: the engine deletes each volume's files on a thread of its own
         await asyncio.gather(*(_remove_old(ctx, obj, m) for m in verified))
         await ctx.progress(KIND, obj.name, status)
+
+
+async def _undo_copy(ctx: Context, obj: StoredResource, spec: UserRenameSpec, status: UserRenameStatus) -> None:
+    """The copy failed before any original was removed: its new volumes go, the names are free."""
+    if any(m.state in ("verified", "removed") for m in status.volumes):
+        return  # an original is gone already: the rename can only go on (a retry resumes it)
+    for m in status.volumes:
+        if m.state == "pending":
+            await ctx.engine.remove_volume(m.target)
+    await asyncio.to_thread(user_records.release, ctx.store, spec.user)
+    await asyncio.to_thread(user_records.release, ctx.store, spec.new_name)
+    await ctx.event(KIND, obj.name, "CopyUndone", f"the partial copies were removed; {spec.user} is unchanged")
 
 
 async def _remove_old(ctx: Context, obj: StoredResource, move: VolumeMove) -> None:

@@ -2,7 +2,8 @@
 runs; then every file of every volume survives (the trees compared entry by entry), the
 group membership follows, the new name signs in with the old password and starts a server
 on the moved volumes, and the old name can neither sign in nor sign up (the sign-up page
-answers as for anyone, and no account is made). Everything it made is removed."""
+answers as for anyone, and no account is made); `hubctl users export` lists the new name in
+its group. Everything it made is removed."""
 
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ def test_a_rename_keeps_every_file_and_the_password_and_holds_the_old_name(
     assert hub.api("GET", f"users/{OLD}").status_code == 404
     assert GROUP in hub.api("GET", f"users/{NEW}").json()["groups"]
     assert resource(hub, "GroupMembership", "rn-team")["spec"]["members"] == [NEW]
+
+    exported = hub.hubctl("users", "export")
+    assert exported.returncode == 0 and f"\n{NEW},{GROUP},," in exported.stdout, exported.stdout + exported.stderr
+    assert f"\n{OLD}," not in exported.stdout
 
     session, error = hub.login(NEW)  # the old password
     assert session is not None, error
