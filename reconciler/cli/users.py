@@ -178,17 +178,12 @@ def users(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    api, users, offset = args.api(), [], 0
-    while True:
-        page = api.call(
-            "GET", f"users?offset={offset}&limit=1000", headers={"Accept": "application/jupyterhub-pagination+json"}
-        ).json()
-        items = page["items"] if isinstance(page, dict) else page
-        users += items
-        nxt = (page.get("_pagination") or {}).get("next") if isinstance(page, dict) else None
-        if not nxt:
+    api, users, limit = args.api(), [], 1000
+    while True:  # JupyterHub's plain list, a page at a time, until a page is not full
+        page = api.call("GET", f"users?offset={len(users)}&limit={limit}").json()
+        users += page
+        if len(page) < limit:
             break
-        offset = nxt["offset"]
     extra: dict[str, dict[str, str]] = {}
     r = api.call("GET", "resources/roster", ok=(200, 404))
     if r.status_code == 200:  # a hub that knows Rosters: their e-mails and display names
