@@ -29,6 +29,7 @@ import docker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler.api import parse_resource
+from reconciler.clients import volume_copy
 from reconciler.clients.docker import Engine
 from reconciler.context import Context
 from reconciler.controllers import userrename
@@ -136,7 +137,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mb", type=int, default=1024)
+    parser.add_argument("--content", choices=["sha256", "crc32"], default="sha256", help="a file's sum in the check")
     args = parser.parse_args()
+    volume_copy.CONTENT_SUM = args.content
     client = docker.from_env()
     cleanup_docker(client, PLATFORM)
     names = ["bench-ann", "bench-anna"]

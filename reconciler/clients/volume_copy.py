@@ -29,6 +29,7 @@ from .backups import (
 from .docker import Engine
 
 SCRIPT = (Path(__file__).parent / "copy_script.py").read_text()
+CONTENT_SUM = "sha256"  # a file's content in the tree's checksum (benchmarks/rename.py compares crc32)
 
 
 async def copy_volumes(
@@ -43,7 +44,9 @@ async def copy_volumes(
         mounts[target] = {"bind": f"/dst/{key}", "mode": "rw"}
     name = naming.task_name(settings.platform_id, "rename", user, job.name)
     labels = {naming.LABEL_PLATFORM: settings.platform_id, LABEL_HELPER: "rename", LABEL_REQUEST: job.label}
-    command, wait = await job.bounded(["python3", "-c", SCRIPT, json.dumps({"volumes": list(moves)})])
+    command, wait = await job.bounded(
+        ["python3", "-c", SCRIPT, json.dumps({"volumes": list(moves), "content": CONTENT_SUM})]
+    )
     helpers = Helpers(engine, settings, job)
     async with bound(settings):
         code, output, stopped = await helpers._watched(
