@@ -45,7 +45,9 @@ class VolumeMove(StatusModel):
     state: VolumeState = "pending"
     files: int = 0
     bytes: int = 0
-    sha256: str = ""  # of the tree (paths, types, modes, owners, contents), the same on both sides
+    # sha256 of the tree's listing (paths, types, modes, owners, sizes, each file's CRC-32, link
+    # targets), the same on both sides
+    checksum: str = ""
 
 
 class MustChange(StatusModel):

@@ -227,7 +227,7 @@ def _report(name: str, obj: dict[str, Any] | None) -> int:
         print(f"{old} is now {st['newName']} in {st.get('seconds', 0):.1f} s; {old} held until {st.get('holdUntil')}")
         for v in st.get("volumes", []):
             moved = f"{v['source']} -> {v['target']} {v['state']}"
-            print(f"  volume {v['volume']}: {moved} ({v['files']} entries, tree sha256 {v['sha256'][:12]})")
+            print(f"  volume {v['volume']}: {moved} ({v['files']} entries, tree checksum {v['checksum'][:12]})")
         for m in st.get("mustChange", []):
             where = m["source"] or "its GitOps file"
             print(f"  change GroupMembership {m['name']} (group {m['group']}) in {where}: it still names {old}")

@@ -29,14 +29,16 @@ from .backups import (
 from .docker import Engine
 
 SCRIPT = (Path(__file__).parent / "copy_script.py").read_text()
-CONTENT_SUM = "sha256"  # a file's content in the tree's checksum (benchmarks/rename.py compares crc32)
+# A file's content in the tree's checksum: CRC-32 (zlib); "sha256" also works, at 2x to 5x the CPU
+# (benchmarks/rename.py --content both compares them).
+CONTENT_SUM = "crc32"
 
 
 async def copy_volumes(
     engine: Engine, settings: Settings, job: Job, user: str, moves: dict[str, tuple[str, str]]
 ) -> dict[str, Any]:
     """Copy {key: (old volume, new volume)} of `user` and check each copy: `copied`, per key
-    its `files`, `bytes` and tree `sha256`, and `seconds` (copy, total). HelperRefused if a
+    its `files`, `bytes` and tree `checksum`, and `seconds` (copy, total). HelperRefused if a
     copy differs (nothing removed)."""
     mounts: dict[str, dict[str, str]] = {}
     for key, (source, target) in moves.items():

@@ -142,12 +142,12 @@ async def _move_volumes(ctx: Context, obj: StoredResource, spec: UserRenameSpec,
         by_key = {c["volume"]: c for c in copied["copied"]}
         for m in todo:
             c = by_key[m.volume]
-            m.state, m.files, m.bytes, m.sha256 = "verified", c["files"], c["bytes"], c["sha256"]
+            m.state, m.files, m.bytes, m.checksum = "verified", c["files"], c["bytes"], c["checksum"]
         await ctx.progress(KIND, obj.name, status)  # verified, before any original is removed
         sizes = ", ".join(f"{m.volume} {m.bytes} bytes in {m.files} entries" for m in todo)
         took = copied.get("seconds", {})
         timing = f"copy {took.get('copy')} s, with the checks {took.get('total')} s"
-        message = f"copied and verified (sha256 of each tree): {sizes}; {timing}"
+        message = f"copied and verified (checksum of each tree): {sizes}; {timing}"
         await ctx.event(KIND, obj.name, "VolumesCopied", message)
     verified = [m for m in status.volumes if m.state == "verified"]
     if verified:  # side by side: the engine deletes each volume's files on a thread of its own

@@ -83,7 +83,7 @@ def copies(engine: Engine, calls: list, differ: bool = False):
         engine.log.append(("copy", sorted(moves)))
         if differ:
             raise HelperRefused("the copy of home differs from the original")
-        return {"copied": [{"volume": k, "files": 3, "bytes": 10, "sha256": "ab" * 32} for k in moves]}
+        return {"copied": [{"volume": k, "files": 3, "bytes": 10, "checksum": "ab" * 32} for k in moves]}
 
     return copy
 
