@@ -12,6 +12,9 @@
   wrong one. NativeAuthenticator 1.3's login handler also timed the login with the hub's
   statsd client, which JupyterHub 6 removed; the platform's does not. The upstream fixes:
   docs/nativeauthenticator-jupyterhub6.md.
+- **A renamed user's old name is held** (`RENAME_HOLD_DAYS`, docs/users.md): it neither signs
+  in nor signs up until the hold ends, and the sign-up page answers for it as for any taken
+  name: exactly as for a fresh sign-up awaiting approval (`signin.py`).
 - **bcrypt off the event loop**: a login's password check runs in a worker thread, and the
   attempt counts towards the account's lockout before it starts, so concurrent attempts on
   one account are not each checked against a count that has not caught up yet.
@@ -32,8 +35,10 @@ from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.handlers import SignUpHandler as NativeSignUpHandler
 from nativeauthenticator.orm import UserInfo
 
+from reconciler import user_records
 from vocabulary.settings import Settings, get_settings
 
+from .backends import get_store
 from .signin import PlatformLoginHandler, PlatformSignUpHandler
 
 PASSWORD_FILE = "admin-password"
@@ -84,6 +89,11 @@ def check_without_account(password: str) -> bool:
     return password_matches(password, dummy_hash())
 
 
+def name_held(name: str) -> bool:
+    """The old name of a renamed user, within RENAME_HOLD_DAYS (or a rename's coming name)."""
+    return user_records.held(get_store(), name)
+
+
 class PlatformAuthenticator(NativeAuthenticator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,7 +122,7 @@ class PlatformAuthenticator(NativeAuthenticator):
         username = self.normalize_username(data.get("username") or "")
         password = data.get("password") or ""
         user = self.get_user(username)
-        if user is None:
+        if user is None or await asyncio.to_thread(name_held, username):
             await asyncio.to_thread(check_without_account, password)
             return None
         if self.allowed_failed_logins:
@@ -129,9 +139,17 @@ class PlatformAuthenticator(NativeAuthenticator):
             return username
         return None
 
+    async def name_taken(self, username: str) -> bool:
+        """Signing up as `username` cannot make an account: it has one, it is the admin's, or
+        it is held after a rename (the store read in a worker thread)."""
+        name = self.normalize_username(username)
+        return name == get_settings().admin or self.user_exists(name) or await asyncio.to_thread(name_held, name)
+
     def create_user(self, username: str, password: str, **kwargs: Any) -> Any:
-        """Sign-up: refused for the admin's name (that account is made at start-up only)."""
-        if self.normalize_username(username) == get_settings().admin:
-            self.log.warning("Refused a sign-up as the admin %s", get_settings().admin)
+        """Sign-up: refused for the admin's name (that account is made at start-up only) and a
+        held name (a rename's old or coming name)."""
+        name = self.normalize_username(username)
+        if name == get_settings().admin or name_held(name):
+            self.log.warning("Refused a sign-up as %s: the admin's, or held after a rename", name)
             return None
         return super().create_user(username, password, **kwargs)

@@ -22,6 +22,7 @@ RECONCILER_SCOPES = [
     "read:users:activity",
     "servers",  # stop and start servers (ServerRestart)
     "admin:groups",
+    "admin:users",  # UserRename: JupyterHub's own rename of the user
 ]
 
 # The `automation` service applies manifests: the platform's scopes only. Managing the hub's

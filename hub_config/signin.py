@@ -10,19 +10,30 @@ Here a failed login gets one generic message, and the only password check is the
 authenticator's, in a worker thread (`PlatformAuthenticator.authenticate`). The handler
 also no longer uses the hub's statsd client, which JupyterHub 6 removed
 (docs/nativeauthenticator-jupyterhub6.md).
+
+NativeAuthenticator's sign-up page answered "this username is already in use" for a taken
+name: anyone could list the accounts. Here a taken name (an account, the admin's, or one
+held after a rename) gets the page a fresh sign-up awaiting approval gets, after the same
+checks and the same bcrypt work; the existing account is not touched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
+import os
+import re
 import socket
 import time
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
+import bcrypt
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.handlers import SignUpHandler as NativeSignUpHandler
+from nativeauthenticator.orm import UserInfo
 from tornado import web
 
 from vocabulary.settings import get_settings
@@ -134,4 +145,55 @@ class PlatformLoginHandler(RateLimitedForm, NativeLoginHandler):
 class PlatformSignUpHandler(RateLimitedForm, NativeSignUpHandler):
     async def post(self) -> None:
         await self.attempt("signup")
-        await super().post()
+        auth = self.authenticator
+        if not auth.enable_signup:
+            raise web.HTTPError(404)
+        if auth.recaptcha_key:  # not the platform's configuration: NativeAuthenticator's own page
+            await super().post()
+            return
+        form = {
+            "username": self.get_body_argument("username", strip=False),
+            "password": self.get_body_argument("signup_password", strip=False),
+            "email": self.get_body_argument("email", "", strip=False),
+            "has_2fa": bool(self.get_body_argument("2fa", "", strip=False)),
+        }
+        matches = form["password"] == self.get_body_argument("signup_password_confirmation", strip=False)
+        user = None
+        if matches and await auth.name_taken(form["username"]):
+            user = await self.as_if_signed_up(form)
+            self.log.info("Sign-up as a taken or held name answered as pending; the account is untouched")
+        elif matches:
+            user = auth.create_user(**form)
+        # Never "already in use", never the admin's "successful": the pending answer for all.
+        alert, message = self.get_result_message(user, True, False, matches, False)
+        html = await self.render_template(
+            "signup.html",
+            ask_email=auth.ask_email_on_signup,
+            result_message=message,
+            alert=alert,
+            two_factor_auth=auth.allow_2fa,
+            two_factor_auth_user=user.has_2fa if user else "",
+            two_factor_auth_value=user.otp_secret if user else "",
+            recaptcha_key=auth.recaptcha_key,
+            tos=auth.tos,
+        )
+        self.finish(html)
+
+    async def as_if_signed_up(self, form: dict[str, Any]) -> Any:
+        """What a fresh sign-up of this form would have made (its checks, its bcrypt, in a
+        worker thread), made of nothing: None where one would have been refused."""
+        auth, name, password = (
+            self.authenticator,
+            self.authenticator.normalize_username(form["username"]),
+            form["password"],
+        )
+        if not auth.validate_username(name) or not auth.is_password_strong(password):
+            return None
+        await asyncio.to_thread(bcrypt.hashpw, password.encode(), bcrypt.gensalt())
+        try:  # the record's own checks (the e-mail), on an object never added to the database
+            UserInfo(username=name, password=b"-", email=form["email"], has_2fa=form["has_2fa"])
+        except AssertionError:
+            return None
+        email_sent = bool(auth.allow_self_approval_for and re.match(auth.allow_self_approval_for, form["email"]))
+        secret = base64.b32encode(os.urandom(10)).decode()
+        return SimpleNamespace(has_2fa=form["has_2fa"], otp_secret=secret, login_email_sent=email_sent)

@@ -33,11 +33,12 @@ RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
 
 
 def resets_in_progress(username: str) -> list[str]:
-    """Names of VolumeResets and VolumeRestores of this user that have not finished (or not
-    begun): one indexed lookup per kind, however many finished ones the store holds."""
+    """Names of VolumeResets, VolumeRestores and UserRenames of this user that have not
+    finished (or not begun): one indexed lookup per kind, however many finished ones the
+    store holds."""
     return [
         r.name
-        for kind in ("VolumeReset", "VolumeRestore")
+        for kind in ("VolumeReset", "VolumeRestore", "UserRename")
         for r in get_store().open_requests(kind, username)
         if r.status.get("phase") not in TERMINAL_PHASES
     ]
@@ -313,6 +314,10 @@ class PlatformSpawner(usage.SessionRecords, DockerSpawner):
 
     async def _start(self, s: Settings) -> tuple[str, int]:
         await self.wait_for_volume_resets()
+        if not self.object_id:
+            # A renamed user keeps their Spawner objects (JupyterHub renames in place): the
+            # container is named for who they are now, not who they were at its first start.
+            self.object_name = self._object_name_default()
         ensure_privileged_group(self.user.db, self.log)
         decision = await self.gpu_decision()
 

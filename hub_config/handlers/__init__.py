@@ -8,6 +8,7 @@ from .notifications import handlers as notification_handlers
 from .placements import handlers as placement_handlers
 from .privileged import handlers as privileged_handlers
 from .quota import handlers as quota_handlers
+from .renames import handlers as rename_handlers
 from .resources import handlers as resource_handlers
 from .selfservice import handlers as selfservice_handlers
 from .servers import handlers as server_handlers
@@ -26,4 +27,5 @@ HANDLERS = [
     *quota_handlers,
     *usage_handlers,
     *usage_page_handlers,
+    *rename_handlers,
 ]

@@ -17,6 +17,7 @@ from . import (
     rolloutrestart,
     serverrestart,
     serverstop,
+    userrename,
     volumebackup,
     volumereset,
     volumerestore,
@@ -56,3 +57,4 @@ register(volumebackup.KIND)
 register(volumerestore.KIND)
 register(backupschedule.KIND)
 register(serverstop.KIND)
+register(userrename.KIND)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import local, operations, resources, usage, views
+from . import local, operations, resources, usage, users, views
 from .client import EXIT_OK, EXIT_USAGE, Api, CliError
 from .registry import Parser
 from .views import VIEWS
 
 # In `hubctl --help`'s order.
-FAMILIES = (resources.verbs, operations.verbs, views.verbs, usage.verbs, local.verbs)
+FAMILIES = (resources.verbs, operations.verbs, views.verbs, usage.verbs, users.verbs, local.verbs)
 
 
 def build_parser() -> argparse.ArgumentParser:

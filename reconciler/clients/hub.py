@@ -148,3 +148,8 @@ class HubClient:
 
     async def start_server(self, user: str, server: str = "") -> None:
         await self.request("POST", self._server_path(user, server))
+
+    async def rename_user(self, old: str, new: str) -> dict[str, Any]:
+        """JupyterHub's own rename (`PATCH /users/<old>` with a new `name`): the user keeps
+        their id, so their groups, roles and tokens follow (needs admin:users)."""
+        return await self.request("PATCH", f"users/{quote(old, safe='')}", json={"name": new})

@@ -27,6 +27,7 @@ from . import (
     serverrestart,
     serverstop,
     usage,
+    userrename,
     volumebackup,
     volumereset,
     volumerestore,
@@ -44,6 +45,7 @@ CONTROLLERS: dict[str, Controller] = {
     "VolumeRestore": volumerestore.reconcile,
     "BackupSchedule": backupschedule.reconcile,
     "ServerStop": serverstop.reconcile,
+    "UserRename": userrename.reconcile,
 }
 
 FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}

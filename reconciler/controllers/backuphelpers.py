@@ -19,7 +19,7 @@ from ..result import Result
 
 KIND = "BackupHelpers"
 KEY = "orphans"
-REQUEST_KINDS = ("VolumeBackup", "VolumeRestore")
+REQUEST_KINDS = ("VolumeBackup", "VolumeRestore", "UserRename")
 
 
 async def reconcile(name: str, ctx: Context) -> Result:

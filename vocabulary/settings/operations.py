@@ -9,7 +9,7 @@ from .fields import DOCKER_NAME, Section
 
 
 class OperationsSettings(Section):
-    """Idle culling and backups."""
+    """Idle culling, backups and renames."""
 
     # --- idle culling (seed policy and the activity that feeds every policy) ---------
     idle_culler_enabled: bool = Field(
@@ -98,6 +98,14 @@ class OperationsSettings(Section):
         alias="BACKUP_USER_TTL_SECONDS",
         description="Seconds after it finished when a user's own backup is deleted with its archives; 0 keeps it "
         "(until BACKUP_USER_MAX pushes it out)",
+    )
+    rename_hold_days: float = Field(
+        30,
+        ge=0,
+        le=3650,
+        alias="RENAME_HOLD_DAYS",
+        description="Days after a rename during which the old username can neither sign in nor be signed up "
+        "again (docs/users.md); 0: free at once",
     )
     volume_sizes_max_age: float = Field(
         60.0,

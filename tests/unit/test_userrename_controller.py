@@ -1,0 +1,145 @@
+"""The UserRename controller's order with a real store and stand-ins for the engine, the hub and
+the copy helper: refused with nothing changed; the copy checked before an original goes; a
+copy that differs removes nothing; a rename interrupted after the copy resumes without
+copying again."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from reconciler import user_records
+from reconciler.api import parse_resource
+from reconciler.clients.backups import HelperRefused
+from reconciler.context import Context
+from reconciler.controllers import userrename
+from reconciler.errors import PermanentError
+from reconciler.store import Store
+from tests.helpers import gm, parsed
+from vocabulary.api import API_VERSION
+from vocabulary.settings import load_settings
+
+TEMPLATE = "p-{username}_{volume}"
+
+
+class Engine:
+    def __init__(self, volumes: set[str]) -> None:
+        self.volumes, self.log = set(volumes), []  # type: ignore[var-annotated]
+
+    async def user_containers(self, platform: str, user: str) -> list[dict[str, Any]]:
+        return []
+
+    async def existing_volumes(self, names: list[str], sizes: bool = False) -> dict[str, dict[str, Any]]:
+        return {n: {} for n in names if n in self.volumes}
+
+    async def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
+        self.volumes.add(name)
+        return True
+
+    async def remove_volume(self, name: str) -> str:
+        self.log.append(("remove", name))
+        self.volumes.discard(name)
+        return "removed"
+
+
+class Hub:
+    def __init__(self, users: dict[str, dict[str, Any]]) -> None:
+        self.users = users
+
+    async def get_user(self, name: str) -> dict[str, Any] | None:
+        return self.users.get(name)
+
+    async def user_exists(self, name: str) -> bool:
+        return name in self.users
+
+    async def rename_user(self, old: str, new: str) -> dict[str, Any]:
+        self.users[new] = self.users.pop(old)
+        return {"name": new}
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    s = Store(f"sqlite:///{tmp_path}/hub.sqlite")
+    yield s
+    s.close()
+
+
+def context(store: Store, engine: Engine, hub: Hub, tmp_path) -> Context:
+    env = {"PLATFORM_ID": "p", "USER_VOLUME_NAME_TEMPLATE": TEMPLATE, "JUPYTERHUB_STATE_DIR": str(tmp_path)}
+    return Context(store=store, hub=hub, settings=load_settings(env), engine=engine)  # type: ignore[arg-type]
+
+
+def record(store: Store, name: str = "r1") -> Any:
+    doc = {"apiVersion": API_VERSION, "kind": "UserRename", "metadata": {"name": name}}
+    store.apply([parse_resource({**doc, "spec": {"user": "ann", "newName": "anna"}})], "cli")
+    return store.get("UserRename", name)
+
+
+def copies(engine: Engine, calls: list, differ: bool = False):
+    async def copy(_engine: Any, _settings: Any, _job: Any, user: str, moves: dict) -> dict:
+        calls.append(dict(moves))
+        engine.log.append(("copy", sorted(moves)))
+        if differ:
+            raise HelperRefused("the copy of home differs from the original")
+        return {"copied": [{"volume": k, "files": 3, "bytes": 10, "checksum": "ab" * 32} for k in moves]}
+
+    return copy
+
+
+def test_a_running_server_refuses_with_nothing_changed(store, tmp_path, monkeypatch) -> None:
+    engine, calls = Engine({"p-ann_home"}), []
+    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls))
+    hub = Hub({"ann": {"name": "ann", "servers": {"": {"ready": True, "started": "2026-12-07T08:00:00Z"}}}})
+    with pytest.raises(PermanentError, match="running server"):
+        asyncio.run(userrename.reconcile(record(store), context(store, engine, hub, tmp_path)))
+    assert calls == [] and engine.volumes == {"p-ann_home"} and "ann" in hub.users
+    assert not user_records.held(store, "ann")
+
+
+def test_the_copy_is_checked_before_the_originals_go_and_everything_follows(store, tmp_path, monkeypatch) -> None:
+    engine, calls = Engine({"p-ann_home", "p-ann_workspace"}), []
+    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls))
+    store.apply(parsed(gm("team", "team", ["ann", "bob"])), "api")
+    store.write_observed("KeepAlive", "ann", {"until": "later"})
+    hub = Hub({"ann": {"name": "ann", "servers": {}}})
+    result = asyncio.run(userrename.reconcile(record(store), context(store, engine, hub, tmp_path)))
+    status = result.status.dump()
+    assert status["phase"] == "Succeeded" and status["step"] == "done"
+    assert {v["volume"]: v["state"] for v in status["volumes"]} == {
+        "home": "removed",
+        "workspace": "removed",
+        "cache": "absent",
+    }
+    assert engine.log[0] == ("copy", ["home", "workspace"])  # before any removal
+    assert engine.volumes == {"p-anna_home", "p-anna_workspace"}
+    assert "anna" in hub.users and "ann" not in hub.users
+    assert store.get("GroupMembership", "team").spec["members"] == ["anna", "bob"]
+    assert store.observed("KeepAlive", "anna") == {"until": "later"}
+    assert user_records.held(store, "ann") and not user_records.held(store, "anna")
+
+
+def test_a_copy_that_differs_removes_nothing(store, tmp_path, monkeypatch) -> None:
+    engine, calls = Engine({"p-ann_home"}), []
+    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls, differ=True))
+    hub = Hub({"ann": {"name": "ann", "servers": {}}})
+    with pytest.raises(PermanentError, match=r"differs.*nothing was removed"):
+        asyncio.run(userrename.reconcile(record(store), context(store, engine, hub, tmp_path)))
+    assert engine.volumes == {"p-ann_home"}  # the original kept, the partial copy removed
+    assert ("remove", "p-ann_home") not in engine.log
+    assert "ann" in hub.users and not user_records.held(store, "ann") and not user_records.held(store, "anna")
+
+
+def test_an_interrupted_rename_resumes_without_copying_again(store, tmp_path, monkeypatch) -> None:
+    engine, calls = Engine({"p-anna_home"}), []
+    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls))
+    obj = record(store)
+    volume = {"volume": "home", "source": "p-ann_home", "target": "p-anna_home", "state": "removed"}
+    store.write_status("UserRename", "r1", {"phase": "Running", "step": "records", "volumes": [volume]})
+    hub = Hub({"ann": {"name": "ann", "servers": {}}})
+    result = asyncio.run(
+        userrename.reconcile(store.get("UserRename", "r1") or obj, context(store, engine, hub, tmp_path))
+    )
+    assert result.status.dump()["phase"] == "Succeeded"
+    assert calls == [] and "anna" in hub.users
