@@ -169,3 +169,23 @@ def test_a_held_name_is_held_until_its_time(store: Store) -> None:
     assert user_records.held(store, "alice", NOW, renamed_to="mallory")
     user_records.release(store, "alice")
     assert not user_records.held(store, "alice", NOW)
+
+
+def test_every_table_column_keyed_by_a_username_is_moved_by_a_rename() -> None:
+    # A table added later with a user column must be in USER_COLUMNS (or said here why not).
+    import reconciler.deliveries  # noqa: F401 (their tables registered on Base)
+    import reconciler.usage.tables  # noqa: F401
+    from reconciler.tables import Base
+
+    not_moved = {
+        ("jhds_resources", "subject"),  # finished requests keep the name they were for (history)
+        ("jhds_deliveries", "user"),  # a broadcast's delivery record: what reached whom, then
+    }
+    moved = {(c.table, c.column) for c in user_records.USER_COLUMNS}
+    keyed = {
+        (table.name, column.name)
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if column.name in ("user", "username", "subject")
+    }
+    assert keyed - moved - not_moved == set()
