@@ -173,7 +173,7 @@ def test_a_held_name_is_held_until_its_time(store: Store) -> None:
 
 def test_every_table_column_keyed_by_a_username_is_moved_by_a_rename() -> None:
     # A table added later with a user column must be in USER_COLUMNS (or said here why not).
-    import reconciler.deliveries  # noqa: F401 (their tables registered on Base)
+    import reconciler.deliveries  # (their tables registered on Base)
     import reconciler.usage.tables  # noqa: F401
     from reconciler.tables import Base
 
