@@ -68,7 +68,11 @@ def open_session(s: Session, user: str, server: str, started: datetime, groups: 
 
 def close_session(s: Session, user: str, server: str, stopped: datetime | None, by: str = HUB) -> int:
     """Close `user`'s open sessions of `server` at `stopped` (never before their start); None:
-    at the newest time each was known running."""
+    at the newest time each was known running.
+
+    The hub's stop is the exact one: when a resync closed the session first at its last
+    sighting (JupyterHub forgets the server before it runs the post-stop hook that records
+    the stop, so a resync in between sees it gone), the hub's later time replaces that guess."""
     closed = 0
     for row in s.scalars(
         select(SessionRow).where(SessionRow.user == user, SessionRow.server == server, SessionRow.stopped.is_(None))
@@ -76,7 +80,18 @@ def close_session(s: Session, user: str, server: str, stopped: datetime | None, 
         row.stopped = max(stopped, row.started) if stopped is not None else _best_end(row, datetime.now(UTC))
         row.closed_by = by
         closed += 1
-    return closed
+    if closed or stopped is None or by != HUB:
+        return closed
+    latest = s.scalars(
+        select(SessionRow)
+        .where(SessionRow.user == user, SessionRow.server == server)
+        .order_by(SessionRow.started.desc())
+        .limit(1)
+    ).first()
+    if latest is not None and latest.closed_by == RECONCILER and latest.started <= stopped and latest.stopped < stopped:
+        latest.stopped, latest.closed_by = stopped, HUB
+        return 1
+    return 0
 
 
 def mark_seen(s: Session, seen: Iterable[tuple[str, str]], when: datetime) -> None:

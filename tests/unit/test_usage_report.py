@@ -82,6 +82,23 @@ def test_the_hubs_record_and_the_resync_make_one_session(db_url: str) -> None:
     assert [s.stopped for s in u.sessions_of("bob")] == [at(35)]
 
 
+def test_the_hubs_stop_replaces_the_resyncs_guess(db_url: str) -> None:
+    # JupyterHub forgets a stopped server before its post-stop hook records the stop: a
+    # resync in between closes the session at its last sighting; the hub's time wins.
+    u = ledger(db_url)
+    u.open_session("alice", "", at(0), [])
+    u.square([ActiveServer("alice", "", at(0))], now=at(10))
+    assert u.square([], now=at(11)).closed == [("alice", "")]
+    assert u.sessions_of("alice")[0].stopped == at(10)
+    assert u.close_session("alice", "", at(10.5)) == 1
+    assert u.sessions_of("alice")[0].stopped == at(10.5)
+    assert u.close_session("alice", "", at(9)) == 0  # never earlier than what is known
+    u.open_session("alice", "", at(20), [])
+    u.close_session("alice", "", at(30))
+    assert u.close_session("alice", "", at(40)) == 0  # the hub's own stop is not moved
+    assert [r.stopped for r in u.sessions_of("alice")] == [at(10.5), at(30)]
+
+
 def test_a_new_start_closes_a_session_whose_stop_was_missed(db_url: str) -> None:
     u = ledger(db_url)
     u.open_session("alice", "", at(0), [])
