@@ -12,6 +12,11 @@
   wrong one. NativeAuthenticator 1.3's login handler also timed the login with the hub's
   statsd client, which JupyterHub 6 removed; the platform's does not. The upstream fixes:
   docs/nativeauthenticator-jupyterhub6.md.
+- **Rosters** (docs/roster.md): a sign-up under a name a Roster lists is approved at once; a
+  name the platform removed cannot sign up or log in; NativeAuthenticator's record is read
+  fresh at every look (the reconciler approves and un-approves in the same table); and
+  JupyterHub's own admin delete is caught (`delete_user`): the name is refused from then on
+  and an event names the volumes kept, so none is orphaned unsaid.
 - **bcrypt off the event loop**: a login's password check runs in a worker thread, and the
   attempt counts towards the account's lockout before it starts, so concurrent attempts on
   one account are not each checked against a count that has not caught up yet.
@@ -34,6 +39,7 @@ from nativeauthenticator.orm import UserInfo
 
 from vocabulary.settings import Settings, get_settings
 
+from .accounts import accounts, hub_deleted
 from .signin import PlatformLoginHandler, PlatformSignUpHandler
 
 PASSWORD_FILE = "admin-password"
@@ -129,9 +135,30 @@ class PlatformAuthenticator(NativeAuthenticator):
             return username
         return None
 
+    def get_user(self, username: str) -> Any:
+        """NativeAuthenticator's record, as the database has it now (not a copy the session
+        loaded earlier: the reconciler approves and refuses in the same table)."""
+        name = self.normalize_username(username)
+        return self.db.query(UserInfo).filter(UserInfo.username == name).populate_existing().first()
+
     def create_user(self, username: str, password: str, **kwargs: Any) -> Any:
-        """Sign-up: refused for the admin's name (that account is made at start-up only)."""
-        if self.normalize_username(username) == get_settings().admin:
+        """Sign-up: refused for the admin's name (that account is made at start-up only) and
+        for a name the platform removed; approved at once for a name a Roster lists."""
+        name = self.normalize_username(username)
+        if name == get_settings().admin:
             self.log.warning("Refused a sign-up as the admin %s", get_settings().admin)
             return None
-        return super().create_user(username, password, **kwargs)
+        if accounts().refused(name):
+            self.log.warning("Refused a sign-up as %s: the platform removed that account", name)
+            return None
+        created = super().create_user(username, password, **kwargs)
+        if created is not None and not created.is_authorized and accounts().pre_approved(name):
+            created.is_authorized = True  # a roster lists the name (`passwords: none`)
+            self.db.commit()
+        return created
+
+    async def delete_user(self, user: Any) -> None:
+        """JupyterHub's own delete (its admin page, `DELETE /hub/api/users/NAME`): the
+        platform's removals pass through here too and are left alone; any other is recorded."""
+        await hub_deleted(user.name)
+        super().delete_user(user)

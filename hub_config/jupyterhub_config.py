@@ -22,6 +22,7 @@ RECONCILER_SCOPES = [
     "read:users:activity",
     "servers",  # stop and start servers (ServerRestart)
     "admin:groups",
+    scopes.ADMIN_USERS,  # Rosters and removals: create and delete users (docs/roster.md)
 ]
 
 # The `automation` service applies manifests: the platform's scopes only. Managing the hub's

@@ -171,10 +171,10 @@ def prune_unlisted(
 
 def _kind_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | None:
     """Why the kind's own rule refuses `res` over the others of its kind (stored, or earlier
-    in this apply), or None."""
+    in this apply), or why the group-manager rule refuses it, or None."""
     rule = REGISTRY[res.kind].conflict
     if rule is None:
-        return None
+        return _group_conflict(s, res, batch)
     others: list[tuple[str, dict[str, Any]]] = []
     for other in batch:
         if other is res:
@@ -185,7 +185,32 @@ def _kind_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | No
     for row in s.scalars(select(ResourceRow).where(ResourceRow.kind == res.kind)):
         if row.name not in in_batch:  # (a resource listed in this apply is judged by its new spec above)
             others.append((row.name, row.spec))
-    return rule(res.spec, others)
+    return rule(res.spec, others) or _group_conflict(s, res, batch)
+
+
+def _group_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | None:
+    """A hub group has one manager across kinds (a GroupMembership or a Roster): two would
+    undo each other's work. Judged against the others stored or earlier in this apply."""
+    managed = REGISTRY[res.kind].groups
+    if managed is None:
+        return None
+    mine = set(managed(res.spec))
+    kinds = [kind for kind, info in REGISTRY.items() if info.groups is not None]
+    listed = {(o.kind, o.metadata.name) for o in batch}
+    others: list[tuple[str, str, list[str]]] = []
+    for other in batch:
+        if other is res:
+            break
+        if (other.kind, other.metadata.name) != (res.kind, res.metadata.name) and other.kind in kinds:
+            others.append((other.kind, other.metadata.name, REGISTRY[other.kind].groups(other.spec)))  # type: ignore[misc]
+    for row in s.scalars(select(ResourceRow).where(ResourceRow.kind.in_(kinds))):
+        if (row.kind, row.name) not in listed and (row.kind, row.name) != (res.kind, res.metadata.name):
+            others.append((row.kind, row.name, REGISTRY[row.kind].groups(row.spec)))  # type: ignore[misc]
+    for kind, name, groups in others:
+        shared = sorted(mine.intersection(groups))
+        if shared:
+            return f"group {shared[0]!r} is already managed by {kind.lower()}/{name}"
+    return None
 
 
 def _stored_hash(row: ResourceRow) -> str:

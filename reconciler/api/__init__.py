@@ -15,6 +15,7 @@ from . import (
     grouppolicy,
     idlecullpolicy,
     rolloutrestart,
+    roster,
     serverrestart,
     serverstop,
     volumebackup,
@@ -56,3 +57,4 @@ register(volumebackup.KIND)
 register(volumerestore.KIND)
 register(backupschedule.KIND)
 register(serverstop.KIND)
+register(roster.KIND)

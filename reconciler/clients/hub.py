@@ -106,6 +106,26 @@ class HubClient:
         except (NotFound, PermanentError):
             return None
 
+    async def list_users(self) -> dict[str, dict[str, Any]]:
+        """Every user's model (servers, groups), by name: one request per page."""
+        return {u["name"]: u for u in await self.paginated("users")}
+
+    async def create_users(self, names: list[str]) -> list[dict[str, Any]]:
+        """Create these users in one request (JupyterHub skips the ones that exist; 409 when
+        all do, which is done too)."""
+        try:
+            return await self.request("POST", "users", json={"usernames": names}) or []
+        except AlreadyExists:
+            return []
+
+    async def delete_user(self, name: str) -> bool:
+        """Delete a user (their tokens and login cookies go with them); False if already gone."""
+        try:
+            await self.request("DELETE", f"users/{quote(name, safe='')}")
+            return True
+        except NotFound:
+            return False
+
     async def user_exists(self, name: str) -> bool:
         try:
             await self.request("GET", f"users/{quote(name, safe='')}")

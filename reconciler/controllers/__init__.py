@@ -20,6 +20,7 @@ from . import (
     idlecullpolicy,
     privilegedaccess,
     rolloutrestart,
+    roster,
     serverdrift,
     serverrestart,
     serverstop,
@@ -40,6 +41,7 @@ CONTROLLERS: dict[str, Controller] = {
     "VolumeRestore": volumerestore.reconcile,
     "BackupSchedule": backupschedule.reconcile,
     "ServerStop": serverstop.reconcile,
+    "Roster": roster.reconcile,
 }
 
 FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}

@@ -42,6 +42,7 @@ def test_kinds() -> None:
         "VolumeRestore",
         "BackupSchedule",
         "ServerStop",
+        "Roster",
     }
     assert set(REGISTRY) - {"GroupMembership", "IdleCullPolicy", "GroupPolicy", "BackupSchedule"} == one_shot_kinds()
 
