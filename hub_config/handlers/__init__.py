@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .accounts import handlers as account_handlers
 from .backups import handlers as backup_handlers
 from .idleculling import handlers as idleculling_handlers
 from .notifications import handlers as notification_handlers
@@ -20,4 +21,5 @@ HANDLERS = [
     *idleculling_handlers,
     *server_handlers,
     *placement_handlers,
+    *account_handlers,
 ]

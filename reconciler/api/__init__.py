@@ -18,6 +18,7 @@ from . import (
     roster,
     serverrestart,
     serverstop,
+    userremoval,
     volumebackup,
     volumereset,
     volumerestore,
@@ -58,3 +59,4 @@ register(volumerestore.KIND)
 register(backupschedule.KIND)
 register(serverstop.KIND)
 register(roster.KIND)
+register(userremoval.KIND)

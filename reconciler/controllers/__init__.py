@@ -24,6 +24,7 @@ from . import (
     serverdrift,
     serverrestart,
     serverstop,
+    userremoval,
     volumebackup,
     volumereset,
     volumerestore,
@@ -42,6 +43,7 @@ CONTROLLERS: dict[str, Controller] = {
     "BackupSchedule": backupschedule.reconcile,
     "ServerStop": serverstop.reconcile,
     "Roster": roster.reconcile,
+    "UserRemoval": userremoval.reconcile,
 }
 
 FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}

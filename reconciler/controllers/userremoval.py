@@ -1,0 +1,40 @@
+"""UserRemoval (one-shot): one person removed with care, by the steps every removal shares
+(`user_removal`); the status says what was done, each step is an event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .. import user_removal
+from ..accounts import Accounts
+from ..api.userremoval import UserRemovalSpec, UserRemovalStatus
+from ..context import Context
+from ..errors import TemporaryError
+from ..result import Result
+from ..store import StoredResource
+
+KIND = "UserRemoval"
+WAIT = 5.0  # seconds between looks at the backup
+
+
+async def reconcile(obj: StoredResource, ctx: Context) -> Result:
+    spec = UserRemovalSpec.model_validate(obj.spec)
+    status = UserRemovalStatus.load(obj.status)
+    status.phase, status.observed_generation, status.user = "Running", obj.generation, spec.user
+
+    async def record(step: str, backup: str | None) -> None:
+        status.step, status.backup = step, backup  # type: ignore[assignment]
+        await ctx.progress(KIND, obj.name, status)
+
+    removal = user_removal.Removal(KIND, obj.name, spec.user, spec.removal)
+    try:
+        did = await user_removal.advance(ctx, Accounts(ctx.store), removal, status.step, status.backup, record)
+    except TemporaryError as e:
+        if e.reason != "BackingUp":
+            raise
+        return Result(status, requeue_after=WAIT)
+    now = datetime.now(UTC)
+    status.did = [*status.did, *did]
+    status.phase, status.finished_at = "Succeeded", now
+    status.set_condition("Ready", "True", "Removed", "; ".join(status.did), now)
+    return Result(status)
