@@ -163,6 +163,12 @@ class Accounts:
                 r.one_time_password, r.updated = None, utcnow()
             return found
 
+    def roster_of(self, name: str) -> str | None:
+        """The roster that manages this person now (None: none, or they were removed)."""
+        with self.store.session() as s:
+            query = select(AccountRow.roster).where(AccountRow.username == name, AccountRow.state == ACTIVE)
+            return s.scalar(query) or None
+
     def state(self, name: str) -> str | None:
         with self.store.session() as s:
             return s.scalar(select(AccountRow.state).where(AccountRow.username == name))

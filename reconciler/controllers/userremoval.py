@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from .. import user_removal
 from ..accounts import Accounts
 from ..api.userremoval import UserRemovalSpec, UserRemovalStatus
 from ..context import Context
-from ..errors import TemporaryError
+from ..errors import PermanentError, TemporaryError
 from ..result import Result
 from ..store import StoredResource
 
@@ -26,9 +27,13 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
         status.step, status.backup = step, backup  # type: ignore[assignment]
         await ctx.progress(KIND, obj.name, status)
 
+    accounts = Accounts(ctx.store)
+    if status.step is None and (roster := await listed_by(ctx, accounts, spec.user)):
+        # The roster would make them again: its list is where they leave.
+        raise PermanentError(f"{spec.user} is listed by roster/{roster}: remove them from its list", "ListedByRoster")
     removal = user_removal.Removal(KIND, obj.name, spec.user, spec.removal)
     try:
-        did = await user_removal.advance(ctx, Accounts(ctx.store), removal, status.step, status.backup, record)
+        did = await user_removal.advance(ctx, accounts, removal, status.step, status.backup, record)
     except TemporaryError as e:
         if e.reason != "BackingUp":
             raise
@@ -38,3 +43,12 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     status.phase, status.finished_at = "Succeeded", now
     status.set_condition("Ready", "True", "Removed", "; ".join(status.did), now)
     return Result(status)
+
+
+async def listed_by(ctx: Context, accounts: Accounts, user: str) -> str | None:
+    """The Roster that lists `user` now, if any."""
+    roster = await asyncio.to_thread(accounts.roster_of, user)
+    found = await asyncio.to_thread(ctx.store.get, "Roster", roster) if roster else None
+    if found is None:
+        return None
+    return roster if any(u.get("name") == user for u in found.spec.get("users") or []) else None
