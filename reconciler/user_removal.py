@@ -30,6 +30,11 @@ from .api import parse_resource
 from .context import Context
 from .errors import TemporaryError
 
+
+class BackingUp(TemporaryError):
+    """The removal waits for its backup: come back later (not a failure)."""
+
+
 Record = Callable[[str, str | None], Awaitable[None]]  # (step, backup name) -> progress written
 BACKUP_LABEL = "jupyterhub-ds/removal-of"
 
@@ -46,11 +51,11 @@ class Removal:
 
 
 async def advance(
-    ctx: Context, accounts: Accounts, r: Removal, step: str | None, backup: str | None, record: Record
-) -> list[str]:
+    ctx: Context, accounts: Accounts, r: Removal, step: str | None, backup: str | None, record: Record, did: list[str]
+) -> None:
     """Carry the removal on from `step` to `done`, or raise TemporaryError to be called again
-    (a backup under way). What was done, in words, for the status."""
-    did: list[str] = []
+    (a backup under way). What was done, in words, is appended to `did` as it is done (so an
+    exception loses none of it)."""
     if step in (None, "refusing"):
         await record("refusing", backup)
         await asyncio.to_thread(accounts.set_state, [r.user], REMOVING, r.name)
@@ -80,7 +85,6 @@ async def advance(
         did.append(await volumes(ctx, r, backup))
         await asyncio.to_thread(accounts.set_state, [r.user], REMOVED, r.name)
         await record("done", backup)
-    return did
 
 
 async def say(ctx: Context, r: Removal, reason: str, message: str, type: str = "Normal") -> str:
@@ -120,10 +124,10 @@ async def backed_up(ctx: Context, r: Removal, backup: str) -> tuple[str, bool]:
         }
         await ctx.apply(parse_resource(body), f"{r.kind.lower()}/{r.name}")
         await say(ctx, r, "BackupRequested", f"{r.user}: backing up {', '.join(sorted(present))} in {backup}")
-        raise TemporaryError(f"waiting for the backup {backup} of {r.user}", reason="BackingUp")
+        raise BackingUp(f"waiting for the backup {backup} of {r.user}")
     phase = (found.status or {}).get("phase")
     if phase not in ("Succeeded", "Failed"):
-        raise TemporaryError(f"waiting for the backup {backup} of {r.user}", reason="BackingUp")
+        raise BackingUp(f"waiting for the backup {backup} of {r.user}")
     archives = [a for a in (found.status or {}).get("archives") or [] if a.get("user") == r.user]
     wanted = set(found.spec.get("volumes") or [])
     verified = phase == "Succeeded" and wanted <= {a["volume"] for a in archives if a.get("sha256")}
@@ -144,7 +148,7 @@ async def volumes(ctx: Context, r: Removal, backup: str | None) -> str:
         return await say(ctx, r, "VolumesKept", f"{r.user}: volumes kept: {listed}")
     containers = await ctx.engine.user_containers(ctx.settings.platform_id, r.user)
     if any(c.get("State") == "running" for c in containers):
-        raise TemporaryError(f"a container of {r.user} runs: their volumes are not removed", reason="ServerRunning")
+        raise TemporaryError(f"a container of {r.user} runs: their volumes are not removed")
     for name in present.values():
         await ctx.engine.remove_volume(name)
     return await say(ctx, r, "VolumesRemoved", f"{r.user}: volumes removed: {listed}")

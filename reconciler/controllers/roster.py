@@ -20,7 +20,6 @@ from .. import user_removal
 from ..accounts import Accounts, Enrolled
 from ..api.roster import Person, Plan, RosterSpec, RosterStatus, plan
 from ..context import Context
-from ..errors import TemporaryError
 from ..result import Result
 from ..store import StoredResource
 
@@ -141,13 +140,14 @@ async def remove(
             await ctx.progress(KIND, obj.name, status)
 
         removal = user_removal.Removal(KIND, obj.name, name, spec.removal)
+        done: list[str] = []
         try:
-            for what in await user_removal.advance(ctx, accounts, removal, person.step, person.backup, record):
-                did(name, what)
-        except TemporaryError as e:
-            if e.reason != "BackingUp":
-                raise
+            await user_removal.advance(ctx, accounts, removal, person.step, person.backup, record, done)
+        except user_removal.BackingUp:
             waiting.append(name)
+        finally:
+            for what in done:
+                did(name, what)
     return waiting
 
 

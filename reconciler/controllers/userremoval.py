@@ -10,7 +10,7 @@ from .. import user_removal
 from ..accounts import Accounts
 from ..api.userremoval import UserRemovalSpec, UserRemovalStatus
 from ..context import Context
-from ..errors import PermanentError, TemporaryError
+from ..errors import PermanentError
 from ..result import Result
 from ..store import StoredResource
 
@@ -32,14 +32,14 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
         # The roster would make them again: its list is where they leave.
         raise PermanentError(f"{spec.user} is listed by roster/{roster}: remove them from its list", "ListedByRoster")
     removal = user_removal.Removal(KIND, obj.name, spec.user, spec.removal)
+    done: list[str] = []
     try:
-        did = await user_removal.advance(ctx, accounts, removal, status.step, status.backup, record)
-    except TemporaryError as e:
-        if e.reason != "BackingUp":
-            raise
+        await user_removal.advance(ctx, accounts, removal, status.step, status.backup, record, done)
+    except user_removal.BackingUp:
         return Result(status, requeue_after=WAIT)
+    finally:
+        status.did = [*status.did, *done]
     now = datetime.now(UTC)
-    status.did = [*status.did, *did]
     status.phase, status.finished_at = "Succeeded", now
     status.set_condition("Ready", "True", "Removed", "; ".join(status.did), now)
     return Result(status)
