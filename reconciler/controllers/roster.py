@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from vocabulary import naming
 
-from .. import user_removal
+from .. import in_force, user_removal
 from ..accounts import Accounts, Enrolled
 from ..api.roster import Person, Plan, RosterSpec, RosterStatus, plan
 from ..context import Context
@@ -24,7 +24,9 @@ from ..result import Result
 from ..store import StoredResource
 
 KIND = "Roster"
-PAGE = 1000  # users created per request
+# Users created per request: JupyterHub creates them one by one with the event loop held
+# (about 10 ms each on SQLite), so a page holds the hub for about a second, not twenty.
+PAGE = 100
 KEEP_DID = 12  # the newest actions kept per person in the status
 WAIT = 5.0  # seconds between looks at a removal's backup
 Did = Callable[[str, str], None]  # (person, what was done to them)
@@ -51,10 +53,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     listed = {u.name: u.email for u in spec.users}
     enrolled = await create(obj, ctx, accounts, spec, todo.create, listed, did)
     changed = await memberships(obj, ctx, todo, did)
-    for name in sorted(changed):  # group policies and Docker access follow membership
-        ctx.enqueue((naming.DOCKER_ACCESS_KIND, name))
-    if changed:
-        ctx.enqueue((naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY))
+    await wake_watches(ctx, todo, changed)
 
     waiting = await remove(obj, ctx, accounts, spec, todo.removals, people, did, status)
     if todo.writes or enrolled.writes:
@@ -77,15 +76,19 @@ async def create(
     listed: dict[str, str | None],
     did: Did,
 ) -> Enrolled:
-    """The missing users (one request per page), then everyone's record approved and, for
-    `oneTime`, a one-time password for those with none (one transaction)."""
-    for start in range(0, len(missing), PAGE):
-        page = missing[start : start + PAGE]
-        await ctx.hub.create_users(page)
-        await ctx.event(KIND, obj.name, "UsersCreated", f"created {len(page)} users: {shown(page)}")
-        for name in page:
-            did(name, "created")
-    enrolled = await asyncio.to_thread(accounts.enroll, obj.name, listed, spec.passwords == "oneTime")
+    """The missing users (one request per page) and, meanwhile, everyone's record approved
+    and, for `oneTime`, a one-time password for those with none (one transaction, in a
+    thread: bcrypt's work overlaps the hub's, NativeAuthenticator's records need no hub user)."""
+    enrolling = asyncio.ensure_future(asyncio.to_thread(accounts.enroll, obj.name, listed, spec.passwords == "oneTime"))
+    try:
+        for start in range(0, len(missing), PAGE):
+            page = missing[start : start + PAGE]
+            await ctx.hub.create_users(page)
+            await ctx.event(KIND, obj.name, "UsersCreated", f"created {len(page)} users: {shown(page)}")
+            for name in page:
+                did(name, "created")
+    finally:
+        enrolled = await enrolling
     for names, what, reason in (
         (enrolled.approved, "approved", "UsersApproved"),
         (enrolled.passwords, "one-time password made", "PasswordsMade"),
@@ -149,6 +152,23 @@ async def remove(
             for what in done:
                 did(name, what)
     return waiting
+
+
+async def wake_watches(ctx: Context, todo: Plan, changed: set[str]) -> None:
+    """Group policies and Docker access follow membership: the drift survey once, the
+    Docker-access watch for the users of changed groups that a `limited` policy names (the
+    others have nothing it would do), the privileged-access watch for docker-privileged."""
+    if not changed:
+        return
+    ctx.enqueue((naming.SERVER_DRIFT_KIND, naming.SERVER_DRIFT_KEY))
+    policies = await asyncio.to_thread(in_force.group_policies, ctx.store)
+    limited = {g for p in policies if p.spec.docker_level == "limited" for g in p.spec.groups}
+    for group, names in [*todo.add.items(), *todo.remove.items()]:
+        for name in names:
+            if group in limited:
+                ctx.enqueue((naming.DOCKER_ACCESS_KIND, name))
+            if group == naming.PRIVILEGED_GROUP:
+                ctx.enqueue((naming.PRIVILEGED_ACCESS_KIND, name))
 
 
 def pending_removals(people: list[Person]) -> dict[str, list[str]]:

@@ -222,7 +222,7 @@ def test_controller_converges_in_a_few_calls_and_reapplies_without_writes(store:
     ctx = FakeContext(store, hub)
     status = asyncio.run(controller.reconcile(obj, ctx)).status  # type: ignore[arg-type]
     assert len(hub.users) == 1000 and all(len(m) == 100 for m in hub.groups.values())
-    assert len(hub.calls) == 2 + 1 + 10 + 10  # two listings, one create, per group: create and add
+    assert len(hub.calls) == 2 + 10 + 10 + 10  # two listings, a create per 100 users, per group: create and add
     assert status.phase == "Ready" and status.existing == 1000 and len(status.pending["passwordNotRead"]) == 1000
     person = next(p for p in status.people if p.name == "u0003")
     assert person.did == ["created", "one-time password made", "added to g3"]
