@@ -28,6 +28,7 @@ GROUPS = ("rs-g1", "rs-g2")
 PEOPLE = [f"rs-u{i:02d}" for i in range(50)]
 LEAVER, SIGNER = "rs-u01", "rs-u00"
 SOLO, LONER = "rs-solo", "rs-loner"  # not on the roster: deleted by hubctl, and by JupyterHub's admin
+OPEN, NOPW = "rs-open", "rs-nopw"  # a roster with `passwords: none`: its people sign up
 BASE_IMAGE = "jupyterhub-ds/base:bookworm"
 NEW_PASSWORD = "my-own-long-passphrase-42"
 
@@ -61,9 +62,13 @@ def course(hub: Hub, engine: docker.DockerClient) -> Iterator[None]:
     finally:
         # Everyone leaves through the platform (removal: delete), then what is left goes.
         apply(hub, "Roster", ROSTER, spec([], removal="delete"))
-        wait_for(lambda: not {u["name"] for u in hub.api("GET", "users").json()} & set(PEOPLE), 120, "all removed")
+        if status(hub, "Roster", OPEN):
+            apply(hub, "Roster", OPEN, {"users": [], "passwords": "none", "removal": "delete"})
+        listed = {*PEOPLE, NOPW}
+        wait_for(lambda: not {u["name"] for u in hub.api("GET", "users").json()} & listed, 120, "all removed")
         backups = {p.get("backup") for p in status(hub, "Roster", ROSTER).get("people", []) if p.get("backup")}
-        hub.api("DELETE", f"resources/roster/{ROSTER}")
+        for roster in (ROSTER, OPEN):
+            hub.api("DELETE", f"resources/roster/{roster}")
         for name in backups:
             hub.api("DELETE", f"resources/volumebackup/{name}")
             engine.containers.run(
@@ -203,3 +208,14 @@ def test_5_delete_with_care(hub: Hub, engine: docker.DockerClient, course: None)
     [kept] = [e for e in events(hub, reason="VolumesKept") if e["kind"] == "User" and e["name"] == LONER]
     assert hub.volume_name(LONER, "home") in kept["message"]
     assert engine.volumes.list(filters={"name": hub.volume_name(LONER, "home")})
+
+
+def test_6_passwords_none_pre_approves_the_sign_up(hub: Hub, course: None) -> None:
+    apply(hub, "Roster", OPEN, {"users": [{"name": NOPW}], "passwords": "none", "removal": "delete"})
+    wait_for(lambda: status(hub, "Roster", OPEN).get("phase") == "Ready", 30, "the open roster Ready")
+    result = hub.hubctl("roster", "passwords", OPEN, "-o", "csv")
+    assert result.returncode == 0 and result.stdout.strip() == "user,password"  # none made
+    hub.signup(NOPW)
+    session, error = hub.login(NOPW)  # approved at once: nobody clicked /hub/authorize
+    assert session is not None, error
+    session.close()

@@ -5,6 +5,7 @@ controller against a fake hub counting its calls (re-applying writes nothing).""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -91,8 +92,8 @@ def test_plan_removes_who_is_no_longer_listed_once() -> None:
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    s = Store(f"sqlite:///{tmp_path}/hub.sqlite")
+def store(db_url: str) -> Iterator[Store]:
+    s = Store(db_url)
     yield s
     s.close()
 
