@@ -18,7 +18,9 @@ import contextlib
 import os
 import sqlite3
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,10 +46,20 @@ class Schema:
     known: bool  # `current` is one of the installed JupyterHub's revisions
 
 
+@contextlib.contextmanager
+def alembic_ini(db_url: str) -> Iterator[str]:
+    """JupyterHub's alembic.ini for `db_url`, in a temporary folder (its public
+    `write_alembic_ini`; `dbutil.upgrade` would run the `alembic` command in a subprocess)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "alembic.ini")
+        dbutil.write_alembic_ini(path, db_url)
+        yield path
+
+
 def schema(db_url: str) -> Schema:
     engine = create_engine(db_url)
     try:
-        with dbutil._temp_alembic_ini(db_url) as ini:  # JupyterHub's migrations, as its upgrade-db reads them
+        with alembic_ini(db_url) as ini:  # JupyterHub's migrations, as its upgrade-db reads them
             scripts = ScriptDirectory.from_config(Config(ini))
         head = scripts.get_current_head()
         assert head is not None
@@ -103,7 +115,7 @@ def ensure(db_url: str, config_hint: str) -> tuple[int, str]:
             f"`jupyterhub upgrade-db -f {config_hint}` with the hub's settings and start again"
         )
     copy = backup_sqlite(path)
-    with dbutil._temp_alembic_ini(db_url) as ini:  # what `jupyterhub upgrade-db` runs, in this process
+    with alembic_ini(db_url) as ini:  # what `jupyterhub upgrade-db` runs, in this process
         command.upgrade(Config(ini), "head")
     return 0, f"upgraded JupyterHub's tables {s.current} -> {s.head} for JupyterHub {version}; the copy before: {copy}"
 

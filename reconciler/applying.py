@@ -175,16 +175,9 @@ def _kind_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | No
     rule = REGISTRY[res.kind].conflict
     if rule is None:
         return _group_conflict(s, res, batch)
-    others: list[tuple[str, dict[str, Any]]] = []
-    for other in batch:
-        if other is res:
-            break
-        if other.kind == res.kind:
-            others.append((other.metadata.name, other.spec.model_dump(mode="json", by_alias=True)))
-    in_batch = {o.metadata.name for o in batch if o.kind == res.kind}
-    for row in s.scalars(select(ResourceRow).where(ResourceRow.kind == res.kind)):
-        if row.name not in in_batch:  # (a resource listed in this apply is judged by its new spec above)
-            others.append((row.name, row.spec))
+    earlier, stored = _others_of_kind(s, res.kind, batch)
+    position = next(i for i, other in enumerate(batch) if other is res)
+    others = [spec for index, spec in earlier if index < position] + stored
     return rule(res.spec, others) or _group_conflict(s, res, batch)
 
 
@@ -194,23 +187,53 @@ def _group_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | N
     managed = REGISTRY[res.kind].groups
     if managed is None:
         return None
-    mine = set(managed(res.spec))
-    kinds = [kind for kind, info in REGISTRY.items() if info.groups is not None]
-    listed = {(o.kind, o.metadata.name) for o in batch}
-    others: list[tuple[str, str, list[str]]] = []
-    for other in batch:
-        if other is res:
-            break
-        if (other.kind, other.metadata.name) != (res.kind, res.metadata.name) and other.kind in kinds:
-            others.append((other.kind, other.metadata.name, REGISTRY[other.kind].groups(other.spec)))  # type: ignore[misc]
-    for row in s.scalars(select(ResourceRow).where(ResourceRow.kind.in_(kinds))):
-        if (row.kind, row.name) not in listed and (row.kind, row.name) != (res.kind, res.metadata.name):
-            others.append((row.kind, row.name, REGISTRY[row.kind].groups(row.spec)))  # type: ignore[misc]
-    for kind, name, groups in others:
-        shared = sorted(mine.intersection(groups))
-        if shared:
-            return f"group {shared[0]!r} is already managed by {kind.lower()}/{name}"
+    position = next(i for i, other in enumerate(batch) if other is res)
+    managers = _group_managers(s, batch)
+    for group in sorted(managed(res.spec)):
+        for kind, name, index in managers.get(group, []):
+            if (kind, name) != (res.kind, res.metadata.name) and (index is None or index < position):
+                return f"group {group!r} is already managed by {kind.lower()}/{name}"
     return None
+
+
+def _group_managers(s: Session, batch: list[Resource]) -> dict[str, list[tuple[str, str, int | None]]]:
+    """group -> [(kind, name, position in the batch, or None when stored)] of every resource
+    that manages a group, worked out once per apply (as `_others_of_kind`)."""
+    cache = s.info.setdefault("group_managers", {})
+    if id(batch) not in cache:
+        found: dict[str, list[tuple[str, str, int | None]]] = {}
+        for kind, info in REGISTRY.items():
+            if info.groups is None:
+                continue
+            earlier, stored = _others_of_kind(s, kind, batch)
+            entries = [(name, spec, index) for index, (name, spec) in earlier]
+            entries += [(name, spec, None) for name, spec in stored]
+            for name, spec, index in entries:
+                for group in info.groups(spec):
+                    found.setdefault(group, []).append((kind, name, index))
+        cache[id(batch)] = found
+    return cache[id(batch)]
+
+
+def _others_of_kind(
+    s: Session, kind: str, batch: list[Resource]
+) -> tuple[list[tuple[int, tuple[str, dict[str, Any]]]], list[tuple[str, dict[str, Any]]]]:
+    """The batch's resources of `kind` (with their position) and the stored ones it does not
+    list, read once per apply (cached on the session: an apply of N GroupMemberships would
+    otherwise read and dump them N times). Stored rows outside the batch do not change
+    during the apply; a resource listed in it is judged by its new spec."""
+    cache = s.info.setdefault("kind_conflict", {})
+    key = (kind, id(batch))
+    if key not in cache:
+        earlier = [
+            (index, (other.metadata.name, other.spec.model_dump(mode="json", by_alias=True)))
+            for index, other in enumerate(batch)
+            if other.kind == kind
+        ]
+        in_batch = {name for _, (name, _) in earlier}
+        stored = [(row.name, row.spec) for row in s.scalars(select(ResourceRow).where(ResourceRow.kind == kind))]
+        cache[key] = (earlier, [(name, spec) for name, spec in stored if name not in in_batch])
+    return cache[key]
 
 
 def _stored_hash(row: ResourceRow) -> str:

@@ -1,5 +1,6 @@
 """What the reconciler needs of the Docker proxy of `limited` access (`docker_proxy/`, built
-beside this): the interface its controller codes against (so unit tests give a fake), and
+beside this): the interface its controller codes against (so unit tests give a fake; the records are the
+proxy's own `OwnedObject` and `AuditEvent`), and
 the sink of the proxy's audit events, which become events on `DockerAccess/<user>`.
 
 The proxy runs on a thread and event loop of its own; it calls `AuditSink` there. The sink
@@ -22,27 +23,14 @@ from typing import Protocol
 
 from vocabulary import naming
 
+from .docker_objects import OwnedObject
+from .docker_proxy import AuditEvent
 from .docker_requests import Quota
 from .store import Store
 
 log = logging.getLogger("reconciler.dockeraccess")
 KIND = naming.DOCKER_ACCESS_KIND
 PENDING_MAX = 1000  # audit events waiting for the database, over all users
-
-
-class OwnedObjectLike(Protocol):
-    """One object the proxy recorded a user made (container, volume, network, image)."""
-
-    kind: str
-    id: str
-    name: str
-
-
-class AuditEventLike(Protocol):
-    kind: str  # create | remove | refused
-    endpoint: str
-    object: str
-    message: str
 
 
 class DockerProxyPort(Protocol):
@@ -54,7 +42,7 @@ class DockerProxyPort(Protocol):
 
     def open_users(self) -> dict[str, Quota]: ...
 
-    async def owned(self, user: str) -> Sequence[OwnedObjectLike]: ...
+    async def owned(self, user: str) -> Sequence[OwnedObject]: ...
 
     async def forget(self, user: str, ids: Iterable[str]) -> None: ...
 
@@ -74,11 +62,10 @@ class AuditSink:
     _writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "docker-audit"), repr=False)
     _draining: bool = False
 
-    def __call__(self, user: str, event: AuditEventLike) -> Awaitable[None] | None:
-        kind = getattr(event, "kind", "refused")
-        what = " ".join(p for p in (getattr(event, "endpoint", ""), getattr(event, "object", "")) if p)
-        message = f"{what}: {getattr(event, 'message', '')}".strip(": ")
-        self.add(user, REASONS.get(kind, "Audit"), message, "Warning" if kind == "refused" else "Normal")
+    def __call__(self, user: str, event: AuditEvent) -> Awaitable[None] | None:
+        what = " ".join(p for p in (event.endpoint, event.object) if p)
+        message = f"{what}: {event.message}".strip(": ")
+        self.add(user, REASONS.get(event.kind, "Audit"), message, "Warning" if event.kind == "refused" else "Normal")
         return None
 
     def add(self, user: str, reason: str, message: str, type: str = "Normal", now: float | None = None) -> bool:

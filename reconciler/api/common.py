@@ -81,7 +81,7 @@ class Status(StatusModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def condition(self, type: str) -> Condition | None:
-        return next((c for c in self.conditions if c.type == type), None)
+        return get_condition(self.conditions, type)
 
     def is_true(self, type: str) -> bool:
         c = self.condition(type)
@@ -168,6 +168,19 @@ class Column:
         return show(found)
 
 
+@dataclass(frozen=True)
+class StatusTable:
+    """A list in a kind's status that `hubctl describe` shows as a table, a row per entry
+    (the columns' paths are into the entry), instead of as YAML."""
+
+    field: str  # the status key holding the list
+    title: str
+    columns: tuple[Column, ...]
+
+    def rows(self, entries: list[dict[str, Any]]) -> list[list[str]]:
+        return [[c.header for c in self.columns]] + [[c.cell(e) for c in self.columns] for e in entries]
+
+
 def show(value: Any) -> str:
     """A value as a table cell: lists joined, nothing for None."""
     if value is None:
@@ -195,6 +208,7 @@ class KindInfo:
     lane: Literal["fast", "slow"] = "fast"  # slow: may take minutes (lanes.py)
     columns: tuple[Column, ...] = ()  # what `hubctl get` shows of it, between READY and AGE
     conflict: Conflict | None = None  # e.g. one GroupMembership per group
+    details: tuple[StatusTable, ...] = ()  # lists in its status that `hubctl describe` shows as tables
     # The hub groups whose membership a resource of this kind manages (from its spec, as a
     # model or as stored): a group has one manager across kinds (`applying.py`).
     groups: Callable[[Any], list[str]] | None = None

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
 from vocabulary import scopes
 
-from .common import Column, Envelope, KindInfo, Status, StatusModel
+from .common import Column, Envelope, KindInfo, Status, StatusModel, StatusTable
 from .fields import Duration, DurationOrZero, ServerSelector, SpecModel
 
 
@@ -85,5 +85,21 @@ KIND = KindInfo(
     columns=(
         Column("IDLE-TIMEOUT", "spec.idleTimeout"),
         Column("SERVERS", lambda it: len((it.get("status") or {}).get("servers") or [])),
+    ),
+    details=(
+        StatusTable(
+            "servers",
+            "Servers",
+            (
+                Column("USER", "user"),
+                Column("SERVER", lambda e: e.get("server") or "-"),
+                Column("IDLE", lambda e: f"{e.get('idleSeconds', 0) // 60}m{e.get('idleSeconds', 0) % 60}s"),
+                Column(
+                    "DEADLINE", lambda e: f"{e.get('deadline', '')}{' (maxAge)' if e.get('reason') == 'maxAge' else ''}"
+                ),
+                Column("STATE", "state"),
+                Column("NOTE", "message"),
+            ),
+        ),
     ),
 )

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from ..api import REGISTRY
 from ..api import table as kind_table
 from ..api.common import age
 from .client import EXIT_INVALID, EXIT_OK, CliError
@@ -159,9 +160,10 @@ def describe(args: argparse.Namespace) -> int:
     print("Spec:")
     print("  " + yaml.safe_dump(item["spec"], sort_keys=False).rstrip().replace("\n", "\n  "))
     extra = {k: v for k, v in status.items() if k not in ("conditions", "phase", "observedGeneration")}
-    if item["kind"] == "IdleCullPolicy":
-        print("Servers:")
-        print(culled_table(extra.pop("servers", [])))
+    for detail in REGISTRY[item["kind"]].details:
+        print(f"{detail.title}:")
+        entries = extra.pop(detail.field, None) or []
+        print("\n".join("  " + line for line in table(detail.rows(entries)).splitlines()) if entries else "  <none>")
     if extra:
         print("Status:")
         print("  " + yaml.safe_dump(extra, sort_keys=False).rstrip().replace("\n", "\n  "))
@@ -179,19 +181,6 @@ def describe(args: argparse.Namespace) -> int:
     print("Events:")
     print(events_table(events, with_object=False) if events else "  <none>")
     return EXIT_OK
-
-
-def culled_table(servers: list[dict[str, Any]]) -> str:
-    """An idle-culling policy's servers: idle time, deadline, state."""
-    if not servers:
-        return "  <none>"
-    rows = [["  USER", "SERVER", "IDLE", "DEADLINE", "STATE", "NOTE"]]
-    for e in servers:
-        idle = f"{e.get('idleSeconds', 0) // 60}m{e.get('idleSeconds', 0) % 60}s"
-        deadline = f"{e.get('deadline', '')}{' (maxAge)' if e.get('reason') == 'maxAge' else ''}"
-        state, note = e.get("state", ""), e.get("message", "")
-        rows.append(["  " + e["user"], e.get("server") or "-", idle, deadline, state, note])
-    return table(rows)
 
 
 USERS = ("user", "users")  # `delete user NAME`: a person, with care (docs/roster.md)

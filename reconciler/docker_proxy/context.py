@@ -10,6 +10,7 @@ import tarfile
 import tempfile
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import IO
 
 from ..docker_requests import Refuse
@@ -20,9 +21,11 @@ EXPANDS = 100  # times its size a compressed context may expand to while its Doc
 SYMLINK_HOPS = 40
 
 
-async def spool(reader: asyncio.StreamReader, head: http1.Head, limit: int | None) -> IO[bytes]:
-    """The body in a temporary file, at its start; `http1.TooLarge` beyond `limit` bytes."""
-    spooled = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it: `with spooled`)
+async def spool(
+    reader: asyncio.StreamReader, head: http1.Head, limit: int | None, folder: Path | None = None
+) -> IO[bytes]:
+    """The body in a temporary file in `folder`, at its start; `http1.TooLarge` beyond `limit` bytes."""
+    spooled = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (the caller closes it: `with spooled`)
     try:
         async for chunk in http1.body_chunks(reader, head, limit):
             await asyncio.to_thread(spooled.write, chunk)

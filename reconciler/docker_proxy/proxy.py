@@ -40,6 +40,7 @@ log = logging.getLogger("reconciler.docker_proxy")
 T = TypeVar("T")
 OnAudit = Callable[[str, AuditEvent], Awaitable[None] | None]
 SOCKET = "docker.sock"  # in the user's folder (`naming.docker_proxy_dir`; the lab has LAB_DOCKER_DIR)
+SPOOL = ".spool"  # build contexts, beside the users' folders (a user folder's name is [a-z0-9-]: never this)
 SUN_PATH_MAX = 100  # bytes a Unix socket's path may have (108 with the NUL, less some margin)
 
 
@@ -72,6 +73,7 @@ class DockerProxy:
             publish_addresses=publish_addresses,
             reserved_names=reserved_names,
             max_connections=max_connections,
+            spool_dir=self.root / SPOOL,
         )
         self.users: dict[str, UserServer] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -105,6 +107,7 @@ class DockerProxy:
                 return
             self.root.mkdir(parents=True, exist_ok=True)
             os.chmod(self.root, 0o700)  # only the reconciler reaches in; labs get their folder mounted
+            (self.root / SPOOL).mkdir(mode=0o700, exist_ok=True)
             self.thread = threading.Thread(target=self._run, name="docker-proxy", daemon=True)
             self.thread.start()
         self._started.wait()

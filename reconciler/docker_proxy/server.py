@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -25,6 +26,7 @@ from ..docker_requests import (
     owner_labels,
     trigger_bases,
 )
+from ..docker_requests.objects import BUILDS
 from ..docker_requests.routes import COMPILED, VERSION
 from . import http1
 from .after import LISTS, After, AuditEvent, BuildSniffer, Outcome
@@ -48,6 +50,9 @@ MAX_JSON = 4 * 1024 * 1024  # a create request is a few KiB
 IDLE = 300.0  # seconds a kept-alive connection may wait for its next request
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 STREAMED_BODIES = {("POST", "image build"), ("PUT", "container archive")}
+# Builds one user runs at once: each may spool up to the quota's `buildContext` to disk, so
+# the connection limit alone would let one user hold 32 contexts there.
+BUILDS_AT_ONCE = 2
 
 
 @dataclass
@@ -62,6 +67,7 @@ class Shared:
     publish_addresses: frozenset[str] | None
     reserved_names: tuple[str, ...]  # prefixes of names the platform gives (labs, users' volumes)
     max_connections: int
+    spool_dir: Path | None = None  # where build contexts are spooled (None: the system's temporary folder)
     volume_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # a name checked, then made: by one at a time
 
 
@@ -70,6 +76,7 @@ class UserServer:
         self.user, self.quota, self.shared = user, quota, shared
         self.connections: set[asyncio.Task[Any]] = set()
         self.create_lock = asyncio.Lock()  # the quota counted, then a container made: one at a time
+        self.builds = 0  # builds of this user between their first byte spooled and the engine's answer
         self.server: asyncio.AbstractServer | None = None
         self.after = shared.after_for(user)
 
@@ -178,15 +185,23 @@ class UserServer:
     ) -> bool:
         """A build: its context spooled, its Dockerfile's base images judged, then the
         context streamed to the engine from the spooled file."""
-        try:
-            spooled = await spool(reader, head, allow.max_body)
-        except http1.TooLarge as e:
-            refusal = Refuse(allow.endpoint, 409, f"build context: over the quota of {e.limit} bytes")
+        if self.builds >= BUILDS_AT_ONCE:
+            refused = BUILDS.refuse(f"{self.builds} of at most {BUILDS_AT_ONCE} at once run")
+            refusal = Refuse(allow.endpoint, refused.status, refused.message, refused.field)
             return await self.refuse(reader, writer, refusal, True)
-        with spooled:
-            if (refusal := await self._bases(spooled, allow)) is not None:
-                return await self.refuse(reader, writer, refusal, False)
-            return await self.send(head, "POST", path, allow, reader, writer, outcome, spooled)
+        self.builds += 1
+        try:
+            try:
+                spooled = await spool(reader, head, allow.max_body, self.shared.spool_dir)
+            except http1.TooLarge as e:
+                refusal = Refuse(allow.endpoint, 409, f"build context: over the quota of {e.limit} bytes")
+                return await self.refuse(reader, writer, refusal, True)
+            with spooled:
+                if (refusal := await self._bases(spooled, allow)) is not None:
+                    return await self.refuse(reader, writer, refusal, False)
+                return await self.send(head, "POST", path, allow, reader, writer, outcome, spooled)
+        finally:
+            self.builds -= 1
 
     async def _bases(self, spooled: IO[bytes], allow: Allow) -> Refuse | None:
         """A base image another user recorded, or the platform's, is absent (404)."""

@@ -12,6 +12,7 @@ import pytest
 from selenium import webdriver
 
 from tests.harness import ROOT, TEST_PLATFORM, Hub, Swarm, cleanup_docker, own_hub, test_swarm
+from tests.integration import leaks
 from tests.integration.browser import chromium
 
 # Modules that must run on the same lane (`scripts/test.sh` runs two pytest-xdist workers):
@@ -85,6 +86,20 @@ def hub(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -
     assert result.returncode == 0, f"make up failed:\n{result.stdout}\n{result.stderr}"
     yield h
     h.down()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _what_the_module_leaves_on_the_session_hub(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Set up before and torn down after the module's own fixtures: `leaks.check` sees what
+    its clean-up left (a warning in the summary, see tests/integration/leaks.py)."""
+    items = [i for i in request.session.items if i.module is request.module]
+    if not any("hub" in i.fixturenames for i in items):
+        yield
+        return
+    hub: Hub = request.getfixturevalue("hub")
+    before = leaks.snapshot(hub)
+    yield
+    leaks.check(request.module.__name__.rsplit(".", 1)[-1], hub, before)
 
 
 @pytest.fixture(scope="session")

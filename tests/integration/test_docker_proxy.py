@@ -308,3 +308,35 @@ def test_a_build_reads_only_its_users_or_shared_images_and_takes_no_ones_tag(pro
     code, _, err = proxied.docker("bob", "build", "-t", tag, mine)
     assert code != 0 and "another user's image" in err, err
     assert docker.from_env().images.get(tag).id == ann_id  # the tag stayed on ann's image
+
+
+def test_builds_at_once_are_bounded_and_spooled_beside_the_sockets(proxied: Proxied) -> None:
+    # Two builds whose contexts are still arriving hold both of eli's build slots; the third
+    # is refused at once instead of spooling a third context to disk.
+    head = b"POST /v1.41/build?t=eli-slow HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+    head += b"Content-Length: %d\r\n\r\n"
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(2):
+            conn = socket.socket(socket.AF_UNIX)
+            conn.connect(str(proxied.sockets["eli"]))
+            conn.sendall(head % 10_000_000 + b"\0" * 4096)  # far from the whole context
+            slow.append(conn)
+        spool = proxied.proxy.root / ".spool"
+        assert spool.is_dir() and spool.stat().st_mode & 0o777 == 0o700  # not /tmp, not the labs'
+        deadline = time.monotonic() + 10  # both requests read and judged: their contexts are spooling
+        while proxied.proxy.users["eli"].builds < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        third = ask_raw(proxied.sockets["eli"], head % 2 + b"\0\0")
+        assert third.startswith(b"HTTP/1.1 429") and b"builds: 2 of at most 2 at once" in third, third
+        assert ask_raw(proxied.sockets["ann"], head % 2 + b"\0\0").split(b" ")[1] != b"429"  # per user
+    finally:
+        for conn in slow:
+            conn.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the slots come back once the clients are gone
+        answer = ask_raw(proxied.sockets["eli"], head % 2 + b"\0\0")
+        if not answer.startswith(b"HTTP/1.1 429"):
+            break
+        time.sleep(0.2)
+    assert not answer.startswith(b"HTTP/1.1 429"), answer

@@ -316,3 +316,14 @@ def test_events_and_describe_take_kind_slash_name(fake, capsys: pytest.CaptureFi
     assert hub.calls[-1] == ("GET", "/hub/api/resources/GroupMembership/team-a/events?limit=100")
     assert cli.main([*conn, "describe", "groupmembership/team-a"]) == 0
     assert "Name:          team-a" in capsys.readouterr().out
+
+
+def test_describe_shows_a_kinds_status_lists_as_its_tables() -> None:
+    from reconciler.api import REGISTRY
+
+    (servers,) = REGISTRY["IdleCullPolicy"].details
+    entry = {"user": "ann", "idleSeconds": 125, "deadline": "10:00", "reason": "maxAge", "state": "Warned"}
+    assert servers.rows([entry]) == [
+        ["USER", "SERVER", "IDLE", "DEADLINE", "STATE", "NOTE"],
+        ["ann", "-", "2m5s", "10:00 (maxAge)", "Warned", ""],
+    ]
