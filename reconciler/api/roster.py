@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, Field, field_validator
 
 from vocabulary import scopes
 
-from .common import Column, Envelope, KindInfo, Status, StatusModel
+from .common import Column, Envelope, KindInfo, Status, StatusModel, StatusTable
 from .fields import GroupName, SpecModel, Username, unique
 
 Removal = Literal["keep", "backup", "delete"]
@@ -110,6 +110,13 @@ KIND = KindInfo(
     ),
     conflict=one_roster_per_person,
     groups=group_managers,
+    details=(
+        StatusTable(
+            "people",
+            "People",
+            (Column("NAME", "name"), Column("STEP", "step"), Column("BACKUP", "backup"), Column("DID", "did")),
+        ),
+    ),
 )
 
 

@@ -28,9 +28,13 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
         await ctx.progress(KIND, obj.name, status)
 
     accounts = Accounts(ctx.store)
-    if status.step is None and (roster := await listed_by(ctx, accounts, spec.user)):
-        # The roster would make them again: its list is where they leave.
-        raise PermanentError(f"{spec.user} is listed by roster/{roster}: remove them from its list", "ListedByRoster")
+    if status.step is None:
+        if roster := await listed_by(ctx, accounts, spec.user):
+            # The roster would make them again: its list is where they leave.
+            message = f"{spec.user} is listed by roster/{roster}: remove them from its list"
+            raise PermanentError(message, "ListedByRoster")
+        if await ctx.hub.get_user(spec.user) is None:  # (no record of a name nobody had)
+            raise PermanentError(f"no such user: {spec.user}", "NoSuchUser")
     removal = user_removal.Removal(KIND, obj.name, spec.user, spec.removal)
     done: list[str] = []
     try:
