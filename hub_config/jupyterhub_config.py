@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.engine import Engine as SQLAlchemyEngine
 
 from hub_config import gpu
 from hub_config.handlers import HANDLERS
@@ -52,24 +48,6 @@ def apply_settings(c: Any, s: Settings) -> None:
     _automation(c, s)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-
-def sqlite_like_the_store() -> None:
-    """The hub's own SQLite connections as the store's (`reconciler.store`): the file is in
-    WAL mode (the store set it), where synchronous=NORMAL cannot corrupt it; FULL fsyncs
-    every commit, and JupyterHub commits two or three times per user it creates (4 ms each
-    here: 1,000 users of a Roster took 20 s). A writer waits for the other process's write
-    instead of failing (busy_timeout)."""
-    if not event.contains(SQLAlchemyEngine, "connect", _sqlite_pragmas):
-        event.listen(SQLAlchemyEngine, "connect", _sqlite_pragmas)
-
-
 def _hub(c: Any, s: Settings) -> None:
     """The hub and its proxy: addresses, database, state, groups."""
     c.JupyterHub.bind_url = s.public_url
@@ -79,8 +57,6 @@ def _hub(c: Any, s: Settings) -> None:
     if s.hub_connect_ip:
         c.JupyterHub.hub_connect_ip = s.hub_connect_ip
     c.JupyterHub.db_url = s.database_url
-    if s.database_url.startswith("sqlite"):
-        sqlite_like_the_store()
     state = s.state_dir.resolve()
     state.chmod(0o700)  # password hashes, secrets and logs: nobody else's business
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
