@@ -194,8 +194,11 @@ class Accounts:
 
     # --- the hub's questions (its authenticator and login handler) ---
     def pre_approved(self, name: str) -> bool:
-        """A sign-up under this name is approved at once: a roster lists it."""
-        return self.state(name) == ACTIVE
+        """A sign-up under this name is approved at once: a roster lists it (still: a roster
+        deleted since leaves its people as ordinary accounts, approved by hand)."""
+        roster = self.roster_of(name)
+        found = self.store.get("Roster", roster) if roster else None
+        return found is not None and any(u.get("name") == name for u in found.spec.get("users") or [])
 
     def refused(self, name: str) -> bool:
         """Login and sign-up are refused: the platform removes, or removed, this person."""

@@ -149,6 +149,8 @@ def test_enroll_approves_gives_passwords_once_and_then_writes_nothing(store: Sto
 def test_removed_names_are_refused_and_unapproved(store: Store) -> None:
     accounts = Accounts(store)
     accounts.enroll("course", {"ann": None, "bob": None}, one_time=False)
+    assert not accounts.pre_approved("bob")  # no such roster (any more): approved by hand
+    store.apply(parsed(roster("course", [{"name": "ann"}, {"name": "bob"}])), "cli")
     assert accounts.pre_approved("bob") and not accounts.refused("bob")
     accounts.enroll("course", {"ann": None}, one_time=True)
     accounts.set_state(["ann"], REMOVED)
