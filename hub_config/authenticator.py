@@ -15,6 +15,11 @@
 - **A renamed user's old name is held** (`RENAME_HOLD_DAYS`, docs/users.md): it neither signs
   in nor signs up until the hold ends, and the sign-up page answers for it as for any taken
   name: exactly as for a fresh sign-up awaiting approval (`signin.py`).
+- **Rosters** (docs/roster.md): a sign-up under a name a Roster lists is approved at once; a
+  name the platform removed cannot sign up or log in; NativeAuthenticator's record is read
+  fresh at every look (the reconciler approves and un-approves in the same table); and
+  JupyterHub's own admin delete is caught (`delete_user`): the name is refused from then on
+  and an event names the volumes kept, so none is orphaned unsaid.
 - **bcrypt off the event loop**: a login's password check runs in a worker thread, and the
   attempt counts towards the account's lockout before it starts, so concurrent attempts on
   one account are not each checked against a count that has not caught up yet.
@@ -38,6 +43,7 @@ from nativeauthenticator.orm import UserInfo
 from reconciler import user_records
 from vocabulary.settings import Settings, get_settings
 
+from .accounts import accounts, hub_deleted
 from .backends import get_store
 from .signin import PlatformLoginHandler, PlatformSignUpHandler
 
@@ -139,17 +145,39 @@ class PlatformAuthenticator(NativeAuthenticator):
             return username
         return None
 
-    async def name_taken(self, username: str) -> bool:
-        """Signing up as `username` cannot make an account: it has one, it is the admin's, or
-        it is held after a rename (the store read in a worker thread)."""
+    def get_user(self, username: str) -> Any:
+        """NativeAuthenticator's record, as the database has it now (not a copy the session
+        loaded earlier: the reconciler approves and refuses in the same table)."""
         name = self.normalize_username(username)
-        return name == get_settings().admin or self.user_exists(name) or await asyncio.to_thread(name_held, name)
+        return self.db.query(UserInfo).filter(UserInfo.username == name).populate_existing().first()
+
+    async def name_taken(self, username: str) -> bool:
+        """Signing up as `username` cannot make an account: it has one, it is the admin's, it
+        is held after a rename, or the platform removed it (the store read in a worker thread)."""
+        name = self.normalize_username(username)
+        if name == get_settings().admin or self.user_exists(name):
+            return True
+        return await asyncio.to_thread(lambda: name_held(name) or accounts().refused(name))
 
     def create_user(self, username: str, password: str, **kwargs: Any) -> Any:
-        """Sign-up: refused for the admin's name (that account is made at start-up only) and a
-        held name (a rename's old or coming name)."""
+        """Sign-up: refused for the admin's name (that account is made at start-up only), a
+        held name (a rename's old or coming name) and a name the platform removed; approved
+        at once for a name a Roster lists."""
         name = self.normalize_username(username)
         if name == get_settings().admin or name_held(name):
             self.log.warning("Refused a sign-up as %s: the admin's, or held after a rename", name)
             return None
-        return super().create_user(username, password, **kwargs)
+        if accounts().refused(name):
+            self.log.warning("Refused a sign-up as %s: the platform removed that account", name)
+            return None
+        created = super().create_user(username, password, **kwargs)
+        if created is not None and not created.is_authorized and accounts().pre_approved(name):
+            created.is_authorized = True  # a roster lists the name (`passwords: none`)
+            self.db.commit()
+        return created
+
+    async def delete_user(self, user: Any) -> None:
+        """JupyterHub's own delete (its admin page, `DELETE /hub/api/users/NAME`): the
+        platform's removals pass through here too and are left alone; any other is recorded."""
+        await hub_deleted(user.name)
+        super().delete_user(user)

@@ -22,7 +22,7 @@ RECONCILER_SCOPES = [
     "read:users:activity",
     "servers",  # stop and start servers (ServerRestart)
     "admin:groups",
-    "admin:users",  # UserRename: JupyterHub's own rename of the user
+    scopes.ADMIN_USERS,  # Rosters and removals create and delete users (docs/roster.md); UserRename renames
 ]
 
 # The `automation` service applies manifests: the platform's scopes only. Managing the hub's

@@ -9,12 +9,15 @@ for a locked-out account), and each failed login ran bcrypt twice on the hub's e
 Here a failed login gets one generic message, and the only password check is the
 authenticator's, in a worker thread (`PlatformAuthenticator.authenticate`). The handler
 also no longer uses the hub's statsd client, which JupyterHub 6 removed
-(docs/nativeauthenticator-jupyterhub6.md).
+(docs/nativeauthenticator-jupyterhub6.md). A login with the one-time password a Roster
+gave lands on the change-password page, every time until the password is the user's own
+(docs/roster.md).
 
 NativeAuthenticator's sign-up page answered "this username is already in use" for a taken
-name: anyone could list the accounts. Here a taken name (an account, the admin's, or one
-held after a rename) gets the page a fresh sign-up awaiting approval gets, after the same
-checks and the same bcrypt work; the existing account is not touched.
+name: anyone could list the accounts. Here a taken name (an account, the admin's, one held
+after a rename, or one the platform removed) gets the page a fresh sign-up awaiting
+approval gets, after the same checks and the same bcrypt work; the existing account is not
+touched.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import bcrypt
+from jupyterhub.utils import url_path_join
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.handlers import SignUpHandler as NativeSignUpHandler
 from nativeauthenticator.orm import UserInfo
@@ -38,9 +42,11 @@ from tornado import web
 
 from vocabulary.settings import get_settings
 
+from .accounts import accounts
 from .ratelimit import SlidingWindow, client_address, retry_after
 
 LOGIN_ERROR = "Invalid username or password."  # also for an account not approved yet
+CHANGE_PASSWORD = "change-password"  # NativeAuthenticator's page, where a one-time password is replaced
 RESOLVE_EVERY = 60.0  # seconds between look-ups of the trusted proxies' host names
 RESOLVE_TIMEOUT = 2.0
 
@@ -134,6 +140,10 @@ class PlatformLoginHandler(RateLimitedForm, NativeLoginHandler):
         if user:
             limits()["login"].refund(key, when)  # only failed attempts use up the window
             self._jupyterhub_user = user
+            if await asyncio.to_thread(accounts().must_change, user.name):
+                # Still the one-time password a Roster gave: the user sets their own first.
+                self.redirect(url_path_join(self.hub.base_url, CHANGE_PASSWORD))
+                return
             self.redirect(self.get_next_url(user))
             return
         # The same answer for a wrong password, an unknown name, a lockout and an account not

@@ -33,9 +33,8 @@ RESET_WAIT_SECONDS = 60  # well inside the spawn timeout
 
 
 def resets_in_progress(username: str) -> list[str]:
-    """Names of VolumeResets, VolumeRestores and UserRenames of this user that have not
-    finished (or not begun): one indexed lookup per kind, however many finished ones the
-    store holds."""
+    """Unfinished (or unbegun) VolumeResets, VolumeRestores and UserRenames of this user:
+    one indexed lookup per kind, however many finished ones the store holds."""
     return [
         r.name
         for kind in ("VolumeReset", "VolumeRestore", "UserRename")

@@ -171,14 +171,48 @@ def prune_unlisted(
 
 def _kind_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | None:
     """Why the kind's own rule refuses `res` over the others of its kind (stored, or earlier
-    in this apply), or None."""
+    in this apply), or why the group-manager rule refuses it, or None."""
     rule = REGISTRY[res.kind].conflict
     if rule is None:
-        return None
+        return _group_conflict(s, res, batch)
     earlier, stored = _others_of_kind(s, res.kind, batch)
     position = next(i for i, other in enumerate(batch) if other is res)
     others = [spec for index, spec in earlier if index < position] + stored
-    return rule(res.spec, others)
+    return rule(res.spec, others) or _group_conflict(s, res, batch)
+
+
+def _group_conflict(s: Session, res: Resource, batch: list[Resource]) -> str | None:
+    """A hub group has one manager across kinds (a GroupMembership or a Roster): two would
+    undo each other's work. Judged against the others stored or earlier in this apply."""
+    managed = REGISTRY[res.kind].groups
+    if managed is None:
+        return None
+    position = next(i for i, other in enumerate(batch) if other is res)
+    managers = _group_managers(s, batch)
+    for group in sorted(managed(res.spec)):
+        for kind, name, index in managers.get(group, []):
+            if (kind, name) != (res.kind, res.metadata.name) and (index is None or index < position):
+                return f"group {group!r} is already managed by {kind.lower()}/{name}"
+    return None
+
+
+def _group_managers(s: Session, batch: list[Resource]) -> dict[str, list[tuple[str, str, int | None]]]:
+    """group -> [(kind, name, position in the batch, or None when stored)] of every resource
+    that manages a group, worked out once per apply (as `_others_of_kind`)."""
+    cache = s.info.setdefault("group_managers", {})
+    if id(batch) not in cache:
+        found: dict[str, list[tuple[str, str, int | None]]] = {}
+        for kind, info in REGISTRY.items():
+            if info.groups is None:
+                continue
+            earlier, stored = _others_of_kind(s, kind, batch)
+            entries = [(name, spec, index) for index, (name, spec) in earlier]
+            entries += [(name, spec, None) for name, spec in stored]
+            for name, spec, index in entries:
+                for group in info.groups(spec):
+                    found.setdefault(group, []).append((kind, name, index))
+        cache[id(batch)] = found
+    return cache[id(batch)]
 
 
 def _others_of_kind(

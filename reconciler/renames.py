@@ -36,6 +36,8 @@ class Found:
     open_requests: tuple[str, ...] = ()  # "Kind/name" of unfinished requests for the old name
     new_volumes: tuple[str, ...] = ()  # volumes already under the new name's volume names
     created: datetime | None = None  # when the rename was recorded
+    rostered: tuple[tuple[str, str], ...] = ()  # (name, Roster) of the old or new name a Roster lists
+    new_removed: bool = False  # the platform removed an account of the new name (refused for good)
 
 
 def problems(found: Found) -> list[str]:
@@ -57,6 +59,11 @@ def problems(found: Found) -> list[str]:
         out.append(f"requests for {f.old} are not finished: {', '.join(f.open_requests)}")
     if f.new_volumes:
         out.append(f"volumes of the name {f.new} already exist ({', '.join(f.new_volumes)}): remove them first")
+    for name, roster in f.rostered:
+        # The roster's spec names the person: it would make the old name again, or fight over the new.
+        out.append(f"{name} is listed by Roster {roster}: a Roster's people are not renamed (edit the roster instead)")
+    if f.new_removed:
+        out.append(f"the name {f.new} belonged to an account the platform removed: it is refused for good")
     return out
 
 

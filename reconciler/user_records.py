@@ -57,6 +57,7 @@ USER_COLUMNS: tuple[UserColumn, ...] = (
         ),
         key=True,
     ),
+    UserColumn("jhds_accounts", "username", key=True),  # a Roster's record of them (one no Roster lists now)
     UserColumn("jhds_docker_objects", "user"),  # what they made through the Docker proxy
     UserColumn("jhds_events", "subject"),  # their history follows them
     # Their usage (docs/usage.md): a quota counts what they used under the old name too.

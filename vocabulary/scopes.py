@@ -19,9 +19,12 @@ WRITE = "custom:jupyterhub-ds:write:resources"  # all of the above
 # Which of them writes a kind: its `KindInfo.scope` (reconciler/api/<kind>.py).
 # JupyterHub's own scope of hub admins: also needed to manage a protected group.
 PROTECTED_GROUPS_SCOPE = "admin:groups"
+# JupyterHub's own scope of creating and deleting users: a Roster's (it makes and removes
+# accounts, volumes included), and the reconciler's that carries it out.
+ADMIN_USERS = "admin:users"
 # A VolumeRestore of another user's archives (`sourceUser` not the user restored into)
 # hands one user's files to another: for hub admins only, not for operators.
-CROSS_USER_RESTORE_SCOPE = "admin:users"
+CROSS_USER_RESTORE_SCOPE = ADMIN_USERS
 
 DEFINITIONS = {
     READ: {"description": "Read the platform's desired-state resources, their status and events."},
@@ -70,6 +73,12 @@ def admin_reason(kind: str, spec: Mapping[str, Any] | None) -> str | None:
     spec = spec or {}
     if kind == "GroupMembership" and spec.get("group") in PROTECTED_GROUPS:
         return f"Only hub admins manage the group {spec['group']} (needs {PROTECTED_GROUPS_SCOPE})"
+    if kind == "Roster":
+        users = spec.get("users")
+        users = users if isinstance(users, list) else []
+        named = {g for u in users if isinstance(u, Mapping) for g in u.get("groups") or []}
+        if protected := sorted(PROTECTED_GROUPS.intersection(named)):
+            return f"Only hub admins manage the group {', '.join(protected)} (needs {PROTECTED_GROUPS_SCOPE})"
     if kind != "GroupPolicy":
         return None
     groups = spec.get("groups")

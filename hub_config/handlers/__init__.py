@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .accounts import handlers as account_handlers
 from .backups import handlers as backup_handlers
 from .idleculling import handlers as idleculling_handlers
 from .notifications import handlers as notification_handlers
@@ -28,4 +29,5 @@ HANDLERS = [
     *usage_handlers,
     *usage_page_handlers,
     *rename_handlers,
+    *account_handlers,
 ]

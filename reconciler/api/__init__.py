@@ -15,8 +15,10 @@ from . import (
     grouppolicy,
     idlecullpolicy,
     rolloutrestart,
+    roster,
     serverrestart,
     serverstop,
+    userremoval,
     userrename,
     volumebackup,
     volumereset,
@@ -58,3 +60,5 @@ register(volumerestore.KIND)
 register(backupschedule.KIND)
 register(serverstop.KIND)
 register(userrename.KIND)
+register(roster.KIND)
+register(userremoval.KIND)

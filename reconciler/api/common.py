@@ -209,6 +209,9 @@ class KindInfo:
     columns: tuple[Column, ...] = ()  # what `hubctl get` shows of it, between READY and AGE
     conflict: Conflict | None = None  # e.g. one GroupMembership per group
     details: tuple[StatusTable, ...] = ()  # lists in its status that `hubctl describe` shows as tables
+    # The hub groups whose membership a resource of this kind manages (from its spec, as a
+    # model or as stored): a group has one manager across kinds (`applying.py`).
+    groups: Callable[[Any], list[str]] | None = None
 
     @property
     def kind(self) -> str:

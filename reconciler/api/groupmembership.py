@@ -61,4 +61,5 @@ KIND = KindInfo(
     scope=scopes.WRITE_GROUPS,
     columns=(Column("GROUP", "spec.group"), Column("MEMBERS", lambda it: len(it["spec"].get("members") or []))),
     conflict=one_manager,
+    groups=lambda spec: [spec.group if isinstance(spec, GroupMembershipSpec) else spec.get("group")],
 )

@@ -61,6 +61,10 @@ def resolve_ref(args: argparse.Namespace) -> None:
     where the verb needs one."""
     if not getattr(args, "kind", None) or (args.verb == "get" and args.kind in VIEWS):
         return
+    if args.verb == "delete" and args.kind in ("user", "users"):  # a person, not a kind
+        if not args.name:
+            raise CliError("delete user needs a name: hubctl delete user NAME")
+        return
     from ..api import kind_from_name
 
     kind, args.name = split_ref(args.kind, args.name)

@@ -193,3 +193,22 @@ def wait(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_NOT_MET
+
+
+@verbs.command(
+    "roster",
+    "a roster's one-time passwords, readable once",
+    arg("action", choices=["passwords"]),
+    arg("name", metavar="NAME", help="the Roster"),
+    arg("-o", "--output", choices=["csv", "json"], default="csv"),
+    description="Print the one-time passwords of the roster's new accounts not read yet, this once (after it "
+    "only their hashes are kept; needs admin:users). CSV: user,password.",
+)
+def roster(args: argparse.Namespace) -> int:
+    params = {"format": "csv"} if args.output == "csv" else {}
+    r = args.api().call("POST", f"rosters/{args.name}/passwords", params=params)
+    if args.output == "csv":
+        sys.stdout.write(r.text)
+    else:
+        print_data(r.json(), "json")
+    return EXIT_OK

@@ -183,8 +183,24 @@ def describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@verbs.command("delete", "delete a resource (the world is left as it is)", Ref())
+USERS = ("user", "users")  # `delete user NAME`: a person, with care (docs/roster.md)
+
+
+@verbs.command(
+    "delete",
+    "delete a resource (the world is left as it is), or a user with care",
+    Ref(kind_help=KINDS_HELP + "; or `user` to remove a person with care"),
+    arg("--removal", choices=["keep", "backup", "delete"], default="keep", help="user: their volumes (default keep)"),
+    description="Delete a resource: the world is left as it is. `delete user NAME` removes a person with care "
+    "(a UserRemoval: signed out, servers stopped, login refused, volumes per --removal; needs admin:users).",
+)
 def delete(args: argparse.Namespace) -> int:
+    if args.kind in USERS:
+        r = args.api().call("DELETE", f"users/{args.name}/account", ok=(202,), params={"removal": args.removal})
+        name = r.json()["name"]
+        print(f"user {args.name}: removal requested (userremoval/{name}, removal: {args.removal})")
+        print(f"follow it: hubctl wait userremoval/{name} --for=phase=Succeeded --timeout=10m")
+        return EXIT_OK
     args.api().call("DELETE", f"resources/{args.kind}/{args.name}", ok=(204,))
     print(f"{args.kind.lower()}/{args.name} deleted")
     return EXIT_OK

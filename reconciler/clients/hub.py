@@ -50,11 +50,19 @@ class HubClient:
             )
         return self._session
 
-    async def request(self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         self.requests += 1
         url = self.api_url + path
+        wait = aiohttp.ClientTimeout(total=timeout) if timeout else None
         try:
-            async with self._http().request(method, url, json=json, headers=headers) as r:
+            async with self._http().request(method, url, json=json, headers=headers, timeout=wait) as r:
                 if r.status == 404:
                     raise NotFound(path)
                 text = await r.text()
@@ -105,6 +113,28 @@ class HubClient:
             return await self.request("GET", "user", headers={"Authorization": f"token {token}"})
         except (NotFound, PermanentError):
             return None
+
+    async def list_users(self) -> dict[str, dict[str, Any]]:
+        """Every user's model (servers, groups), by name: one request per page."""
+        return {u["name"]: u for u in await self.paginated("users")}
+
+    async def create_users(self, names: list[str]) -> list[dict[str, Any]]:
+        """Create these users in one request (JupyterHub skips the ones that exist; 409 when
+        all do, which is done too)."""
+        try:
+            # JupyterHub creates them one by one (~10 ms each): the page's time, not the default.
+            body = {"usernames": names}
+            return await self.request("POST", "users", json=body, timeout=10 + 0.1 * len(names)) or []
+        except AlreadyExists:
+            return []
+
+    async def delete_user(self, name: str) -> bool:
+        """Delete a user (their tokens and login cookies go with them); False if already gone."""
+        try:
+            await self.request("DELETE", f"users/{quote(name, safe='')}")
+            return True
+        except NotFound:
+            return False
 
     async def user_exists(self, name: str) -> bool:
         try:

@@ -23,10 +23,12 @@ from . import (
     privilegedaccess,
     quota,
     rolloutrestart,
+    roster,
     serverdrift,
     serverrestart,
     serverstop,
     usage,
+    userremoval,
     userrename,
     volumebackup,
     volumereset,
@@ -46,6 +48,8 @@ CONTROLLERS: dict[str, Controller] = {
     "BackupSchedule": backupschedule.reconcile,
     "ServerStop": serverstop.reconcile,
     "UserRename": userrename.reconcile,
+    "Roster": roster.reconcile,
+    "UserRemoval": userremoval.reconcile,
 }
 
 FINALIZERS: dict[str, Finalizer] = {"VolumeBackup": volumebackup.finalize}

@@ -24,6 +24,7 @@ from vocabulary import naming
 from vocabulary.api import API_VERSION
 
 from .. import jobs, renames, user_records
+from ..accounts import REMOVED, REMOVING, Accounts
 from ..api import parse_resource
 from ..api.userrename import UserRenameSpec, UserRenameStatus, VolumeMove
 from ..clients.backups import HelperFailed, HelperRefused, Job
@@ -104,6 +105,8 @@ async def _check(ctx: Context, obj: StoredResource, spec: UserRenameSpec, status
         open_requests=tuple(open_requests),
         new_volumes=tuple(await ctx.engine.existing_volumes(targets)),
         created=obj.created,
+        rostered=tuple(await asyncio.to_thread(_rostered, ctx, (old, new))),
+        new_removed=await asyncio.to_thread(Accounts(ctx.store).state, new) in (REMOVING, REMOVED),
     )
     problems = renames.problems(found)
     if problems:
@@ -111,6 +114,12 @@ async def _check(ctx: Context, obj: StoredResource, spec: UserRenameSpec, status
         raise PermanentError("; ".join(problems) + "; nothing was changed", reason)
     existing = set(await ctx.engine.existing_volumes([m.source for m in moves]))
     status.volumes = renames.volume_moves(s.volume_name_template, s.user_volumes, old, new, existing)
+
+
+def _rostered(ctx: Context, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name, roster) for each of `names` a Roster lists now."""
+    accounts = Accounts(ctx.store)
+    return [(name, roster) for name in names if accounts.pre_approved(name) and (roster := accounts.roster_of(name))]
 
 
 async def _hold(

@@ -76,8 +76,9 @@ def test_reconciler_service_has_only_the_scopes_it_needs(tmp_path, monkeypatch) 
     assert "HUB_AUTOMATION_TOKEN" not in service["environment"]  # it has a token of its own
     (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "reconciler"]
     assert role["services"] == ["reconciler"]
-    # admin:users only for JupyterHub's own rename at the end of a UserRename (docs/security.md);
-    # nothing else of the users' or servers' administration.
+    # admin:users: Rosters and removals create and delete users (POST/DELETE /users), and a
+    # UserRename ends with JupyterHub's own rename: JupyterHub has no narrower scope
+    # (docs/security.md). Nothing else of the users' or servers' administration.
     assert "admin:servers" not in role["scopes"]
     assert [s for s in role["scopes"] if s.startswith("admin:users")] == ["admin:users"]
 

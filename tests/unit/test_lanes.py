@@ -26,7 +26,16 @@ def test_every_kind_is_placed_in_a_lane() -> None:
     """A kind's lane is in its api module; the watches (no api module) go fast."""
     assert set(CONTROLLERS) <= set(REGISTRY) and not {w.kind for w in WATCHES} & set(REGISTRY)
     slow = {kind for kind in REGISTRY if lanes.lane_of(kind) == "slow"}
-    assert slow == {"VolumeBackup", "VolumeRestore", "BackupSchedule", "RolloutRestart", "ServerStop", "UserRename"}
+    assert slow == {
+        "VolumeBackup",
+        "VolumeRestore",
+        "BackupSchedule",
+        "RolloutRestart",
+        "ServerStop",
+        "UserRename",
+        "Roster",
+        "UserRemoval",
+    }
     assert all(lanes.lane_of(w.kind) == "fast" for w in WATCHES)
 
 

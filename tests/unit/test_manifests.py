@@ -97,7 +97,7 @@ def test_unknown_kind() -> None:
     [issue] = issues_of(text)
     assert (issue.line, issue.path) == (2, "kind")
     kinds = "Broadcast, VolumeReset, ServerRestart, GroupMembership, IdleCullPolicy, GroupPolicy, RolloutRestart"
-    kinds += ", VolumeBackup, VolumeRestore, BackupSchedule, ServerStop, UserRename"
+    kinds += ", VolumeBackup, VolumeRestore, BackupSchedule, ServerStop, UserRename, Roster, UserRemoval"
     assert issue.message == f"unknown kind 'Pod'; known kinds: {kinds}"
     [issue] = issues_of(text.replace("Pod", "groupmembership"))
     assert "did you mean 'GroupMembership'?" in issue.message

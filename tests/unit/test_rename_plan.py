@@ -43,6 +43,8 @@ def test_a_stopped_user_with_a_free_new_name_may_be_renamed() -> None:
         ({"new_volumes": ("jupyterhub-alicia-home",)}, "volumes of the name alicia already exist"),
         ({"new": "admin"}, "the admin account (admin)"),
         ({"old": "admin"}, "the admin account (admin)"),
+        ({"rostered": (("alice", "course-a"),)}, "alice is listed by Roster course-a"),
+        ({"new_removed": True}, "the name alicia belonged to an account the platform removed"),
     ],
 )
 def test_what_refuses_a_rename(changes: dict, says: str) -> None:

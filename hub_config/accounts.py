@@ -1,0 +1,36 @@
+"""The hub's side of Rosters and of deleting with care (docs/roster.md): the platform's
+account records, and what JupyterHub's own admin delete leaves behind, said in an event."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+
+from reconciler.accounts import REMOVED, REMOVING, Accounts
+from vocabulary import naming
+from vocabulary.settings import get_settings
+
+from .backends import get_engine, get_store
+
+# The events of a delete outside the platform's removals are written under this kind.
+USER_KIND = "User"
+
+
+@lru_cache(maxsize=1)
+def accounts() -> Accounts:
+    return Accounts(get_store())
+
+
+async def hub_deleted(name: str) -> None:
+    """JupyterHub deletes `name`: unless the platform is removing them (its own step), the
+    name is refused from now on (a new sign-up would get the kept volumes) and an event says
+    which volumes are kept (JupyterHub's delete never touches them)."""
+    if await asyncio.to_thread(accounts().state, name) == REMOVING:
+        return
+    await asyncio.to_thread(accounts().set_state, [name], REMOVED)
+    settings = get_settings()
+    names = naming.user_volume_names(settings.volume_name_template, name, list(settings.user_volumes))
+    present = sorted(await get_engine().existing_volumes(list(names.values())))
+    kept = f"volumes kept: {', '.join(present)}" if present else "no volumes"
+    message = f"{name} deleted through JupyterHub's own admin (not the platform's removal): {kept}; sign-up refused"
+    await asyncio.to_thread(get_store().add_event, USER_KIND, name, "VolumesKept", message, "Warning", "hub-admin")
