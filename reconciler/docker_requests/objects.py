@@ -127,6 +127,9 @@ def build(
     if limit is not None:
         q["memswap"] = q["memory"]  # no swap beyond the memory limit (-1 would be unlimited)
     _build_cpus(q, one, quota)
+    # A step's container is the engine's, not recorded as the user's: removed whatever the
+    # build's outcome (the engine keeps a failed step's otherwise), so none lingers unowned.
+    q["rm"], q["forcerm"] = ["1"], ["1"]
     try:
         labels = json.loads(one.get("labels") or "{}")
     except json.JSONDecodeError as e:

@@ -300,7 +300,9 @@ def test_a_build_reads_only_its_users_or_shared_images_and_takes_no_ones_tag(pro
     # A shared image (made on the engine, recorded by no one) whose ONBUILD trigger copies from ann's.
     shared = f"{PLATFORM}-shared-onbuild"
     onbuild = context("onbuild", f"FROM {IMAGE}\nONBUILD COPY --from={tag} /etc/hostname /stolen\n")
-    docker.from_env().images.build(path=onbuild, tag=shared, labels={naming.LABEL_DOCKER_PLATFORM: PLATFORM})
+    docker.from_env().images.build(
+        path=onbuild, tag=shared, labels={naming.LABEL_DOCKER_PLATFORM: PLATFORM}, rm=True, forcerm=True
+    )
     code, _, err = proxied.docker("bob", "build", context("triggered", f"FROM {shared}\n"))
     assert code != 0 and f"No such image: {tag}" in err, err
     mine = context("bob", f"FROM {IMAGE}\nLABEL mine=bob\n")
