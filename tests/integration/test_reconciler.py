@@ -171,8 +171,8 @@ def test_health_and_metrics(hub: Hub) -> None:
     assert requests.get(hub.reconciler_url + "metrics", headers=bad, timeout=10).status_code == 403
     health = hub.reconciler_details()
     assert health["status"] == "ok" and health["pid"] > 0
-    # Every kind has its controller running, and the five built-in watches.
-    watches = ["BackupHelpers", "DockerAccess", "EngineAccess", "PrivilegedAccess", "ServerDrift"]
+    # Every kind has its controller running, and the built-in watches.
+    watches = ["BackupHelpers", "DockerAccess", "EngineAccess", "PrivilegedAccess", "Quota", "ServerDrift", "Usage"]
     assert health["controllers"] == sorted([*REGISTRY, *watches])
     assert {"Broadcast", "GroupMembership", "IdleCullPolicy", "ServerRestart"} <= set(health["controllers"])
     auth = {"Authorization": f"Bearer {hub.token}"}  # as Prometheus sends it

@@ -29,6 +29,7 @@ PEOPLE = [f"rs-u{i:02d}" for i in range(50)]
 LEAVER, SIGNER = "rs-u01", "rs-u00"
 SOLO, LONER = "rs-solo", "rs-loner"  # not on the roster: deleted by hubctl, and by JupyterHub's admin
 OPEN, NOPW = "rs-open", "rs-nopw"  # a roster with `passwords: none`: its people sign up
+IMPORTED, IMPORTS, IMP_GROUP = "rs-imported", ("rs-imp-a", "rs-imp-b"), "rs-imp"  # `hubctl users import`
 BASE_IMAGE = "jupyterhub-ds/base:bookworm"
 NEW_PASSWORD = "my-own-long-passphrase-42"
 
@@ -64,10 +65,12 @@ def course(hub: Hub, engine: docker.DockerClient) -> Iterator[None]:
         apply(hub, "Roster", ROSTER, spec([], removal="delete"))
         if status(hub, "Roster", OPEN):
             apply(hub, "Roster", OPEN, {"users": [], "passwords": "none", "removal": "delete"})
-        listed = {*PEOPLE, NOPW}
+        if status(hub, "Roster", IMPORTED):
+            apply(hub, "Roster", IMPORTED, {"users": [], "removal": "delete"})
+        listed = {*PEOPLE, NOPW, *IMPORTS}
         wait_for(lambda: not {u["name"] for u in hub.api("GET", "users").json()} & listed, 120, "all removed")
         backups = {p.get("backup") for p in status(hub, "Roster", ROSTER).get("people", []) if p.get("backup")}
-        for roster in (ROSTER, OPEN):
+        for roster in (ROSTER, OPEN, IMPORTED):
             hub.api("DELETE", f"resources/roster/{roster}")
         for name in backups:
             hub.api("DELETE", f"resources/volumebackup/{name}")
@@ -76,7 +79,7 @@ def course(hub: Hub, engine: docker.DockerClient) -> Iterator[None]:
             )
         for user in (SOLO, LONER):
             hub.api("DELETE", f"users/{user}")
-        for group in GROUPS:
+        for group in (*GROUPS, IMP_GROUP):
             hub.api("DELETE", f"groups/{group}")
         for v in engine.volumes.list(filters={"name": f"{hub.platform}-rs-"}):
             v.remove(force=True)
@@ -219,3 +222,23 @@ def test_6_passwords_none_pre_approves_the_sign_up(hub: Hub, course: None) -> No
     session, error = hub.login(NOPW)  # approved at once: nobody clicked /hub/authorize
     assert session is not None, error
     session.close()
+
+
+def test_7_users_import_makes_a_roster_and_export_reads_back(hub: Hub, course: None, tmp_path) -> None:
+    people = tmp_path / "people.csv"
+    people.write_text(f"name,groups,email,displayName\n{IMPORTS[0]},{IMP_GROUP},a@example.org,Imp A\n{IMPORTS[1]},,,\n")
+    dry = hub.hubctl("users", "import", str(people), "--roster", IMPORTED, "--dry-run")
+    assert dry.returncode == 0 and "kind: Roster" in dry.stdout and IMPORTS[0] in dry.stdout, dry.stderr
+    assert not status(hub, "Roster", IMPORTED)  # a dry run applies nothing
+    applied = hub.hubctl("users", "import", str(people), "--roster", IMPORTED)
+    assert applied.returncode == 0 and f"roster/{IMPORTED} created (2 users)" in applied.stdout, applied.stderr
+    wait_for(lambda: status(hub, "Roster", IMPORTED).get("phase") == "Ready", 60, "the imported roster Ready")
+    assert set(IMPORTS) <= approved(hub) and group_members(hub, IMP_GROUP) == {IMPORTS[0]}
+    exported = hub.hubctl("users", "export")
+    assert exported.returncode == 0, exported.stderr
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(exported.stdout))}
+    assert rows[IMPORTS[0]]["email"] == "a@example.org" and rows[IMPORTS[0]]["groups"] == IMP_GROUP
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,groups\nok-name,g\nBad Name,g\n")
+    refused = hub.hubctl("users", "import", str(bad), "--roster", "rs-bad")
+    assert refused.returncode != 0 and f"{bad}:3" in refused.stderr and "nothing was applied" in refused.stderr

@@ -114,7 +114,8 @@ def test_two_users_in_two_groups(uhub: Hub, engine: docker.DockerClient, ledger:
     by_group = rows(report(uhub, "--by", "group", "--since", "1h"))
     assert by_group[RED]["serverSeconds"] == pytest.approx(by_user[ALICE]["serverSeconds"], abs=0.01)
     assert by_group[BLUE]["serverSeconds"] == pytest.approx(by_user[BOB]["serverSeconds"], abs=0.01)
-    assert by_group[BLUE]["storageBytes"] == by_user[BOB]["storageBytes"]
+    # (a storage survey may land between the two reports: the lab writes meanwhile)
+    assert by_group[BLUE]["storageBytes"] == pytest.approx(by_user[BOB]["storageBytes"], rel=0.01)
     # the other formats, and the REST API for the user themself's shape
     table = uhub.hubctl("usage", "--by", "group", "--since", "1h")
     assert table.returncode == 0 and RED in table.stdout and BLUE in table.stdout, table.stderr
