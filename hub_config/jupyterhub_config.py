@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import hub_config
 from hub_config import gpu
 from hub_config.handlers import HANDLERS
 from reconciler.clients.hub import PAGE_LIMIT
@@ -129,7 +130,8 @@ def _spawner(c: Any, s: Settings) -> None:
 def _platform(c: Any, s: Settings) -> None:
     """The platform's pages and REST API, and the reconciler as a hub-managed service."""
     c.JupyterHub.extra_handlers = HANDLERS
-    c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
+    # The installed package's templates: the hub image reads this file from another folder.
+    c.JupyterHub.template_paths = [str(Path(hub_config.__file__).resolve().parent / "templates")]
     c.JupyterHub.services = [
         {
             "name": "reconciler",

@@ -2,12 +2,15 @@
 groups and their members, running servers. A module that leaves something changes what the
 modules after it see, and with lanes that order is not fixed (two leaks found so far were
 tests assuming alphabetical order). Reported as a `LeftOnTheSessionHub` warning in the run's
-summary, naming the module and what it left."""
+summary, naming the module and what it left; then put back as it was, so the modules after
+it start from what they would have met in any order: the standing resources and groups it
+added are deleted, members it added to older groups taken out, servers it left stopped."""
 
 from __future__ import annotations
 
 import warnings
 from typing import Any
+from urllib.parse import quote
 
 from reconciler.api import REGISTRY
 from tests.harness import Hub
@@ -43,9 +46,26 @@ def report(module: str, before: dict[str, Any], after: dict[str, Any]) -> str | 
     return f"{module} left on the session hub: {'; '.join(parts)}" if parts else None
 
 
+def restore(hub: Hub, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Undo what a module left (best effort: each call's answer is not checked)."""
+    for kind, name in after["resources"] - before["resources"]:
+        hub.api("DELETE", f"resources/{kind}/{quote(name)}")
+    old_groups = {group for group, _ in before["group members"]}
+    for group in {group for group, _ in after["group members"]} - old_groups:
+        hub.api("DELETE", f"groups/{quote(group)}")
+    for group, user in after["group members"] - before["group members"]:
+        if group in old_groups and user:
+            hub.api("DELETE", f"groups/{quote(group)}/users", json={"users": [user]})
+    for user, server in after["running servers"] - before["running servers"]:
+        hub.api("DELETE", f"users/{quote(user)}/servers/{quote(server)}" if server else f"users/{quote(user)}/server")
+
+
 def check(module: str, hub: Hub, before: dict[str, Any]) -> None:
     try:
-        found = report(module, before, snapshot(hub))
+        after = snapshot(hub)
+        found = report(module, before, after)
+        if found:
+            restore(hub, before, after)
     except Exception as e:  # the hub a module stopped on purpose: nothing to compare
         found = None
         warnings.warn(

@@ -300,7 +300,10 @@ def test_the_image_serves_the_usage_page_with_its_vendored_chart_js(stack: Stack
     admin, error = hub.login("admin")
     assert admin is not None, error
     page = admin.get(f"{hub.url}hub/usage", timeout=30)
-    assert page.status_code == 200 and "platform-static/usage.js" in page.text, page.text[:300]
+    assert page.status_code == 200 and "platform-static/usage.js" in page.text, stack.logs()[-3000:]
+    # the platform's templates are the installed package's (the image reads its config elsewhere)
+    servers = admin.get(f"{hub.url}hub/servers", timeout=30)
+    assert servers.status_code == 200 and 'id="servers-panel"' in servers.text, servers.status_code
     chart = requests.get(f"{hub.url}hub/platform-static/vendor/chart.js/chart.umd.min.js", timeout=30)
     assert chart.status_code == 200
     assert chart.content == (ROOT / "hub_config/static/vendor/chart.js/chart.umd.min.js").read_bytes()
