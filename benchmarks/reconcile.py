@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,7 +37,7 @@ from reconciler.controllers import CONTROLLERS
 from reconciler.loop import Reconciler
 from reconciler.result import Outcome
 from reconciler.store import Store
-from tests.harness import Hub, cleanup_docker
+from tests.harness import Hub, HubApi, cleanup_docker
 from vocabulary.settings import load_settings
 
 PLATFORM = "jhds-bench-rec"
@@ -47,17 +46,8 @@ POLL = 0.02  # seconds between GETs of the group while waiting for a change
 
 
 # --- the hub's REST API, one keep-alive session -------------------------------------------
-class Api:
-    def __init__(self, hub: Hub):
-        self.base = f"{hub.url}hub/api/"
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"token {hub.token}"
-
-    def __call__(self, method: str, path: str, ok: tuple[int, ...] = (200, 201, 204), **kwargs) -> requests.Response:
-        r = self.http.request(method, self.base + path, timeout=60, **kwargs)
-        if r.status_code not in ok:
-            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
-        return r
+class Api(HubApi):
+    """The calls this benchmark makes, on the harness's kept-alive session."""
 
     def members(self, group: str) -> set[str]:
         return set(self("GET", f"groups/{group}").json()["users"])
@@ -253,7 +243,7 @@ def main() -> int:
     try:
         up = hub.up()
         assert up.returncode == 0, f"make up failed:\n{up.stdout}\n{up.stderr}"
-        api = Api(hub)
+        api = Api(hub, timeout=60)
         via_reconciler, direct = latency(api, args.changes, rng)
 
         users = [f"u{i:04d}" for i in range(args.users)]

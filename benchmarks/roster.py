@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.harness import Hub, cleanup_docker
+from tests.harness import Hub, HubApi, cleanup_docker
 
 PLATFORM = "jhds-bench-roster"
 ROSTER = "bench-course"
@@ -38,17 +38,8 @@ PAGE = 100  # users per page (the controller's creation page; a listing page hol
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
-class Api:
-    def __init__(self, hub: Hub):
-        self.base = f"{hub.url}hub/api/"
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"token {hub.token}"
-
-    def __call__(self, method: str, path: str, ok: tuple[int, ...] = (200, 201, 204), **kwargs) -> requests.Response:
-        r = self.http.request(method, self.base + path, timeout=120, **kwargs)
-        if r.status_code not in ok:
-            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
-        return r
+class Api(HubApi):
+    """The calls this benchmark makes, on the harness's kept-alive session."""
 
     def status(self) -> dict:
         return self("GET", f"resources/roster/{ROSTER}").json().get("status") or {}
@@ -108,7 +99,7 @@ def main() -> int:
     try:
         up = hub.up()
         assert up.returncode == 0, f"make up failed:\n{up.stdout}\n{up.stderr}"
-        api = Api(hub)
+        api = Api(hub, timeout=120)
         admin, error = hub.login("admin")
         assert admin is not None, error
 

@@ -122,6 +122,22 @@ def own_hub(client: docker.DockerClient, state_dir: Path, platform: str, env: di
 
 
 @dataclass
+class HubApi:
+    """A hub's REST API on one kept-alive session (benchmarks: many calls), raising on an
+    answer not in `ok`."""
+
+    def __init__(self, hub: Hub, timeout: float = 60):
+        self.base, self.timeout = f"{hub.url}hub/api/", timeout
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"token {hub.token}"
+
+    def __call__(self, method: str, path: str, ok: tuple[int, ...] = (200, 201, 204), **kwargs) -> requests.Response:
+        r = self.http.request(method, self.base + path, timeout=self.timeout, **kwargs)
+        if r.status_code not in ok:
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
+        return r
+
+
 class Hub:
     """One JupyterHub started by `scripts/up.sh`, with an automation token for its API."""
 
