@@ -121,7 +121,6 @@ def own_hub(client: docker.DockerClient, state_dir: Path, platform: str, env: di
         cleanup_docker(docker.from_env(), platform)
 
 
-@dataclass
 class HubApi:
     """A hub's REST API on one kept-alive session (benchmarks: many calls), raising on an
     answer not in `ok`."""
@@ -138,6 +137,7 @@ class HubApi:
         return r
 
 
+@dataclass
 class Hub:
     """One JupyterHub started by `scripts/up.sh`, with an automation token for its API."""
 

@@ -32,7 +32,8 @@ def snapshot(hub: Hub) -> dict[str, Any]:
     groups = {(g["name"], u) for g in hub.api("GET", "groups").json() for u in g.get("users") or [""]}
     active = hub.api("GET", "users", params={"state": "active"}).json()
     servers = {(u["name"], s) for u in active for s in (u.get("servers") or {})}
-    return {"resources": resources, "group members": groups, "running servers": servers}
+    files = {(p.name,) for p in hub.manifests_dir.glob("*")} if hub.manifests_dir.is_dir() else set()
+    return {"resources": resources, "group members": groups, "running servers": servers, "manifest files": files}
 
 
 def report(module: str, before: dict[str, Any], after: dict[str, Any]) -> str | None:
@@ -47,7 +48,10 @@ def report(module: str, before: dict[str, Any], after: dict[str, Any]) -> str | 
 
 
 def restore(hub: Hub, before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Undo what a module left (best effort: each call's answer is not checked)."""
+    """Undo what a module left (best effort: each call's answer is not checked). Its manifest
+    files go first, or GitOps would put their resources back."""
+    for (name,) in after["manifest files"] - before["manifest files"]:
+        (hub.manifests_dir / name).unlink(missing_ok=True)
     for kind, name in after["resources"] - before["resources"]:
         hub.api("DELETE", f"resources/{kind}/{quote(name)}")
     old_groups = {group for group, _ in before["group members"]}
