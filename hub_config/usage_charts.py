@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from reconciler.api.grouppolicy import memory_bytes
 from reconciler.usage.window import parse_window
 
 Step = Literal["hour", "day"]
@@ -89,67 +88,12 @@ def user_rows(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (-r["serverHours"], r["user"]))
 
 
-def _limit(value: Any) -> int | None:
-    """A soft limit as bytes: "10G", 10737418240, or a model/dict with softLimit."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        value = value.get("softLimit", value.get("soft_limit"))
-    elif not isinstance(value, str | int | float):
-        value = getattr(value, "soft_limit", getattr(value, "softLimit", None))
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value) if isinstance(value, int | float) else memory_bytes(str(value))
-    except ValueError:
-        return None
-
-
-def soft_limits(storage: Any) -> dict[str, int]:
-    """A GroupPolicy's (or the combined policy's) `storage` as {volume kind or "*": bytes}.
-
-    Read defensively, since the field's exact shape is another change's: `{home: StorageLimit}`
-    or `{home: {softLimit: 10G}, ...}` (per kind), `{softLimit: 10G}` (every kind), a list of
-    `{volume|kind: home, softLimit: ...}`, or a pydantic model of any of these. Anything
-    else: no limits."""
-    if storage is None:
-        return {}
-    if hasattr(storage, "model_dump"):
-        storage = storage.model_dump(by_alias=True, exclude_none=True)
-    if isinstance(storage, list | tuple):
-        out = {}
-        for item in storage:
-            kind = item.get("volume") or item.get("kind") if isinstance(item, Mapping) else None
-            if isinstance(kind, str) and (limit := _limit(item)) is not None:
-                out[kind] = limit
-        return out
-    if not isinstance(storage, Mapping):
-        return {"*": limit} if (limit := _limit(storage)) is not None else {}
-    if (limit := _limit(storage)) is not None:
-        return {"*": limit}
-    # Per kind: each value a dict, a model (e.g. StorageLimit with soft_limit) or a size.
-    return {k: limit for k, v in storage.items() if (limit := _limit(v)) is not None}
-
-
-def most_generous(limits: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Several policies' limits combined as the platform combines quotas: the largest wins."""
-    out: dict[str, int] = {}
-    for one in limits:
-        for kind, value in one.items():
-            out[kind] = max(out.get(kind, 0), value)
-    return out
-
-
-def limit_for(limits: Mapping[str, int], kind: str) -> int | None:
-    return limits.get(kind, limits.get("*"))
-
-
 def storage_rows(volumes: Iterable[Mapping[str, Any]], limits: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
     """`storage_by_user` rows with each volume's soft limit (None: none applies), largest first.
-    `limits`: user -> their combined {kind: bytes}."""
+    `limits`: user -> their combined {volume kind: bytes} (`reconciler.quotas.combine_storage`)."""
     out = []
     for v in volumes:
-        limit = limit_for(limits.get(v["user"], {}), v.get("kind") or "")
+        limit = limits.get(v["user"], {}).get(v.get("kind") or "")
         percent = round(100 * v["bytes"] / limit, 1) if limit else None
         out.append(dict(v) | {"softLimit": limit, "percent": percent})
     return sorted(out, key=lambda r: (-int(r["bytes"] or 0), r["user"], r.get("volume") or ""))

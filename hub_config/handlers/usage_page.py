@@ -25,8 +25,8 @@ from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from reconciler.effective import applying, combine
 from reconciler.in_force import group_policies
+from reconciler.quotas import combine_storage
 from reconciler.usage.report import server_seconds_over_time, storage_by_user, usage_report
 
 from .. import usage_charts as charts
@@ -44,21 +44,15 @@ def static_version(relative: str) -> str:
 
 
 def group_limits(users_groups: dict[str, list[str]]) -> dict[str, dict[str, int]]:
-    """Each user's storage soft limits {kind or "*": bytes}, from the policies in force (one
-    store read). The combined policy's `storage` when it has one, else the largest of the
-    applying policies' own (the field may not exist: then nobody has a limit)."""
+    """Each user's storage soft limits {volume kind: bytes}, combined as the quotas combine
+    them (`quotas.combine_storage`; one store read, once per set of groups)."""
     in_force = group_policies(get_store())
     by_groups: dict[tuple[str, ...], dict[str, int]] = {}
     out = {}
     for user, groups in users_groups.items():
         key = tuple(sorted(groups))
         if key not in by_groups:
-            eff = combine(list(key), in_force)
-            if getattr(eff, "storage", None) is not None:
-                by_groups[key] = charts.soft_limits(eff.storage)
-            else:
-                own = (charts.soft_limits(getattr(p.spec, "storage", None)) for p in applying(list(key), in_force))
-                by_groups[key] = charts.most_generous(own)
+            by_groups[key] = {kind: limit.bytes for kind, limit in combine_storage(key, in_force).items()}
         out[user] = by_groups[key]
     return out
 

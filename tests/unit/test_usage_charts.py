@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub_config import usage_charts as charts
+from reconciler.usage.report import UsageRow as Row
 
 NOW = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
 GIB = 1024**3
-
-
-@dataclass(frozen=True)
-class Row:  # the shape of reconciler.usage.report.UsageRow
-    key: str
-    groups: list[str]
-    server_seconds: float
-    cpu_seconds: float
-    memory_gib_hours: float
-    gpu_seconds: float
-    storage_bytes: int
 
 
 def test_default_range_is_the_last_30_days_by_the_day() -> None:
@@ -84,58 +73,12 @@ def test_user_rows_in_hours_most_server_time_first() -> None:
     }
 
 
-@dataclass(frozen=True)
-class StorageLimit:  # GroupPolicy's per-kind model
-    soft_limit: str
-    warn_at: tuple[int, ...] = (80, 95)
-
-
-class Model:  # a pydantic-like `storage` field
-    def __init__(self, data: object) -> None:
-        self.data = data
-
-    def model_dump(self, **_: object) -> object:
-        return self.data
-
-
-@pytest.mark.parametrize(
-    ("storage", "limits"),
-    [
-        (None, {}),
-        ({"softLimit": "10G", "warnAt": [80, 95]}, {"*": 10 * GIB}),
-        ({"home": {"softLimit": "1G"}, "cache": {"softLimit": 512 * 1024**2}}, {"home": GIB, "cache": 512 * 1024**2}),
-        (
-            [{"volume": "home", "softLimit": "2g"}, {"kind": "workspace", "softLimit": "1G"}],
-            {"home": 2 * GIB, "workspace": GIB},
-        ),
-        (Model({"softLimit": "1G"}), {"*": GIB}),
-        (
-            {"home": StorageLimit("10G"), "workspace": StorageLimit("512M")},
-            {"home": 10 * GIB, "workspace": 512 * 1024**2},
-        ),
-        ({"home": "2G"}, {"home": 2 * GIB}),
-        ({"softLimit": "lots"}, {}),
-        ("nonsense", {}),
-        (42, {"*": 42}),
-    ],
-)
-def test_soft_limits_read_any_shape(storage: object, limits: dict[str, int]) -> None:
-    assert charts.soft_limits(storage) == limits
-
-
-def test_most_generous_limit_wins_and_kind_beats_the_catch_all() -> None:
-    combined = charts.most_generous([{"*": GIB}, {"*": 2 * GIB, "home": 3 * GIB}])
-    assert combined == {"*": 2 * GIB, "home": 3 * GIB}
-    assert charts.limit_for(combined, "home") == 3 * GIB and charts.limit_for(combined, "cache") == 2 * GIB
-    assert charts.limit_for({}, "home") is None
-
-
 def test_storage_rows_carry_limits_and_percent_largest_first() -> None:
     volumes = [
         {"user": "ann", "volume": "jhds-ann-home", "kind": "home", "bytes": GIB, "surveyed": "t"},
         {"user": "bob", "volume": "jhds-bob-home", "kind": "home", "bytes": 3 * GIB, "surveyed": "t"},
     ]
-    rows = charts.storage_rows(volumes, {"bob": {"*": 2 * GIB}})
+    rows = charts.storage_rows(volumes, {"bob": {"home": 2 * GIB}})
     assert [(r["user"], r["softLimit"], r["percent"]) for r in rows] == [("bob", 2 * GIB, 150.0), ("ann", None, None)]
 
 
