@@ -7,6 +7,7 @@ and `hubctl quota get`. Store reads: `view` runs in a worker thread."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,9 +70,15 @@ async def refuse_if_used_up(spawner: Any) -> None:
         raise SpawnRefused(answer["message"], reason=refusals.QUOTA_USED_UP, status_code=429)
 
 
+# Grants are read, extended and written back by the hub alone (REST; hubctl calls it): one
+# at a time, or two grants at once would keep only one of them.
+_GRANTING = threading.Lock()
+
+
 def record_grant(store: Store, user: str, grant: Grant, actor: str) -> None:
     """An operator's grant: kept with the user's other grants still in a window, and an event."""
-    kept = [g for g in grants(store, user) if (grant.at - g.at).total_seconds() < 366 * 86400]
-    store.write_observed(GRANTS_KIND, user, {"grants": [g.as_dict() for g in [*kept, grant]]})
+    with _GRANTING:
+        kept = [g for g in grants(store, user) if (grant.at - g.at).total_seconds() < 366 * 86400]
+        store.write_observed(GRANTS_KIND, user, {"grants": [g.as_dict() for g in [*kept, grant]]})
     message = f"{grant.hours:g} {grant.kind}-hours granted to {user} for the current window"
     store.add_event(QUOTA_KIND, user, "Granted", message, "Normal", actor)

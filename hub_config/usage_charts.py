@@ -19,7 +19,6 @@ from reconciler.usage.window import parse_window
 
 Step = Literal["hour", "day"]
 # The ledger keeps daily roll-ups for USAGE_DAILY_DAYS (730 by default): no range is longer.
-MAX_RANGE = timedelta(days=731)
 # Hourly bars up to two weeks (336 bars); longer ranges are drawn by the day.
 HOURLY_UP_TO = timedelta(days=14)
 TOP_USERS = 20  # bars in the top-users chart; its CSV has everyone
@@ -41,14 +40,13 @@ class Range:
 
 def parse_range(since: str | None, until: str | None, step: str | None, now: datetime) -> Range:
     """The range asked for, as `hubctl usage` and `GET /hub/api/usage` read it (the ledger's
-    `parse_window`: default the last 30 days; a DATE `until` includes that day), bounded,
+    `parse_window`: default the last 30 days; a DATE `until` includes that day; at most
+    `MAX_WINDOW`),
     with its bar width."""
     try:
         start, end = parse_window(since or None, until or None, now)
     except ValueError as e:
         raise RangeError(str(e)) from None
-    if end - start > MAX_RANGE:
-        raise RangeError(f"the range is at most {MAX_RANGE.days} days (the ledger's daily roll-ups)")
     if step not in (None, "", "hour", "day"):
         raise RangeError(f"step must be hour or day; got {step!r}")
     chosen: Step = step or ("hour" if end - start <= HOURLY_UP_TO else "day")  # type: ignore[assignment]

@@ -95,7 +95,7 @@ def user_storage(store: Store, user: str) -> list[dict[str, Any]]:
     """The user's volumes as the newest storage survey saw them."""
     _tables(store)
     with store.session() as session:
-        return [row for row in storage_by_user(session) if row.get("user") == user]
+        return storage_by_user(session, [user])
 
 
 def utc(t: datetime) -> datetime:

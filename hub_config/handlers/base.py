@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.scopes import has_scope
 from tornado import web
 
 from reconciler.api import REGISTRY, kind_from_name
@@ -37,6 +38,20 @@ MAX_BODY_BYTES = 1_048_576
 
 
 class ResourceAPIHandler(APIHandler):
+    def user_whose_servers(self, name: str, what: str, operators_too: bool = False) -> Any:
+        """`name`'s hub user, if the requester may manage their servers (JupyterHub's
+        `servers!user=`, which a user has for themself) or, with `operators_too`, holds the
+        platform's read scope; 403 before 404, so nobody learns who exists."""
+        if self.current_user is None:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        operator = operators_too and READ in self.expanded_scopes
+        if not operator and not has_scope(f"servers!user={name}", self.parsed_scopes, db=self.db):
+            raise web.HTTPError(403, f"Not allowed to {what} of {name}")
+        user = self.find_user(name)
+        if user is None:
+            raise web.HTTPError(404, f"No such user: {name}")
+        return user
+
     def require(self, scope: str) -> None:
         if self.current_user is None:
             raise web.HTTPError(403, "Missing or invalid credentials.")

@@ -17,7 +17,6 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from jupyterhub.scopes import has_scope
 from tornado import web
 
 from reconciler.api.quota import QuotaStatus
@@ -32,18 +31,8 @@ MAX_GRANT_HOURS = 10_000.0
 
 
 class QuotaHandler(ResourceAPIHandler):
-    def target(self, name: str) -> Any:
-        if self.current_user is None:
-            raise web.HTTPError(403, "Missing or invalid credentials.")
-        if READ not in self.expanded_scopes and not has_scope(f"servers!user={name}", self.parsed_scopes, db=self.db):
-            raise web.HTTPError(403, f"Not allowed to see the quota of {name}")
-        user = self.find_user(name)
-        if user is None:
-            raise web.HTTPError(404, f"No such user: {name}")
-        return user
-
     async def get(self, name: str) -> None:
-        user = self.target(name)
+        user = self.user_whose_servers(name, "see the quota", operators_too=True)
         groups = [g.name for g in user.groups]
         self.send(await asyncio.to_thread(quota_check.view, get_store(), name, groups, datetime.now(UTC)))
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from jupyterhub.scopes import has_scope
 from tornado import web
 
 from reconciler.api.common import TERMINAL_PHASES
@@ -73,14 +72,7 @@ def view(obj: StoredResource) -> dict[str, Any]:
 class SelfServiceHandler(ResourceAPIHandler):
     def authorized_user(self, name: str) -> Any:
         """The target user, if the requester may manage its servers; else an HTTP error."""
-        if self.current_user is None:
-            raise web.HTTPError(403, "Missing or invalid credentials.")
-        if not has_scope(f"servers!user={name}", self.parsed_scopes, db=self.db):
-            raise web.HTTPError(403, f"Not allowed to manage the servers of {name}")
-        user = self.find_user(name)
-        if user is None:
-            raise web.HTTPError(404, f"No such user: {name}")
-        return user
+        return self.user_whose_servers(name, "manage the servers")
 
     async def request_restart(self, name: str) -> str:
         """Check (for a quick answer) and record a restart of `name`'s default server."""

@@ -13,23 +13,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
 
 from tornado import web
 
-from reconciler.usage.report import UsageRow, report_json, usage_report
+from reconciler.usage.report import UsageRow, report_json
 from reconciler.usage.window import parse_window
 
-from ..backends import get_store, get_usage
+from ..backends import get_usage
 from .base import READ, ResourceAPIHandler
 
 ADMIN_SCOPE = "admin:users"
-
-
-def _report(by: Any, since: datetime, until: datetime, users: list[str] | None) -> list[UsageRow]:
-    get_usage()  # the ledger's tables exist
-    with get_store().session() as s:
-        return usage_report(s, by=by, since=since, until=until, users=users)
 
 
 class UsageReportHandler(ResourceAPIHandler):
@@ -50,7 +43,8 @@ class UsageAPIHandler(UsageReportHandler):
             raise web.HTTPError(400, "by must be user or group")
         since, until = self.window()
         user = self.get_argument("user", None)
-        rows = await asyncio.to_thread(_report, by, since, until, [user] if user else None)
+        users = [user] if user else None
+        rows = await asyncio.to_thread(get_usage().report, by=by, since=since, until=until, users=users)
         self.send(report_json(rows, by=by, since=since, until=until))
 
 
@@ -65,7 +59,7 @@ class UserUsageAPIHandler(UsageReportHandler):
         if not (itself or READ in self.expanded_scopes or ADMIN_SCOPE in self.expanded_scopes):
             raise web.HTTPError(403, f"Not allowed to read the usage of {name}")
         since, until = self.window()
-        rows = await asyncio.to_thread(_report, "user", since, until, [name])
+        rows = await asyncio.to_thread(get_usage().report, by="user", since=since, until=until, users=[name])
         if not rows:
             user = self.find_user(name)
             groups = sorted(g.name for g in user.groups) if user is not None else []

@@ -23,6 +23,7 @@ from typing import Any
 
 from jupyterhub import orm
 from jupyterhub.handlers.base import BaseHandler
+from sqlalchemy.orm import selectinload
 from tornado import web
 
 from reconciler.in_force import group_policies
@@ -80,7 +81,8 @@ async def usage_data(handler: BaseHandler) -> dict[str, Any]:
     over, users, storage = await asyncio.to_thread(read_ledger, rng)
     names = {v["user"] for v in storage}
     # The hub's own record of memberships (read here: its session belongs to this thread).
-    found = handler.db.query(orm.User).filter(orm.User.name.in_(names)).all() if names else []
+    query = handler.db.query(orm.User).options(selectinload(orm.User.groups))  # two queries, not one a user
+    found = query.filter(orm.User.name.in_(names)).all() if names else []
     memberships = {u.name: [g.name for g in u.groups] for u in found}
     limits = await asyncio.to_thread(group_limits, memberships)
     return {

@@ -261,12 +261,16 @@ def server_seconds_over_time(
     return [{"t": iso(first + i * width), **{k: round(v, 3) for k, v in b.items()}} for i, b in enumerate(buckets)]
 
 
-def storage_by_user(session: Session) -> list[dict[str, Any]]:
-    """Each user volume's size in the newest survey: [{"user","volume","kind","bytes","surveyed"}]."""
+def storage_by_user(session: Session, users: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Each user volume's size in the newest survey: [{"user","volume","kind","bytes","surveyed"}]
+    (only `users`' when given: a quota check reads one user's rows, not the survey)."""
     day = session.execute(select(func.max(StorageRow.day))).scalar()
     if day is None:
         return []
-    rows = session.scalars(select(StorageRow).where(StorageRow.day == day).order_by(StorageRow.user, StorageRow.volume))
+    query = select(StorageRow).where(StorageRow.day == day)
+    if users is not None:
+        query = query.where(StorageRow.user.in_(list(users)))
+    rows = session.scalars(query.order_by(StorageRow.user, StorageRow.volume))
     return [
         {"user": r.user, "volume": r.volume, "kind": r.kind, "bytes": r.bytes, "surveyed": iso(r.surveyed)}
         for r in rows

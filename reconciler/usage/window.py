@@ -13,6 +13,9 @@ from datetime import UTC, date, datetime, timedelta
 from vocabulary.durations import parse_duration
 
 DEFAULT_SINCE = "30d"
+# The longest window a report reads: the daily roll-ups' default retention (USAGE_DAILY_DAYS)
+# and a day; a longer one (since=0001-01-01) would make every request scan the whole ledger.
+MAX_WINDOW = timedelta(days=731)
 
 
 def _moment(text: str, end_of_day: bool) -> datetime:
@@ -36,12 +39,12 @@ def parse_window(since: str | None, until: str | None, now: datetime | None = No
     now = now or datetime.now(UTC)
     try:
         end = _moment(until, end_of_day=True) if until else now
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:  # 9999-12-31 has no end of day
         raise ValueError(f"until {e}") from None
     text = (since or DEFAULT_SINCE).strip()
     try:
         start = end - timedelta(seconds=parse_duration(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a duration, or one before the year 1
         try:
             start = _moment(text, end_of_day=False)
         except ValueError:
@@ -50,4 +53,6 @@ def parse_window(since: str | None, until: str | None, now: datetime | None = No
             ) from None
     if start >= end:
         raise ValueError(f"since ({start.isoformat()}) must be before until ({end.isoformat()})")
+    if end - start > MAX_WINDOW:
+        raise ValueError(f"the window is at most {MAX_WINDOW.days} days (the daily roll-ups' retention)")
     return start, end

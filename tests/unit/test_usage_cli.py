@@ -45,6 +45,12 @@ def test_window_forms(since: str | None, until: str | None, want: tuple[str, str
         ("30 days", None, "since must be a duration back from until (30d, 12h) or a date or time, got '30 days'"),
         ("30d", "tomorrow", "until must be a date (2026-11-01) or a time"),
         ("2026-12-08", None, "must be before until"),
+        # a window the size of the ledger and more: refused, never a scan of everything
+        ("0001-01-01", None, "the window is at most 731 days"),
+        ("800d", None, "the window is at most 731 days"),
+        # past the calendar's ends: a clear 400, not an OverflowError (a 500)
+        ("99999999d", None, "since must be a duration back from until"),
+        ("30d", "9999-12-31", "until "),
     ],
 )
 def test_bad_windows_say_what_is_accepted(since: str, until: str | None, message: str) -> None:
