@@ -110,9 +110,11 @@ class Accounts:
             return {name: state for name, state in rows}
 
     def enroll(self, roster: str, people: dict[str, str | None], one_time: bool) -> Enrolled:
-        """Make these people (name -> email) the roster's and approved: a record of theirs
-        approved, or (one_time) a new record with a one-time password; `none` leaves the
-        record to their sign-up, which `pre_approved` approves at once."""
+        """Make these people (name -> email) the roster's and approved: an approved record of
+        theirs kept, a pending one approved (with `one_time`, under a new one-time password:
+        who signed up before the roster listed the name is not known), else (one_time) a new
+        record with a one-time password; `none` leaves the record to their sign-up, which
+        `pre_approved` approves at once."""
         done = Enrolled()
         names = list(people)
         with self.store.session() as s:
@@ -131,7 +133,17 @@ class Accounts:
                     account.roster, account.state, account.updated = roster, ACTIVE, now
                 if name in infos:
                     if not infos[name]:
-                        s.execute(update(USERS_INFO).where(USERS_INFO.c.username == name).values(is_authorized=True))
+                        values: dict[str, object] = {"is_authorized": True}
+                        if one_time:
+                            # A sign-up under the name before the roster listed it: whose, nobody
+                            # knows, so its password is not the one approved; the roster's person
+                            # gets a one-time password, as a new account would.
+                            password = new_password()
+                            hashed = hash_one_time(password)
+                            values |= {"password": hashed, "email": people[name]}
+                            account.one_time_hash, account.one_time_password = hashed, password
+                            done.passwords.append(name)
+                        s.execute(update(USERS_INFO).where(USERS_INFO.c.username == name).values(**values))
                         done.approved.append(name)
                 elif one_time:
                     password = new_password()

@@ -21,6 +21,9 @@ from .stored import StoredResource
 PLATFORM_OWNED = ("api", "cli", "panel")
 
 
+NATIVE_USERNAME_MAX = 128  # NativeAuthenticator's users_info.username (the hub allows 255)
+
+
 @dataclass(frozen=True)
 class Found:
     """What the controller looked up before a rename starts."""
@@ -38,6 +41,7 @@ class Found:
     created: datetime | None = None  # when the rename was recorded
     rostered: tuple[tuple[str, str], ...] = ()  # (name, Roster) of the old or new name a Roster lists
     new_removed: bool = False  # the platform removed an account of the new name (refused for good)
+    new_backups: tuple[str, ...] = ()  # VolumeBackups whose catalogue holds archives of the new name
 
 
 def problems(found: Found) -> list[str]:
@@ -62,6 +66,11 @@ def problems(found: Found) -> list[str]:
     for name, roster in f.rostered:
         # The roster's spec names the person: it would make the old name again, or fight over the new.
         out.append(f"{name} is listed by Roster {roster}: a Roster's people are not renamed (edit the roster instead)")
+    if len(f.new) > NATIVE_USERNAME_MAX:
+        out.append(f"the name {f.new} is longer than NativeAuthenticator keeps ({NATIVE_USERNAME_MAX} characters)")
+    if f.new_backups:
+        # the renamed user could restore a stranger's archives
+        out.append(f"backups of an earlier {f.new} exist ({', '.join(f.new_backups)}): delete them first")
     if f.new_removed:
         out.append(f"the name {f.new} belonged to an account the platform removed: it is refused for good")
     return out

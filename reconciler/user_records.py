@@ -85,7 +85,9 @@ def move(store: Store, old: str, new: str, columns: tuple[UserColumn, ...] = USE
             def where(name: str, column: Any = column, scope: Any = scope) -> Any:
                 return and_(column == name, scope) if scope is not None else column == name
 
-            if c.key:
+            # A stale row of the new name goes only while the old name still has rows to move:
+            # a resumed rename (the move committed, its progress not) must keep what it moved.
+            if c.key and s.execute(select(column).where(where(old)).limit(1)).first() is not None:
                 s.execute(delete(table).where(where(new)))
             moved[f"{c.table}.{c.column}"] = s.execute(update(table).where(where(old)).values({c.column: new})).rowcount
     return moved

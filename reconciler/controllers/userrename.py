@@ -39,6 +39,9 @@ KIND = "UserRename"
 REQUEST_KINDS = ("VolumeReset", "VolumeRestore", "VolumeBackup", "ServerRestart")
 
 
+HELD_UNTIL_DONE = datetime(9999, 1, 1, tzinfo=UTC)  # released when the rename ends, by an admin otherwise
+
+
 async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     spec = UserRenameSpec.model_validate(obj.spec)
     old, new = spec.user, spec.new_name
@@ -107,6 +110,7 @@ async def _check(ctx: Context, obj: StoredResource, spec: UserRenameSpec, status
         created=obj.created,
         rostered=tuple(await asyncio.to_thread(_rostered, ctx, (old, new))),
         new_removed=await asyncio.to_thread(Accounts(ctx.store).state, new) in (REMOVING, REMOVED),
+        new_backups=tuple(await asyncio.to_thread(_backups_of, ctx, new)),
     )
     problems = renames.problems(found)
     if problems:
@@ -116,6 +120,12 @@ async def _check(ctx: Context, obj: StoredResource, spec: UserRenameSpec, status
     status.volumes = renames.volume_moves(s.volume_name_template, s.user_volumes, old, new, existing)
 
 
+def _backups_of(ctx: Context, name: str) -> list[str]:
+    """The VolumeBackups whose catalogue lists archives of `name`."""
+    backups = ctx.store.list("VolumeBackup")
+    return [b.name for b in backups if any(a.get("user") == name for a in b.status.get("archives", []))]
+
+
 def _rostered(ctx: Context, names: tuple[str, ...]) -> list[tuple[str, str]]:
     """(name, roster) for each of `names` a Roster lists now."""
     accounts = Accounts(ctx.store)
@@ -123,7 +133,12 @@ def _rostered(ctx: Context, names: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 async def _hold(
-    ctx: Context, obj: StoredResource, spec: UserRenameSpec, until: datetime, reserve_new: bool = True
+    ctx: Context,
+    obj: StoredResource,
+    spec: UserRenameSpec,
+    until: datetime,
+    reserve_new: bool = True,
+    reserve_until: datetime | None = None,
 ) -> None:
     """The old name held (sign-in and sign-up refused) and, while the rename runs, the new one."""
     body = {"renamedTo": spec.new_name, "rename": obj.name}
@@ -131,7 +146,7 @@ async def _hold(
     if not reserve_new:
         return
     reserve = {"renamedFrom": spec.user, "rename": obj.name}
-    deadline = jobs.deadline(spec, obj.created) or until
+    deadline = reserve_until or jobs.deadline(spec, obj.created) or until
     await asyncio.to_thread(user_records.hold, ctx.store, spec.new_name, reserve, deadline)
 
 
@@ -152,6 +167,10 @@ async def _move_volumes(ctx: Context, obj: StoredResource, spec: UserRenameSpec,
         for m in todo:
             c = by_key[m.volume]
             m.state, m.files, m.bytes, m.checksum = "verified", c["files"], c["bytes"], c["checksum"]
+        # From the first original removed, the data lives under the new name alone: both names
+        # stay held until the rename ends (not only to its deadline), or a rename deleted or
+        # failed half-way would let a stranger sign up as the new name and mount the volumes.
+        await _hold(ctx, obj, spec, until=HELD_UNTIL_DONE, reserve_until=HELD_UNTIL_DONE)
         await ctx.progress(KIND, obj.name, status)  # verified, before any original is removed
         sizes = ", ".join(f"{m.volume} {m.bytes} bytes in {m.files} entries" for m in todo)
         took = copied.get("seconds", {})

@@ -45,6 +45,8 @@ def test_a_stopped_user_with_a_free_new_name_may_be_renamed() -> None:
         ({"old": "admin"}, "the admin account (admin)"),
         ({"rostered": (("alice", "course-a"),)}, "alice is listed by Roster course-a"),
         ({"new_removed": True}, "the name alicia belonged to an account the platform removed"),
+        ({"new": "a" * 129}, "longer than NativeAuthenticator keeps (128 characters)"),
+        ({"new_backups": ("nightly",)}, "backups of an earlier alicia exist (nightly): delete them first"),
     ],
 )
 def test_what_refuses_a_rename(changes: dict, says: str) -> None:
@@ -139,6 +141,9 @@ def test_every_per_user_record_moves_once(store: Store) -> None:
     assert store.observed(naming.OWNED_KIND, "alice") == {"not": "a user key"}
     again = user_records.move(store, "alice", "alicia")
     assert set(again.values()) == {0}
+    # a resumed rename (the move committed, its progress not) keeps what the first one moved
+    assert store.observed("KeepAlive", "alicia") == {"kind": "KeepAlive"}
+    assert store.observed(naming.PLACEMENT_KIND, "alicia") == {"kind": naming.PLACEMENT_KIND}
 
 
 def test_a_table_added_later_is_one_line(store: Store) -> None:

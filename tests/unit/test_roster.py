@@ -8,7 +8,9 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import bcrypt
 import pytest
+from sqlalchemy import select
 
 from reconciler.accounts import REMOVED, USERS_INFO, Accounts, hash_one_time, record
 from reconciler.api.roster import RosterSpec, plan
@@ -134,13 +136,17 @@ def test_enroll_approves_gives_passwords_once_and_then_writes_nothing(store: Sto
     with store.session() as s:  # one who signed up before the roster, not approved yet
         s.execute(USERS_INFO.insert().values({**record("old", hash_one_time("x"), None), "is_authorized": False}))
     done = accounts.enroll("course", {"ann": "ann@example.org", "old": None}, one_time=True)
-    assert (done.approved, done.passwords) == (["old"], ["ann"])
+    # "old" is approved, but not with the password of whoever signed up under the name first
+    assert (done.approved, sorted(done.passwords)) == (["old"], ["ann", "old"])
     assert accounts.enroll("course", {"ann": None, "old": None}, one_time=True).writes == 0
-    assert accounts.unread_passwords("course") == ["ann"]
-    [(name, password)] = accounts.read_passwords("course")
-    assert name == "ann" and len(password) >= 20
+    assert accounts.unread_passwords("course") == ["ann", "old"]
+    given = dict(accounts.read_passwords("course"))
+    assert sorted(given) == ["ann", "old"] and len(given["ann"]) >= 20
     assert accounts.read_passwords("course") == [] and accounts.unread_passwords("course") == []
-    assert accounts.must_change("ann") and not accounts.must_change("old")
+    assert accounts.must_change("ann") and accounts.must_change("old")
+    with store.session() as s:
+        squatter = s.scalar(select(USERS_INFO.c.password).where(USERS_INFO.c.username == "old"))
+    assert not bcrypt.checkpw(b"x", bytes(squatter)) and bcrypt.checkpw(given["old"].encode(), bytes(squatter))
     with store.session() as s:
         s.execute(USERS_INFO.update().where(USERS_INFO.c.username == "ann").values(password=hash_one_time("own")))
     assert not accounts.must_change("ann")

@@ -6,6 +6,7 @@ copying again."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -143,3 +144,21 @@ def test_an_interrupted_rename_resumes_without_copying_again(store, tmp_path, mo
     )
     assert result.status.dump()["phase"] == "Succeeded"
     assert calls == [] and "anna" in hub.users
+
+
+def test_once_an_original_is_gone_both_names_stay_held_past_the_deadline(store, tmp_path, monkeypatch) -> None:
+    # The hub's rename fails after the volumes moved: the data lives under the new name alone,
+    # so nobody may sign up as it (or as the old name) when the request's deadline passes.
+    engine, calls = Engine({"p-ann_home"}), []
+    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls))
+
+    class FailingHub(Hub):
+        async def rename_user(self, old: str, new: str) -> dict[str, Any]:
+            raise PermanentError("the hub refused the rename", "HubRefused")
+
+    hub = FailingHub({"ann": {"name": "ann", "servers": {}}})
+    with pytest.raises(PermanentError, match="hub refused"):
+        asyncio.run(userrename.reconcile(record(store), context(store, engine, hub, tmp_path)))
+    assert engine.volumes == {"p-anna_home"}
+    later = datetime.now(UTC) + timedelta(days=400)  # past any request's deadline
+    assert user_records.held(store, "ann", later) and user_records.held(store, "anna", later)
