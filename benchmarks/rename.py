@@ -139,10 +139,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument(
-        "--content", choices=["sha256", "crc32", "both"], default="crc32", help="a file's sum in the check"
+        "--content", choices=["sha256", "cksum", "crc32", "both"], default="cksum", help="a file's sum in the check"
     )
     args = parser.parse_args()
-    modes = ["sha256", "crc32"] if args.content == "both" else [args.content]
+    modes = ["sha256", "cksum"] if args.content == "both" else [args.content]
     client = docker.from_env()
     cleanup_docker(client, PLATFORM)
     names = ["bench-ann", "bench-anna"]

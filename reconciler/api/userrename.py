@@ -71,6 +71,9 @@ class UserRenameStatus(Status):
     started_at: AwareDatetime | None = Field(None, alias="startedAt")
     finished_at: AwareDatetime | None = Field(None, alias="finishedAt")
     seconds: float | None = None
+    # The request's own secret in the marker its helper writes into an old volume once every
+    # copy is verified: a resumed helper trusts that marker, never a file a user made.
+    token: str = ""
 
 
 KIND = KindInfo(

@@ -168,9 +168,16 @@ class Helpers:
         user: str | None = None,
     ) -> dict[str, Any]:
         name = naming.task_name(self.settings.platform_id, op, user, what)  # unique per user and request
-        labels = {naming.LABEL_PLATFORM: self.settings.platform_id, LABEL_HELPER: op}
         volumes = mounts | self._location_mount(location_mode)
-        command = ["python3", "-c", SCRIPT, op, json.dumps(args)]
+        return await self.run_program(name, op, ["python3", "-c", SCRIPT, op, json.dumps(args)], volumes, user)
+
+    async def run_program(
+        self, name: str, op: str, command: list[str], volumes: dict[str, dict[str, str]], user: str | None = None
+    ) -> dict[str, Any]:
+        """Run a helper program that prints one JSON object last (bounded by this job, if
+        any): that object, or HelperRefused (exit 3), HelperStopped, HelperDeadline or
+        HelperFailed."""
+        labels = {naming.LABEL_PLATFORM: self.settings.platform_id, LABEL_HELPER: op}
         image = self.settings.backup_helper_image
         job, wait = self.job, None
         if job is not None:
@@ -185,8 +192,8 @@ class Helpers:
         if code == REFUSED:
             raise HelperRefused(json.loads(lines[-1])["refused"])
         if code != 0:
-            raise HelperFailed((lines[-1] if lines else f"exit code {code}")[-500:])
-        return json.loads(lines[-1])
+            raise HelperFailed(_failure(lines, code))
+        return dict(json.loads(lines[-1]))
 
     async def working(self) -> dict[str, str]:
         """{container name: "<Kind>.<name>"} of this platform's helpers working for a request."""
@@ -225,3 +232,12 @@ class Helpers:
             raise
         code, output = run.result()
         return code, output, stopped
+
+
+def _failure(lines: list[str], code: int) -> str:
+    """A failed helper's last line: its own `{"failed": ...}`, or whatever it printed."""
+    if not lines:
+        return f"exit code {code}"
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        return str(json.loads(lines[-1])["failed"])[-500:]
+    return lines[-1][-500:]

@@ -1,16 +1,33 @@
 """The program the rename helper container runs (`python3 -c <this file> JSON`).
 
 Standard library and coreutils only (the backup helper's image), as root, with no network.
-Mounts: each old volume at /src/<key> (read-only), its new volume at /dst/<key>. For each
-key: the new volume is emptied (a resumed copy starts clean), `cp -a` copies everything
-(owners, modes, times, links, hard links, xattrs, sparse files), and both trees are
-checksummed in two processes beside it: every path with its type, mode, owner and group, a
-file's size and content (CRC-32, or sha256 if asked), a link's target, all summed by sha256.
-CRC-32 because the check is against a copy gone wrong (a full disk, a helper killed, a bug),
-not an adversary: no one else can write these volumes while the helper runs, and sha256 of
-every byte twice costs 2x to 5x the CPU (`benchmarks/rename.py --content both`). It prints
-one JSON object on its last line: exit 0 and the checksums when every tree is the same on
-both sides, 3 when one is not (nothing is removed then), anything else a failure.
+Mounts: each old volume at /src/<key>, its new volume at /dst/<key>, both read-write.
+
+`move` (all or nothing until every copy is verified, then forward only):
+1. Copy: for every key at once, the new volume is emptied (a resumed copy starts clean) and
+   `cp -a` copies everything (owners, modes, times, links, hard links, xattrs, sparse files),
+   while the old tree is checksummed beside it: every path with its type, mode, owner and
+   group, a file's size and content sum, a link's target, all summed by sha256.
+2. Verify: each copy's tree is checksummed the same way. One that differs refuses (exit 3):
+   nothing of the old volumes has been touched.
+3. Commit: only when every copy is verified, a marker is written into each old volume
+   (MARKER: the request's token and the checksum), synced, and then each old volume is
+   emptied but for its marker, all at once. The engine's own volume removal afterwards has
+   nothing left to delete (it removes volumes one at a time, at about 1 s per GB here).
+A resumed helper meets the marker: that key's copy was verified, its original may be half
+emptied, so it is never copied again. The copy is checksummed and must match the marker.
+The marker counts only with the token the reconciler gave this request, never a file of
+that name the user put in their home.
+
+`survey`: which old volumes carry this request's marker (a failed rename can be undone only
+while none does).
+
+The content sum is the CRC of coreutils `cksum` (hardware-assisted: about 3 GB/s here),
+or zlib's CRC-32 where `cksum -z` is missing (about 1.4 GB/s): the check guards against a
+copy gone wrong (a full disk, a killed helper, a bug), not an adversary; no one else can
+write these volumes while the helper runs. sha256 of every byte, twice, costs 5x to 10x
+the CPU (`benchmarks/rename.py --content both`). The last line of output is one JSON object:
+exit 0 with the result, 3 when a copy differs, anything else a failure.
 """
 
 from __future__ import annotations
@@ -18,87 +35,183 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
 import time
 import zlib
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 REFUSED = 3
 CHUNK = 1 << 20
+MARKER = ".jhds-rename-verified"
+BATCH = 500  # files per `cksum` run (well inside the argument limit)
 
 
-def crc32(f: object) -> str:
-    value = 0
-    while chunk := f.read(CHUNK):  # type: ignore[attr-defined]
-        value = zlib.crc32(chunk, value)
-    return f"{value:08x}"
+def has_cksum() -> bool:
+    try:
+        return subprocess.run(["cksum", "-z", "--", "/dev/null"], capture_output=True).returncode == 0
+    except OSError:
+        return False
 
 
-def tree_digest(root: str, content: str = "crc32") -> tuple[str, int, int]:
-    """(sha256 of the tree's listing, entries, bytes of file content); a file's content is
-    summed by `content` (sha256, or crc32)."""
-    digest, entries, size = hashlib.sha256(), 0, 0
+def zlib_sums(root: str, files: list[str]) -> list[str]:
+    sums = []
+    for rel in files:
+        value = 0
+        with open(os.path.join(root, rel), "rb") as f:
+            while chunk := f.read(CHUNK):
+                value = zlib.crc32(chunk, value)
+        sums.append(f"{value:08x}")
+    return sums
+
+
+def cksum_sums(root: str, files: list[str]) -> list[str]:
+    """Each file's `cksum` CRC, in order (NUL-ended records, so any name is safe)."""
+    sums: list[str] = []
+    for i in range(0, len(files), BATCH):
+        batch = [f"./{rel}" for rel in files[i : i + BATCH]]
+        run = subprocess.run(["cksum", "-z", "--", *batch], cwd=root, capture_output=True, check=True)
+        records = run.stdout.split(b"\0")[: len(batch)]
+        sums += [r.split(b" ", 1)[0].decode() for r in records]
+    return sums
+
+
+def sha256_sums(root: str, files: list[str]) -> list[str]:
+    sums = []
+    for rel in files:
+        with open(os.path.join(root, rel), "rb") as f:
+            sums.append(hashlib.file_digest(f, "sha256").hexdigest())
+    return sums
+
+
+SUMS = {"cksum": cksum_sums, "crc32": zlib_sums, "sha256": sha256_sums}
+
+
+def tree_digest(root: str, content: str) -> tuple[str, int, int]:
+    """(sha256 of the tree's listing, entries, bytes of file content). Never taken of an old
+    volume once it has this request's marker, so the marker is never part of a tree."""
+    lines: list[bytes] = []
+    files: list[tuple[int, str]] = []  # (index in lines, relative path) of regular files
+    size = 0
     st = os.lstat(root)  # the volume's own folder: its mode and owner are the lab's home's
-    digest.update(f". {stat.S_IMODE(st.st_mode):o} {st.st_uid} {st.st_gid}\n".encode())
-    for folder, dirs, files in os.walk(root):
+    head = f". {stat.S_IMODE(st.st_mode):o} {st.st_uid} {st.st_gid}\n".encode()
+    for folder, dirs, names in os.walk(root):
         dirs.sort()
-        for name in sorted(dirs + files):
+        for name in sorted(dirs + names):
             path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
             st = os.lstat(path)
-            rel = os.path.relpath(path, root).encode(errors="surrogateescape")
-            head = f"{stat.S_IFMT(st.st_mode):o} {stat.S_IMODE(st.st_mode):o} {st.st_uid} {st.st_gid}"
+            line = f"{stat.S_IFMT(st.st_mode):o} {stat.S_IMODE(st.st_mode):o} {st.st_uid} {st.st_gid}"
             if stat.S_ISREG(st.st_mode):
-                with open(path, "rb") as f:
-                    summed = hashlib.file_digest(f, "sha256").hexdigest() if content == "sha256" else crc32(f)
-                head += f" {st.st_size} {summed}"
+                line += f" {st.st_size}"
+                files.append((len(lines), rel))
                 size += st.st_size
             elif stat.S_ISLNK(st.st_mode):
-                head += " " + os.readlink(path)
-            digest.update(rel + b"\0" + head.encode(errors="surrogateescape") + b"\n")
-            entries += 1
-    return digest.hexdigest(), entries, size
+                line += " " + os.readlink(path)
+            lines.append(rel.encode(errors="surrogateescape") + b"\0" + line.encode(errors="surrogateescape"))
+    sums = SUMS[content](root, [rel for _, rel in files])
+    for (index, _), summed in zip(files, sums, strict=True):
+        lines[index] += f" {summed}".encode()
+    digest = hashlib.sha256(head)
+    for line in lines:
+        digest.update(line + b"\n")
+    return digest.hexdigest(), len(lines), size
 
 
-def empty(folder: str) -> None:
-    for entry in os.scandir(folder):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path)
-        else:
-            os.unlink(entry.path)
+def read_marker(src: str, token: str) -> dict | None:
+    """This request's marker in an old volume, or None (none, or not this request's)."""
+    path = os.path.join(src, MARKER)
+    if not os.path.isfile(path) or os.path.islink(path):
+        return None
+    try:
+        with open(path) as f:
+            marker = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("token") == token else None
 
 
-def copy(keys: list[str], content: str = "crc32") -> dict:
-    """Each old tree's checksum is taken while `cp -a` copies it (both read the same pages),
-    each copy's while the next volume is copied: about the time of the copies, plus one
-    checksum of the last volume."""
-    done, t0 = [], time.monotonic()
-    with ProcessPoolExecutor(2) as pool:
-        sums = {}
-        for key in keys:
-            src, dst = f"/src/{key}", f"/dst/{key}"
-            empty(dst)
-            old = pool.submit(tree_digest, src, content)
-            run = subprocess.run(["cp", "-a", f"{src}/.", f"{dst}/"], capture_output=True, text=True)
-            if run.returncode != 0:
-                raise SystemExit(f"cp -a of {key} failed: {run.stderr.strip()[-400:]}")
-            sums[key] = (old, pool.submit(tree_digest, dst, content))
+def write_marker(src: str, body: dict) -> None:
+    """Written whole and synced before anything of the original is removed."""
+    path, temp = os.path.join(src, MARKER), os.path.join(src, MARKER + ".tmp")
+    if (os.path.lexists(path) and not os.path.isfile(path)) or os.path.islink(path):
+        subprocess.run(["rm", "-rf", "--", path], check=True)  # the user's own, copied already
+    with open(temp, "w") as f:
+        json.dump(body, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, path)
+    folder = os.open(src, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def empty(folder: str, keep: str = "") -> None:
+    """Everything in `folder` removed but `keep` (rm -rf: the fastest remover in the image)."""
+    entries = [e.path for e in os.scandir(folder) if e.name != keep]
+    if entries:
+        subprocess.run(["rm", "-rf", "--", *entries], check=True)
+
+
+def move(keys: list[str], token: str, content: str = "cksum", src: str = "/src", dst: str = "/dst") -> dict:
+    if content == "cksum" and not has_cksum():
+        content = "crc32"
+    t0 = time.monotonic()
+    old = {k: (f"{src}/{k}", f"{dst}/{k}") for k in keys}
+    resumed = {k: m for k in keys if (m := read_marker(old[k][0], token)) is not None}
+    fresh = [k for k in keys if k not in resumed]
+    with ThreadPoolExecutor(2 * len(keys) + 1) as pool:
+        for k in fresh:
+            empty(old[k][1])
+        copies = {
+            k: subprocess.Popen(["cp", "-a", f"{old[k][0]}/.", f"{old[k][1]}/"], stderr=subprocess.PIPE, text=True)
+            for k in fresh
+        }
+        before = {k: pool.submit(tree_digest, old[k][0], content) for k in fresh}
+        after = {}
+        for k, cp in copies.items():  # each copy's sum as soon as it is copied
+            _, err = cp.communicate()
+            if cp.returncode != 0:
+                return {"failed": f"cp -a of {k} failed: {err.strip()[-400:]}"}
+            after[k] = pool.submit(tree_digest, old[k][1], content)
+        after |= {k: pool.submit(tree_digest, old[k][1], m.get("content", content)) for k, m in resumed.items()}
         copied = time.monotonic() - t0
-        for key, (old, new) in sums.items():
-            (a, files, size), (b, _, _) = old.result(), new.result()
-            if a != b:
-                return {"refused": f"the copy of {key} differs from the original (tree checksum {b}, expected {a})"}
-            done.append({"volume": key, "files": files, "bytes": size, "checksum": a})
-    return {"copied": done, "seconds": {"copy": round(copied, 2), "total": round(time.monotonic() - t0, 2)}}
+        done = []
+        for k in keys:
+            new_sum, files, size = after[k].result()
+            expected = resumed[k]["checksum"] if k in resumed else before[k].result()[0]
+            if new_sum != expected:
+                where = "its verified checksum" if k in resumed else "the original"
+                return {
+                    "refused": f"the copy of {k} differs from {where} (tree checksum {new_sum}, expected {expected})"
+                }
+            done.append({"volume": k, "files": files, "bytes": size, "checksum": new_sum, "resumed": k in resumed})
+        verified = time.monotonic() - t0
+        for d in done:  # every marker before any original is emptied
+            if d["volume"] not in resumed:
+                write_marker(old[d["volume"]][0], {"token": token, "checksum": d["checksum"], "content": content})
+        print(json.dumps({"verified": [d["volume"] for d in done]}), flush=True)
+        for cleared in [pool.submit(empty, old[k][0], MARKER) for k in keys]:
+            cleared.result()
+    seconds = {"copy": copied, "verify": verified - copied, "clear": time.monotonic() - t0 - verified}
+    return {"copied": done, "content": content, "seconds": {k: round(v, 2) for k, v in seconds.items()}}
+
+
+def survey(keys: list[str], token: str, src: str = "/src") -> dict:
+    return {"committed": [k for k in keys if read_marker(f"{src}/{k}", token) is not None]}
 
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    result = copy(args["volumes"], args.get("content", "crc32"))
+    if args.get("op") == "survey":
+        result = survey(args["volumes"], args["token"])
+    else:
+        result = move(args["volumes"], args["token"], args.get("content", "cksum"))
     print(json.dumps(result), flush=True)
-    sys.exit(REFUSED if "refused" in result else 0)
+    sys.exit(REFUSED if "refused" in result else 1 if "failed" in result else 0)
 
 
 if __name__ == "__main__":

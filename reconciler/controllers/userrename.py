@@ -18,6 +18,7 @@ its side effect, so a reconciler restarted mid-way resumes where it was:
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime, timedelta
 
 from vocabulary import naming
@@ -28,7 +29,7 @@ from ..accounts import REMOVED, REMOVING, Accounts
 from ..api import parse_resource
 from ..api.userrename import UserRenameSpec, UserRenameStatus, VolumeMove
 from ..clients.backups import HelperFailed, HelperRefused, Job
-from ..clients.volume_copy import copy_volumes
+from ..clients.volume_copy import committed_volumes, move_volumes
 from ..context import Context
 from ..errors import PermanentError
 from ..result import Result
@@ -153,43 +154,72 @@ async def _hold(
 async def _move_volumes(ctx: Context, obj: StoredResource, spec: UserRenameSpec, status: UserRenameStatus) -> None:
     todo = [m for m in status.volumes if m.state == "pending"]
     if todo:
+        missing = set(m.source for m in todo) - set(await ctx.engine.existing_volumes([m.source for m in todo]))
+        if missing:  # mounting it would make an empty one, and "copy" that over the new volume
+            raise PermanentError(f"the volumes {', '.join(sorted(missing))} are gone; nothing was copied", "Gone")
         labels = naming.object_labels(ctx.settings.platform_id, spec.new_name)
         for m in todo:
             await ctx.engine.ensure_volume(m.target, labels | {naming.LABEL_VOLUME: m.volume})
+        if not status.token:
+            status.token = secrets.token_hex(16)
+        # The helper empties the originals as soon as every copy is verified: from its start
+        # both names are held until the rename ends (or is undone), or a rename that dies
+        # unseen after that point would let a stranger sign up as the new name and mount the
+        # volumes.
+        await _hold(ctx, obj, spec, until=HELD_UNTIL_DONE, reserve_until=HELD_UNTIL_DONE)
+        await ctx.progress(KIND, obj.name, status)  # the token, before the helper can use it
         job = Job(KIND, obj.name, jobs.deadline(spec, obj.created), lambda: _still_there(ctx, obj))
+        moves = {m.volume: (m.source, m.target) for m in todo}
         try:
-            copied = await copy_volumes(
-                ctx.engine, ctx.settings, job, spec.user, {m.volume: (m.source, m.target) for m in todo}
-            )
-        except (HelperFailed, HelperRefused) as e:  # the old volumes are untouched; the new ones are redone on a retry
-            raise PermanentError(f"copying the volumes failed: {e}; nothing was removed", "CopyFailed") from None
-        by_key = {c["volume"]: c for c in copied["copied"]}
+            moved = await move_volumes(ctx.engine, ctx.settings, job, spec.user, moves, status.token)
+        except HelperRefused as e:  # refused before any original was touched
+            raise PermanentError(f"moving the volumes failed: {e}; nothing was removed", "CopyFailed") from None
+        except HelperFailed as e:  # the originals are whole, or every copy is verified: the survey says which
+            raise PermanentError(f"moving the volumes failed: {e}", "CopyFailed") from None
+        by_key = {c["volume"]: c for c in moved["copied"]}
         for m in todo:
             c = by_key[m.volume]
             m.state, m.files, m.bytes, m.checksum = "verified", c["files"], c["bytes"], c["checksum"]
-        # From the first original removed, the data lives under the new name alone: both names
-        # stay held until the rename ends (not only to its deadline), or a rename deleted or
-        # failed half-way would let a stranger sign up as the new name and mount the volumes.
-        await _hold(ctx, obj, spec, until=HELD_UNTIL_DONE, reserve_until=HELD_UNTIL_DONE)
-        await ctx.progress(KIND, obj.name, status)  # verified, before any original is removed
+        await ctx.progress(KIND, obj.name, status)
         sizes = ", ".join(f"{m.volume} {m.bytes} bytes in {m.files} entries" for m in todo)
-        took = copied.get("seconds", {})
-        timing = f"copy {took.get('copy')} s, with the checks {took.get('total')} s"
-        message = f"copied and verified (checksum of each tree): {sizes}; {timing}"
+        took = moved.get("seconds", {})
+        timing = (
+            f"copy {took.get('copy')} s, checks {took.get('verify')} s more, originals emptied in {took.get('clear')} s"
+        )
+        resumed = [c["volume"] for c in moved["copied"] if c.get("resumed")]
+        again = f"; verified by an earlier helper: {', '.join(resumed)}" if resumed else ""
+        message = f"copied and verified (checksum of each tree): {sizes}; {timing}{again}"
         await ctx.event(KIND, obj.name, "VolumesCopied", message)
     verified = [m for m in status.volumes if m.state == "verified"]
-    if verified:  # side by side: the engine deletes each volume's files on a thread of its own
+    if verified:  # emptied by the helper: each removal is quick
         await asyncio.gather(*(_remove_old(ctx, obj, m) for m in verified))
         await ctx.progress(KIND, obj.name, status)
 
 
 async def _undo_copy(ctx: Context, obj: StoredResource, spec: UserRenameSpec, status: UserRenameStatus) -> None:
-    """The copy failed before any original was removed: its new volumes go, the names are free."""
+    """Moving failed: if no original was touched (no old volume carries this request's
+    marker), the new volumes go and both names are free; otherwise every copy was verified
+    and the rename can only go on (re-applied, it resumes)."""
     if any(m.state in ("verified", "removed") for m in status.volumes):
         return  # an original is gone already: the rename can only go on (a retry resumes it)
-    for m in status.volumes:
-        if m.state == "pending":
-            await ctx.engine.remove_volume(m.target)
+    pending = [m for m in status.volumes if m.state == "pending"]
+    moves = {m.volume: (m.source, m.target) for m in pending}
+    if pending and status.token:
+        try:
+            committed = await committed_volumes(ctx.engine, ctx.settings, obj.name, spec.user, moves, status.token)
+        except (HelperFailed, PermanentError) as e:  # not known: nothing is undone, both names stay held
+            await ctx.event(KIND, obj.name, "CannotUndo", f"could not tell whether an original was emptied: {e}")
+            return
+        if committed:
+            message = (
+                f"every copy was verified and the originals of {', '.join(committed)} were being emptied: "
+                f"the rename can only go on; re-apply it (with a later activeDeadlineSeconds if that passed) to "
+                f"finish it; {spec.user} and {spec.new_name} stay held until then"
+            )
+            await ctx.event(KIND, obj.name, "CannotUndo", message, type="Warning")
+            return
+    for m in pending:
+        await ctx.engine.remove_volume(m.target)
     await asyncio.to_thread(user_records.release, ctx.store, spec.user)
     await asyncio.to_thread(user_records.release, ctx.store, spec.new_name)
     await ctx.event(KIND, obj.name, "CopyUndone", f"the partial copies were removed; {spec.user} is unchanged")

@@ -13,7 +13,7 @@ import pytest
 
 from reconciler import user_records
 from reconciler.api import parse_resource
-from reconciler.clients.backups import HelperRefused
+from reconciler.clients.backups import HelperDeadline, HelperRefused
 from reconciler.context import Context
 from reconciler.controllers import userrename
 from reconciler.errors import PermanentError
@@ -79,7 +79,8 @@ def record(store: Store, name: str = "r1") -> Any:
 
 
 def copies(engine: Engine, calls: list, differ: bool = False):
-    async def copy(_engine: Any, _settings: Any, _job: Any, user: str, moves: dict) -> dict:
+    async def copy(_engine: Any, _settings: Any, _job: Any, user: str, moves: dict, token: str) -> dict:
+        assert len(token) == 32
         calls.append(dict(moves))
         engine.log.append(("copy", sorted(moves)))
         if differ:
@@ -89,9 +90,16 @@ def copies(engine: Engine, calls: list, differ: bool = False):
     return copy
 
 
+def surveyed(committed: list[str]):
+    async def survey(_engine: Any, _settings: Any, _name: str, user: str, moves: dict, token: str) -> list[str]:
+        return committed
+
+    return survey
+
+
 def test_a_running_server_refuses_with_nothing_changed(store, tmp_path, monkeypatch) -> None:
     engine, calls = Engine({"p-ann_home"}), []
-    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls))
+    monkeypatch.setattr(userrename, "move_volumes", copies(engine, calls))
     hub = Hub({"ann": {"name": "ann", "servers": {"": {"ready": True, "started": "2026-12-07T08:00:00Z"}}}})
     with pytest.raises(PermanentError, match="running server"):
         asyncio.run(userrename.reconcile(record(store), context(store, engine, hub, tmp_path)))
@@ -101,7 +109,7 @@ def test_a_running_server_refuses_with_nothing_changed(store, tmp_path, monkeypa
 
 def test_the_copy_is_checked_before_the_originals_go_and_everything_follows(store, tmp_path, monkeypatch) -> None:
     engine, calls = Engine({"p-ann_home", "p-ann_workspace"}), []
-    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls))
+    monkeypatch.setattr(userrename, "move_volumes", copies(engine, calls))
     store.apply(parsed(gm("team", "team", ["ann", "bob"])), "api")
     store.write_observed("KeepAlive", "ann", {"until": "later"})
     hub = Hub({"ann": {"name": "ann", "servers": {}}})
@@ -123,7 +131,8 @@ def test_the_copy_is_checked_before_the_originals_go_and_everything_follows(stor
 
 def test_a_copy_that_differs_removes_nothing(store, tmp_path, monkeypatch) -> None:
     engine, calls = Engine({"p-ann_home"}), []
-    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls, differ=True))
+    monkeypatch.setattr(userrename, "move_volumes", copies(engine, calls, differ=True))
+    monkeypatch.setattr(userrename, "committed_volumes", surveyed([]))
     hub = Hub({"ann": {"name": "ann", "servers": {}}})
     with pytest.raises(PermanentError, match=r"differs.*nothing was removed"):
         asyncio.run(userrename.reconcile(record(store), context(store, engine, hub, tmp_path)))
@@ -134,7 +143,7 @@ def test_a_copy_that_differs_removes_nothing(store, tmp_path, monkeypatch) -> No
 
 def test_an_interrupted_rename_resumes_without_copying_again(store, tmp_path, monkeypatch) -> None:
     engine, calls = Engine({"p-anna_home"}), []
-    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls))
+    monkeypatch.setattr(userrename, "move_volumes", copies(engine, calls))
     obj = record(store)
     volume = {"volume": "home", "source": "p-ann_home", "target": "p-anna_home", "state": "removed"}
     store.write_status("UserRename", "r1", {"phase": "Running", "step": "records", "volumes": [volume]})
@@ -150,7 +159,7 @@ def test_once_an_original_is_gone_both_names_stay_held_past_the_deadline(store, 
     # The hub's rename fails after the volumes moved: the data lives under the new name alone,
     # so nobody may sign up as it (or as the old name) when the request's deadline passes.
     engine, calls = Engine({"p-ann_home"}), []
-    monkeypatch.setattr(userrename, "copy_volumes", copies(engine, calls))
+    monkeypatch.setattr(userrename, "move_volumes", copies(engine, calls))
 
     class FailingHub(Hub):
         async def rename_user(self, old: str, new: str) -> dict[str, Any]:
@@ -162,3 +171,36 @@ def test_once_an_original_is_gone_both_names_stay_held_past_the_deadline(store, 
     assert engine.volumes == {"p-anna_home"}
     later = datetime.now(UTC) + timedelta(days=400)  # past any request's deadline
     assert user_records.held(store, "ann", later) and user_records.held(store, "anna", later)
+
+
+def test_a_helper_that_died_after_marking_the_originals_undoes_nothing(store, tmp_path, monkeypatch) -> None:
+    # Killed while emptying the originals: the survey finds this request's marker, so the
+    # copies (the only whole ones now) stay, and both names stay held for a re-run.
+    engine = Engine({"p-ann_home"})
+
+    async def killed(*_args: Any) -> dict:
+        raise HelperDeadline("killed at the deadline")
+
+    monkeypatch.setattr(userrename, "move_volumes", killed)
+    monkeypatch.setattr(userrename, "committed_volumes", surveyed(["home"]))
+    hub = Hub({"ann": {"name": "ann", "servers": {}}})
+    with pytest.raises(PermanentError, match="moving the volumes failed"):
+        asyncio.run(userrename.reconcile(record(store), context(store, engine, hub, tmp_path)))
+    assert engine.volumes == {"p-ann_home", "p-anna_home"} and not [e for e in engine.log if e[0] == "remove"]
+    later = datetime.now(UTC) + timedelta(days=400)
+    assert user_records.held(store, "ann", later) and user_records.held(store, "anna", later)
+    assert [e.reason for e in store.events("UserRename", "r1")][-1] == "CannotUndo"
+
+
+def test_a_missing_original_is_never_mounted(store, tmp_path, monkeypatch) -> None:
+    # Mounting a volume that is gone makes an empty one: the "copy" would empty the new volume.
+    engine, calls = Engine(set()), []
+    monkeypatch.setattr(userrename, "move_volumes", copies(engine, calls))
+    monkeypatch.setattr(userrename, "committed_volumes", surveyed([]))
+    obj = record(store)
+    volume = {"volume": "home", "source": "p-ann_home", "target": "p-anna_home", "state": "pending"}
+    store.write_status("UserRename", "r1", {"phase": "Running", "step": "copying", "volumes": [volume]})
+    hub = Hub({"ann": {"name": "ann", "servers": {}}})
+    with pytest.raises(PermanentError, match="p-ann_home are gone"):
+        asyncio.run(userrename.reconcile(store.get("UserRename", "r1") or obj, context(store, engine, hub, tmp_path)))
+    assert calls == []
