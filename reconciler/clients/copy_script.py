@@ -133,11 +133,16 @@ def read_marker(src: str, token: str) -> dict | None:
 
 
 def write_marker(src: str, body: dict) -> None:
-    """Written whole and synced before anything of the original is removed."""
+    """Written whole and synced before anything of the original is removed. Whatever of the
+    user's own has the marker's names (copied already) is replaced, never followed."""
     path, temp = os.path.join(src, MARKER), os.path.join(src, MARKER + ".tmp")
-    if (os.path.lexists(path) and not os.path.isfile(path)) or os.path.islink(path):
-        subprocess.run(["rm", "-rf", "--", path], check=True)  # the user's own, copied already
-    with open(temp, "w") as f:
+    for name in (path, temp):
+        if os.path.islink(name) or os.path.lexists(name) and not os.path.isfile(name):
+            subprocess.run(["rm", "-rf", "--", name], check=True)
+    if os.path.lexists(temp):
+        os.unlink(temp)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
         json.dump(body, f)
         f.flush()
         os.fsync(f.fileno())

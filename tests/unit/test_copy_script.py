@@ -97,6 +97,16 @@ def test_a_marker_the_user_made_is_only_a_file(volumes) -> None:
     assert (dst / "home" / "data" / "big.bin").stat().st_size == 3 << 20
 
 
+def test_the_marker_never_follows_a_link_the_user_left_under_its_names(volumes) -> None:
+    src, dst = volumes
+    (src / "home" / (cs.MARKER + ".tmp")).symlink_to(dst / "home" / "notes.txt")
+    (src / "home" / cs.MARKER).symlink_to(src / "work" / "notes.txt")
+    move(src, dst)
+    assert (dst / "home" / "notes.txt").read_text() == "x" * 5000  # not overwritten by a marker
+    assert os.path.islink(dst / "home" / (cs.MARKER + ".tmp"))  # copied as the user's links
+    assert sorted(os.listdir(src / "home")) == [cs.MARKER] and not os.path.islink(src / "home" / cs.MARKER)
+
+
 def test_a_resumed_copy_changed_since_its_check_is_refused(volumes, monkeypatch) -> None:
     src, dst = volumes
     monkeypatch.setattr(cs, "empty", lambda folder, keep="": None)  # the copies start empty; originals kept

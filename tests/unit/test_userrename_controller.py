@@ -190,6 +190,17 @@ def test_a_helper_that_died_after_marking_the_originals_undoes_nothing(store, tm
     later = datetime.now(UTC) + timedelta(days=400)
     assert user_records.held(store, "ann", later) and user_records.held(store, "anna", later)
     assert [e.reason for e in store.events("UserRename", "r1")][-1] == "CannotUndo"
+    calls: list = []  # re-applied: the same request's helper resumes with the same token
+    token = store.get("UserRename", "r1").status["token"]
+    resume = copies(engine, calls)
+
+    async def same_token(*args: Any) -> dict:
+        assert args[-1] == token
+        return await resume(*args)
+
+    monkeypatch.setattr(userrename, "move_volumes", same_token)
+    result = asyncio.run(userrename.reconcile(store.get("UserRename", "r1"), context(store, engine, hub, tmp_path)))
+    assert result.status.dump()["phase"] == "Succeeded" and engine.volumes == {"p-anna_home"}
 
 
 def test_a_missing_original_is_never_mounted(store, tmp_path, monkeypatch) -> None:
