@@ -137,7 +137,7 @@ def write_marker(src: str, body: dict) -> None:
     user's own has the marker's names (copied already) is replaced, never followed."""
     path, temp = os.path.join(src, MARKER), os.path.join(src, MARKER + ".tmp")
     for name in (path, temp):
-        if os.path.islink(name) or os.path.lexists(name) and not os.path.isfile(name):
+        if os.path.islink(name) or (os.path.lexists(name) and not os.path.isfile(name)):
             subprocess.run(["rm", "-rf", "--", name], check=True)
     if os.path.lexists(temp):
         os.unlink(temp)
