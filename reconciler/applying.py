@@ -1,7 +1,8 @@
 """The rules of `Store.apply`, one function each, on an open transaction:
 
 - what applying a document over the stored row does (created, configured, unchanged), and
-  what is refused: a started one-shot's new spec (immutable, like a Job's), and what its
+  what is refused: a started one-shot's new spec (immutable, like a Job's, but for its
+  kind's `KindInfo.mutable` fields), and what its
   kind's own rule refuses (`KindInfo.conflict`: a second GroupMembership for a group
   another one already manages);
 - GitOps is the source of truth for what it owns: a resource from the manifests folder
@@ -109,7 +110,7 @@ def action(
     if owner == "gitops" and row.owner != "gitops" and row.labels.get(GITOPS_OVERRIDE) == "true":
         return "unchanged", None  # the admin said: leave this change alone
     if spec_hash(res) != _stored_hash(row):
-        if REGISTRY[res.kind].one_shot and _started(s, row) and _without_suspend(res) != _without_suspend(row):
+        if REGISTRY[res.kind].one_shot and _started(s, row) and _fixed_part(res) != _fixed_part(row):
             return "unchanged", f"{ref}: spec is immutable once started; apply it under a new name"
         return "configured", None
     if row.labels != dict(res.metadata.labels) or row.owner != owner or row.source != source:
@@ -251,11 +252,13 @@ def _as_resource(row: ResourceRow) -> Resource:
     )
 
 
-def _without_suspend(item: Resource | ResourceRow) -> str:
-    """The spec without `suspend`, canonical: pausing a started schedule is not a new spec."""
+def _fixed_part(item: Resource | ResourceRow) -> str:
+    """The spec without what a started one-shot may change (`KindInfo.mutable`: pausing a
+    started schedule is not a new spec), canonical."""
     resource = _as_resource(item) if isinstance(item, ResourceRow) else item
     data = resource.spec.model_dump(mode="json", by_alias=True)
-    data.pop("suspend", None)
+    for field in REGISTRY[resource.kind].mutable:
+        data.pop(field, None)
     return json.dumps(data, sort_keys=True)
 
 

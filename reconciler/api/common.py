@@ -209,6 +209,9 @@ class KindInfo:
     columns: tuple[Column, ...] = ()  # what `hubctl get` shows of it, between READY and AGE
     conflict: Conflict | None = None  # e.g. one GroupMembership per group
     details: tuple[StatusTable, ...] = ()  # lists in its status that `hubctl describe` shows as tables
+    # spec fields a started one-shot may still change (aliases); a change is a new generation,
+    # so a failed one is taken up again (a UserRename's deadline: `hubctl rename-user --resume`)
+    mutable: tuple[str, ...] = ("suspend",)
     # The hub groups whose membership a resource of this kind manages (from its spec, as a
     # model or as stored): a group has one manager across kinds (`applying.py`).
     groups: Callable[[Any], list[str]] | None = None

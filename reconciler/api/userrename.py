@@ -83,4 +83,6 @@ KIND = KindInfo(
     scope=SCOPE,
     lane="slow",
     columns=(Column("USER", "spec.user"), Column("NEW NAME", "spec.newName"), Column("STEP", "status.step")),
+    # a later deadline takes a failed rename up again, where it stopped (`hubctl rename-user --resume`)
+    mutable=("suspend", "activeDeadlineSeconds"),
 )

@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -26,6 +27,7 @@ from vocabulary.api import API_VERSION
 
 from ..api.common import TERMINAL_PHASES
 from ..api.fields import GROUP_PATTERN, NAME_MAX, NAME_PATTERN
+from ..api.volumes import DEADLINE_SECONDS
 from .client import EXIT_INVALID, EXIT_OK, CliError
 from .registry import Verbs, arg
 
@@ -197,27 +199,61 @@ def _export(args: argparse.Namespace) -> int:
 @verbs.command(
     "rename-user",
     "rename a user with their volumes, backups, groups and sign-in",
-    arg("old", metavar="OLD"),
-    arg("new", metavar="NEW"),
+    arg("old", metavar="OLD", nargs="?"),
+    arg("new", metavar="NEW", nargs="?"),
     arg("--timeout", type=float, default=3600, metavar="SECONDS", help="how long to wait (default 3600)"),
     arg("--no-wait", action="store_true", help="record the rename and return"),
+    arg("--resume", metavar="REQUEST", help="go on with a failed UserRename (its deadline moved on by --deadline)"),
+    arg(
+        "--deadline", type=int, default=DEADLINE_SECONDS, metavar="SECONDS", help="with --resume: time it has from now"
+    ),
     description="Record a UserRename (POST /hub/api/users/OLD/rename; needs admin:users) and wait for it: "
-    "refused while a server of OLD runs; OLD is held for RENAME_HOLD_DAYS afterwards.",
+    "refused while a server of OLD runs; OLD is held for RENAME_HOLD_DAYS afterwards. --resume REQUEST "
+    "re-applies a failed one with a later activeDeadlineSeconds: it resumes where it stopped.",
 )
 def rename_user(args: argparse.Namespace) -> int:
     api = args.api()
-    r = api.call("POST", f"users/{args.old}/rename", ok=(202,), data=json.dumps({"name": args.new}))
-    name = r.json()["name"]
-    print(f"userrename/{name} recorded")
+    if args.resume:
+        if args.old or args.new:
+            raise CliError("--resume REQUEST takes no OLD NEW: the request names them")
+        name = _resume(api, args.resume, args.deadline)
+        print(f"userrename/{name} resumed")
+    elif args.old and args.new:
+        r = api.call("POST", f"users/{args.old}/rename", ok=(202,), data=json.dumps({"name": args.new}))
+        name = r.json()["name"]
+        print(f"userrename/{name} recorded")
+    else:
+        raise CliError("rename-user OLD NEW, or rename-user --resume REQUEST")
     if args.no_wait:
         return EXIT_OK
     deadline, obj = time.monotonic() + args.timeout, None
     while time.monotonic() < deadline:
         obj = api.fetch("UserRename", name)
-        if obj is None or (obj.get("status") or {}).get("phase") in TERMINAL_PHASES:
+        st = (obj or {}).get("status") or {}
+        meta = (obj or {}).get("metadata") or {}
+        if obj is None or (st.get("phase") in TERMINAL_PHASES and st.get("observedGeneration") == meta["generation"]):
             break
         time.sleep(POLL_SECONDS)
     return _report(name, obj)
+
+
+def _resume(api: Any, name: str, seconds: int) -> str:
+    """Re-apply a failed UserRename with its deadline `seconds` from now: a new generation,
+    so the reconciler takes it up again, from the step its status names."""
+    obj = api.call("GET", f"resources/userrename/{name}", ok=(200,)).json()
+    phase = (obj.get("status") or {}).get("phase")
+    if phase != "Failed":
+        raise CliError(f"userrename/{name} is {phase or 'Pending'}: only a failed rename is resumed", EXIT_INVALID)
+    meta = obj["metadata"]
+    created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+    spec = {**obj["spec"], "activeDeadlineSeconds": int((datetime.now(UTC) - created).total_seconds()) + seconds}
+    doc = {
+        "apiVersion": API_VERSION,
+        "kind": "UserRename",
+        "metadata": {"name": name, "labels": meta.get("labels", {})},
+    }
+    api.call("POST", "manifests", params={"owner": "cli"}, data=json.dumps([{**doc, "spec": spec}]))
+    return name
 
 
 def _report(name: str, obj: dict[str, Any] | None) -> int:

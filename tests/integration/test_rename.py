@@ -1,5 +1,6 @@
 """Renaming a user on the real engine and hub (docs/users.md): refused while their server
-runs; then every file of every volume survives (the trees compared entry by entry), the
+runs (a request from a manifest fails, and `hubctl rename-user --resume` carries it out
+once the server is stopped); then every file of every volume survives (the trees compared entry by entry), the
 group membership follows, the new name signs in with the old password and starts a server
 on the moved volumes, and the old name can neither sign in nor sign up (the sign-up page
 answers as for anyone, and no account is made); `hubctl users export` lists the new name in
@@ -15,10 +16,10 @@ import docker
 import pytest
 
 from tests.harness import Hub
-from tests.helpers import apply, resource
+from tests.helpers import apply, events, finished, resource
 from tests.integration.backup_volumes import fill, tree
 
-OLD, NEW, GROUP = "rn-olive", "rn-oliver", "rn-team"
+OLD, NEW, GROUP, REQUEST = "rn-olive", "rn-oliver", "rn-team", "rn-olive-to-oliver"
 KEYS = ("home", "workspace")
 
 
@@ -31,6 +32,7 @@ def renamed_user(hub: Hub, admin_session, engine: docker.DockerClient):
     for name in (OLD, NEW):
         hub.api("DELETE", f"users/{quote(name)}")
     hub.api("DELETE", "resources/groupmembership/rn-team")
+    hub.api("DELETE", f"resources/userrename/{REQUEST}")
     hub.api("DELETE", f"groups/{GROUP}")
     for name in (OLD, NEW):
         for key in ("home", "workspace", "cache"):
@@ -57,12 +59,17 @@ def test_a_rename_keeps_every_file_and_the_password_and_holds_the_old_name(
     assert refused.status_code == 409 and "running server" in refused.json()["message"], refused.text
     cli = hub.hubctl("rename-user", OLD, NEW)
     assert cli.returncode == 1 and "stop it first" in cli.stderr, cli.stderr
+    apply(hub, "UserRename", REQUEST, {"user": OLD, "newName": NEW})  # from a manifest: refused by the reconciler
+    refused = finished(hub, "UserRename", REQUEST)
+    assert refused["phase"] == "Failed" and refused.get("step") is None, refused
     hub.stop_server(OLD)
     before = {key: tree(engine, hub.volume_name(OLD, key)) for key in KEYS}  # as the stopped lab left them
 
-    cli = hub.hubctl("rename-user", OLD, NEW, timeout=300)
+    cli = hub.hubctl("rename-user", "--resume", REQUEST, timeout=300)  # checked again, then carried out
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert f"{OLD} is now {NEW}" in cli.stdout, cli.stdout
+    copied = events(hub, "UserRename", REQUEST, "VolumesCopied")[0]["message"]
+    assert "originals emptied in" in copied, copied
 
     for key in KEYS:  # every entry: path, type, owner, mode, time, content, links, xattrs
         assert tree(engine, hub.volume_name(NEW, key)) == before[key], key
