@@ -90,6 +90,11 @@ def combine_quota(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -
     return EffectiveQuota(limits, enforce, [p.name for p in found])
 
 
+def storage_limits_json(limits: Mapping[str, StorageSoftLimit]) -> dict[str, dict[str, Any]]:
+    """The combined soft limits as served and stored: {volume key: {softLimit, warnAt, policy}}."""
+    return {k: {"softLimit": v.bytes, "warnAt": list(v.warn_at), "policy": v.policy} for k, v in limits.items()}
+
+
 def combine_storage(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -> dict[str, StorageSoftLimit]:
     """Per volume key, the largest soft limit of the member's policies, with its `warnAt`."""
     out: dict[str, StorageSoftLimit] = {}
@@ -181,6 +186,22 @@ class LimitState:
             "full": self.full,
             "freesAt": iso(self.frees_at),
         }
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> LimitState:
+        """A state as `as_dict` gave it (the Quota watch's status), to say its refusal again."""
+        frees = data.get("freesAt")
+        return cls(
+            data["kind"],
+            float(data["usedHours"]),
+            float(data["limitHours"]),
+            float(data.get("grantedHours") or 0.0),
+            int(data["windowSeconds"]),
+            str(data["policy"]),
+            float(data["percent"]),
+            tuple(data.get("crossed") or ()),
+            datetime.fromisoformat(str(frees).replace("Z", "+00:00")) if frees else None,
+        )
 
 
 @dataclass(frozen=True)

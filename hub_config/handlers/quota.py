@@ -22,19 +22,25 @@ from tornado import web
 from reconciler.api.quota import QuotaStatus
 from reconciler.quotas import KINDS, QUOTA_KIND, Grant
 from vocabulary.scopes import READ, WRITE_REQUESTS
+from vocabulary.settings import get_settings
 
 from .. import quota_check
 from ..backends import get_store
 from .base import ResourceAPIHandler
 
 MAX_GRANT_HOURS = 10_000.0
+# The Quota watch's stored figures are served while younger than this many of its periods
+# (QUOTA_CHECK_SECONDS); older, the reconciler is down or behind and they are computed anew.
+FRESH_LOOKS = 3
 
 
 class QuotaHandler(ResourceAPIHandler):
     async def get(self, name: str) -> None:
         user = self.user_whose_servers(name, "see the quota", operators_too=True)
         groups = [g.name for g in user.groups]
-        self.send(await asyncio.to_thread(quota_check.view, get_store(), name, groups, datetime.now(UTC)))
+        fresh_for = FRESH_LOOKS * get_settings().quota_check_seconds
+        answer = await asyncio.to_thread(quota_check.figures, get_store(), name, groups, datetime.now(UTC), fresh_for)
+        self.send(answer)
 
 
 class QuotaGrantsHandler(ResourceAPIHandler):
