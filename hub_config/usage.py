@@ -11,20 +11,16 @@ import inspect
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.usage.times import utc_or_now
+
 from .backends import get_usage
-
-
-def _utc(t: datetime | None) -> datetime:
-    if t is None:
-        return datetime.now(UTC)
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 async def record_start(spawner: Any) -> None:
     """The session begins at the hub's own `started` (set before `Spawner.start`), so the
     ledger and the hub's REST record name the same time."""
     user, server = spawner.user.name, spawner.name or ""
-    started = _utc(spawner.orm_spawner.started)
+    started = utc_or_now(spawner.orm_spawner.started)
     groups = [g.name for g in spawner.user.groups]
     try:
         await asyncio.to_thread(get_usage().open_session, user, server, started, groups)

@@ -13,7 +13,7 @@ only makes the time said later, never earlier).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -23,6 +23,7 @@ from .quotas import KINDS, EffectiveQuota, QuotaKind, Use
 from .store import Store
 from .usage.report import storage_by_user, usage_report
 from .usage.tables import HourlyRow, SessionRow, ensure_tables
+from .usage.times import split, utc
 
 HOUR = 3600
 _ready: set[int] = set()  # engines whose ledger tables are known to exist
@@ -69,12 +70,9 @@ def hourly(
             )
         )
         for started, stopped in rows:
-            t, end = max(utc(started), since), min(utc(stopped) if stopped else now, now)
-            while t < end:
-                hour = t.replace(minute=0, second=0, microsecond=0)
-                step = min(end, hour + timedelta(seconds=HOUR))
-                out["server"][hour] += (step - t).total_seconds()
-                t = step
+            end = min(utc(stopped) if stopped else now, now)
+            for hour, seconds in split(max(utc(started), since), end, timedelta(seconds=HOUR)):
+                out["server"][hour] += seconds
     if "cpu" in kinds or "gpu" in kinds:
         rows = session.execute(
             select(HourlyRow.period, func.sum(HourlyRow.cpu_seconds), func.sum(HourlyRow.gpu_seconds))
@@ -96,7 +94,3 @@ def user_storage(store: Store, user: str) -> list[dict[str, Any]]:
     _tables(store)
     with store.session() as session:
         return storage_by_user(session, [user])
-
-
-def utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)

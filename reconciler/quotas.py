@@ -5,13 +5,14 @@ whether a new spawn is refused, and when enough use leaves the window for it to 
 
 The Quota watch (`controllers/quota.py`), the hub's spawn check (`hub_config/quota_check.py`)
 and the home page call the same functions, with the ledger's figures
-(`reconciler/usage/report.py`); the unit tests call them with made-up ones.
+(`reconciler/usage/report.py`); the unit tests call them with made-up ones. One piece
+(a little over 400 lines): the combination, the decision and the notices share its types.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -88,6 +89,11 @@ def combine_quota(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -
             limits[kind] = max(offers, key=lambda lim: (lim.hours / lim.window, lim.hours))
     enforce: QuotaEnforce = "stop" if all(p.spec.quota and p.spec.quota.enforce == "stop" for p in found) else "spawn"
     return EffectiveQuota(limits, enforce, [p.name for p in found])
+
+
+def storage_limits_json(limits: Mapping[str, StorageSoftLimit]) -> dict[str, dict[str, Any]]:
+    """The combined soft limits as served and stored: {volume key: {softLimit, warnAt, policy}}."""
+    return {k: {"softLimit": v.bytes, "warnAt": list(v.warn_at), "policy": v.policy} for k, v in limits.items()}
 
 
 def combine_storage(groups: Iterable[str], policies: Iterable[NamedGroupPolicy]) -> dict[str, StorageSoftLimit]:
@@ -182,6 +188,22 @@ class LimitState:
             "freesAt": iso(self.frees_at),
         }
 
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> LimitState:
+        """A state as `as_dict` gave it (the Quota watch's status), to say its refusal again."""
+        frees = data.get("freesAt")
+        return cls(
+            data["kind"],
+            float(data["usedHours"]),
+            float(data["limitHours"]),
+            float(data.get("grantedHours") or 0.0),
+            int(data["windowSeconds"]),
+            str(data["policy"]),
+            float(data["percent"]),
+            tuple(data.get("crossed") or ()),
+            datetime.fromisoformat(str(frees).replace("Z", "+00:00")) if frees else None,
+        )
+
 
 @dataclass(frozen=True)
 class QuotaDecision:
@@ -261,16 +283,6 @@ def refusal_message(decision: QuotaDecision) -> str | None:
 
 
 # --- notices -------------------------------------------------------------------------------
-
-
-@dataclass
-class Notices:
-    """Which notices were sent (recorded before sending): quota thresholds per kind, with the
-    time (once per threshold per window), and storage thresholds per volume key (again
-    after the volume fell below the threshold)."""
-
-    quota: dict[str, dict[str, datetime]] = field(default_factory=dict)  # kind -> {"80": at}
-    storage: dict[str, list[int]] = field(default_factory=dict)  # volume key -> thresholds sent
 
 
 def quota_notices_due(

@@ -38,19 +38,23 @@ MAX_BODY_BYTES = 1_048_576
 
 
 class ResourceAPIHandler(APIHandler):
-    def user_whose_servers(self, name: str, what: str, operators_too: bool = False) -> Any:
+    def user_whose_servers(self, name: str, what: str) -> Any:
         """`name`'s hub user, if the requester may manage their servers (JupyterHub's
-        `servers!user=`, which a user has for themself) or, with `operators_too`, holds the
-        platform's read scope; 403 before 404, so nobody learns who exists."""
+        `servers!user=`, which a user has for themself); 403 before 404, so nobody learns
+        who exists."""
         if self.current_user is None:
             raise web.HTTPError(403, "Missing or invalid credentials.")
-        operator = operators_too and READ in self.expanded_scopes
-        if not operator and not has_scope(f"servers!user={name}", self.parsed_scopes, db=self.db):
+        if not has_scope(f"servers!user={name}", self.parsed_scopes, db=self.db):
             raise web.HTTPError(403, f"Not allowed to {what} of {name}")
         user = self.find_user(name)
         if user is None:
             raise web.HTTPError(404, f"No such user: {name}")
         return user
+
+    def holds(self, scope: str) -> bool:
+        """Whether the request's token has `scope` (a filtered one, `read:users!user=ann`,
+        also through a group filter of the token's)."""
+        return has_scope(scope, self.parsed_scopes, db=self.db)
 
     def require(self, scope: str) -> None:
         if self.current_user is None:

@@ -2,8 +2,9 @@
 
 - `GET /api/users/<name>/quota`: the user's quota against their use in the window, the
   thresholds crossed, whether a start is refused and when it frees up, their grants, and
-  their volumes against the soft limits (the home page shows it). The user themself, whoever
-  manages their servers, or the platform's read scope.
+  their volumes against the soft limits (the home page shows it), as the Quota watch last
+  computed them (`at`; `quota_check.figures`). Readers: as for the usage, whoever may read that
+  user in JupyterHub (`read:users!user=<name>`) or an operator (`usage_requests.require_reader`).
 - `POST /api/users/<name>/quota-grants {"hours": 20, "kind": "server"}`: a one-off extension
   of the current window's limit (`hubctl quota grant`), recorded as an event on
   `Quota/<name>`; scope `custom:jupyterhub-ds:write:requests` (operators).
@@ -13,28 +14,36 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from datetime import UTC, datetime
 from typing import Any
 
 from tornado import web
 
 from reconciler.api.quota import QuotaStatus
-from reconciler.quotas import KINDS, QUOTA_KIND, Grant
+from reconciler.quotas import QUOTA_KIND, Grant
 from vocabulary.scopes import READ, WRITE_REQUESTS
+from vocabulary.settings import get_settings
 
 from .. import quota_check
+from .. import usage_requests as requests
 from ..backends import get_store
 from .base import ResourceAPIHandler
 
-MAX_GRANT_HOURS = 10_000.0
+# The Quota watch's stored figures are served while younger than this many of its periods
+# (QUOTA_CHECK_SECONDS); older, the reconciler is down or behind and they are computed anew.
+FRESH_LOOKS = 3
 
 
 class QuotaHandler(ResourceAPIHandler):
     async def get(self, name: str) -> None:
-        user = self.user_whose_servers(name, "see the quota", operators_too=True)
+        requests.require_reader(name, self.current_user is not None, self.holds)
+        user = self.find_user(name)
+        if user is None:
+            raise web.HTTPError(404, f"No such user: {name}")
         groups = [g.name for g in user.groups]
-        self.send(await asyncio.to_thread(quota_check.view, get_store(), name, groups, datetime.now(UTC)))
+        fresh_for = FRESH_LOOKS * get_settings().quota_check_seconds
+        answer = await asyncio.to_thread(quota_check.figures, get_store(), name, groups, datetime.now(UTC), fresh_for)
+        self.send(answer)
 
 
 class QuotaGrantsHandler(ResourceAPIHandler):
@@ -43,16 +52,9 @@ class QuotaGrantsHandler(ResourceAPIHandler):
         user = self.find_user(name)
         if user is None:
             raise web.HTTPError(404, f"No such user: {name}")
-        body = self.json_object()
-        hours, kind = body.get("hours"), body.get("kind", "server")
-        if not isinstance(hours, int | float) or isinstance(hours, bool) or not math.isfinite(hours):
-            raise web.HTTPError(400, 'Give the hours as a number: {"hours": 20, "kind": "server"}')
-        if not 0 < hours <= MAX_GRANT_HOURS:
-            raise web.HTTPError(400, f"hours must be above 0 and at most {MAX_GRANT_HOURS:g} (got {hours})")
-        if kind not in KINDS:
-            raise web.HTTPError(400, f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
+        hours, kind = requests.grant_request(self.json_object())
         now, store = datetime.now(UTC), get_store()
-        grant = Grant(now, kind, float(hours), self.actor)
+        grant = Grant(now, kind, hours, self.actor)
         await asyncio.to_thread(quota_check.record_grant, store, name, grant, self.actor)
         groups = [g.name for g in user.groups]
         answer = await asyncio.to_thread(quota_check.view, store, name, groups, now)

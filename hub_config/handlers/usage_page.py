@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Collection
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -58,17 +59,34 @@ def group_limits(users_groups: dict[str, list[str]]) -> dict[str, dict[str, int]
     return out
 
 
-def read_ledger(rng: charts.Range) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]]]:
-    """The three reads in one session (the ledger's handle has made its tables)."""
+def read_ledger(rng: charts.Range, wanted: Collection[str]) -> dict[str, Any]:
+    """The ledger's reads for the charts `wanted` (of `charts.CHARTS`), in one session (the
+    ledger's handle has made its tables): a CSV download reads its own chart's rows only."""
+    out: dict[str, Any] = {}
     with get_usage().store.session() as s:
-        over = server_seconds_over_time(s, by="group", since=rng.since, until=rng.until, step=rng.step)
-        users = usage_report(s, by="user", since=rng.since, until=rng.until)
-        storage = storage_by_user(s)
-    return over, users, storage
+        if "server-hours" in wanted:
+            out["server-hours"] = server_seconds_over_time(
+                s, by="group", since=rng.since, until=rng.until, step=rng.step
+            )
+        if "top-users" in wanted:
+            out["top-users"] = usage_report(s, by="user", since=rng.since, until=rng.until)
+        if "storage" in wanted:
+            out["storage"] = storage_by_user(s)
+    return out
 
 
-async def usage_data(handler: BaseHandler) -> dict[str, Any]:
-    """The page's JSON for the request's range (?since, ?until, ?step); a 400 names a bad one."""
+def memberships(handler: BaseHandler, names: Collection[str]) -> dict[str, list[str]]:
+    """The hub's own record of these users' groups (read on the hub's thread: its session
+    belongs to it), in two queries, not one a user."""
+    if not names:
+        return {}
+    query = handler.db.query(orm.User).options(selectinload(orm.User.groups))
+    return {u.name: [g.name for g in u.groups] for u in query.filter(orm.User.name.in_(list(names))).all()}
+
+
+async def usage_data(handler: BaseHandler, wanted: Collection[str] = charts.CHARTS) -> dict[str, Any]:
+    """The page's JSON for the request's range (?since, ?until, ?step), with the charts
+    `wanted` only; a 400 names a bad range."""
     try:
         rng = charts.parse_range(
             handler.get_argument("since", None),
@@ -78,23 +96,17 @@ async def usage_data(handler: BaseHandler) -> dict[str, Any]:
         )
     except charts.RangeError as e:
         raise web.HTTPError(400, "%s", str(e)) from None
-    over, users, storage = await asyncio.to_thread(read_ledger, rng)
-    names = {v["user"] for v in storage}
-    # The hub's own record of memberships (read here: its session belongs to this thread).
-    query = handler.db.query(orm.User).options(selectinload(orm.User.groups))  # two queries, not one a user
-    found = query.filter(orm.User.name.in_(names)).all() if names else []
-    memberships = {u.name: [g.name for g in u.groups] for u in found}
-    limits = await asyncio.to_thread(group_limits, memberships)
-    return {
-        "since": rng.since.isoformat(),
-        "until": rng.until.isoformat(),
-        "step": rng.step,
-        "serverHours": charts.server_hours_series(over),
-        "users": charts.user_rows(users),
-        "topUsers": charts.TOP_USERS,
-        "storage": charts.storage_rows(storage, limits),
-        "topVolumes": charts.TOP_VOLUMES,
-    }
+    read = await asyncio.to_thread(read_ledger, rng, wanted)
+    out: dict[str, Any] = {"since": rng.since.isoformat(), "until": rng.until.isoformat(), "step": rng.step}
+    if "server-hours" in read:
+        out["serverHours"] = charts.server_hours_series(read["server-hours"])
+    if "top-users" in read:
+        out |= {"users": charts.user_rows(read["top-users"]), "topUsers": charts.TOP_USERS}
+    if "storage" in read:
+        volumes = read["storage"]
+        limits = await asyncio.to_thread(group_limits, memberships(handler, {v["user"] for v in volumes}))
+        out |= {"storage": charts.storage_rows(volumes, limits), "topVolumes": charts.TOP_VOLUMES}
+    return out
 
 
 class UsageChartsAPIHandler(ResourceAPIHandler):
@@ -112,7 +124,7 @@ class UsageCSVHandler(BaseHandler):
     async def get(self, chart: str) -> None:
         if READ not in self.expanded_scopes:
             raise web.HTTPError(403, FORBIDDEN)
-        data = await usage_data(self)
+        data = await usage_data(self, (chart,))
         day = data["until"][:10]
         self.set_header("Content-Type", "text/csv; charset=utf-8")
         self.set_header("Content-Disposition", f'attachment; filename="usage-{chart}-{day}.csv"')

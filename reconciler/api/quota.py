@@ -20,6 +20,9 @@ class QuotaStatus(Status):
     limits: list[dict[str, Any]] = []  # each limit against the use (`quotas.LimitState.as_dict`)
     refused: bool = False  # a new spawn is refused now
     storage: list[dict[str, Any]] = []  # each volume against its soft limit (`quotas.StorageState.as_dict`)
+    # The combined soft limits looked at (`quotas.storage_limits_json`): the hub serves this
+    # status as the user's figures only while their policies still combine to the same.
+    storage_limits: dict[str, dict[str, Any]] = Field({}, alias="storageLimits")
     # Notices sent: per quota kind, threshold ("80", "95", "100") -> when; per volume key,
     # the thresholds told (forgotten when the volume falls below them).
     notified: dict[str, dict[str, AwareDatetime]] = {}

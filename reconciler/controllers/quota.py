@@ -41,6 +41,7 @@ from ..quotas import (
     live_grants,
     quota_notice,
     quota_notices_due,
+    storage_limits_json,
     storage_notice,
     storage_notices_due,
     storage_states,
@@ -143,6 +144,7 @@ async def follow_storage(
     rows = await asyncio.to_thread(quota_usage.user_storage, ctx.store, user)
     states = storage_states(rows, limits)
     status.storage = [s.as_dict() for s in states]
+    status.storage_limits = storage_limits_json(limits)
     due, sent = storage_notices_due(states, previous.storage_notified) if labs else ([], previous.storage_notified)
     status.storage_notified = {k: v for k, v in sent.items() if any(s.key == k and s.crossed for s in states)}
     return [(storage_notice(s), "warning", {"storage": user, "volume": s.volume}) for s in due]

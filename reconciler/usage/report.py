@@ -25,10 +25,12 @@ from sqlalchemy import String, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from .tables import DailyRow, HourlyRow, SessionRow, StorageRow
+from .times import DAY, HOUR, floor, split, utc
 
 By = Literal["user", "group"]
 Step = Literal["hour", "day"]
 NO_GROUP = "(none)"
+WIDTH: dict[Step, timedelta] = {"hour": HOUR, "day": DAY}
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,8 @@ class _Sums:
     storage_bytes: int = 0
 
 
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
 def _floor(t: datetime, step: Step) -> datetime:
-    t = t.replace(minute=0, second=0, microsecond=0)
-    return t.replace(hour=0) if step == "day" else t
+    return floor(t, WIDTH[step])
 
 
 def _ceil_day(t: datetime) -> datetime:
@@ -112,8 +109,8 @@ def _sessions(
 
 
 def _overlap(started: datetime, stopped: datetime | None, since: datetime, until: datetime, now: datetime) -> float:
-    end = min(_utc(stopped) if stopped is not None else now, until)
-    return max(0.0, (end - max(_utc(started), since)).total_seconds())
+    end = min(utc(stopped) if stopped is not None else now, until)
+    return max(0.0, (end - max(utc(started), since)).total_seconds())
 
 
 def _rollups(s: Session, since: datetime, until: datetime, users: Collection[str] | None) -> list[Any]:
@@ -182,7 +179,7 @@ def usage_report(
     users: Collection[str] | None = None,
 ) -> list[UsageRow]:
     """Usage in [since, until) per user or per group, the busiest first (see the module)."""
-    since, until = _utc(since), _utc(until)
+    since, until = utc(since), utc(until)
     now = _now()
     per_user: dict[str, _Sums] = defaultdict(_Sums)
     per_group: dict[str, _Sums] = defaultdict(_Sums)
@@ -232,7 +229,7 @@ def report_json(rows: list[UsageRow], *, by: By, since: datetime, until: datetim
 
 
 def iso(t: datetime) -> str:
-    return _utc(t).isoformat().replace("+00:00", "Z")
+    return utc(t).isoformat().replace("+00:00", "Z")
 
 
 def server_seconds_over_time(
@@ -241,23 +238,19 @@ def server_seconds_over_time(
     """Server time per bucket of `step` for charts: [{"t": iso, "<key>": seconds, ...}], one
     entry per bucket from the one holding `since` to the one before `until` (keys with no
     time in a bucket are left out)."""
-    since, until = _utc(since), _utc(until)
+    since, until = utc(since), utc(until)
     now = _now()
-    width = timedelta(hours=1) if step == "hour" else timedelta(days=1)
-    first = _floor(since, step)
+    width = WIDTH[step]
+    first = floor(since, width)
     count = max(0, -(-int((until - first).total_seconds()) // int(width.total_seconds())))
     buckets: list[dict[str, float]] = [defaultdict(float) for _ in range(count)]
     for user, started, stopped, groups in _sessions(session, since, until, None):
-        start = max(_utc(started), since)
-        end = min(_utc(stopped) if stopped is not None else now, until)
+        start = max(utc(started), since)
+        end = min(utc(stopped) if stopped is not None else now, until)
         keys = [user] if by == "user" else (list(groups or []) or [NO_GROUP])
-        i = int((start - first) / width)
-        while start < end and i < count:
-            edge = min(first + (i + 1) * width, end)
-            seconds = (edge - start).total_seconds()
+        for bucket, seconds in split(start, end, width):
             for k in keys:
-                buckets[i][k] += seconds
-            start, i = edge, i + 1
+                buckets[(bucket - first) // width][k] += seconds
     return [{"t": iso(first + i * width), **{k: round(v, 3) for k, v in b.items()}} for i, b in enumerate(buckets)]
 
 

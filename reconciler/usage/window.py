@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from vocabulary.durations import parse_duration
 
+from .times import utc
+
 DEFAULT_SINCE = "30d"
 # The longest window a report reads: the daily roll-ups' default retention (USAGE_DAILY_DAYS)
 # and a day; a longer one (since=0001-01-01) would make every request scan the whole ledger.
@@ -31,7 +33,7 @@ def _moment(text: str, end_of_day: bool) -> datetime:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"must be a date (2026-11-01) or a time (2026-11-01T08:00:00Z), got {text!r}") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return utc(t)
 
 
 def parse_window(since: str | None, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:

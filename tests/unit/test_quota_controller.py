@@ -156,6 +156,8 @@ def test_storage_past_warn_at_is_told_with_the_sizes(world: World) -> None:
     world.home_bytes = 5 * MIB
     status = run(world, ctx)
     assert world.told == [] and status.storage[0]["percent"] == 50 and status.quota is None
+    # The limits it looked with, for the hub to tell whether the look still holds.
+    assert status.storage_limits["home"]["softLimit"] == 10 * MIB
     world.home_bytes = 12 * MIB
     status = run(world, ctx)
     assert len(world.told) == 1 and "12.0 MiB, over 120 % of its soft limit of 10.0 MiB" in world.told[0]
