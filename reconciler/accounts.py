@@ -20,45 +20,19 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import bcrypt
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    select,
-    update,
-)
+from sqlalchemy import LargeBinary, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .store import Store
-from .tables import Base, UTCDateTime, utcnow
+from .tables import USERS_INFO, Base, UTCDateTime, utcnow
 
 ONE_TIME_ROUNDS = 4  # bcrypt's minimum: the secret is random, not a person's choice
 ACTIVE, REMOVING, REMOVED = "active", "removing", "removed"
-
-# NativeAuthenticator's table, as its `orm.UserInfo` declares it (the columns we write).
-USERS_INFO = Table(
-    "users_info",
-    MetaData(),
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("username", String(128), nullable=False),
-    Column("password", LargeBinary, nullable=False),
-    Column("is_authorized", Boolean, default=False),
-    Column("login_email_sent", Boolean, default=False),
-    Column("email", String(128)),
-    Column("has_2fa", Boolean, default=False),
-    Column("otp_secret", String(16)),
-)
 
 
 class AccountRow(Base):
@@ -199,18 +173,19 @@ class Accounts:
             if state != ACTIVE:
                 s.execute(update(USERS_INFO).where(USERS_INFO.c.username.in_(names)).values(is_authorized=False))
 
-    def forget(self, names: Collection[str]) -> None:
-        """Drop these records (e.g. a roster's, when its resource is deleted)."""
-        with self.store.session() as s:
-            s.execute(delete(AccountRow).where(AccountRow.username.in_(list(names))))
-
     # --- the hub's questions (its authenticator and login handler) ---
-    def pre_approved(self, name: str) -> bool:
-        """A sign-up under this name is approved at once: a roster lists it (still: a roster
-        deleted since leaves its people as ordinary accounts, approved by hand)."""
+    def listed_by(self, name: str) -> str | None:
+        """The Roster whose list names this person now (not one deleted since, nor one that
+        dropped them: those leave an ordinary account, approved by hand)."""
         roster = self.roster_of(name)
         found = self.store.get("Roster", roster) if roster else None
-        return found is not None and any(u.get("name") == name for u in found.spec.get("users") or [])
+        if found is None or not any(u.get("name") == name for u in found.spec.get("users") or []):
+            return None
+        return roster
+
+    def pre_approved(self, name: str) -> bool:
+        """A sign-up under this name is approved at once: a roster lists it."""
+        return self.listed_by(name) is not None
 
     def refused(self, name: str) -> bool:
         """Login and sign-up are refused: the platform removes, or removed, this person."""

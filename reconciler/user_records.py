@@ -28,6 +28,7 @@ from .api.quota import GRANTS_KIND
 from .culling import KEEP_ALIVE_KIND
 from .quotas import QUOTA_KIND
 from .store import Store
+from .tables import USERS_INFO
 
 # The old name of a renamed user, and the new name while its rename runs: refused at sign-up
 # and sign-in until `until` (jhds_observed, one row per name).
@@ -66,7 +67,7 @@ USER_COLUMNS: tuple[UserColumn, ...] = (
     UserColumn("jhds_usage_daily", "user", key=True),
     UserColumn("jhds_usage_storage", "user"),
 )
-NATIVE_RECORD = UserColumn("users_info", "username")
+NATIVE_RECORD = UserColumn(USERS_INFO.name, USERS_INFO.c.username.name)
 
 
 def move(store: Store, old: str, new: str, columns: tuple[UserColumn, ...] = USER_COLUMNS) -> dict[str, int]:
@@ -117,9 +118,7 @@ def hold_until(finished: datetime, days: float) -> datetime:
 def signed_up(store: Store, name: str) -> bool:
     """NativeAuthenticator has a record of `name` (its `users_info`, in the hub's database)."""
     with store.session() as s:
-        connection = s.connection()
-        if NATIVE_RECORD.table not in inspect(connection).get_table_names():
+        if not inspect(s.connection()).has_table(USERS_INFO.name):  # no hub has run on it yet
             return False
-        table = Table(NATIVE_RECORD.table, MetaData(), autoload_with=connection)
-        column = table.c[NATIVE_RECORD.column]
+        column = USERS_INFO.c.username
         return s.execute(select(column).where(column == name).limit(1)).first() is not None
