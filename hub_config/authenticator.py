@@ -13,7 +13,8 @@
   statsd client, which JupyterHub 6 removed; the platform's does not. The upstream fixes:
   docs/nativeauthenticator-jupyterhub6.md.
 - **A renamed user's old name is held** (`RENAME_HOLD_DAYS`, docs/users.md): it neither signs
-  in nor signs up until the hold ends, and the sign-up page answers for it as for any taken
+  in nor signs up until the hold ends, and after that while a GroupMembership, a Roster or
+  the admin setting still names it; and the sign-up page answers for it as for any taken
   name: exactly as for a fresh sign-up awaiting approval (`signin.py`).
 - **Rosters** (docs/roster.md): a sign-up under a name a Roster lists is approved at once; a
   name the platform removed cannot sign up or log in; NativeAuthenticator's record is read
@@ -96,8 +97,9 @@ def check_without_account(password: str) -> bool:
 
 
 def name_held(name: str) -> bool:
-    """The old name of a renamed user, within RENAME_HOLD_DAYS (or a rename's coming name)."""
-    return user_records.held(get_store(), name)
+    """The old name of a renamed user, within RENAME_HOLD_DAYS or while anything still names
+    it, the hub's admin_users among them (or a rename's coming name)."""
+    return user_records.held(get_store(), name, admins={get_settings().admin})
 
 
 class PlatformAuthenticator(NativeAuthenticator):

@@ -16,6 +16,7 @@ rewrites it (`renames.renamed_backup_status`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,13 +103,54 @@ def release(store: Store, name: str) -> None:
     store.forget_observed(HOLD_KIND, [name])
 
 
-def held(store: Store, name: str, now: datetime | None = None, renamed_to: str | None = None) -> bool:
+def held(
+    store: Store,
+    name: str,
+    now: datetime | None = None,
+    renamed_to: str | None = None,
+    admins: Collection[str] = (),
+) -> bool:
     """Whether `name` may not sign in or be signed up now (a rename's old or coming name).
-    With `renamed_to`: not held for a rename back by the user it was renamed to (an undo)."""
+    With `renamed_to`: not held for a rename back by the user it was renamed to (an undo).
+
+    An old name stays held past its `until` while anything the platform knows still names it
+    (`still_named`; `admins`: the hub's admin_users): whoever signed up as it would inherit
+    that group's membership or the admin's rights. The UserRename's events say so, once per
+    change of what names it (`_say_still_named`)."""
     body = store.observed(HOLD_KIND, name)
     if not body.get("until") or (renamed_to is not None and body.get("renamedTo") == renamed_to):
         return False
-    return datetime.fromisoformat(body["until"]) > (now or datetime.now(UTC))
+    if datetime.fromisoformat(body["until"]) > (now or datetime.now(UTC)):
+        return True
+    if "renamedTo" not in body:  # a coming name's reservation: it ends with its rename
+        return False
+    named = still_named(store, name, admins)
+    if named != body.get("stillNamedBy", []):
+        _say_still_named(store, name, body, named)
+    return bool(named)
+
+
+def still_named(store: Store, name: str, admins: Collection[str] = ()) -> list[str]:
+    """What still names `name`: GroupMemberships (any owner), Rosters, the hub's admin list."""
+    named = [f"GroupMembership/{g.name}" for g in store.list("GroupMembership") if name in g.spec.get("members", [])]
+    rosters = store.list("Roster")
+    named += [f"Roster/{r.name}" for r in rosters if any(u.get("name") == name for u in r.spec.get("users", []))]
+    return named + (["the hub's admin_users (JUPYTERHUB_ADMIN)"] if name in admins else [])
+
+
+def _say_still_named(store: Store, name: str, body: dict[str, Any], named: list[str]) -> None:
+    """Record what holds the name past RENAME_HOLD_DAYS (or that nothing does now) in the hold
+    and as an event of the rename that made it."""
+    store.write_observed(HOLD_KIND, name, {**body, "stillNamedBy": named})
+    rename = str(body.get("rename") or name)
+    if named:
+        message = (
+            f"{name}'s hold (RENAME_HOLD_DAYS) has ended, but it stays held (no sign-in, no sign-up) "
+            f"while {', '.join(named)} still name it: change them to free it"
+        )
+        store.add_event("UserRename", rename, "NameStillHeld", message, "Warning", "rename-hold")
+    else:
+        store.add_event("UserRename", rename, "NameReleased", f"{name} is free: nothing names it any more")
 
 
 def hold_until(finished: datetime, days: float) -> datetime:
