@@ -43,6 +43,7 @@ from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.handlers import SignUpHandler as NativeSignUpHandler
 from nativeauthenticator.orm import UserInfo
+from tornado import web
 
 from reconciler import user_records
 from vocabulary.settings import Settings, get_settings
@@ -52,6 +53,9 @@ from .backends import get_store
 from .signin import TAKEN, PlatformLoginHandler, PlatformSignUpHandler
 
 PASSWORD_FILE = "admin-password"
+ONE_TIME_EXPIRED = (
+    "This one-time password has expired (after {days:g} days unused). Ask your administrator for a new one."
+)
 
 
 def one_time_password(settings: Settings) -> str:
@@ -146,6 +150,10 @@ class PlatformAuthenticator(NativeAuthenticator):
         if user.has_2fa:
             checks.append(user.is_valid_token(data.get("2fa")))
         if all(checks):
+            days = get_settings().one_time_password_days
+            if await asyncio.to_thread(accounts().one_time_expired, username, days):
+                # Only the holder of this random password gets here: saying so tells nobody else anything.
+                raise web.HTTPError(403, ONE_TIME_EXPIRED.format(days=days))
             self.successful_login(username)
             return username
         return None
