@@ -7,7 +7,7 @@ import asyncio
 from functools import lru_cache
 
 from reconciler.accounts import REMOVED, REMOVING, Accounts
-from vocabulary import naming
+from reconciler.engines import present_volumes
 from vocabulary.settings import get_settings
 
 from .backends import get_engine, get_store
@@ -28,9 +28,7 @@ async def hub_deleted(name: str) -> None:
     if await asyncio.to_thread(accounts().state, name) == REMOVING:
         return
     await asyncio.to_thread(accounts().set_state, [name], REMOVED)
-    settings = get_settings()
-    names = naming.user_volume_names(settings.volume_name_template, name, list(settings.user_volumes))
-    present = sorted(await get_engine().existing_volumes(list(names.values())))
+    present = sorted((await present_volumes(get_engine(), get_settings(), name)).values())
     kept = f"volumes kept: {', '.join(present)}" if present else "no volumes"
     message = f"{name} deleted through JupyterHub's own admin (not the platform's removal): {kept}; sign-up refused"
     await asyncio.to_thread(get_store().add_event, USER_KIND, name, "VolumesKept", message, "Warning", "hub-admin")

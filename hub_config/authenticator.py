@@ -13,22 +13,26 @@
   statsd client, which JupyterHub 6 removed; the platform's does not. The upstream fixes:
   docs/nativeauthenticator-jupyterhub6.md.
 - **A renamed user's old name is held** (`RENAME_HOLD_DAYS`, docs/users.md): it neither signs
-  in nor signs up until the hold ends, and the sign-up page answers for it as for any taken
+  in nor signs up until the hold ends, and after that while a GroupMembership, a Roster or
+  the admin setting still names it; and the sign-up page answers for it as for any taken
   name: exactly as for a fresh sign-up awaiting approval (`signin.py`).
 - **Rosters** (docs/roster.md): a sign-up under a name a Roster lists is approved at once; a
   name the platform removed cannot sign up or log in; NativeAuthenticator's record is read
   fresh at every look (the reconciler approves and un-approves in the same table); and
   JupyterHub's own admin delete is caught (`delete_user`): the name is refused from then on
   and an event names the volumes kept, so none is orphaned unsaid.
-- **bcrypt off the event loop**: a login's password check runs in a worker thread, and the
-  attempt counts towards the account's lockout before it starts, so concurrent attempts on
-  one account are not each checked against a count that has not caught up yet.
+- **bcrypt off the event loop**: a sign-up (its checks against the store, bcrypt, the record)
+  runs in a worker thread with the store's own session (`sign_up`); a login's password check
+  runs in a worker thread, and the attempt counts towards the account's lockout before it
+  starts, so concurrent attempts on one account are not each checked against a count that
+  has not caught up yet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -39,15 +43,19 @@ from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.handlers import SignUpHandler as NativeSignUpHandler
 from nativeauthenticator.orm import UserInfo
+from tornado import web
 
 from reconciler import user_records
 from vocabulary.settings import Settings, get_settings
 
 from .accounts import accounts, hub_deleted
 from .backends import get_store
-from .signin import PlatformLoginHandler, PlatformSignUpHandler
+from .signin import TAKEN, PlatformLoginHandler, PlatformSignUpHandler
 
 PASSWORD_FILE = "admin-password"
+ONE_TIME_EXPIRED = (
+    "This one-time password has expired (after {days:g} days unused). Ask your administrator for a new one."
+)
 
 
 def one_time_password(settings: Settings) -> str:
@@ -96,8 +104,9 @@ def check_without_account(password: str) -> bool:
 
 
 def name_held(name: str) -> bool:
-    """The old name of a renamed user, within RENAME_HOLD_DAYS (or a rename's coming name)."""
-    return user_records.held(get_store(), name)
+    """The old name of a renamed user, within RENAME_HOLD_DAYS or while anything still names
+    it, the hub's admin_users among them (or a rename's coming name)."""
+    return user_records.held(get_store(), name, admins={get_settings().admin})
 
 
 class PlatformAuthenticator(NativeAuthenticator):
@@ -141,6 +150,10 @@ class PlatformAuthenticator(NativeAuthenticator):
         if user.has_2fa:
             checks.append(user.is_valid_token(data.get("2fa")))
         if all(checks):
+            days = get_settings().one_time_password_days
+            if await asyncio.to_thread(accounts().one_time_expired, username, days):
+                # Only the holder of this random password gets here: saying so tells nobody else anything.
+                raise web.HTTPError(403, ONE_TIME_EXPIRED.format(days=days))
             self.successful_login(username)
             return username
         return None
@@ -151,29 +164,46 @@ class PlatformAuthenticator(NativeAuthenticator):
         name = self.normalize_username(username)
         return self.db.query(UserInfo).filter(UserInfo.username == name).populate_existing().first()
 
-    async def name_taken(self, username: str) -> bool:
-        """Signing up as `username` cannot make an account: it has one, it is the admin's, it
-        is held after a rename, or the platform removed it (the store read in a worker thread)."""
-        name = self.normalize_username(username)
-        if name == get_settings().admin or self.user_exists(name):
+    def taken(self, name: str) -> bool:
+        """Signing up as `name` (normalized) cannot make an account: it has one, it is the
+        admin's, it is held after a rename, or the platform removed it. The store's session,
+        not the hub's: a worker thread's work (`sign_up`)."""
+        if name == get_settings().admin or user_records.signed_up(get_store(), name):
             return True
-        return await asyncio.to_thread(lambda: name_held(name) or accounts().refused(name))
+        return name_held(name) or accounts().refused(name)
+
+    def sign_up(self, username: str, password: str, **kwargs: Any) -> Any:
+        """NativeAuthenticator's `create_user`, for a worker thread: the same checks, bcrypt and
+        record (`UserInfo`), written through the platform's store session (the hub's is the
+        event loop's, and JupyterHub deprecates authenticators sharing it); a name a Roster lists
+        is approved at once (no approval e-mail). `TAKEN` for a name that cannot make an
+        account (`taken`), None for a sign-up NativeAuthenticator would refuse."""
+        name = self.normalize_username(username)
+        if self.taken(name):
+            return TAKEN
+        if not self.validate_username(name) or not self.is_password_strong(password) or not self.enable_signup:
+            return None
+        infos = {"username": name, "password": bcrypt.hashpw(password.encode(), bcrypt.gensalt()), **kwargs}
+        approved = self.open_signup or name in self.get_authed_users() or accounts().pre_approved(name)
+        try:
+            info = UserInfo(**infos, is_authorized=bool(approved))
+        except AssertionError:  # its own checks (the e-mail)
+            return None
+        if self.allow_self_approval_for and not approved and re.match(self.allow_self_approval_for, info.email):
+            self.send_approval_email(info.email, self.generate_approval_url(name))
+            info.login_email_sent = True
+        with get_store().session() as s:
+            s.add(info)
+        return info
 
     def create_user(self, username: str, password: str, **kwargs: Any) -> Any:
-        """Sign-up: refused for the admin's name (that account is made at start-up only), a
-        held name (a rename's old or coming name) and a name the platform removed; approved
-        at once for a name a Roster lists."""
-        name = self.normalize_username(username)
-        if name == get_settings().admin or name_held(name):
-            self.log.warning("Refused a sign-up as %s: the admin's, or held after a rename", name)
+        """NativeAuthenticator's contract (its own handlers call it): the record made, or None
+        (refused: the admin's name, a held or removed name, an existing account). The platform's
+        sign-up page calls `sign_up` in a worker thread instead."""
+        created = self.sign_up(username, password, **kwargs)
+        if created is TAKEN:
+            self.log.warning("Refused a sign-up as %s: taken, the admin's, held or removed", username)
             return None
-        if accounts().refused(name):
-            self.log.warning("Refused a sign-up as %s: the platform removed that account", name)
-            return None
-        created = super().create_user(username, password, **kwargs)
-        if created is not None and not created.is_authorized and accounts().pre_approved(name):
-            created.is_authorized = True  # a roster lists the name (`passwords: none`)
-            self.db.commit()
         return created
 
     async def delete_user(self, user: Any) -> None:

@@ -46,6 +46,7 @@ from .accounts import accounts
 from .ratelimit import SlidingWindow, client_address, retry_after
 
 LOGIN_ERROR = "Invalid username or password."  # also for an account not approved yet
+TAKEN = object()  # the authenticator's `sign_up`: the name cannot make an account (answered as if it had)
 CHANGE_PASSWORD = "change-password"  # NativeAuthenticator's page, where a one-time password is replaced
 RESOLVE_EVERY = 60.0  # seconds between look-ups of the trusted proxies' host names
 RESOLVE_TIMEOUT = 2.0
@@ -168,12 +169,10 @@ class PlatformSignUpHandler(RateLimitedForm, NativeSignUpHandler):
             "has_2fa": bool(self.get_body_argument("2fa", "", strip=False)),
         }
         matches = form["password"] == self.get_body_argument("signup_password_confirmation", strip=False)
-        user = None
-        if matches and await auth.name_taken(form["username"]):
+        user = await asyncio.to_thread(auth.sign_up, **form) if matches else None
+        if user is TAKEN:
             user = await self.as_if_signed_up(form)
             self.log.info("Sign-up as a taken or held name answered as pending; the account is untouched")
-        elif matches:
-            user = auth.create_user(**form)
         # Never "already in use", never the admin's "successful": the pending answer for all.
         alert, message = self.get_result_message(user, True, False, matches, False)
         html = await self.render_template(

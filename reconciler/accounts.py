@@ -20,45 +20,19 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import bcrypt
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    select,
-    update,
-)
+from sqlalchemy import LargeBinary, String, Text, inspect, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .store import Store
-from .tables import Base, UTCDateTime, utcnow
+from .tables import USERS_INFO, Base, UTCDateTime, utcnow
 
 ONE_TIME_ROUNDS = 4  # bcrypt's minimum: the secret is random, not a person's choice
 ACTIVE, REMOVING, REMOVED = "active", "removing", "removed"
-
-# NativeAuthenticator's table, as its `orm.UserInfo` declares it (the columns we write).
-USERS_INFO = Table(
-    "users_info",
-    MetaData(),
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("username", String(128), nullable=False),
-    Column("password", LargeBinary, nullable=False),
-    Column("is_authorized", Boolean, default=False),
-    Column("login_email_sent", Boolean, default=False),
-    Column("email", String(128)),
-    Column("has_2fa", Boolean, default=False),
-    Column("otp_secret", String(16)),
-)
 
 
 class AccountRow(Base):
@@ -71,6 +45,8 @@ class AccountRow(Base):
     one_time_hash: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # The plaintext until an admin reads it once; never logged, never in a status or event.
     one_time_password: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the one-time password was made: it signs in for ONE_TIME_PASSWORD_DAYS from then.
+    one_time_made: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -101,6 +77,9 @@ class Accounts:
     def __init__(self, store: Store):
         self.store = store
         AccountRow.__table__.create(store.engine, checkfirst=True)  # type: ignore[attr-defined]
+        with store.engine.begin() as connection:  # a table made before `one_time_made` was
+            if "one_time_made" not in {c["name"] for c in inspect(connection).get_columns(AccountRow.__tablename__)}:
+                connection.execute(text(f"ALTER TABLE {AccountRow.__tablename__} ADD COLUMN one_time_made TIMESTAMP"))
         USERS_INFO.create(store.engine, checkfirst=True)  # the hub's authenticator makes it too
 
     def of_roster(self, roster: str) -> dict[str, str]:
@@ -109,19 +88,27 @@ class Accounts:
             rows = s.execute(select(AccountRow.username, AccountRow.state).where(AccountRow.roster == roster))
             return {name: state for name, state in rows}
 
-    def enroll(self, roster: str, people: dict[str, str | None], one_time: bool) -> Enrolled:
+    def enroll(
+        self, roster: str, people: dict[str, str | None], one_time: bool, expire_days: float | None = None
+    ) -> Enrolled:
         """Make these people (name -> email) the roster's and approved: an approved record of
         theirs kept, a pending one approved (with `one_time`, under a new one-time password:
         who signed up before the roster listed the name is not known), else (one_time) a new
         record with a one-time password; `none` leaves the record to their sign-up, which
-        `pre_approved` approves at once."""
+        `pre_approved` approves at once. With `expire_days` (and `one_time`): people whose
+        one-time password was never replaced and is older than that get a new one."""
         done = Enrolled()
         names = list(people)
         with self.store.session() as s:
             accounts = {r.username: r for r in s.scalars(select(AccountRow).where(AccountRow.username.in_(names)))}
-            query = select(USERS_INFO.c.username, USERS_INFO.c.is_authorized).where(USERS_INFO.c.username.in_(names))
-            infos = {name: bool(authorized) for name, authorized in s.execute(query)}
+            query = select(USERS_INFO.c.username, USERS_INFO.c.is_authorized, USERS_INFO.c.password)
+            found = list(s.execute(query.where(USERS_INFO.c.username.in_(names))))
+            infos = {name: bool(authorized) for name, authorized, _ in found}
             now = utcnow()
+            expired = set()
+            if one_time and expire_days is not None:
+                current = {name: password for name, _, password in found}
+                expired = {n for n, a in accounts.items() if stale(a, current.get(n), expire_days, now)}
             for name in names:
                 account = accounts.get(name)
                 if account is None:
@@ -131,7 +118,13 @@ class Accounts:
                     if account.state != ACTIVE:
                         done.released.append(name)
                     account.roster, account.state, account.updated = roster, ACTIVE, now
-                if name in infos:
+                if name in expired:
+                    password = new_password()
+                    hashed = hash_one_time(password)
+                    s.execute(update(USERS_INFO).where(USERS_INFO.c.username == name).values(password=hashed))
+                    account.one_time_hash, account.one_time_password, account.one_time_made = hashed, password, now
+                    done.passwords.append(name)
+                elif name in infos:
                     if not infos[name]:
                         values: dict[str, object] = {"is_authorized": True}
                         if one_time:
@@ -142,6 +135,7 @@ class Accounts:
                             hashed = hash_one_time(password)
                             values |= {"password": hashed, "email": people[name]}
                             account.one_time_hash, account.one_time_password = hashed, password
+                            account.one_time_made = now
                             done.passwords.append(name)
                         s.execute(update(USERS_INFO).where(USERS_INFO.c.username == name).values(**values))
                         done.approved.append(name)
@@ -150,6 +144,7 @@ class Accounts:
                     hashed = hash_one_time(password)
                     s.execute(USERS_INFO.insert().values(**record(name, hashed, people[name])))
                     account.one_time_hash, account.one_time_password, account.updated = hashed, password, now
+                    account.one_time_made = now
                     done.passwords.append(name)
         return done
 
@@ -199,18 +194,19 @@ class Accounts:
             if state != ACTIVE:
                 s.execute(update(USERS_INFO).where(USERS_INFO.c.username.in_(names)).values(is_authorized=False))
 
-    def forget(self, names: Collection[str]) -> None:
-        """Drop these records (e.g. a roster's, when its resource is deleted)."""
-        with self.store.session() as s:
-            s.execute(delete(AccountRow).where(AccountRow.username.in_(list(names))))
-
     # --- the hub's questions (its authenticator and login handler) ---
-    def pre_approved(self, name: str) -> bool:
-        """A sign-up under this name is approved at once: a roster lists it (still: a roster
-        deleted since leaves its people as ordinary accounts, approved by hand)."""
+    def listed_by(self, name: str) -> str | None:
+        """The Roster whose list names this person now (not one deleted since, nor one that
+        dropped them: those leave an ordinary account, approved by hand)."""
         roster = self.roster_of(name)
         found = self.store.get("Roster", roster) if roster else None
-        return found is not None and any(u.get("name") == name for u in found.spec.get("users") or [])
+        if found is None or not any(u.get("name") == name for u in found.spec.get("users") or []):
+            return None
+        return roster
+
+    def pre_approved(self, name: str) -> bool:
+        """A sign-up under this name is approved at once: a roster lists it."""
+        return self.listed_by(name) is not None
 
     def refused(self, name: str) -> bool:
         """Login and sign-up are refused: the platform removes, or removed, this person."""
@@ -224,6 +220,22 @@ class Accounts:
                 return False
             current = s.scalar(select(USERS_INFO.c.password).where(USERS_INFO.c.username == name))
             return current is not None and bytes(current) == bytes(given)
+
+    def one_time_expired(self, name: str, days: float, now: datetime | None = None) -> bool:
+        """The person's password is still a one-time one made over `days` ago
+        (ONE_TIME_PASSWORD_DAYS): login with it is refused; the Roster makes a new one."""
+        with self.store.session() as s:
+            account = s.get(AccountRow, name)
+            current = s.scalar(select(USERS_INFO.c.password).where(USERS_INFO.c.username == name))
+            return account is not None and stale(account, current, days, now or utcnow())
+
+
+def stale(account: AccountRow, current: bytes | None, days: float, now: datetime) -> bool:
+    """`current` (the record's password) is still the account's one-time one, made over
+    `days` before `now` (a row from before `one_time_made`: counted from its last change)."""
+    if account.one_time_hash is None or current is None or bytes(current) != bytes(account.one_time_hash):
+        return False
+    return (account.one_time_made or account.updated) < now - timedelta(days=days)
 
 
 def record(name: str, hashed: bytes, email: str | None) -> dict[str, object]:

@@ -26,6 +26,13 @@ def owned_recorder(store: Store) -> Callable[[str, dict[str, Any]], None]:
     return record
 
 
+async def present_volumes(engine: Engine, settings: Settings, user: str) -> dict[str, str]:
+    """{key: volume name} of the user's per-user volumes that exist (by the platform's naming)."""
+    names = naming.user_volume_names(settings.volume_name_template, user, list(settings.user_volumes))
+    existing = await engine.existing_volumes(list(names.values()))
+    return {key: name for key, name in names.items() if name in existing}
+
+
 def make_engine(settings: Settings, store: Store) -> Engine:
     """The engine for the backend (on Swarm, with the placements kept in the store); it
     records in the store the ids of the helpers and tasks it creates."""

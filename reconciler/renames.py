@@ -54,7 +54,7 @@ def problems(found: Found) -> list[str]:
     if f.new_in_hub or f.new_signed_up:
         out.append(f"the name {f.new} is taken")
     elif f.new_held:
-        out.append(f"the name {f.new} was renamed away from recently and is held (RENAME_HOLD_DAYS)")
+        out.append(f"the name {f.new} was renamed away from and is held (RENAME_HOLD_DAYS), or is still named")
     servers = busy_servers(f.old_user.get("servers") or {}, f.created)
     if servers or f.containers:
         running = ", ".join([*servers, *f.containers])

@@ -4,8 +4,9 @@
 state; `jhds_status` what the reconciler reports for each resource; `jhds_observed` the
 status of built-in watches (keys with no spec, such as `PrivilegedAccess/<user>`);
 `jhds_events` the audit trail; `jhds_docker_objects` what users made through the Docker
-proxy (docs/docker-access.md). The delivery ledger's table is in `deliveries.py`, the usage
-ledger's in `usage/tables.py`.
+proxy (docs/docker-access.md); `USERS_INFO` is NativeAuthenticator's table, not ours, as
+its `orm.UserInfo` declares it (the columns the platform reads and writes). The delivery
+ledger's table is in `deliveries.py`, the usage ledger's in `usage/tables.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, Integer, String, Text, TypeDecorator, inspect, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -25,6 +41,21 @@ ADDED_IN_2 = {
     "subject": "VARCHAR(255)",
     "reconcile_request": "TEXT",
 }
+
+
+# NativeAuthenticator's sign-in records (made by its authenticator, or by `Accounts`).
+USERS_INFO = Table(
+    "users_info",
+    MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(128), nullable=False),
+    Column("password", LargeBinary, nullable=False),
+    Column("is_authorized", Boolean, default=False),
+    Column("login_email_sent", Boolean, default=False),
+    Column("email", String(128)),
+    Column("has_2fa", Boolean, default=False),
+    Column("otp_secret", String(16)),
+)
 
 
 def utcnow() -> datetime:

@@ -16,6 +16,7 @@ rewrites it (`renames.renamed_backup_status`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from .api.quota import GRANTS_KIND
 from .culling import KEEP_ALIVE_KIND
 from .quotas import QUOTA_KIND
 from .store import Store
+from .tables import USERS_INFO
 
 # The old name of a renamed user, and the new name while its rename runs: refused at sign-up
 # and sign-in until `until` (jhds_observed, one row per name).
@@ -66,7 +68,7 @@ USER_COLUMNS: tuple[UserColumn, ...] = (
     UserColumn("jhds_usage_daily", "user", key=True),
     UserColumn("jhds_usage_storage", "user"),
 )
-NATIVE_RECORD = UserColumn("users_info", "username")
+NATIVE_RECORD = UserColumn(USERS_INFO.name, USERS_INFO.c.username.name)
 
 
 def move(store: Store, old: str, new: str, columns: tuple[UserColumn, ...] = USER_COLUMNS) -> dict[str, int]:
@@ -101,13 +103,54 @@ def release(store: Store, name: str) -> None:
     store.forget_observed(HOLD_KIND, [name])
 
 
-def held(store: Store, name: str, now: datetime | None = None, renamed_to: str | None = None) -> bool:
+def held(
+    store: Store,
+    name: str,
+    now: datetime | None = None,
+    renamed_to: str | None = None,
+    admins: Collection[str] = (),
+) -> bool:
     """Whether `name` may not sign in or be signed up now (a rename's old or coming name).
-    With `renamed_to`: not held for a rename back by the user it was renamed to (an undo)."""
+    With `renamed_to`: not held for a rename back by the user it was renamed to (an undo).
+
+    An old name stays held past its `until` while anything the platform knows still names it
+    (`still_named`; `admins`: the hub's admin_users): whoever signed up as it would inherit
+    that group's membership or the admin's rights. The UserRename's events say so, once per
+    change of what names it (`_say_still_named`)."""
     body = store.observed(HOLD_KIND, name)
     if not body.get("until") or (renamed_to is not None and body.get("renamedTo") == renamed_to):
         return False
-    return datetime.fromisoformat(body["until"]) > (now or datetime.now(UTC))
+    if datetime.fromisoformat(body["until"]) > (now or datetime.now(UTC)):
+        return True
+    if "renamedTo" not in body:  # a coming name's reservation: it ends with its rename
+        return False
+    named = still_named(store, name, admins)
+    if named != body.get("stillNamedBy", []):
+        _say_still_named(store, name, body, named)
+    return bool(named)
+
+
+def still_named(store: Store, name: str, admins: Collection[str] = ()) -> list[str]:
+    """What still names `name`: GroupMemberships (any owner), Rosters, the hub's admin list."""
+    named = [f"GroupMembership/{g.name}" for g in store.list("GroupMembership") if name in g.spec.get("members", [])]
+    rosters = store.list("Roster")
+    named += [f"Roster/{r.name}" for r in rosters if any(u.get("name") == name for u in r.spec.get("users", []))]
+    return named + (["the hub's admin_users (JUPYTERHUB_ADMIN)"] if name in admins else [])
+
+
+def _say_still_named(store: Store, name: str, body: dict[str, Any], named: list[str]) -> None:
+    """Record what holds the name past RENAME_HOLD_DAYS (or that nothing does now) in the hold
+    and as an event of the rename that made it."""
+    store.write_observed(HOLD_KIND, name, {**body, "stillNamedBy": named})
+    rename = str(body.get("rename") or name)
+    if named:
+        message = (
+            f"{name}'s hold (RENAME_HOLD_DAYS) has ended, but it stays held (no sign-in, no sign-up) "
+            f"while {', '.join(named)} still name it: change them to free it"
+        )
+        store.add_event("UserRename", rename, "NameStillHeld", message, "Warning", "rename-hold")
+    else:
+        store.add_event("UserRename", rename, "NameReleased", f"{name} is free: nothing names it any more")
 
 
 def hold_until(finished: datetime, days: float) -> datetime:
@@ -117,9 +160,7 @@ def hold_until(finished: datetime, days: float) -> datetime:
 def signed_up(store: Store, name: str) -> bool:
     """NativeAuthenticator has a record of `name` (its `users_info`, in the hub's database)."""
     with store.session() as s:
-        connection = s.connection()
-        if NATIVE_RECORD.table not in inspect(connection).get_table_names():
+        if not inspect(s.connection()).has_table(USERS_INFO.name):  # no hub has run on it yet
             return False
-        table = Table(NATIVE_RECORD.table, MetaData(), autoload_with=connection)
-        column = table.c[NATIVE_RECORD.column]
+        column = USERS_INFO.c.username
         return s.execute(select(column).where(column == name).limit(1)).first() is not None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from vocabulary import naming
 
-from . import restarts
+from . import engines, restarts
 from .accounts import REMOVED, REMOVING, Accounts
 from .api import parse_resource
 from .context import Context
@@ -101,19 +101,12 @@ async def stop(ctx: Context, user: str) -> bool:
     return bool(servers)
 
 
-async def present_volumes(ctx: Context, user: str) -> dict[str, str]:
-    """{key: volume name} of the user's per-user volumes that exist."""
-    names = naming.user_volume_names(ctx.settings.volume_name_template, user, list(ctx.settings.user_volumes))
-    existing = await ctx.engine.existing_volumes(list(names.values()))
-    return {key: name for key, name in names.items() if name in existing}
-
-
 async def backed_up(ctx: Context, r: Removal, backup: str) -> tuple[str, bool]:
     """Request the backup (once) and wait for it: what it gave, in words, and whether it is
     verified (else the volumes are kept)."""
     found = await asyncio.to_thread(ctx.store.get, "VolumeBackup", backup)
     if found is None:
-        present = await present_volumes(ctx, r.user)
+        present = await engines.present_volumes(ctx.engine, ctx.settings, r.user)
         if not present:
             return await say(ctx, r, "NothingToBackUp", f"{r.user}: no volumes to back up"), True
         body = {
@@ -140,7 +133,7 @@ async def backed_up(ctx: Context, r: Removal, backup: str) -> tuple[str, bool]:
 
 async def volumes(ctx: Context, r: Removal, backup: str | None) -> str:
     """Keep or remove the user's volumes per `r.removal`: the event names them."""
-    present = await present_volumes(ctx, r.user)
+    present = await engines.present_volumes(ctx.engine, ctx.settings, r.user)
     if not present:
         return await say(ctx, r, "NoVolumes", f"{r.user}: had no volumes")
     listed = ", ".join(sorted(present.values()))

@@ -59,8 +59,7 @@ class MustChange(StatusModel):
 
 
 class UserRenameStatus(Status):
-    user: str | None = None
-    new_name: str | None = Field(None, alias="newName")
+    # Who and to what name are the spec's; how long, finishedAt - startedAt (not repeated here).
     step: Step | None = None
     volumes: list[VolumeMove] = []
     records: dict[str, int] = {}  # rows moved per table.column
@@ -70,7 +69,6 @@ class UserRenameStatus(Status):
     hold_until: AwareDatetime | None = Field(None, alias="holdUntil")
     started_at: AwareDatetime | None = Field(None, alias="startedAt")
     finished_at: AwareDatetime | None = Field(None, alias="finishedAt")
-    seconds: float | None = None
     # The request's own secret in the marker its helper writes into an old volume once every
     # copy is verified: a resumed helper trusts that marker, never a file a user made.
     token: str = ""

@@ -256,11 +256,18 @@ def _resume(api: Any, name: str, seconds: int) -> str:
     return name
 
 
+def _seconds(started: str | None, finished: str | None) -> float:
+    """How long a request ran, from its status' times (0 where one is missing)."""
+    if not started or not finished:
+        return 0.0
+    return (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+
+
 def _report(name: str, obj: dict[str, Any] | None) -> int:
-    st = (obj or {}).get("status") or {}
+    spec, st = (obj or {}).get("spec") or {}, (obj or {}).get("status") or {}
     if st.get("phase") == "Succeeded":
-        old = st["user"]
-        print(f"{old} is now {st['newName']} in {st.get('seconds', 0):.1f} s; {old} held until {st.get('holdUntil')}")
+        old, took = spec["user"], _seconds(st.get("startedAt"), st.get("finishedAt"))
+        print(f"{old} is now {spec['newName']} in {took:.1f} s; {old} held until {st.get('holdUntil')}")
         for v in st.get("volumes", []):
             moved = f"{v['source']} -> {v['target']} {v['state']}"
             print(f"  volume {v['volume']}: {moved} ({v['files']} entries, tree checksum {v['checksum'][:12]})")

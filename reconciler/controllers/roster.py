@@ -77,9 +77,10 @@ async def create(
     did: Did,
 ) -> Enrolled:
     """The missing users (one request per page) and, meanwhile, everyone's record approved
-    and, for `oneTime`, a one-time password for those with none (one transaction, in a
+    and, for `oneTime`, a one-time password for those with none or an expired one (one transaction, in a
     thread: bcrypt's work overlaps the hub's, NativeAuthenticator's records need no hub user)."""
-    enrolling = asyncio.ensure_future(asyncio.to_thread(accounts.enroll, obj.name, listed, spec.passwords == "oneTime"))
+    one_time, days = spec.passwords == "oneTime", ctx.settings.one_time_password_days
+    enrolling = asyncio.ensure_future(asyncio.to_thread(accounts.enroll, obj.name, listed, one_time, days))
     try:
         for start in range(0, len(missing), PAGE):
             page = missing[start : start + PAGE]

@@ -29,7 +29,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
 
     accounts = Accounts(ctx.store)
     if status.step is None:
-        if roster := await listed_by(ctx, accounts, spec.user):
+        if roster := await asyncio.to_thread(accounts.listed_by, spec.user):
             # The roster would make them again: its list is where they leave.
             message = f"{spec.user} is listed by roster/{roster}: remove them from its list"
             raise PermanentError(message, "ListedByRoster")
@@ -47,12 +47,3 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     status.phase, status.finished_at = "Succeeded", now
     status.set_condition("Ready", "True", "Removed", "; ".join(status.did), now)
     return Result(status)
-
-
-async def listed_by(ctx: Context, accounts: Accounts, user: str) -> str | None:
-    """The Roster that lists `user` now, if any."""
-    roster = await asyncio.to_thread(accounts.roster_of, user)
-    found = await asyncio.to_thread(ctx.store.get, "Roster", roster) if roster else None
-    if found is None:
-        return None
-    return roster if any(u.get("name") == user for u in found.spec.get("users") or []) else None

@@ -47,7 +47,7 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     spec = UserRenameSpec.model_validate(obj.spec)
     old, new = spec.user, spec.new_name
     status = UserRenameStatus.load(obj.status)
-    status.phase, status.observed_generation, status.user, status.new_name = "Running", obj.generation, old, new
+    status.phase, status.observed_generation = "Running", obj.generation
     if status.step is None:
         await ctx.progress(KIND, obj.name, status)  # from here on, spawns of the old name wait
         await _check(ctx, obj, spec, status)
@@ -75,8 +75,8 @@ async def reconcile(obj: StoredResource, ctx: Context) -> Result:
     await _hold(ctx, obj, spec, until=status.hold_until, reserve_new=False)
     await asyncio.to_thread(user_records.release, ctx.store, new)
     status.phase, status.step, status.finished_at = "Succeeded", "done", finished
-    status.seconds = round((finished - (status.started_at or finished)).total_seconds(), 2)
-    message = f"{old} is now {new} ({status.seconds:.1f} s); {old} is held until {status.hold_until:%Y-%m-%d %H:%M} UTC"
+    took = (finished - (status.started_at or finished)).total_seconds()
+    message = f"{old} is now {new} ({took:.1f} s); {old} is held until {status.hold_until:%Y-%m-%d %H:%M} UTC"
     if status.must_change:
         files = ", ".join(f"{m.name} ({m.source or 'GitOps'})" for m in status.must_change)
         message += f"; change the GitOps GroupMemberships naming {old}: {files}"
@@ -130,7 +130,7 @@ def _backups_of(ctx: Context, name: str) -> list[str]:
 def _rostered(ctx: Context, names: tuple[str, ...]) -> list[tuple[str, str]]:
     """(name, roster) for each of `names` a Roster lists now."""
     accounts = Accounts(ctx.store)
-    return [(name, roster) for name in names if accounts.pre_approved(name) and (roster := accounts.roster_of(name))]
+    return [(name, roster) for name in names if (roster := accounts.listed_by(name))]
 
 
 async def _hold(

@@ -9,6 +9,7 @@ its group. Everything it made is removed."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from urllib.parse import quote
 
@@ -33,7 +34,9 @@ def renamed_user(hub: Hub, admin_session, engine: docker.DockerClient):
         hub.api("DELETE", f"users/{quote(name)}")
     hub.api("DELETE", "resources/groupmembership/rn-team")
     hub.api("DELETE", f"resources/userrename/{REQUEST}")
+    hub.api("DELETE", "resources/groupmembership/rn-stale")
     hub.api("DELETE", f"groups/{GROUP}")
+    hub.api("DELETE", "groups/rn-stale")
     for name in (OLD, NEW):
         for key in ("home", "workspace", "cache"):
             with contextlib.suppress(docker.errors.NotFound):
@@ -90,6 +93,15 @@ def test_a_rename_keeps_every_file_and_the_password_and_holds_the_old_name(
     fresh = hub.signup("rn-nobody-yet")
     assert hub.signup(OLD) == fresh  # the same answer as a fresh sign-up awaiting approval
     assert not signed_up(hub, OLD)  # and no account made: the old name is held
+    # Past RENAME_HOLD_DAYS (its row's time moved back), a membership still naming the old
+    # name keeps it held: whoever signed up as it would be in the group.
+    apply(hub, "GroupMembership", "rn-stale", {"group": "rn-stale", "members": [OLD]})
+    with sqlite3.connect(hub.state_dir / "jupyterhub.sqlite") as db:
+        past = json.dumps({"until": "2000-01-01T00:00:00+00:00", "renamedTo": NEW})
+        db.execute("UPDATE jhds_observed SET body = json_set(body, '$.until', json_extract(?, '$.until'))"
+                   " WHERE kind = 'RenameHold' AND name = ?", (past, OLD))  # fmt: skip
+    assert hub.signup(OLD) == fresh and not signed_up(hub, OLD)
+    hub.api("DELETE", "resources/groupmembership/rn-stale")
 
     hub.start_server(NEW)  # named for who they are now, on the moved volumes
     assert engine.containers.get(hub.container_name(NEW)).status == "running"

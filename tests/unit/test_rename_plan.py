@@ -13,8 +13,8 @@ from reconciler import renames, user_records
 from reconciler.api.userrename import UserRenameSpec
 from reconciler.docker_objects import DockerObjects, OwnedObject
 from reconciler.store import Store
-from reconciler.stored import StoredResource
-from tests.helpers import gm, parsed
+from reconciler.stored import Event, StoredResource
+from tests.helpers import gm, manifest, parsed
 from vocabulary import naming
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -176,6 +176,33 @@ def test_a_held_name_is_held_until_its_time(store: Store) -> None:
     assert user_records.held(store, "alice", NOW, renamed_to="mallory")
     user_records.release(store, "alice")
     assert not user_records.held(store, "alice", NOW)
+
+
+def latest(store: Store, rename: str) -> Event:
+    return max(store.events("UserRename", rename), key=lambda e: e.id)
+
+
+def test_an_old_name_stays_held_while_anything_still_names_it(store: Store) -> None:
+    # Past RENAME_HOLD_DAYS, whoever signed up as alice would inherit what still names her.
+    user_records.hold(store, "alice", {"renamedTo": "alicia", "rename": "r1"}, NOW)
+    later = NOW + timedelta(days=1)
+    store.apply(parsed(gm("team", "team", ["alice", "bob"])), "gitops")  # the admin's file to change
+    assert user_records.held(store, "alice", later)
+    [event] = store.events("UserRename", "r1")
+    assert event.reason == "NameStillHeld" and "GroupMembership/team" in event.message
+    assert user_records.held(store, "alice", later) and len(store.events("UserRename", "r1")) == 1  # said once
+    store.apply(parsed(gm("team", "team", ["bob"])), "gitops")
+    store.apply(parsed(manifest("Roster", "course", {"users": [{"name": "alice"}]})), "gitops")
+    assert user_records.held(store, "alice", later)
+    assert "Roster/course" in latest(store, "r1").message
+    store.delete("Roster", "course")
+    assert user_records.held(store, "alice", later, admins={"alice"})  # the hub's admin_users
+    assert not user_records.held(store, "alice", later, admins={"admin"})
+    assert latest(store, "r1").reason == "NameReleased"
+    # a coming name's reservation is not extended: it ends with its rename
+    user_records.hold(store, "carol", {"renamedFrom": "cara", "rename": "r2"}, NOW)
+    store.apply(parsed(gm("other", "other", ["carol"])), "gitops")
+    assert not user_records.held(store, "carol", later)
 
 
 def test_every_table_column_keyed_by_a_username_is_moved_by_a_rename() -> None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import bcrypt
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from reconciler.accounts import REMOVED, USERS_INFO, Accounts, hash_one_time, record
+from reconciler.accounts import REMOVED, USERS_INFO, AccountRow, Accounts, hash_one_time, record
 from reconciler.api.roster import RosterSpec, plan
 from reconciler.controllers import roster as controller
 from reconciler.manifests import ManifestError, parse_manifests
@@ -152,6 +154,23 @@ def test_enroll_approves_gives_passwords_once_and_then_writes_nothing(store: Sto
     assert not accounts.must_change("ann")
 
 
+def test_an_unused_one_time_password_expires_and_the_roster_makes_a_new_one(store: Store) -> None:
+    accounts = Accounts(store)
+    accounts.enroll("course", {"ann": None, "bob": None}, one_time=True, expire_days=7)
+    first = dict(accounts.read_passwords("course"))
+    later = datetime.now(UTC) + timedelta(days=8)
+    assert not accounts.one_time_expired("ann", 7) and accounts.one_time_expired("ann", 7, later)
+    with store.session() as s:  # bob set his own; both were made 8 days ago
+        s.execute(USERS_INFO.update().where(USERS_INFO.c.username == "bob").values(password=hash_one_time("own")))
+        s.execute(update(AccountRow).values(one_time_made=datetime.now(UTC) - timedelta(days=8)))
+    assert accounts.one_time_expired("ann", 7) and not accounts.one_time_expired("bob", 7)
+    assert accounts.enroll("course", {"ann": None, "bob": None}, one_time=True).writes == 0  # no expiry asked
+    done = accounts.enroll("course", {"ann": None, "bob": None}, one_time=True, expire_days=7)
+    assert done.passwords == ["ann"] and not accounts.one_time_expired("ann", 7)
+    again = dict(accounts.read_passwords("course"))
+    assert list(again) == ["ann"] and again["ann"] != first["ann"] and accounts.must_change("ann")
+
+
 def test_removed_names_are_refused_and_unapproved(store: Store) -> None:
     accounts = Accounts(store)
     accounts.enroll("course", {"ann": None, "bob": None}, one_time=False)
@@ -212,6 +231,7 @@ class FakeHub:
 class FakeContext:
     def __init__(self, store: Store, hub: FakeHub) -> None:
         self.store, self.hub, self.events, self.woken = store, hub, [], []
+        self.settings = SimpleNamespace(one_time_password_days=7.0)
 
     async def event(self, kind: str, name: str, reason: str, message: str, **kwargs: Any) -> None:
         self.events.append((reason, message))

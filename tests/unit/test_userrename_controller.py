@@ -13,6 +13,8 @@ import pytest
 
 from reconciler import user_records
 from reconciler.api import parse_resource
+from reconciler.cli import users
+from reconciler.cli.client import EXIT_OK
 from reconciler.clients.backups import HelperDeadline, HelperRefused
 from reconciler.context import Context
 from reconciler.controllers import userrename
@@ -127,6 +129,23 @@ def test_the_copy_is_checked_before_the_originals_go_and_everything_follows(stor
     assert store.get("GroupMembership", "team").spec["members"] == ["anna", "bob"]
     assert store.observed("KeepAlive", "anna") == {"until": "later"}
     assert user_records.held(store, "ann") and not user_records.held(store, "anna")
+    # who, to what and how long are the spec's and the times': not repeated in the status
+    assert not {"user", "newName", "seconds"} & status.keys()
+    assert {"startedAt", "finishedAt"} <= status.keys()
+
+
+def test_hubctl_reports_a_rename_from_its_spec_and_times(capsys) -> None:
+    obj = {
+        "spec": {"user": "ann", "newName": "anna"},
+        "status": {
+            "phase": "Succeeded",
+            "startedAt": "2026-12-07T08:00:00+00:00",
+            "finishedAt": "2026-12-07T08:00:12.5+00:00",
+            "holdUntil": "2027-01-06T08:00:12+00:00",
+        },
+    }
+    assert users._report("r1", obj) == EXIT_OK
+    assert capsys.readouterr().out.startswith("ann is now anna in 12.5 s; ann held until 2027-01-06")
 
 
 def test_a_copy_that_differs_removes_nothing(store, tmp_path, monkeypatch) -> None:

@@ -123,6 +123,14 @@ class HubSettings(Section):
     min_password_length: int = Field(
         8, ge=1, alias="NATIVE_AUTH_MIN_PASSWORD_LENGTH", description="Shortest password accepted at sign-up"
     )
+    one_time_password_days: float = Field(
+        7,
+        gt=0,
+        le=3650,
+        alias="ONE_TIME_PASSWORD_DAYS",
+        description="Days a Roster's one-time password may be used to sign in after it is made; then login with it "
+        "is refused and the Roster makes a new one (docs/roster.md)",
+    )
     allowed_failed_logins: int = Field(
         5,
         ge=0,

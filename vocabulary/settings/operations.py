@@ -105,7 +105,8 @@ class OperationsSettings(Section):
         le=3650,
         alias="RENAME_HOLD_DAYS",
         description="Days after a rename during which the old username can neither sign in nor be signed up "
-        "again (docs/users.md); 0: free at once",
+        "again, and after them while a GroupMembership, Roster or the admin setting still names it "
+        "(docs/users.md); 0: no days",
     )
     volume_sizes_max_age: float = Field(
         60.0,
