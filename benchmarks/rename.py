@@ -7,7 +7,8 @@ the same three volumes into fresh ones (the baseline), same run, alternated.
 Real engine and store (SQLite in a temporary folder); the hub is a stand-in answering the
 rename's three REST calls (what it costs a real hub is milliseconds). Goal: under 2x the
 baseline. Each repetition renames the user back and forth, so every rename copies to new
-volumes as the first one does.
+volumes as the first one does. Before each timed run the disk is flushed and left to go
+quiet (`settle`): neither side pays for writing out or discarding what the other wrote.
 
     .venv/bin/python benchmarks/rename.py [--repeat 3] [--mb 1024]
 """
@@ -95,22 +96,58 @@ def fill(client: docker.DockerClient, user: str, mb: int) -> int:
     return total
 
 
-def baseline(client: docker.DockerClient, user: str) -> float:
-    """`cp -a` of the three volumes into three fresh ones, in one container (then removed)."""
-    volumes, targets = {}, []
+DISK_STAT = ""  # /sys/dev/block/MAJ:MIN/stat of the engine's data folder, when this host has it
+
+
+def settle(quiet_for: float = 1.0, at_most: float = 60.0) -> float:
+    """Each timed run starts on a quiet disk: nothing waiting to be written, and nothing
+    still being discarded. This machine's filesystem is mounted with `discard`: deleting a
+    gigabyte written moments before (each run removes what it copied) keeps the disk busy
+    for seconds after `sync`, and would slow whichever run comes next. Waits until the
+    disk has had no request in flight and no busy time for `quiet_for` seconds; returns
+    the seconds waited."""
+    t0 = time.monotonic()
+    os.sync()
+    if not DISK_STAT:
+        time.sleep(quiet_for)
+        return time.monotonic() - t0
+    last, since = None, time.monotonic()
+    while time.monotonic() - t0 < at_most:
+        fields = Path(DISK_STAT).read_text().split()
+        now = (fields[8], fields[9])  # requests in flight, milliseconds busy
+        if now != last or now[0] != "0":
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_for:
+            break
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
+def disk_stat(client: docker.DockerClient) -> str:
+    try:
+        device = os.stat(client.info()["DockerRootDir"]).st_dev
+    except OSError:  # an engine elsewhere: a fixed pause instead
+        return ""
+    path = f"/sys/dev/block/{os.major(device)}:{os.minor(device)}/stat"
+    return path if os.path.exists(path) else ""
+
+
+def baseline(client: docker.DockerClient, user: str, run: int) -> float:
+    """`cp -a` of the three volumes into three fresh ones, in one container. The copies stay
+    until the end (removed with the platform's label): removing a gigabyte of files just
+    written slows the next run's file creation for seconds on this disk, and the rename must
+    not pay for the baseline's cleanup."""
+    volumes = {}
     for key in SHARES:
-        target = f"{PLATFORM}-baseline-{key}"
+        target = f"{PLATFORM}-baseline-{run}-{key}"
         client.volumes.create(target, labels={naming.LABEL_PLATFORM: PLATFORM})
         volumes[naming.volume_name(TEMPLATE, user, key)] = {"bind": f"/src/{key}", "mode": "ro"}
         volumes[target] = {"bind": f"/dst/{key}", "mode": "rw"}
-        targets.append(target)
     script = " && ".join(f"cp -a /src/{key}/. /dst/{key}/" for key in SHARES)
+    settle()
     t0 = time.perf_counter()
     client.containers.run(IMAGE, ["sh", "-c", script], volumes=volumes, network_mode="none", user="0", remove=True)
-    seconds = time.perf_counter() - t0
-    for target in targets:
-        client.volumes.get(target).remove(force=True)
-    return seconds
+    return time.perf_counter() - t0
 
 
 async def rename(ctx: Context, old: str, new: str, i: int) -> tuple[float, dict[str, Any]]:
@@ -124,6 +161,7 @@ async def rename(ctx: Context, old: str, new: str, i: int) -> tuple[float, dict[
     ctx.store.apply([parse_resource(doc)], "cli")
     obj = ctx.store.get("UserRename", name)
     assert obj is not None
+    settle()
     t0 = time.perf_counter()
     result = await userrename.reconcile(obj, ctx)
     seconds = time.perf_counter() - t0
@@ -145,6 +183,8 @@ def main() -> None:
     modes = ["sha256", "cksum"] if args.content == "both" else [args.content]
     client = docker.from_env()
     cleanup_docker(client, PLATFORM)
+    global DISK_STAT
+    DISK_STAT = disk_stat(client)
     names = ["bench-ann", "bench-anna"]
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/hub.sqlite")
@@ -158,7 +198,7 @@ def main() -> None:
             ours: dict[str, list[float]] = {m: [] for m in modes}
             n = 0
             for i in range(args.repeat):
-                plain.append(baseline(client, names[n % 2]))  # turn about with the renames
+                plain.append(baseline(client, names[n % 2], i))  # turn about with the renames
                 for mode in modes:
                     volume_copy.CONTENT_SUM = mode
                     old, new = names[n % 2], names[(n + 1) % 2]

@@ -31,7 +31,7 @@ import docker.errors
 from vocabulary import naming
 from vocabulary.settings import Settings
 
-from .docker import Engine
+from .docker import Engine, HelperMount
 
 SCRIPT = (Path(__file__).parent / "helper_script.py").read_text()
 LABEL_HELPER = "io.jupyterhub-ds.backup-helper"
@@ -123,10 +123,8 @@ class Helpers:
     def __init__(self, engine: Engine, settings: Settings, job: Job | None = None):
         self.engine, self.settings, self.job = engine, settings, job
 
-    def _location_mount(self, mode: str) -> dict[str, dict[str, str]]:
-        where = location(self.settings)
-        source = where.removeprefix("volume:")
-        return {source: {"bind": "/backup", "mode": mode}}
+    def _location_mount(self, mode: str) -> list[HelperMount]:
+        return [HelperMount(location(self.settings).removeprefix("volume:"), "/backup", mode == "ro")]
 
     async def _ensure_location(self) -> None:
         where = location(self.settings)
@@ -138,7 +136,7 @@ class Helpers:
         """Archive {key: volume name} of `user`; the manifest (with every archive).
         `slot_held`: the caller already holds a slot of `bound` (semaphores do not nest)."""
         await self._ensure_location()
-        mounts = {name: {"bind": f"/src/{key}", "mode": "ro"} for key, name in volumes.items()}
+        mounts = [HelperMount(name, f"/src/{key}", read_only=True) for key, name in volumes.items()]
         args = {"backup": backup, "user": user, "userDir": naming.escape_name(user), "volumes": list(volumes)}
         async with contextlib.nullcontext() if slot_held else bound(self.settings):
             return await self._run(f"backup-{backup}-{naming.escape_name(user)}", "backup", args, mounts, "rw", user)
@@ -147,7 +145,7 @@ class Helpers:
         self, name: str, archives: list[dict[str, Any]], volumes: dict[str, str], user: str | None = None
     ) -> dict[str, Any]:
         """Check every archive's sha256, then empty and fill {key: volume name}."""
-        mounts = {vol: {"bind": f"/dst/{key}", "mode": "rw"} for key, vol in volumes.items()}
+        mounts = [HelperMount(vol, f"/dst/{key}") for key, vol in volumes.items()]
         async with bound(self.settings):
             return await self._run(f"restore-{name}", "restore", {"archives": archives}, mounts, "ro", user)
 
@@ -156,23 +154,23 @@ class Helpers:
         if not backups:
             return {"removed": []}
         await self._ensure_location()
-        return await self._run(f"prune-{backups[0]}", "delete", {"backups": backups}, {}, "rw")
+        return await self._run(f"prune-{backups[0]}", "delete", {"backups": backups}, [], "rw")
 
     async def _run(
         self,
         what: str,
         op: str,
         args: dict[str, Any],
-        mounts: dict[str, dict[str, str]],
+        mounts: list[HelperMount],
         location_mode: str,
         user: str | None = None,
     ) -> dict[str, Any]:
         name = naming.task_name(self.settings.platform_id, op, user, what)  # unique per user and request
-        volumes = mounts | self._location_mount(location_mode)
+        volumes = mounts + self._location_mount(location_mode)
         return await self.run_program(name, op, ["python3", "-c", SCRIPT, op, json.dumps(args)], volumes, user)
 
     async def run_program(
-        self, name: str, op: str, command: list[str], volumes: dict[str, dict[str, str]], user: str | None = None
+        self, name: str, op: str, command: list[str], volumes: list[HelperMount], user: str | None = None
     ) -> dict[str, Any]:
         """Run a helper program that prints one JSON object last (bounded by this job, if
         any): that object, or HelperRefused (exit 3), HelperStopped, HelperDeadline or
@@ -212,7 +210,7 @@ class Helpers:
         name: str,
         image: str,
         command: list[str],
-        volumes: dict[str, dict[str, str]],
+        volumes: list[HelperMount],
         labels: dict[str, str],
         user: str | None,
         wait: float | None,

@@ -1,15 +1,19 @@
 """The program the rename helper container runs (`python3 -c <this file> JSON`).
 
 Standard library and coreutils only (the backup helper's image), as root, with no network.
-Mounts: each old volume at /src/<key>, its new volume at /dst/<key>, both read-write.
+Mounts (`Mounts`): each old volume at /src/<key> (read-only) and /old/<key> (read-write),
+its new volume at /dst/<key> (read-write) and /new/<key> (read-only).
 
 `move` (all or nothing until every copy is verified, then forward only):
-1. Copy: for every key at once, the new volume is emptied (a resumed copy starts clean) and
+1. Copy: one key after another, the new volume is emptied (a resumed copy starts clean) and
    `cp -a` copies everything (owners, modes, times, links, hard links, xattrs, sparse files),
    while the old tree is checksummed beside it: every path with its type, mode, owner and
-   group, a file's size and content sum, a link's target, all summed by sha256.
-2. Verify: each copy's tree is checksummed the same way. One that differs refuses (exit 3):
-   nothing of the old volumes has been touched.
+   group, a file's size and content sum, a link's target, all summed by sha256. The sum
+   reads the old files ahead of `cp` (whose in-kernel copy reads a cold file slowly): 1 GB
+   not in the page cache is copied 4x faster so than by `cp` alone, and 2x faster than by
+   three `cp` side by side, which make the disk seek.
+2. Verify: each copy's tree is checksummed the same way, beside the next copy. One that
+   differs refuses (exit 3): nothing of the old volumes has been touched.
 3. Commit: only when every copy is verified, a marker is written into each old volume
    (MARKER: the request's token and the checksum), synced, and then each old volume is
    emptied but for its marker, all at once. The engine's own volume removal afterwards has
@@ -41,11 +45,13 @@ import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 REFUSED = 3
 CHUNK = 1 << 20
 MARKER = ".jhds-rename-verified"
 BATCH = 500  # files per `cksum` run (well inside the argument limit)
+SMALL = 1 << 20  # a file under this is read in one call and summed here, a larger one by `cksum`
 
 
 def has_cksum() -> bool:
@@ -85,33 +91,51 @@ def sha256_sums(root: str, files: list[str]) -> list[str]:
     return sums
 
 
-SUMS = {"cksum": cksum_sums, "crc32": zlib_sums, "sha256": sha256_sums}
+LARGE_SUMS = {"cksum": cksum_sums, "crc32": zlib_sums, "sha256": sha256_sums}
+
+
+def small_sum(path: str, size: int) -> str:
+    """zlib's CRC-32 of a small file in three system calls (open, read, close): on this
+    kind of host a system call costs tens of microseconds, and a home has thousands of
+    small files."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        data = os.read(fd, size + 1)  # one byte more: a file that grew since its lstat differs
+    finally:
+        os.close(fd)
+    return f"{zlib.crc32(data):08x}"
 
 
 def tree_digest(root: str, content: str) -> tuple[str, int, int]:
-    """(sha256 of the tree's listing, entries, bytes of file content). Never taken of an old
-    volume once it has this request's marker, so the marker is never part of a tree."""
+    """(sha256 of the tree's listing, entries, bytes of file content). A file's content is
+    summed by `content`: "cksum" (coreutils' CRC for a file of SMALL bytes or more, zlib's
+    CRC-32 below), "crc32" (zlib's for all) or "sha256"; which one a file gets depends only
+    on its size, the same on both sides. Never taken of an old volume once it has this
+    request's marker, so the marker is never part of a tree."""
     lines: list[bytes] = []
-    files: list[tuple[int, str]] = []  # (index in lines, relative path) of regular files
-    size = 0
+    large: list[tuple[int, str]] = []  # (index in lines, relative path) of files summed by LARGE_SUMS
+    size, cut = 0, len(root) + 1
     st = os.lstat(root)  # the volume's own folder: its mode and owner are the lab's home's
     head = f". {stat.S_IMODE(st.st_mode):o} {st.st_uid} {st.st_gid}\n".encode()
     for folder, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(dirs + names):
             path = os.path.join(folder, name)
-            rel = os.path.relpath(path, root)
+            rel = path[cut:]
             st = os.lstat(path)
             line = f"{stat.S_IFMT(st.st_mode):o} {stat.S_IMODE(st.st_mode):o} {st.st_uid} {st.st_gid}"
             if stat.S_ISREG(st.st_mode):
                 line += f" {st.st_size}"
-                files.append((len(lines), rel))
                 size += st.st_size
+                if st.st_size < SMALL and content != "sha256":
+                    line += " " + small_sum(path, st.st_size)
+                else:
+                    large.append((len(lines), rel))
             elif stat.S_ISLNK(st.st_mode):
                 line += " " + os.readlink(path)
             lines.append(rel.encode(errors="surrogateescape") + b"\0" + line.encode(errors="surrogateescape"))
-    sums = SUMS[content](root, [rel for _, rel in files])
-    for (index, _), summed in zip(files, sums, strict=True):
+    sums = LARGE_SUMS[content](root, [rel for _, rel in large])
+    for (index, _), summed in zip(large, sums, strict=True):
         lines[index] += f" {summed}".encode()
     digest = hashlib.sha256(head)
     for line in lines:
@@ -161,28 +185,35 @@ def empty(folder: str, keep: str = "") -> None:
         subprocess.run(["rm", "-rf", "--", *entries], check=True)
 
 
-def move(keys: list[str], token: str, content: str = "cksum", src: str = "/src", dst: str = "/dst") -> dict:
+@dataclass(frozen=True)
+class Mounts:
+    """Where each volume is mounted: the old ones read-only for reading (a read-only mount
+    never writes an access time: thousands of inode writes fewer) and read-write for the
+    marker and the emptying; the new ones read-write for `cp` and read-only for the check."""
+
+    src: str = "/src"
+    old: str = "/old"
+    dst: str = "/dst"
+    new: str = "/new"
+
+
+def move(keys: list[str], token: str, content: str = "cksum", at: Mounts = Mounts()) -> dict:
     if content == "cksum" and not has_cksum():
         content = "crc32"
     t0 = time.monotonic()
-    old = {k: (f"{src}/{k}", f"{dst}/{k}") for k in keys}
-    resumed = {k: m for k in keys if (m := read_marker(old[k][0], token)) is not None}
+    resumed = {k: m for k in keys if (m := read_marker(f"{at.src}/{k}", token)) is not None}
     fresh = [k for k in keys if k not in resumed]
     with ThreadPoolExecutor(2 * len(keys) + 1) as pool:
-        for k in fresh:
-            empty(old[k][1])
-        copies = {
-            k: subprocess.Popen(["cp", "-a", f"{old[k][0]}/.", f"{old[k][1]}/"], stderr=subprocess.PIPE, text=True)
-            for k in fresh
-        }
-        before = {k: pool.submit(tree_digest, old[k][0], content) for k in fresh}
-        after = {}
-        for k, cp in copies.items():  # each copy's sum as soon as it is copied
-            _, err = cp.communicate()
+        before, after = {}, {}
+        for k in fresh:  # one volume at a time: the old tree's sum reads ahead of `cp`
+            empty(f"{at.dst}/{k}")
+            before[k] = pool.submit(tree_digest, f"{at.src}/{k}", content)
+            cp = subprocess.run(["cp", "-a", f"{at.src}/{k}/.", f"{at.dst}/{k}/"], capture_output=True, text=True)
             if cp.returncode != 0:
-                return {"failed": f"cp -a of {k} failed: {err.strip()[-400:]}"}
-            after[k] = pool.submit(tree_digest, old[k][1], content)
-        after |= {k: pool.submit(tree_digest, old[k][1], m.get("content", content)) for k, m in resumed.items()}
+                return {"failed": f"cp -a of {k} failed: {cp.stderr.strip()[-400:]}"}
+            after[k] = pool.submit(tree_digest, f"{at.new}/{k}", content)  # beside the next copy
+        for k, m in resumed.items():
+            after[k] = pool.submit(tree_digest, f"{at.new}/{k}", m.get("content", content))
         copied = time.monotonic() - t0
         done = []
         for k in keys:
@@ -197,9 +228,9 @@ def move(keys: list[str], token: str, content: str = "cksum", src: str = "/src",
         verified = time.monotonic() - t0
         for d in done:  # every marker before any original is emptied
             if d["volume"] not in resumed:
-                write_marker(old[d["volume"]][0], {"token": token, "checksum": d["checksum"], "content": content})
+                write_marker(f"{at.old}/{d['volume']}", {"token": token, "checksum": d["checksum"], "content": content})
         print(json.dumps({"verified": [d["volume"] for d in done]}), flush=True)
-        for cleared in [pool.submit(empty, old[k][0], MARKER) for k in keys]:
+        for cleared in [pool.submit(empty, f"{at.old}/{k}", MARKER) for k in keys]:
             cleared.result()
     seconds = {"copy": copied, "verify": verified - copied, "clear": time.monotonic() - t0 - verified}
     return {"copied": done, "content": content, "seconds": {k: round(v, 2) for k, v in seconds.items()}}

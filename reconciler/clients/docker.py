@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import docker
@@ -23,6 +24,16 @@ from ..errors import PermanentError, TemporaryError
 
 T = TypeVar("T")
 RemoveResult = Literal["removed", "absent"]
+
+
+@dataclass(frozen=True)
+class HelperMount:
+    """A volume (or an absolute host path: a bind) in a helper container; a volume may be
+    mounted twice (read-only to read, read-write to write)."""
+
+    source: str
+    target: str
+    read_only: bool = False
 
 
 class VolumeInUse(Exception):
@@ -241,7 +252,7 @@ class Engine:
         name: str,
         image: str,
         command: list[str],
-        volumes: dict[str, dict[str, str]],
+        mounts: list[HelperMount],
         labels: dict[str, str],
         user: str | None = None,  # on Swarm: whose node it runs on
         wait_seconds: float | None = None,  # then killed, whatever it is doing
@@ -254,8 +265,9 @@ class Engine:
             with contextlib.suppress(docker.errors.NotFound):  # a leftover of an interrupted run
                 client.api.remove_container(name, force=True)
             try:
+                binds = [f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in mounts]
                 container = client.containers.create(
-                    image, command, name=name, network_mode="none", user="0", volumes=volumes, labels=labels
+                    image, command, name=name, network_mode="none", user="0", volumes=binds, labels=labels
                 )
             except docker.errors.ImageNotFound:
                 raise PermanentError(

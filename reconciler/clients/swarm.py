@@ -27,7 +27,7 @@ from docker.types import ContainerSpec, Mount, Placement, RestartPolicy, TaskTem
 from vocabulary import naming
 
 from ..errors import PermanentError, TemporaryError
-from .docker import Engine, EngineView, Recorder, RemoveResult, VolumeInUse
+from .docker import Engine, EngineView, HelperMount, Recorder, RemoveResult, VolumeInUse
 from .swarm_nodes import Node, NodeDown, Placements, least_loaded
 from .swarm_services import as_container, service_facts, strip_log_headers
 
@@ -243,7 +243,7 @@ class SwarmEngine(Engine):
         name: str,
         image: str,
         command: list[str],
-        volumes: dict[str, dict[str, str]],
+        helper_mounts: list[HelperMount],
         labels: dict[str, str],
         user: str | None = None,
         wait_seconds: float | None = None,  # unused: the command's own `timeout` ends the task
@@ -251,8 +251,8 @@ class SwarmEngine(Engine):
         """On the user's node; without a user (pruning the backup location) on every ready
         node, and the first failure or else the last answer is returned."""
         mounts = [
-            Mount(v["bind"], source, type="bind" if source.startswith("/") else "volume", read_only=v["mode"] == "ro")
-            for source, v in volumes.items()
+            Mount(m.target, m.source, type="bind" if m.source.startswith("/") else "volume", read_only=m.read_only)
+            for m in helper_mounts
         ]
 
         def run() -> tuple[int, str]:

@@ -20,7 +20,7 @@ from vocabulary import naming
 from vocabulary.settings import Settings
 
 from .backups import Helpers, Job, bound
-from .docker import Engine
+from .docker import Engine, HelperMount
 
 SCRIPT = (Path(__file__).parent / "copy_script.py").read_text()
 # A file's content in the tree's checksum: coreutils `cksum` (a CRC; zlib's CRC-32 where the
@@ -29,12 +29,13 @@ CONTENT_SUM = "cksum"
 SURVEY_SECONDS = 120  # a survey only reads a marker per volume
 
 
-def _mounts(moves: dict[str, tuple[str, str]], targets: bool = True) -> dict[str, dict[str, str]]:
-    mounts: dict[str, dict[str, str]] = {}
+def _mounts(moves: dict[str, tuple[str, str]], targets: bool = True) -> list[HelperMount]:
+    """Each volume twice (`copy_script.Mounts`): read-only to read, read-write to write."""
+    mounts = []
     for key, (source, target) in moves.items():
-        mounts[source] = {"bind": f"/src/{key}", "mode": "rw"}  # emptied once every copy is verified
+        mounts += [HelperMount(source, f"/src/{key}", True), HelperMount(source, f"/old/{key}")]
         if targets:
-            mounts[target] = {"bind": f"/dst/{key}", "mode": "rw"}
+            mounts += [HelperMount(target, f"/dst/{key}"), HelperMount(target, f"/new/{key}", True)]
     return mounts
 
 

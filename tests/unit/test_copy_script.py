@@ -38,7 +38,7 @@ def volumes(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def move(src: Path, dst: Path, content: str = "cksum") -> dict:
-    return cs.move(["home", "work"], TOKEN, content, src=str(src), dst=str(dst))
+    return cs.move(["home", "work"], TOKEN, content, cs.Mounts(str(src), str(src), str(dst), str(dst)))
 
 
 def test_every_copy_is_verified_then_the_originals_are_emptied_but_for_the_marker(volumes) -> None:
