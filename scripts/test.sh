@@ -22,7 +22,7 @@ cd "$ROOT"
 pause_reconciler_of_make_up
 
 if [ "${1:-}" = "--bench" ]; then
-  for bench in spawn labimage reconcile selfservice privileged broadcast schedule history hubcontainer idlecull grouppolicy backup swarm dockerproxy; do
+  for bench in spawn labimage reconcile selfservice privileged broadcast schedule history hubcontainer idlecull grouppolicy backup swarm dockerproxy usage roster rename; do
     say "benchmark: $bench"
     python "benchmarks/$bench.py"
   done
