@@ -116,8 +116,9 @@ class Engine:
                 raise VolumeInUse(str(e.explanation or e)) from None
             raise
 
-    async def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
-        """Create the volume with these labels unless it exists; True if it was created."""
+    async def ensure_volume(self, name: str, labels: dict[str, str], beside: str | None = None) -> bool:
+        """Create the volume with these labels unless it exists; True if it was created.
+        `beside` (a user) matters on Swarm only: the volume goes on that user's node."""
 
         def ensure() -> bool:
             try:

@@ -303,11 +303,13 @@ class SwarmEngine(Engine):
 
         return await self.call(remove)
 
-    async def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
-        """On the node of the user named in the labels (placed now if they have none)."""
+    async def ensure_volume(self, name: str, labels: dict[str, str], beside: str | None = None) -> bool:
+        """On the node of the user named in the labels (placed now if they have none), or of
+        `beside`, recorded with that user's volumes (a rename's new volumes beside the old
+        ones: the helper copies on that node, and the record moves to the new name)."""
 
         def ensure() -> bool:
-            user = labels.get(naming.LABEL_USER)
+            user = beside or labels.get(naming.LABEL_USER)
             if user is None:
                 raise PermanentError(f"volume {name}: on Swarm a volume belongs to a user's node", "NoNode")
             node = self.node_for_now(labels.get(naming.LABEL_PLATFORM, ""), user, [name])

@@ -158,8 +158,8 @@ async def _move_volumes(ctx: Context, obj: StoredResource, spec: UserRenameSpec,
         if missing:  # mounting it would make an empty one, and "copy" that over the new volume
             raise PermanentError(f"the volumes {', '.join(sorted(missing))} are gone; nothing was copied", "Gone")
         labels = naming.object_labels(ctx.settings.platform_id, spec.new_name)
-        for m in todo:
-            await ctx.engine.ensure_volume(m.target, labels | {naming.LABEL_VOLUME: m.volume})
+        for m in todo:  # beside the old ones (on Swarm: on the old name's node, where the helper runs)
+            await ctx.engine.ensure_volume(m.target, labels | {naming.LABEL_VOLUME: m.volume}, beside=spec.user)
         if not status.token:
             status.token = secrets.token_hex(16)
         # The helper empties the originals as soon as every copy is verified: from its start

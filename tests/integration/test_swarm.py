@@ -164,6 +164,41 @@ def test_helper_names_never_collide_between_users_and_requests(swarm, shub: Hub)
     assert "volumebackup/nightly: unexpected error" not in log
 
 
+def test_a_rename_moves_the_volumes_on_the_node_holding_them(swarm, shub: Hub) -> None:
+    """The helper copies on the old name's node, the new volumes are made there (not on
+    whichever node the new name would have been given), and the new name is placed there."""
+    old, new = "sw-cy", "sw-cyd"
+    shub.create_user(old)
+    shub.start_server(old)
+    node = node_of(swarm, shub, old)
+    other = "b" if node == "a" else "a"
+    task = running_task(swarm, service(swarm, shub, old))
+    client = swarm.client(node)
+    lab = client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+    wrote = lab.exec_run(["sh", "-c", "echo kept > /home/lab/workspace/note.txt"], user="lab")
+    assert wrote.exit_code == 0, wrote.output
+    client.close()
+    shub.stop_server(old)
+    cli = shub.hubctl("rename-user", old, new, timeout=180)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    for key in ("home", "workspace"):
+        assert has_volume(swarm, node, shub.volume_name(new, key)), key
+        assert not has_volume(swarm, other, shub.volume_name(new, key)), key
+        assert not has_volume(swarm, node, shub.volume_name(old, key)), key
+    placed = {
+        u["user"]: u["nodeName"] for u in json.loads(shub.hubctl("get", "placements", "-o", "json").stdout)["users"]
+    }
+    assert old not in placed and placed[new] == node, placed
+    shub.start_server(new)
+    assert node_of(swarm, shub, new) == node
+    task = running_task(swarm, service(swarm, shub, new))
+    client = swarm.client(node)
+    lab = client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert lab.exec_run(["cat", "/home/lab/workspace/note.txt"], user="lab").output == b"kept\n"
+    client.close()
+    shub.stop_server(new)
+
+
 def test_a_service_with_the_platforms_labels_copied_is_removed(swarm, shub: Hub) -> None:
     """A node task is known by the id the platform recorded, not by its labels (item 4)."""
     manager = swarm.client("a")

@@ -37,7 +37,8 @@ class Engine:
     async def existing_volumes(self, names: list[str], sizes: bool = False) -> dict[str, dict[str, Any]]:
         return {n: {} for n in names if n in self.volumes}
 
-    async def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
+    async def ensure_volume(self, name: str, labels: dict[str, str], beside: str | None = None) -> bool:
+        assert beside == "ann"  # on Swarm: the old name's node
         self.volumes.add(name)
         return True
 
