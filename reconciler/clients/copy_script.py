@@ -8,10 +8,8 @@ its new volume at /dst/<key> (read-write) and /new/<key> (read-only).
 1. Copy: one key after another, the new volume is emptied (a resumed copy starts clean) and
    `cp -a` copies everything (owners, modes, times, links, hard links, xattrs, sparse files),
    while the old tree is checksummed beside it: every path with its type, mode, owner and
-   group, a file's size and content sum, a link's target, all summed by sha256. The sum
-   reads the old files ahead of `cp` (whose in-kernel copy reads a cold file slowly): 1 GB
-   not in the page cache is copied 4x faster so than by `cp` alone, and 2x faster than by
-   three `cp` side by side, which make the disk seek.
+   group, a file's size and content sum, a link's target, all summed by sha256 (the sum
+   and `cp` read the same files, so a cold file comes from the disk about once).
 2. Verify: each copy's tree is checksummed the same way, beside the next copy. One that
    differs refuses (exit 3): nothing of the old volumes has been touched.
 3. Commit: only when every copy is verified, a marker is written into each old volume
@@ -26,9 +24,10 @@ that name the user put in their home.
 `survey`: which old volumes carry this request's marker (a failed rename can be undone only
 while none does).
 
-The content sum is the CRC of coreutils `cksum` (hardware-assisted: about 3 GB/s here),
-or zlib's CRC-32 where `cksum -z` is missing (about 1.4 GB/s): the check guards against a
-copy gone wrong (a full disk, a killed helper, a bug), not an adversary; no one else can
+The content sum of a file under SMALL bytes is zlib's CRC-32, read in one call (a home has
+thousands of small files, and a system call is dear on a virtual machine); of a larger one
+the CRC of coreutils `cksum` (hardware-assisted: about 3 GB/s here against zlib's 1.4), or
+zlib's where the image's `cksum` lacks `-z`. The check guards against a copy gone wrong (a full disk, a killed helper, a bug), not an adversary; no one else can
 write these volumes while the helper runs. sha256 of every byte, twice, costs 5x to 10x
 the CPU (`benchmarks/rename.py --content both`). The last line of output is one JSON object:
 exit 0 with the result, 3 when a copy differs, anything else a failure.
