@@ -1,5 +1,6 @@
 """A spawn the platform's policy refuses (image not allowed, a user's own volume shared, GPU
-on Swarm, the user's node down, a volume reset under way, a group's maxActiveServers full, a quota used up):
+on Swarm, the user's node down, a volume reset under way, a group's maxActiveServers full, a quota used up, a
+one-time password not yet replaced):
 JupyterHub 6's `SpawnException` with a `reason`, so the hub counts it as `status=failure, reason=<reason>` in
 `jupyterhub_server_spawn_duration_seconds` and logs one line without a traceback. On 5.x,
 which lacks it, the fallback of JupyterHub's upgrade notes: an HTTP 4xx error carrying the
@@ -31,6 +32,7 @@ NODE_DOWN = "node-down"
 VOLUME_RESET_PENDING = "volume-reset-pending"
 GROUP_SERVER_LIMIT = "group-server-limit"  # GroupPolicy maxActiveServers
 QUOTA_USED_UP = "quota-used-up"  # GroupPolicy quota at 100 %
+ONE_TIME_PASSWORD = "one-time-password"  # a Roster's one-time password not yet replaced
 
 
 class SpawnRefused(_HubRefusal):

@@ -42,12 +42,11 @@ from tornado import web
 
 from vocabulary.settings import get_settings
 
-from .accounts import accounts
+from .accounts import CHANGE_PASSWORD, accounts
 from .ratelimit import SlidingWindow, client_address, retry_after
 
 LOGIN_ERROR = "Invalid username or password."  # also for an account not approved yet
 TAKEN = object()  # the authenticator's `sign_up`: the name cannot make an account (answered as if it had)
-CHANGE_PASSWORD = "change-password"  # NativeAuthenticator's page, where a one-time password is replaced
 RESOLVE_EVERY = 60.0  # seconds between look-ups of the trusted proxies' host names
 RESOLVE_TIMEOUT = 2.0
 

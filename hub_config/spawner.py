@@ -1,6 +1,8 @@
 """DockerSpawner for the platform: templated names and volumes, labels, Docker access (the socket,
 or the proxy's folder), GPU, host network, and the user's GroupPolicies (limits, environment,
-volumes, images, the groups' server caps; docs/policies.md)."""
+volumes, images, the groups' server caps; docs/policies.md). One piece: it is the one
+subclass JupyterHub calls, and each part is a method of it, the checks before a start in
+their own modules (refusals, quota_check, server_caps, accounts)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from vocabulary import naming, scopes
 from vocabulary.settings import Settings, get_settings
 
 from . import gpu, quota_check, refusals, server_caps, usage
+from .accounts import refuse_while_one_time
 from .backends import get_store
 from .policies import caps_for_groups, effective_for, image_form
 from .refusals import SpawnRefused
@@ -295,6 +298,7 @@ class PlatformSpawner(usage.SessionRecords, DockerSpawner):
 
     async def start(self) -> tuple[str, int]:
         s = self.settings
+        await refuse_while_one_time(self)  # a Roster's one-time password: set your own first
         await quota_check.refuse_if_used_up(self)  # GroupPolicy quota: refused at 100 %
         caps = await asyncio.to_thread(caps_for_groups, [g.name for g in self.user.groups])
         server_caps.admit(self, caps)  # GroupPolicy maxActiveServers: refused if a group is full

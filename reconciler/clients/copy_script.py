@@ -27,8 +27,9 @@ while none does).
 The content sum of a file under SMALL bytes is zlib's CRC-32, read in one call (a home has
 thousands of small files, and a system call is dear on a virtual machine); of a larger one
 the CRC of coreutils `cksum` (hardware-assisted: about 3 GB/s here against zlib's 1.4), or
-zlib's where the image's `cksum` lacks `-z`. The check guards against a copy gone wrong (a full disk, a killed helper, a bug), not an adversary; no one else can
-write these volumes while the helper runs. sha256 of every byte, twice, costs 5x to 10x
+zlib's where the image's `cksum` lacks `-z`. The check guards against a copy gone wrong
+(a full disk, a killed helper, a bug), not an adversary; no one else can write these
+volumes while the helper runs. sha256 of every byte, twice, costs 5x to 10x
 the CPU (`benchmarks/rename.py --content both`). The last line of output is one JSON object:
 exit 0 with the result, 3 when a copy differs, anything else a failure.
 """

@@ -1,5 +1,6 @@
 """Roster on the session's platform (issue 27): 50 people in 2 groups exist, are approved and
-in their groups; their one-time passwords are read once; one signs in with theirs and must
+in their groups; their one-time passwords are read once; one signs in with theirs, gets no
+server until they set their own, and must
 set their own; one with a running server and a file is removed with `removal: backup`: the
 backup is verified against the archive itself, their volumes are gone, they cannot sign in
 or up; the status and events say what was done to each. Deleting with care: `hubctl delete
@@ -129,6 +130,9 @@ def test_2_passwords_are_read_once_and_the_first_login_must_change_it(hub: Hub, 
     for _ in range(2):  # every login with it, until changed
         r = login(password)
         assert r.status_code == 302 and r.headers["Location"].endswith("/hub/change-password"), r.headers
+    refused = hub.api("POST", f"users/{SIGNER}/server")  # no lab until the password is their own
+    assert refused.status_code == 403 and "one-time password" in refused.json()["message"], refused.text
+    assert not hub.api("GET", f"users/{SIGNER}").json()["servers"]
     s = requests.Session()
     assert hub._form(s, "login", {"username": SIGNER, "password": password}).status_code == 302
     form = {"old_password": password, "new_password": NEW_PASSWORD, "new_password_confirmation": NEW_PASSWORD}
@@ -139,7 +143,12 @@ def test_2_passwords_are_read_once_and_the_first_login_must_change_it(hub: Hub, 
     assert login(password).status_code == 200  # the one-time password is gone
 
 
-def test_3_removed_with_backup(hub: Hub, engine: docker.DockerClient, course: None) -> None:
+def test_3_removed_with_backup(hub: Hub, engine: docker.DockerClient, admin_session, course: None) -> None:
+    # An admin sets the leaver's password (NativeAuthenticator's admin page): with the
+    # one-time one still in place, no server starts.
+    form = {"new_password": NEW_PASSWORD, "new_password_confirmation": NEW_PASSWORD}
+    changed = hub._form(admin_session, f"change-password/{LEAVER}", form)
+    assert changed.status_code == 200 and "changed" in changed.text, changed.text[-300:]
     hub.start_server(LEAVER)
     hub.exec(engine, LEAVER, "echo kept-by-the-backup > ~/notes.txt")
     volumes = {v.name for v in engine.volumes.list(filters={"name": hub.volume_name(LEAVER, "")})}
