@@ -8,7 +8,10 @@ Every test module uses these (and `tests.harness` for platforms): none defines i
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import docker
 from docker.models.containers import Container
@@ -112,6 +115,27 @@ def group_members(hub: Hub, group: str) -> set[str] | None:
         return None
     assert r.status_code == 200, r.text  # a refusal or an error is not "no such group"
     return set(r.json()["users"])
+
+
+def remove(
+    hub: Hub, resources: Iterable[tuple[str, str]] = (), groups: Iterable[str] = (), files: Iterable[str] = ()
+) -> None:
+    """Take off `hub` what a test module put on it (the session hub is shared: see
+    tests/integration/leaks.py), in the order that keeps it off: manifest files (GitOps would
+    apply them again), resources (kind, name; a GroupMembership's controller would make its
+    group again), then hub groups. What is already gone is no error."""
+    paths = [hub.manifests_dir / name for name in files]
+    for path in paths:
+        path.unlink(missing_ok=True)
+    if paths:
+        time.sleep(2)  # a GitOps pass (every second) that read them before they went is over
+    for kind, name in resources:
+        ref = f"resources/{kind.lower()}/{quote(name)}"
+        # Until the answer is "none": a resource put back meanwhile is deleted again.
+        wait_for(lambda ref=ref: hub.api("DELETE", ref).status_code == 404, 10, f"{kind}/{name} deleted")
+    for group in groups:
+        r = hub.api("DELETE", f"groups/{quote(group)}")
+        assert r.status_code in (204, 404), r.text
 
 
 def running_container(engine: docker.DockerClient, hub: Hub, user: str) -> Container | None:

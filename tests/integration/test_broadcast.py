@@ -12,6 +12,7 @@ import requests
 
 from tests.harness import Hub, server_token, wait_for
 from tests.harness import lab_queue as queued
+from tests.helpers import remove
 
 USERS = ("nina", "omar", "pia")
 STOPPED = "quincy"
@@ -47,6 +48,7 @@ def running(hub: Hub, engine: docker.DockerClient) -> list[str]:
     yield list(USERS)
     for user in USERS:
         hub.stop_server(user)
+    remove(hub, groups=["analysts-b"])
 
 
 def test_broadcast_to_everyone_reaches_each_running_lab_once(hub: Hub, engine, running, admin_session) -> None:

@@ -36,7 +36,7 @@ from reconciler.api.grouppolicy import GroupPolicySpec
 from reconciler.store import Store
 from reconciler.usage.ledger import UsageLedger
 from tests.harness import Hub
-from tests.helpers import apply
+from tests.helpers import apply, remove
 from tests.integration.browser import shot, sign_in, wait
 
 USERS = {"use-ann": ["use-a"], "use-bob": ["use-a", "use-b"]}  # run a lab
@@ -82,6 +82,7 @@ def used(hub: Hub, admin_session: requests.Session) -> Iterator[requests.Session
     ann.close()
     if HAS_STORAGE_LIMITS:
         hub.hubctl("delete", "grouppolicy", "use-a-storage")
+    remove(hub, groups=["use-a", "use-b"])
 
 
 def test_1_not_for_users_without_the_read_scope(hub: Hub, used: requests.Session) -> None:

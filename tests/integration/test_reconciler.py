@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,13 @@ import requests
 
 from reconciler.api import REGISTRY
 from tests.harness import Hub, wait_for
-from tests.helpers import condition, events, gm, group_members
+from tests.helpers import condition, events, gm, group_members, remove
+
+# What the tests make (each a GroupMembership of its group's name, some from files in the
+# manifests folder), taken off at the end: later tests build on earlier ones (prune expects team-a).
+GROUPS = ["team-a", "analysts", "good-one", "keep-me", "prune-me", "gitops-owned", "haunted", "while-dead"]
+CHURN = [f"churn-{n}" for n in range(3)]
+FILES = ["analysts.yaml", "good.yaml", "bad.yaml", "gitops-owned.yaml"]
 
 
 def get_json(hub: Hub, kind: str, name: str) -> dict:
@@ -27,6 +34,13 @@ def converged(hub: Hub, kind: str, name: str) -> dict | None:
     obj = get_json(hub, kind, name)
     status = obj.get("status") or {}
     return obj if status.get("observedGeneration") == obj["metadata"]["generation"] else None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def left_as_found(hub: Hub) -> Iterator[None]:
+    yield
+    names = [*GROUPS, *CHURN]
+    remove(hub, resources=[("GroupMembership", name) for name in names], groups=names, files=FILES)
 
 
 @pytest.fixture(scope="module")

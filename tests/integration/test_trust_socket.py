@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.harness import Hub, wait_for
-from tests.helpers import has_socket, running_container
+from tests.helpers import has_socket, remove, running_container
 from vocabulary import naming, scopes
 
 LAB = "jupyterhub-ds/lab:minimal"
@@ -114,6 +114,7 @@ def test_1_write_policies_cannot_reach_what_runs_beside_the_socket(
         for user in ("sam", "tim"):
             hub.stop_server(user)
         set_members(hub, naming.PRIVILEGED_GROUP, ["sam"], add=False)
+        remove(hub, groups=[TEAM])
 
 
 def test_1_prune_replace_and_delete_need_what_delete_needs(hub: Hub, writer: Api) -> None:

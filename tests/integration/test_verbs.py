@@ -6,10 +6,12 @@ import json
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from tests.harness import Hub
+from tests.helpers import remove
 
 NAME = "verbs-a"
 REF = f"groupmembership/{NAME}"
@@ -22,7 +24,7 @@ def get_json(hub: Hub) -> dict:
 
 
 @pytest.fixture(scope="module")
-def applied(hub: Hub, tmp_path_factory: pytest.TempPathFactory) -> str:
+def applied(hub: Hub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("verbs")
     (folder / "verbs.yaml").write_text(
         textwrap.dedent(
@@ -39,7 +41,8 @@ def applied(hub: Hub, tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     result = hub.hubctl("apply", "-f", str(folder))
     assert result.returncode == 0, result.stderr
-    return NAME
+    yield NAME
+    remove(hub, resources=[("GroupMembership", NAME)], groups=[NAME])  # the last test deleted the resource
 
 
 def test_wait_for_ready_and_a_phase_that_never_comes(hub: Hub, applied: str) -> None:
