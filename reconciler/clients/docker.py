@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -22,6 +23,8 @@ from vocabulary import naming
 from ..container_rules import host_config_facts, volume_bind_path
 from ..errors import PermanentError, TemporaryError
 
+DF_BUSY = "a disk usage operation is already running"  # the engine's answer to a second df
+DF_WAIT = 120.0  # seconds a disk-usage report waits for another one to end (a scan of every volume)
 T = TypeVar("T")
 RemoveResult = Literal["removed", "absent"]
 
@@ -143,7 +146,7 @@ class Engine:
                 found[name] = {"size": None, "labels": info.get("Labels") or {}}
             if sizes and found:
                 # The engine computes sizes only in its disk-usage report (can take a moment).
-                for vol in self.client.api.df().get("Volumes") or []:
+                for vol in self.disk_usage().get("Volumes") or []:
                     if vol["Name"] in found:
                         size = (vol.get("UsageData") or {}).get("Size", -1)
                         found[vol["Name"]]["size"] = size if size >= 0 else None
@@ -157,12 +160,25 @@ class Engine:
 
         def look() -> dict[str, int | None]:
             found: dict[str, int | None] = {}
-            for vol in self.client.api.df().get("Volumes") or []:
+            for vol in self.disk_usage().get("Volumes") or []:
                 size = (vol.get("UsageData") or {}).get("Size", -1)
                 found[vol["Name"]] = size if size >= 0 else None
             return found
 
         return await self.call(look)
+
+    def disk_usage(self) -> dict[str, Any]:
+        """The engine's disk-usage report (blocking). The engine runs one at a time and answers
+        a second caller "already running" (a 500) meanwhile: this platform's other survey, or
+        another platform on the same engine. That caller waits for it to end, up to DF_WAIT."""
+        deadline = time.monotonic() + DF_WAIT
+        while True:
+            try:
+                return dict(self.client.api.df())
+            except docker.errors.APIError as e:
+                if DF_BUSY not in str(e.explanation or e) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
 
     async def user_containers(self, platform: str, user: str) -> list[dict[str, Any]]:
         """Containers of this platform labelled with this user, running or not."""

@@ -35,6 +35,18 @@ def call(method: str, path: str, body: dict | None = None) -> tuple[int, object]
     return response.status, (json.loads(raw) if raw else None)
 
 
+def disk_usage() -> object:
+    """The engine's disk-usage report; the engine refuses a second while one runs (another
+    survey): wait for it to end, up to two minutes."""
+    deadline = time.monotonic() + 120
+    while True:
+        code, usage = call("GET", "/system/df")
+        busy = code >= 500 and "already running" in json.dumps(usage)
+        if not busy or time.monotonic() > deadline:
+            return usage
+        time.sleep(0.5)
+
+
 def quoted(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
@@ -46,7 +58,7 @@ def inspect(args: dict) -> dict:
         if code == 200 and isinstance(info, dict):
             found[name] = {"size": None, "labels": info.get("Labels") or {}}
     if args.get("sizes") and found:
-        _, usage = call("GET", "/system/df")
+        usage = disk_usage()
         for vol in (usage or {}).get("Volumes") or []:  # type: ignore[union-attr]
             if vol["Name"] in found:
                 size = (vol.get("UsageData") or {}).get("Size", -1)
@@ -56,7 +68,7 @@ def inspect(args: dict) -> dict:
 
 def sizes(args: dict) -> dict:
     """Every volume's size on this node (the engine's disk-usage report: a scan)."""
-    _, usage = call("GET", "/system/df")
+    usage = disk_usage()
     found = {}
     for vol in (usage or {}).get("Volumes") or []:  # type: ignore[union-attr]
         size = (vol.get("UsageData") or {}).get("Size", -1)
