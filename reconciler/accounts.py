@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import bcrypt
-from sqlalchemy import LargeBinary, String, Text, inspect, select, text, update
+from sqlalchemy import LargeBinary, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .store import Store
-from .tables import USERS_INFO, Base, UTCDateTime, utcnow
+from .tables import USERS_INFO, Base, UTCDateTime, ensure_tables, utcnow
 
 ONE_TIME_ROUNDS = 4  # bcrypt's minimum: the secret is random, not a person's choice
 ACTIVE, REMOVING, REMOVED = "active", "removing", "removed"
+# Columns added to jhds_accounts after it was first made (added in place by `ensure_tables`).
+ADDED_COLUMNS = {"jhds_accounts": {"one_time_made": "TIMESTAMP"}}
 
 
 class AccountRow(Base):
@@ -76,10 +78,7 @@ class Accounts:
 
     def __init__(self, store: Store):
         self.store = store
-        AccountRow.__table__.create(store.engine, checkfirst=True)  # type: ignore[attr-defined]
-        with store.engine.begin() as connection:  # a table made before `one_time_made` was
-            if "one_time_made" not in {c["name"] for c in inspect(connection).get_columns(AccountRow.__tablename__)}:
-                connection.execute(text(f"ALTER TABLE {AccountRow.__tablename__} ADD COLUMN one_time_made TIMESTAMP"))
+        ensure_tables(store.engine, [AccountRow.__table__], ADDED_COLUMNS)  # type: ignore[list-item]
         USERS_INFO.create(store.engine, checkfirst=True)  # the hub's authenticator makes it too
 
     def of_roster(self, roster: str) -> dict[str, str]:
@@ -119,11 +118,8 @@ class Accounts:
                         done.released.append(name)
                     account.roster, account.state, account.updated = roster, ACTIVE, now
                 if name in expired:
-                    password = new_password()
-                    hashed = hash_one_time(password)
+                    hashed = issue_one_time(account, now, done)
                     s.execute(update(USERS_INFO).where(USERS_INFO.c.username == name).values(password=hashed))
-                    account.one_time_hash, account.one_time_password, account.one_time_made = hashed, password, now
-                    done.passwords.append(name)
                 elif name in infos:
                     if not infos[name]:
                         values: dict[str, object] = {"is_authorized": True}
@@ -131,21 +127,12 @@ class Accounts:
                             # A sign-up under the name before the roster listed it: whose, nobody
                             # knows, so its password is not the one approved; the roster's person
                             # gets a one-time password, as a new account would.
-                            password = new_password()
-                            hashed = hash_one_time(password)
-                            values |= {"password": hashed, "email": people[name]}
-                            account.one_time_hash, account.one_time_password = hashed, password
-                            account.one_time_made = now
-                            done.passwords.append(name)
+                            values |= {"password": issue_one_time(account, now, done), "email": people[name]}
                         s.execute(update(USERS_INFO).where(USERS_INFO.c.username == name).values(**values))
                         done.approved.append(name)
                 elif one_time:
-                    password = new_password()
-                    hashed = hash_one_time(password)
+                    hashed = issue_one_time(account, now, done)
                     s.execute(USERS_INFO.insert().values(**record(name, hashed, people[name])))
-                    account.one_time_hash, account.one_time_password, account.updated = hashed, password, now
-                    account.one_time_made = now
-                    done.passwords.append(name)
         return done
 
     def unread_passwords(self, roster: str) -> list[str]:
@@ -218,8 +205,7 @@ class Accounts:
             given = s.scalar(select(AccountRow.one_time_hash).where(AccountRow.username == name))
             if given is None:
                 return False
-            current = s.scalar(select(USERS_INFO.c.password).where(USERS_INFO.c.username == name))
-            return current is not None and bytes(current) == bytes(given)
+            return still_one_time(given, s.scalar(select(USERS_INFO.c.password).where(USERS_INFO.c.username == name)))
 
     def one_time_expired(self, name: str, days: float, now: datetime | None = None) -> bool:
         """The person's password is still a one-time one made over `days` ago
@@ -230,10 +216,30 @@ class Accounts:
             return account is not None and stale(account, current, days, now or utcnow())
 
 
+def issue_one_time(account: AccountRow, now: datetime, done: Enrolled) -> bytes:
+    """A new one-time password for the account (kept until an admin reads it once); its hash,
+    for NativeAuthenticator's record."""
+    password = new_password()
+    hashed = hash_one_time(password)
+    account.one_time_hash, account.one_time_password, account.one_time_made, account.updated = (
+        hashed,
+        password,
+        now,
+        now,
+    )
+    done.passwords.append(account.username)
+    return hashed
+
+
+def still_one_time(given: bytes | None, current: bytes | None) -> bool:
+    """The record's password is still the one-time one the roster gave."""
+    return given is not None and current is not None and bytes(current) == bytes(given)
+
+
 def stale(account: AccountRow, current: bytes | None, days: float, now: datetime) -> bool:
     """`current` (the record's password) is still the account's one-time one, made over
     `days` before `now` (a row from before `one_time_made`: counted from its last change)."""
-    if account.one_time_hash is None or current is None or bytes(current) != bytes(account.one_time_hash):
+    if not still_one_time(account.one_time_hash, current):
         return False
     return (account.one_time_made or account.updated) < now - timedelta(days=days)
 

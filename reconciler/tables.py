@@ -11,6 +11,7 @@ ledger's table is in `deliveries.py`, the usage ledger's in `usage/tables.py`.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA_VERSION = 5
@@ -203,3 +205,25 @@ def backfill(session: Any, one_shot_kinds: frozenset[str], terminal: frozenset[s
             row.finished = status.updated
             ttl = row.spec.get("ttlSecondsAfterFinished", 7 * 24 * 3600)
             row.expires = row.finished + timedelta(seconds=ttl) if ttl else None
+
+
+def ensure_tables(engine: Any, tables: list[Table], added: dict[str, dict[str, str]]) -> None:
+    """A module's own tables (outside the store's schema versions): created if missing, and
+    the columns `added` since ({table: {column: SQL type}}) added in place. The hub and the
+    reconciler may both find them missing at once: the loser finds them made."""
+    for attempt in range(1, 6):
+        try:
+            Base.metadata.create_all(engine, tables=tables, checkfirst=True)
+            break
+        except (IntegrityError, OperationalError, ProgrammingError):
+            if attempt == 5:
+                raise
+            time.sleep(0.05 * attempt)
+    if not added:
+        return
+    with engine.begin() as connection:
+        for table, columns in added.items():
+            have = {c["name"] for c in inspect(connection).get_columns(table)}
+            for column, sql_type in columns.items():
+                if column not in have:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))

@@ -16,14 +16,13 @@ ledger); the store's schema version 5 is the version that has them (`reconciler/
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, Float, Index, Integer, String, UniqueConstraint, inspect, text
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import JSON, BigInteger, Date, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .. import tables
 from ..tables import Base, UTCDateTime
 
 # Columns added to the ledger's tables after they were first made, with their SQL type:
@@ -104,21 +103,5 @@ TABLES = [t.__table__ for t in (SessionRow, SampleRow, HourlyRow, DailyRow, Stor
 
 
 def ensure_tables(engine: Any) -> None:
-    """Create the ledger's tables if missing and add columns added since, in place. The hub
-    and the reconciler may both find them missing at once: the loser finds them made."""
-    for attempt in range(1, 6):
-        try:
-            Base.metadata.create_all(engine, tables=TABLES, checkfirst=True)
-            break
-        except (IntegrityError, OperationalError, ProgrammingError):
-            if attempt == 5:
-                raise
-            time.sleep(0.05 * attempt)
-    if not ADDED_COLUMNS:
-        return
-    with engine.begin() as connection:
-        for table, columns in ADDED_COLUMNS.items():
-            have = {c["name"] for c in inspect(connection).get_columns(table)}
-            for column, sql_type in columns.items():
-                if column not in have:
-                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+    """Create the ledger's tables if missing and add columns added since, in place."""
+    tables.ensure_tables(engine, TABLES, ADDED_COLUMNS)

@@ -17,6 +17,8 @@ from tornado.httputil import HTTPHeaders
 from hub_config import signin
 from hub_config.authenticator import PlatformAuthenticator, hub_has_statsd
 from hub_config.signin import LOGIN_ERROR, PlatformLoginHandler, PlatformSignUpHandler
+from reconciler.accounts import Accounts
+from reconciler.store import Store
 
 
 class _HubStatsd:
@@ -77,8 +79,12 @@ def post_login(handler_class: type, password: str = "pw", logs_in: bool = True) 
 
 
 @pytest.fixture(autouse=True)
-def fresh_limits() -> None:
+def fresh_limits(tmp_path, monkeypatch) -> None:
     signin.limits.cache_clear()
+    # The login asks the platform's accounts (a one-time password?): a store of the test's
+    # own, never the developer's `.state` database the default settings name.
+    accounts = Accounts(Store(f"sqlite:///{tmp_path}/hub.sqlite"))
+    monkeypatch.setattr(signin, "accounts", lambda: accounts)
 
 
 def test_the_platforms_login_handler_logs_in_on_this_hub() -> None:
